@@ -1,0 +1,36 @@
+"""The contract between the client and a wire protocol.
+
+An adapter owns both directions of one wire format: building the request
+from the neutral :class:`~pluma.llm.types.Context`, and turning the response
+into :class:`~pluma.llm.events.Event` s through a
+:class:`~pluma.llm.writer.StreamWriter`. It does no routing, key lookup or
+option checking: the client has done those before ``stream`` is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from pluma.llm.events import Event
+from pluma.llm.options import StreamOptions
+from pluma.llm.types import Context, Model
+
+
+@runtime_checkable
+class ProtocolAdapter(Protocol):
+    """``protocol`` is the registry key models route by; ``stream`` is an async
+    generator yielding what its writer returns (None values are skipped).
+
+    ``options.api_key`` is already resolved. Failures should be reported with
+    ``writer.fail``; an exception that escapes anyway becomes an error event,
+    and leaving the generator early (abort, ``aclose``) must release the
+    upstream connection, which ``async with`` around the response does.
+    """
+
+    @property
+    def protocol(self) -> str: ...
+
+    def stream(
+        self, model: Model, context: Context, options: StreamOptions
+    ) -> AsyncIterator[Event | None]: ...

@@ -1,0 +1,67 @@
+"""Client: routes a model to its adapter, after checking what can be checked
+before any byte leaves (protocol known, options valid, key present)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pluma.llm.adapter import ProtocolAdapter
+from pluma.llm.errors import ConfigurationError
+from pluma.llm.keys import resolve_api_key
+from pluma.llm.options import StreamOptions
+from pluma.llm.registry import AdapterRegistry
+from pluma.llm.stream import EventStream, raise_for_result
+from pluma.llm.types import AssistantMessage, Context, Model
+
+
+class Client:
+    """Streams models through the adapters of a registry."""
+
+    def __init__(self, registry: AdapterRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else AdapterRegistry()
+
+    def stream(
+        self, model: Model, context: Context, options: StreamOptions | None = None
+    ) -> EventStream:
+        """Start streaming; returns at once, the request is sent on first iteration.
+
+        Caller mistakes raise :class:`ConfigurationError` here; everything the
+        upstream does arrives as events.
+        """
+        options = options if options is not None else StreamOptions()
+        adapter = self.registry.get(model.protocol)
+        protocol_options = options.protocol_options
+        if protocol_options is not None:
+            if protocol_options.protocol != model.protocol:
+                raise ConfigurationError(
+                    f"protocol options for {protocol_options.protocol!r} cannot be used with "
+                    f"model {model.id!r}, which speaks {model.protocol!r}"
+                )
+            try:
+                protocol_options.validate(context.tools)
+            except ValueError as exc:
+                raise ConfigurationError(f"invalid {model.protocol} options: {exc}") from exc
+        if options.temperature is not None and not 0 <= options.temperature <= 2:
+            raise ConfigurationError(
+                f"temperature must be between 0 and 2, got {options.temperature}"
+            )
+        if options.max_tokens is not None and options.max_tokens <= 0:
+            raise ConfigurationError(f"max_tokens must be positive, got {options.max_tokens}")
+        base_url = options.base_url or model.base_url
+        key = resolve_api_key(model.provider, base_url, options.api_key)
+        if key != options.api_key:
+            options = dataclasses.replace(options, api_key=key)
+        return EventStream(adapter.stream(model, context, options), model)
+
+    async def complete(
+        self, model: Model, context: Context, options: StreamOptions | None = None
+    ) -> AssistantMessage:
+        """The final message, or :class:`~pluma.llm.errors.StreamError` carrying
+        the partial one when the stream ends in error."""
+        stream = self.stream(model, context, options)
+        async with stream:
+            await stream.result()
+        return raise_for_result(stream)
+
+    def register(self, adapter: ProtocolAdapter) -> None:
+        self.registry.register(adapter)

@@ -1,0 +1,67 @@
+"""Per-call options shared by every protocol, and the extension point for
+protocol-specific ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from pluma.llm.types import ReasoningLevel, Tool
+
+if TYPE_CHECKING:
+    import httpx
+
+
+@runtime_checkable
+class ProtocolOptions(Protocol):
+    """Settings whose meaning belongs to one protocol.
+
+    :class:`pluma.llm.Client` refuses options whose ``protocol`` differs from
+    the target model's, then calls ``validate(tools)`` (which raises
+    ``ValueError`` with a readable message) before the adapter runs.
+    """
+
+    @property
+    def protocol(self) -> str: ...
+
+    def validate(self, tools: Sequence[Tool]) -> None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class Timeouts:
+    """Seconds to wait; None waits forever.
+
+    There is deliberately no cap on the total duration: a healthy stream that
+    keeps sending may run as long as it likes. ``first_byte`` covers sending the
+    request until the first byte of the response body (reasoning models may
+    think for minutes); ``idle`` is the longest silence between two reads after
+    that. Keep-alive comments count as activity.
+    """
+
+    connect: float | None = 10.0
+    first_byte: float | None = 600.0
+    idle: float | None = 120.0
+    write: float | None = 30.0
+
+
+@dataclass(slots=True)
+class StreamOptions:
+    """How to make one call.
+
+    ``api_key`` falls back to the provider's environment variables (see
+    :mod:`pluma.llm.keys`); ``base_url`` and ``headers`` override the model's.
+    ``max_retries`` applies only before the first byte of the response.
+    """
+
+    api_key: str | None = None
+    base_url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    reasoning: ReasoningLevel | None = None
+    protocol_options: ProtocolOptions | None = None
+    max_retries: int = 2
+    max_retry_delay: float = 60.0
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    http_client: httpx.AsyncClient | None = None

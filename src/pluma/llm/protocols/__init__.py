@@ -1,0 +1,1 @@
+"""Built-in protocol adapters, one package per wire format."""

@@ -1,0 +1,200 @@
+"""EventStream: what :func:`pluma.llm.stream` returns.
+
+It wraps an adapter's async generator and enforces the stream contract no
+matter how the adapter behaves:
+
+* ``start`` comes first and once (inserted if the adapter did not yield one);
+* exactly one terminal event, after which iteration ends and the adapter's
+  generator is closed (which releases its HTTP connection);
+* an exception escaping the adapter becomes an ``error`` event keeping the
+  partial message; an adapter that stops without a terminal event gets one;
+* ``abort()`` — from the consuming task or any other — ends the stream with
+  an ``error`` event whose message has ``stop_reason`` ``aborted``.
+
+There is no queue and no background task: the adapter runs inside the
+consumer's ``__anext__``, which keeps per-event overhead to a few attribute
+reads. An ``abort()`` that arrives while the consumer is waiting on the
+upstream cancels that wait (the consumer task is cancelled and the
+cancellation is absorbed here), so abort takes effect at once even while the
+upstream is silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from types import TracebackType
+
+from pluma.llm.errors import AbortedError, ProviderError, StreamError
+from pluma.llm.events import Event
+from pluma.llm.types import AssistantMessage, Model
+
+
+class EventStream:
+    """An async iterable of :class:`~pluma.llm.events.Event`.
+
+    Use it with ``async for``, or ``async with`` to be sure the upstream
+    connection is released when the block is left; ``await result()`` gives
+    the final message (draining the stream if needed).
+    """
+
+    __slots__ = (
+        "_abort_reason",
+        "_message",
+        "_pending",
+        "_result",
+        "_source",
+        "_started",
+        "_waiting_task",
+    )
+
+    def __init__(self, source: AsyncIterator[Event | None], model: Model) -> None:
+        self._source: AsyncIterator[Event | None] | None = source
+        # Until the adapter shows its message (on its first event) we keep a
+        # placeholder so that early failures still report provider and model.
+        self._message = AssistantMessage(
+            protocol=model.protocol, provider=model.provider, model=model.id
+        )
+        self._pending: Event | None = None
+        self._result: Event | None = None
+        self._started = False
+        self._abort_reason: str | None = None
+        self._waiting_task: asyncio.Task[object] | None = None
+
+    # -- iteration ---------------------------------------------------------
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            return pending
+        if self._result is not None:
+            raise StopAsyncIteration
+        if self._abort_reason is not None:
+            return await self._finish(self._aborted_event())
+        source = self._source
+        assert source is not None
+        self._waiting_task = asyncio.current_task()
+        try:
+            event = await source.__anext__()
+            while event is None:
+                event = await source.__anext__()
+        except StopAsyncIteration:
+            event = self._fail(
+                ProviderError("the adapter ended the stream without a terminal event")
+            )
+        except asyncio.CancelledError:
+            if self._abort_reason is None:
+                raise
+            task = self._waiting_task
+            if task is not None:
+                task.uncancel()
+            event = self._aborted_event()
+        except Exception as exc:  # an adapter bug or an unexpected transport failure
+            event = self._fail(exc)
+        finally:
+            self._waiting_task = None
+
+        partial = event.partial or event.message
+        if partial is not None:
+            self._message = partial
+        if event.type == "done" or event.type == "error":
+            event = await self._finish(event)
+            if not self._started:
+                self._started = True
+                self._pending = event
+                return Event("start", partial=self._message)
+            return event
+        if not self._started:
+            self._started = True
+            if event.type != "start":
+                self._pending = event
+                return Event("start", partial=self._message)
+        elif event.type == "start":
+            # A second start would break the contract; skip it.
+            return await self.__anext__()
+        return event
+
+    # -- control -----------------------------------------------------------
+
+    def abort(self, reason: str = "the request was aborted") -> None:
+        """End the stream with an ``aborted`` error event keeping the content so
+        far. Safe to call from any task, any number of times; a no-op once the
+        stream has ended."""
+        if self._result is not None or self._abort_reason is not None:
+            return
+        self._abort_reason = reason
+        task = self._waiting_task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def result(self) -> AssistantMessage:
+        """The final message, consuming any events not yet read."""
+        while self._result is None:
+            await self.__anext__()
+        message = self._result.message
+        assert message is not None
+        return message
+
+    @property
+    def terminal(self) -> Event | None:
+        """The terminal event, once the stream has ended."""
+        return self._result
+
+    async def aclose(self) -> None:
+        """Stop now and release the upstream connection. The stream ends as
+        aborted if it had not ended yet."""
+        if self._result is None:
+            self._abort_reason = self._abort_reason or "the stream was closed"
+            await self._finish(self._aborted_event())
+        self._pending = None
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- internals ---------------------------------------------------------
+
+    def _fail(self, error: BaseException) -> Event:
+        message = self._message
+        message.stop_reason = "error"
+        message.error_message = str(error) or type(error).__name__
+        return Event("error", message=message, error=error)
+
+    def _aborted_event(self) -> Event:
+        reason = self._abort_reason or "the request was aborted"
+        message = self._message
+        message.stop_reason = "aborted"
+        message.error_message = reason
+        return Event("error", message=message, error=AbortedError(reason))
+
+    async def _finish(self, event: Event) -> Event:
+        self._result = event
+        source, self._source = self._source, None
+        if source is not None:
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                # Closing a broken generator must not mask the result.
+                with contextlib.suppress(Exception):
+                    await aclose()
+        return event
+
+
+def raise_for_result(stream: EventStream) -> AssistantMessage:
+    """The final message of an ended stream, or :class:`StreamError`."""
+    event = stream.terminal
+    assert event is not None and event.message is not None
+    if event.type == "error":
+        raise StreamError(event.message, event.error)
+    return event.message

@@ -1,0 +1,115 @@
+"""Tool definitions from pydantic models, and validation of the arguments a
+model produced against a tool's JSON Schema.
+
+Validation uses ``jsonschema`` (the reference validator). Before validating we
+coerce the scalar mistakes models commonly make when the schema leaves no
+doubt — ``"5"`` for an integer, ``"true"`` for a boolean, a number for a
+string — so a usable call is not rejected for its spelling.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import jsonschema
+from pydantic import BaseModel
+
+from pluma.llm.errors import LLMError
+from pluma.llm.types import Tool, ToolCall
+
+
+class ToolValidationError(LLMError, ValueError):
+    """Arguments that do not fit the tool's schema; ``errors`` holds one
+    ``(path, message)`` per problem, path like ``items[2].name``."""
+
+    def __init__(self, tool: str, errors: list[tuple[str, str]]) -> None:
+        self.tool = tool
+        self.errors = errors
+        lines = "; ".join(f"{path or '<root>'}: {msg}" for path, msg in errors)
+        super().__init__(f"invalid arguments for tool {tool!r}: {lines}")
+
+
+def tool_from_model(
+    model: type[BaseModel], *, name: str | None = None, description: str | None = None
+) -> Tool:
+    """A :class:`Tool` whose parameters are the JSON Schema of ``model``.
+
+    The name defaults to the class name, the description to its docstring.
+    """
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    desc = description or (model.__doc__ or "").strip()
+    return Tool(name=name or model.__name__, description=desc, parameters=schema)
+
+
+def _coerce(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        schema = target if isinstance(target, dict) else {}
+    kind = schema.get("type")
+    if isinstance(value, str):
+        text = value.strip()
+        if kind == "integer":
+            try:
+                return int(text)
+            except ValueError:
+                return value
+        if kind == "number":
+            try:
+                number = float(text)
+            except ValueError:
+                return value
+            return int(number) if number.is_integer() and "." not in text else number
+        if kind == "boolean" and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        return value
+    if kind == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        if isinstance(props, dict):
+            for key, sub in props.items():
+                if key in value and isinstance(sub, dict):
+                    value[key] = _coerce(value[key], sub, root)
+    if isinstance(value, list):
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for i, item in enumerate(value):
+                value[i] = _coerce(item, items, root)
+    return value
+
+
+def _path(parts: Sequence[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validate_tool_call(tools: Sequence[Tool], call: ToolCall) -> dict[str, Any]:
+    """The call's arguments, coerced and checked against its tool's schema.
+
+    Raises :class:`ToolValidationError` naming each failing path, or when no
+    tool has the call's name. The call itself is not modified.
+    """
+    tool = next((t for t in tools if t.name == call.name), None)
+    if tool is None:
+        names = ", ".join(t.name for t in tools) or "none"
+        raise ToolValidationError(call.name, [("", f"no such tool (available: {names})")])
+    schema = tool.parameters
+    args = _coerce(copy.deepcopy(call.arguments), schema, schema)
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema)
+    problems = sorted(validator.iter_errors(args), key=lambda e: list(e.absolute_path))
+    if problems:
+        raise ToolValidationError(
+            call.name, [(_path(list(e.absolute_path)), e.message) for e in problems]
+        )
+    return dict(args)

@@ -1,0 +1,234 @@
+"""HTTP for adapters: one pooled client per event loop, retries before the
+first byte, timeouts that never cap a healthy stream, and upstream errors
+turned into :class:`~pluma.llm.errors.ProviderError` with the upstream's own
+message.
+
+Retry policy (only while nothing has been read from the response body):
+
+| failure                                   | retried | delay                                   |
+|-------------------------------------------|---------|-----------------------------------------|
+| connect error / connect timeout           | yes     | 0.5 s × 2^attempt (jittered), ≤ 8 s     |
+| HTTP 408, 409, 429, 500-599 (incl. 529)   | yes     | ``Retry-After`` if given (≤ max delay), |
+|                                           |         | else the backoff above                  |
+| any other 4xx                             | no      |                                         |
+| anything after the first body byte        | never   |                                         |
+
+A ``Retry-After`` longer than ``StreamOptions.max_retry_delay`` is not waited
+for: the error is reported at once so the caller can decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import orjson
+
+from pluma.llm.errors import ProviderError, UpstreamTimeout
+from pluma.llm.options import StreamOptions, Timeouts
+from pluma.llm.transport.sse import ServerSentEvent, SSEDecoder
+
+RETRY_STATUSES = frozenset({408, 409, 429, 529}) | frozenset(range(500, 600))
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_client() -> httpx.AsyncClient:
+    """The pooled client of the running event loop.
+
+    Connections belong to the loop that opened them, so each loop gets its own
+    client; all streams in one loop share its pool.
+    """
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(None),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            follow_redirects=False,
+        )
+        _clients[loop] = client
+    return client
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value: str | None = response.headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def error_from_body(status: int, body: bytes, reason: str = "") -> ProviderError:
+    """A ProviderError carrying the upstream's own message.
+
+    Understands OpenAI's ``{"error": {"message", "type", "code"}}``,
+    Anthropic's ``{"type": "error", "error": {"type", "message"}}``, a plain
+    ``{"message"}`` or ``{"detail"}``, and falls back to the body text.
+    """
+    message = ""
+    code: str | None = None
+    etype: str | None = None
+    try:
+        payload: Any = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        payload = None
+    if isinstance(payload, dict):
+        err = payload.get("error", payload)
+        if isinstance(err, dict):
+            message = str(err.get("message") or err.get("detail") or "")
+            code = None if err.get("code") is None else str(err.get("code"))
+            etype = None if err.get("type") is None else str(err.get("type"))
+        elif isinstance(err, str):
+            message = err
+    if not message:
+        text = body.decode("utf-8", "replace").strip()
+        message = text[:500] if text else (reason or "upstream error")
+    return ProviderError(
+        message,
+        status=status,
+        code=code,
+        type=etype,
+        retryable=status in RETRY_STATUSES,
+    )
+
+
+def _backoff(attempt: int) -> float:
+    return min(8.0, 0.5 * 2.0**attempt) * (0.75 + random.random() * 0.5)
+
+
+def _httpx_timeout(t: Timeouts) -> httpx.Timeout:
+    # Reads are timed by read_sse (first byte, then idle) so a slow but live
+    # stream is never cut by a total deadline.
+    return httpx.Timeout(connect=t.connect, read=None, write=t.write, pool=t.connect)
+
+
+@asynccontextmanager
+async def open_stream(
+    url: str,
+    *,
+    headers: dict[str, str],
+    body: Any,
+    options: StreamOptions,
+    method: str = "POST",
+) -> AsyncIterator[httpx.Response]:
+    """POST ``body`` as JSON and yield the 2xx response, retrying per the
+    module's policy. Non-2xx answers raise :class:`ProviderError`. Leaving the
+    block closes the response (and its connection, if unread)."""
+    client = options.http_client or shared_client()
+    content = orjson.dumps(body)
+    req_headers = {"content-type": "application/json", "accept": "text/event-stream", **headers}
+    timeout = _httpx_timeout(options.timeouts)
+    first_byte = options.timeouts.first_byte
+    attempt = 0
+    while True:
+        request = client.build_request(
+            method, url, content=content, headers=req_headers, timeout=timeout
+        )
+        delay: float | None = None
+        try:
+            async with asyncio.timeout(first_byte):
+                response = await client.send(request, stream=True)
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"no response from {_origin(url)} within {first_byte:g} s", retryable=True
+            ) from None
+        except httpx.TimeoutException as exc:
+            error: ProviderError = UpstreamTimeout(
+                f"timed out connecting to {_origin(url)}", retryable=True
+            )
+            error.__cause__ = exc
+            delay = _backoff(attempt)
+        except httpx.TransportError as exc:
+            error = ProviderError(
+                f"cannot reach {_origin(url)}: {_describe_transport(exc)}", retryable=True
+            )
+            error.__cause__ = exc
+            delay = _backoff(attempt)
+        else:
+            if response.status_code < 300:
+                try:
+                    yield response
+                finally:
+                    await response.aclose()
+                return
+            try:
+                raw = await response.aread()
+            except httpx.HTTPError:
+                raw = b""
+            finally:
+                await response.aclose()
+            error = error_from_body(response.status_code, raw, response.reason_phrase)
+            error.retry_after = _retry_after(response)
+            if error.retryable:
+                delay = error.retry_after if error.retry_after is not None else _backoff(attempt)
+        if delay is None or attempt >= options.max_retries or delay > options.max_retry_delay:
+            raise error
+        attempt += 1
+        await asyncio.sleep(delay)
+
+
+async def read_sse(
+    response: httpx.Response, timeouts: Timeouts
+) -> AsyncIterator[ServerSentEvent]:
+    """The response body as SSE events, with first-byte and idle timeouts and
+    transport failures reported as :class:`ProviderError`."""
+    decoder = SSEDecoder()
+    raw = response.aiter_raw()
+    wait = timeouts.first_byte
+    idle = timeouts.idle
+    while True:
+        try:
+            if wait is None:
+                chunk = await raw.__anext__()
+            else:
+                async with asyncio.timeout(wait):
+                    chunk = await raw.__anext__()
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            what = "first byte" if wait is timeouts.first_byte and wait != idle else "data"
+            raise UpstreamTimeout(
+                f"the upstream sent no {what} for {wait:g} s; the stream was cut"
+            ) from None
+        except httpx.TransportError as exc:
+            raise ProviderError(
+                f"the connection to the upstream failed mid-stream: {_describe_transport(exc)}"
+            ) from exc
+        wait = idle
+        for event in decoder.feed(chunk):
+            yield event
+    for event in decoder.flush():
+        yield event
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.port}" if parsed.port else "")
+
+
+def _describe_transport(exc: httpx.TransportError) -> str:
+    text = str(exc)
+    if isinstance(exc, httpx.ConnectError):
+        return text or "connection refused"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return text or "the server closed the connection"
+    return text or type(exc).__name__

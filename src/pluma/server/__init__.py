@@ -1,0 +1,1 @@
+"""The Pluma server: providers, connections, secrets, HTTP API, web page."""
