@@ -1,0 +1,1 @@
+"""Chat providers: the contract, its registry, and the built-ins."""

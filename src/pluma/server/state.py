@@ -1,0 +1,28 @@
+"""ServerState: the long-lived objects one server process shares across
+requests. Built once at start-up by :func:`pluma.server.app.create_app` and
+reachable from routes as ``request.app.state.pluma``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class ServerState:
+    settings: Any
+    """pluma.server.config.Settings"""
+    http: httpx.AsyncClient
+    """The shared upstream client (providers get this; pooled)."""
+    connections: Any = None
+    """pluma.server.connections.ConnectionManager"""
+    secrets: Any = None
+    """pluma.server.secrets.SecretStore"""
+    image_connections: Any = None
+    """pluma.server.images.ImageConnectionManager (image backends)"""
+    conversations: Any = None
+    """pluma.server.conversations.ConversationStore (the page's history)"""
+    problems: list[str] = field(default_factory=list)
+    """Configuration problems found at start-up, shown by /api/health."""
