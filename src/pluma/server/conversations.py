@@ -1,0 +1,350 @@
+"""ConversationStore: the web page's chat history, in SQLite in the data dir.
+
+Why SQLite from the standard library: the server is a single local process,
+conversations are small, and ``<datadir>/conversations.sqlite3`` survives
+restarts with no service to run. Messages are stored as the pluma.llm message
+JSON (:func:`pluma.llm.message_to_dict`), so a stored history replays through
+any protocol adapter unchanged, thinking signatures included.
+
+Schema (one file, created on first open):
+
+| table           | columns                                                          |
+|-----------------|------------------------------------------------------------------|
+| ``conversations`` | ``id`` (hex), ``title``, ``system_prompt``, ``model``, ``connection``, |
+|                 | ``created_at``, ``updated_at`` (Unix ms)                          |
+| ``messages``    | ``conversation_id`` → conversations (cascade), ``position``      |
+|                 | (0-based order), ``data`` (message JSON), ``created_at``         |
+
+Concurrency: one connection shared by the whole process, guarded by a lock.
+Each call is one short transaction (sub-millisecond for these sizes), so the
+async routes call it directly; WAL journaling keeps a reader from ever seeing
+half a write, and a crash mid-write rolls back to the last committed state.
+
+Titles come from the first user message unless someone set one explicitly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pluma import llm
+
+FILENAME = "conversations.sqlite3"
+TITLE_LENGTH = 60
+"""Characters of the first user message kept as an automatic title."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id            TEXT PRIMARY KEY,
+    title         TEXT NOT NULL DEFAULT '',
+    title_is_auto INTEGER NOT NULL DEFAULT 1,
+    system_prompt TEXT NOT NULL DEFAULT '',
+    model         TEXT NOT NULL DEFAULT '',
+    connection    TEXT NOT NULL DEFAULT '',
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    position        INTEGER NOT NULL,
+    data            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, position)
+);
+CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations(updated_at DESC);
+"""
+
+
+class ConversationNotFound(KeyError):
+    """No conversation with that id (deleted, or never created)."""
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(conversation_id)
+        self.conversation_id = conversation_id
+
+    def __str__(self) -> str:
+        return (
+            f"conversation {self.conversation_id!r} does not exist; "
+            "list them with GET /api/conversations or create one with POST /api/conversations"
+        )
+
+
+@dataclass(slots=True)
+class ConversationSummary:
+    """One row of the conversation list (no messages)."""
+
+    id: str
+    title: str
+    system_prompt: str
+    model: str
+    connection: str
+    created_at: int
+    updated_at: int
+    message_count: int = 0
+
+
+@dataclass(slots=True)
+class Conversation:
+    """A conversation with its messages, oldest first."""
+
+    summary: ConversationSummary
+    messages: list[llm.Message] = field(default_factory=list)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def title_from(message: llm.Message) -> str:
+    """An automatic title: the message's text on one line, cut at a word
+    boundary near :data:`TITLE_LENGTH` characters."""
+    if not isinstance(message, llm.UserMessage):
+        return ""
+    if isinstance(message.content, str):
+        text = message.content
+    else:
+        text = " ".join(b.text for b in message.content if isinstance(b, llm.TextContent))
+    text = " ".join(text.split())
+    if len(text) <= TITLE_LENGTH:
+        return text
+    cut = text[:TITLE_LENGTH]
+    space = cut.rfind(" ")
+    if space > TITLE_LENGTH // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+class ConversationStore:
+    """Conversations persisted in ``<datadir>/conversations.sqlite3``.
+
+    Build with :meth:`open` (creates the directory and schema) and
+    :meth:`close` at shutdown. Every method is safe to call from any thread.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._last_stamp = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def open(cls, datadir: Path | str) -> ConversationStore:
+        return cls(Path(datadir) / FILENAME)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One locked transaction: committed on success, rolled back on error."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _stamp(self) -> int:
+        """Unix ms, strictly increasing within this store, so "most recently
+        updated first" has no ties even for changes in the same millisecond.
+        Called with the lock held."""
+        self._last_stamp = max(_now_ms(), self._last_stamp + 1)
+        return self._last_stamp
+
+    # -- reading -----------------------------------------------------------
+
+    _SUMMARY_SQL = """
+        SELECT c.id, c.title, c.system_prompt, c.model, c.connection, c.created_at,
+               c.updated_at, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id)
+        FROM conversations c
+    """
+
+    @staticmethod
+    def _summary(row: tuple[Any, ...]) -> ConversationSummary:
+        return ConversationSummary(*row)
+
+    def list(self) -> list[ConversationSummary]:
+        """All conversations, most recently updated first."""
+        with self._tx() as db:
+            rows = db.execute(self._SUMMARY_SQL + " ORDER BY c.updated_at DESC, c.rowid DESC")
+            return [self._summary(r) for r in rows.fetchall()]
+
+    def exists(self, conversation_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+        return row is not None
+
+    def summary(self, conversation_id: str) -> ConversationSummary:
+        with self._tx() as db:
+            return self._summary_in(db, conversation_id)
+
+    def _summary_in(self, db: sqlite3.Connection, conversation_id: str) -> ConversationSummary:
+        row = db.execute(self._SUMMARY_SQL + " WHERE c.id = ?", (conversation_id,)).fetchone()
+        if row is None:
+            raise ConversationNotFound(conversation_id)
+        return self._summary(row)
+
+    def get(self, conversation_id: str) -> Conversation:
+        """The conversation and its messages; raises :class:`ConversationNotFound`."""
+        with self._tx() as db:
+            summary = self._summary_in(db, conversation_id)
+            rows = db.execute(
+                "SELECT data FROM messages WHERE conversation_id = ? ORDER BY position",
+                (conversation_id,),
+            ).fetchall()
+        messages = [
+            llm.message_from_dict(orjson.loads(data), f"messages[{i}]")
+            for i, (data,) in enumerate(rows)
+        ]
+        return Conversation(summary, messages)
+
+    # -- writing -----------------------------------------------------------
+
+    def create(
+        self,
+        title: str = "",
+        system_prompt: str = "",
+        model: str = "",
+        connection: str = "",
+    ) -> ConversationSummary:
+        """A new, empty conversation. An empty ``title`` is filled from the
+        first user message later."""
+        conversation_id = uuid.uuid4().hex
+        with self._tx() as db:
+            now = self._stamp()
+            db.execute(
+                "INSERT INTO conversations (id, title, title_is_auto, system_prompt, model,"
+                " connection, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    title,
+                    0 if title else 1,
+                    system_prompt,
+                    model,
+                    connection,
+                    now,
+                    now,
+                ),
+            )
+            return self._summary_in(db, conversation_id)
+
+    def update(
+        self,
+        conversation_id: str,
+        *,
+        title: str | None = None,
+        system_prompt: str | None = None,
+        model: str | None = None,
+        connection: str | None = None,
+    ) -> ConversationSummary:
+        """Change the given fields (None leaves one alone). Setting a title
+        stops automatic titling; setting it to "" turns it back on."""
+        sets: list[str] = []
+        values: list[Any] = []
+        if title is not None:
+            sets += ["title = ?", "title_is_auto = ?"]
+            values += [title, 0 if title else 1]
+        for name, value in (
+            ("system_prompt", system_prompt),
+            ("model", model),
+            ("connection", connection),
+        ):
+            if value is not None:
+                sets.append(f"{name} = ?")
+                values.append(value)
+        sets.append("updated_at = ?")
+        with self._tx() as db:
+            values.append(self._stamp())
+            cur = db.execute(
+                f"UPDATE conversations SET {', '.join(sets)} WHERE id = ?",
+                (*values, conversation_id),
+            )
+            if cur.rowcount == 0:
+                raise ConversationNotFound(conversation_id)
+            return self._summary_in(db, conversation_id)
+
+    def rename(self, conversation_id: str, title: str) -> ConversationSummary:
+        return self.update(conversation_id, title=title)
+
+    def delete(self, conversation_id: str) -> bool:
+        """Remove a conversation and its messages; False when it did not exist."""
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            return cur.rowcount > 0
+
+    def add_message(self, conversation_id: str, message: llm.Message) -> None:
+        """Append one message (the chat relay calls this for the user's turn
+        and for each finished or stopped assistant reply). Raises
+        :class:`ConversationNotFound` when the conversation is gone."""
+        data = orjson.dumps(llm.message_to_dict(message)).decode()
+        title = title_from(message)
+        with self._tx() as db:
+            now = self._stamp()
+            row = db.execute(
+                "SELECT title_is_auto, title FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+            if row is None:
+                raise ConversationNotFound(conversation_id)
+            (position,) = db.execute(
+                "SELECT COALESCE(MAX(position) + 1, 0) FROM messages WHERE conversation_id = ?",
+                (conversation_id,),
+            ).fetchone()
+            db.execute(
+                "INSERT INTO messages (conversation_id, position, data, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (conversation_id, position, data, now),
+            )
+            auto, current = row
+            if auto and not current and title:
+                db.execute(
+                    "UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?",
+                    (title, now, conversation_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE conversations SET updated_at = ? WHERE id = ?",
+                    (now, conversation_id),
+                )
+
+    def truncate(self, conversation_id: str, keep: int) -> ConversationSummary:
+        """Keep only the first ``keep`` messages (the page does this before
+        Regenerate and edit-and-resend, which replace the tail)."""
+        if keep < 0:
+            raise ValueError("keep must be 0 or more")
+        with self._tx() as db:
+            if (
+                db.execute(
+                    "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
+                ).fetchone()
+                is None
+            ):
+                raise ConversationNotFound(conversation_id)
+            db.execute(
+                "DELETE FROM messages WHERE conversation_id = ? AND position >= ?",
+                (conversation_id, keep),
+            )
+            db.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?",
+                (self._stamp(), conversation_id),
+            )
+            return self._summary_in(db, conversation_id)
