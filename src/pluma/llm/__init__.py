@@ -45,7 +45,9 @@ from pluma.llm.stream import EventStream
 from pluma.llm.toolargs import ParsedArguments, parse_partial_arguments, parse_tool_arguments
 from pluma.llm.tools import ToolValidationError, tool_from_model, validate_tool_call
 from pluma.llm.types import (
+    AssistantContent,
     AssistantMessage,
+    ContentBlock,
     Context,
     Cost,
     Diagnostic,
@@ -61,6 +63,7 @@ from pluma.llm.types import (
     ToolCall,
     ToolResultMessage,
     Usage,
+    UserContent,
     UserMessage,
     calculate_cost,
 )
@@ -101,9 +104,11 @@ def register(adapter: ProtocolAdapter) -> None:
 __all__ = [
     "AbortedError",
     "AdapterRegistry",
+    "AssistantContent",
     "AssistantMessage",
     "Client",
     "ConfigurationError",
+    "ContentBlock",
     "Context",
     "Cost",
     "Diagnostic",
@@ -136,6 +141,7 @@ __all__ = [
     "UnknownProtocolError",
     "UpstreamTimeout",
     "Usage",
+    "UserContent",
     "UserMessage",
     "calculate_cost",
     "complete",

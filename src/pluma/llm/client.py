@@ -4,6 +4,7 @@ before any byte leaves (protocol known, options valid, key present)."""
 from __future__ import annotations
 
 import dataclasses
+from typing import get_args
 
 from pluma.llm.adapter import ProtocolAdapter
 from pluma.llm.errors import ConfigurationError
@@ -11,7 +12,9 @@ from pluma.llm.keys import resolve_api_key
 from pluma.llm.options import StreamOptions
 from pluma.llm.registry import AdapterRegistry
 from pluma.llm.stream import EventStream, raise_for_result
-from pluma.llm.types import AssistantMessage, Context, Model
+from pluma.llm.types import AssistantMessage, Context, Model, ReasoningLevel
+
+_REASONING_LEVELS: tuple[str, ...] = get_args(ReasoningLevel)
 
 
 class Client:
@@ -39,11 +42,16 @@ class Client:
                 )
             try:
                 protocol_options.validate(context.tools)
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 raise ConfigurationError(f"invalid {model.protocol} options: {exc}") from exc
         if options.temperature is not None and not 0 <= options.temperature <= 2:
             raise ConfigurationError(
                 f"temperature must be between 0 and 2, got {options.temperature}"
+            )
+        if options.reasoning is not None and options.reasoning not in _REASONING_LEVELS:
+            raise ConfigurationError(
+                f"reasoning must be one of {', '.join(_REASONING_LEVELS)}, "
+                f"got {options.reasoning!r}"
             )
         if options.max_tokens is not None and options.max_tokens <= 0:
             raise ConfigurationError(f"max_tokens must be positive, got {options.max_tokens}")

@@ -41,6 +41,7 @@ class EventStream:
 
     __slots__ = (
         "_abort_reason",
+        "_cancel_sent",
         "_message",
         "_pending",
         "_result",
@@ -61,6 +62,7 @@ class EventStream:
         self._started = False
         self._abort_reason: str | None = None
         self._waiting_task: asyncio.Task[object] | None = None
+        self._cancel_sent = False
 
     # -- iteration ---------------------------------------------------------
 
@@ -75,40 +77,62 @@ class EventStream:
         if self._result is not None:
             raise StopAsyncIteration
         if self._abort_reason is not None:
-            return await self._finish(self._aborted_event())
+            return await self._deliver(self._aborted_event())
         source = self._source
         assert source is not None
-        self._waiting_task = asyncio.current_task()
+        task = asyncio.current_task()
+        self._waiting_task = task
         try:
             event = await source.__anext__()
             while event is None:
                 event = await source.__anext__()
         except StopAsyncIteration:
             event = self._fail(
-                ProviderError("the adapter ended the stream without a terminal event")
+                ProviderError(
+                    "the adapter ended the stream without a terminal event "
+                    "(an adapter must finish with writer.done() or writer.fail())"
+                )
             )
         except asyncio.CancelledError:
-            if self._abort_reason is None:
+            if not self._absorb_abort_cancel(task):
+                # The consumer itself is being cancelled (a timeout around it,
+                # shutdown): the adapter is gone, so end the stream as aborted
+                # for anyone who reads it later, and let the cancellation go on.
+                self._abort_reason = self._abort_reason or "the consuming task was cancelled"
+                self._result = self._aborted_event()
+                self._source = None
                 raise
-            task = self._waiting_task
-            if task is not None:
-                task.uncancel()
             event = self._aborted_event()
         except Exception as exc:  # an adapter bug or an unexpected transport failure
             event = self._fail(exc)
         finally:
             self._waiting_task = None
+        if self._cancel_sent and self._abort_reason is not None:
+            # abort() cancelled us but the adapter swallowed the cancellation
+            # (or the event won the race): take the cancel back and end as aborted.
+            self._absorb_abort_cancel(task)
+            event = self._aborted_event()
+        return await self._deliver(event)
 
-        partial = event.partial or event.message
-        if partial is not None:
-            self._message = partial
+    async def _deliver(self, event: Event) -> Event:
+        """Enforce the contract on one event from the adapter: lazy start,
+        ``partial`` on non-terminal events, ``message`` on terminal ones, and
+        closing the adapter after the terminal event."""
         if event.type == "done" or event.type == "error":
+            if event.message is None:
+                event.message = self._message
+            else:
+                self._message = event.message
             event = await self._finish(event)
             if not self._started:
                 self._started = True
                 self._pending = event
                 return Event("start", partial=self._message)
             return event
+        if event.partial is None:
+            event.partial = self._message
+        else:
+            self._message = event.partial
         if not self._started:
             self._started = True
             if event.type != "start":
@@ -123,13 +147,19 @@ class EventStream:
 
     def abort(self, reason: str = "the request was aborted") -> None:
         """End the stream with an ``aborted`` error event keeping the content so
-        far. Safe to call from any task, any number of times; a no-op once the
-        stream has ended."""
+        far. Safe to call from any task of the stream's event loop, any number
+        of times; a no-op once the stream has ended.
+
+        If the consumer is waiting on the upstream, that wait is cancelled at
+        once (the adapter's ``async with`` closes the connection on the way
+        out) and the consumer receives the aborted event instead.
+        """
         if self._result is not None or self._abort_reason is not None:
             return
         self._abort_reason = reason
         task = self._waiting_task
         if task is not None and task is not asyncio.current_task():
+            self._cancel_sent = True
             task.cancel()
 
     async def result(self) -> AssistantMessage:
@@ -147,7 +177,16 @@ class EventStream:
 
     async def aclose(self) -> None:
         """Stop now and release the upstream connection. The stream ends as
-        aborted if it had not ended yet."""
+        aborted if it had not ended yet.
+
+        Called from another task while the consumer is waiting on the
+        upstream, it acts as :meth:`abort` (the consumer's wait is cancelled,
+        which closes the connection, and it receives the aborted event).
+        """
+        waiting = self._waiting_task
+        if waiting is not None and waiting is not asyncio.current_task():
+            self.abort("the stream was closed")
+            return
         if self._result is None:
             self._abort_reason = self._abort_reason or "the stream was closed"
             await self._finish(self._aborted_event())
@@ -165,6 +204,16 @@ class EventStream:
         await self.aclose()
 
     # -- internals ---------------------------------------------------------
+
+    def _absorb_abort_cancel(self, task: asyncio.Task[object] | None) -> bool:
+        """True when the cancellation we are handling is the one :meth:`abort`
+        sent; it is then taken back so the consumer's task goes on normally.
+        A cancellation from elsewhere (a timeout around the consumer, task
+        shutdown) is left alone and must propagate."""
+        if not self._cancel_sent or task is None:
+            return False
+        self._cancel_sent = False
+        return task.uncancel() == 0
 
     def _fail(self, error: BaseException) -> Event:
         message = self._message

@@ -209,9 +209,7 @@ class ToolCall:
         consumer that mutates one cannot corrupt the message being assembled."""
         import copy
 
-        return ToolCall(
-            self.id, self.name, copy.deepcopy(self.arguments), self.thought_signature
-        )
+        return ToolCall(self.id, self.name, copy.deepcopy(self.arguments), self.thought_signature)
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -349,9 +347,7 @@ class Tool:
 
     name: str
     description: str
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {"type": "object", "properties": {}}
-    )
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
 
 
 @dataclass(slots=True)

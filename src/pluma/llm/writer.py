@@ -151,7 +151,9 @@ class StreamWriter:
             self.message.stop_reason = stop_reason
         return Event("done", message=self.message)
 
-    def fail(self, error: BaseException | str, *, stop_reason: StopReason = "error") -> Event | None:
+    def fail(
+        self, error: BaseException | str, *, stop_reason: StopReason = "error"
+    ) -> Event | None:
         """The single ``error`` event; the message keeps its content so far."""
         if self._finished:
             return None
@@ -166,4 +168,3 @@ class StreamWriter:
     def abort(self, reason: str = "the request was aborted") -> Event | None:
         """End with ``stop_reason`` ``aborted``."""
         return self.fail(AbortedError(reason), stop_reason="aborted")
-

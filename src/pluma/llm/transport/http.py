@@ -37,6 +37,12 @@ from pluma.llm.transport.sse import ServerSentEvent, SSEDecoder
 
 RETRY_STATUSES = frozenset({408, 409, 429, 529}) | frozenset(range(500, 600))
 
+# When each response's first-byte allowance runs out (event-loop time): the
+# wait for headers and the wait for the first body bytes share one deadline.
+_first_byte_deadlines: weakref.WeakKeyDictionary[httpx.Response, float] = (
+    weakref.WeakKeyDictionary()
+)
+
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()
 )
@@ -144,12 +150,16 @@ async def open_stream(
             method, url, content=content, headers=req_headers, timeout=timeout
         )
         delay: float | None = None
+        loop = asyncio.get_running_loop()
+        deadline = None if first_byte is None else loop.time() + first_byte
         try:
-            async with asyncio.timeout(first_byte):
+            async with asyncio.timeout_at(deadline):
                 response = await client.send(request, stream=True)
         except TimeoutError:
             raise UpstreamTimeout(
-                f"no response from {_origin(url)} within {first_byte:g} s", retryable=True
+                f"no response from {_origin(url)} within {first_byte:g} s (first-byte "
+                "timeout); raise Timeouts.first_byte for slow models",
+                retryable=True,
             ) from None
         except httpx.TimeoutException as exc:
             error: ProviderError = UpstreamTimeout(
@@ -165,6 +175,8 @@ async def open_stream(
             delay = _backoff(attempt)
         else:
             if response.status_code < 300:
+                if deadline is not None:
+                    _first_byte_deadlines[response] = deadline
                 try:
                     yield response
                 finally:
@@ -186,34 +198,46 @@ async def open_stream(
         await asyncio.sleep(delay)
 
 
-async def read_sse(
-    response: httpx.Response, timeouts: Timeouts
-) -> AsyncIterator[ServerSentEvent]:
+async def read_sse(response: httpx.Response, timeouts: Timeouts) -> AsyncIterator[ServerSentEvent]:
     """The response body as SSE events, with first-byte and idle timeouts and
-    transport failures reported as :class:`ProviderError`."""
+    transport failures reported as :class:`ProviderError`.
+
+    The first read waits until the first-byte deadline set when the request
+    was sent (so headers and first body bytes share one allowance); every
+    later read may wait ``timeouts.idle``. There is no total cap.
+    """
     decoder = SSEDecoder()
     raw = response.aiter_raw()
-    wait = timeouts.first_byte
+    loop = asyncio.get_running_loop()
+    deadline = _first_byte_deadlines.pop(response, None)
+    if deadline is None and timeouts.first_byte is not None:
+        deadline = loop.time() + timeouts.first_byte
+    first = True
     idle = timeouts.idle
     while True:
         try:
-            if wait is None:
+            async with asyncio.timeout_at(deadline):
                 chunk = await raw.__anext__()
-            else:
-                async with asyncio.timeout(wait):
-                    chunk = await raw.__anext__()
         except StopAsyncIteration:
             break
         except TimeoutError:
-            what = "first byte" if wait is timeouts.first_byte and wait != idle else "data"
-            raise UpstreamTimeout(
-                f"the upstream sent no {what} for {wait:g} s; the stream was cut"
-            ) from None
-        except httpx.TransportError as exc:
+            if first:
+                message = (
+                    f"the upstream sent no data within {timeouts.first_byte:g} s of the "
+                    "request (first-byte timeout); raise Timeouts.first_byte for slow models"
+                )
+            else:
+                message = (
+                    f"the upstream went silent for {idle:g} s mid-stream (idle timeout); "
+                    "the stream was cut"
+                )
+            raise UpstreamTimeout(message) from None
+        except httpx.HTTPError as exc:
             raise ProviderError(
                 f"the connection to the upstream failed mid-stream: {_describe_transport(exc)}"
             ) from exc
-        wait = idle
+        first = False
+        deadline = None if idle is None else loop.time() + idle
         for event in decoder.feed(chunk):
             yield event
     for event in decoder.flush():
@@ -225,7 +249,7 @@ def _origin(url: str) -> str:
     return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.port}" if parsed.port else "")
 
 
-def _describe_transport(exc: httpx.TransportError) -> str:
+def _describe_transport(exc: httpx.HTTPError) -> str:
     text = str(exc)
     if isinstance(exc, httpx.ConnectError):
         return text or "connection refused"
