@@ -1,0 +1,257 @@
+"""OpenAI Chat Completions request body → :class:`ChatRequest`.
+
+| body member                         | neutral                                        |
+|-------------------------------------|------------------------------------------------|
+| ``messages[].role`` system/developer| ``Context.system_prompt`` (joined by blank lines) |
+| ``role: user`` (string or parts)    | ``UserMessage`` (``text``; ``image_url`` data: URLs) |
+| ``role: assistant``                 | ``AssistantMessage`` (text, ``reasoning_content``, ``tool_calls``) |
+| ``role: tool``                      | ``ToolResultMessage`` (name looked up from the call) |
+| ``tools[].function``                | ``Tool``                                       |
+| ``tool_choice``                     | ``auto`` / ``none`` / ``required`` / ``{"name"}`` |
+| ``max_completion_tokens``/``max_tokens`` | ``max_tokens``                            |
+| ``reasoning_effort``                | ``reasoning`` (``none`` → ``off``)             |
+| ``stream``, ``stream_options.include_usage`` | :class:`OpenAIChatBody` flags         |
+
+Anything unknown is ignored, as OpenAI-compatible servers commonly do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast, get_args
+
+import orjson
+
+from pluma import llm
+from pluma.server.codecs.errors import RequestError
+from pluma.server.codecs.fields import (
+    describe,
+    opt_bool,
+    opt_number,
+    opt_positive_int,
+    opt_str,
+    parse_data_url,
+    require_list,
+    require_object,
+    require_str,
+)
+from pluma.server.providers.base import ChatRequest, ToolChoice
+
+REASONING_LEVELS: frozenset[str] = frozenset(get_args(llm.ReasoningLevel))
+
+
+@dataclass(slots=True)
+class OpenAIChatBody:
+    request: ChatRequest
+    stream: bool = False
+    include_usage: bool = False
+
+
+def decode_chat_completions(body: Any, *, require_model: bool = True) -> OpenAIChatBody:
+    """Validate and decode a request body; raises :class:`RequestError`."""
+    body = require_object(body, "body")
+    model = opt_str(body, "model", "model") or ""
+    if require_model and not model:
+        raise RequestError("model", "is required (a model id, or <connection>/<model id>)")
+    context = llm.Context(messages=[], tools=decode_tools(body.get("tools"), "tools"))
+    decode_messages(body.get("messages"), context)
+    max_tokens = opt_positive_int(body, "max_completion_tokens", "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = opt_positive_int(body, "max_tokens", "max_tokens")
+    stream = bool(opt_bool(body, "stream", "stream"))
+    include_usage = False
+    options = body.get("stream_options")
+    if options is not None:
+        options = require_object(options, "stream_options")
+        include_usage = bool(opt_bool(options, "include_usage", "stream_options.include_usage"))
+    request = ChatRequest(
+        model=model,
+        context=context,
+        temperature=opt_number(body, "temperature", "temperature", low=0, high=2),
+        max_tokens=max_tokens,
+        reasoning=decode_reasoning(body.get("reasoning_effort"), "reasoning_effort"),
+        tool_choice=decode_tool_choice(body.get("tool_choice"), "tool_choice"),
+    )
+    if request.tool_choice not in (None, "none") and not context.tools:
+        raise RequestError("tool_choice", "is set but no tools were given")
+    return OpenAIChatBody(request=request, stream=stream, include_usage=include_usage)
+
+
+def decode_reasoning(value: Any, path: str) -> llm.ReasoningLevel | None:
+    if value is None:
+        return None
+    if value == "none":
+        return "off"
+    if not isinstance(value, str) or value not in REASONING_LEVELS:
+        levels = ", ".join(sorted(REASONING_LEVELS | {"none"}))
+        raise RequestError(path, f"expected one of {levels}, got {value!r}")
+    return cast(llm.ReasoningLevel, value)
+
+
+def decode_tools(value: Any, path: str) -> list[llm.Tool]:
+    if value is None:
+        return []
+    tools: list[llm.Tool] = []
+    for i, item in enumerate(require_list(value, path)):
+        item_path = f"{path}[{i}]"
+        item = require_object(item, item_path)
+        kind = item.get("type", "function")
+        if kind != "function":
+            raise RequestError(
+                f"{item_path}.type", f"only 'function' tools are supported, got {kind!r}"
+            )
+        function = require_object(item.get("function"), f"{item_path}.function")
+        name = require_str(function, "name", f"{item_path}.function.name")
+        if not name:
+            raise RequestError(f"{item_path}.function.name", "must not be empty")
+        parameters = function.get("parameters")
+        if parameters is None:
+            parameters = {"type": "object", "properties": {}}
+        parameters = require_object(parameters, f"{item_path}.function.parameters")
+        description = opt_str(function, "description", f"{item_path}.function.description")
+        tools.append(llm.Tool(name=name, description=description or "", parameters=parameters))
+    return tools
+
+
+def decode_tool_choice(value: Any, path: str) -> ToolChoice | None:
+    if value is None:
+        return None
+    if value in ("auto", "none", "required"):
+        return cast(ToolChoice, value)
+    if isinstance(value, dict):
+        function = value.get("function")
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            return {"name": function["name"]}
+    raise RequestError(
+        path,
+        'expected "auto", "none", "required" or {"type": "function", "function": {"name": ...}}',
+    )
+
+
+def decode_messages(value: Any, context: llm.Context) -> None:
+    """Fill ``context`` with the system prompt and history from ``messages``."""
+    if value is None:
+        raise RequestError("messages", "is required (a non-empty array of messages)")
+    items = require_list(value, "messages")
+    if not items:
+        raise RequestError("messages", "must not be empty")
+    system: list[str] = []
+    tool_names: dict[str, str] = {}
+    for i, item in enumerate(items):
+        path = f"messages[{i}]"
+        item = require_object(item, path)
+        role = item.get("role")
+        if role in ("system", "developer"):
+            system.append(_text_only(item.get("content"), f"{path}.content"))
+        elif role == "user":
+            context.messages.append(
+                llm.UserMessage(_user_content(item.get("content"), f"{path}.content"))
+            )
+        elif role == "assistant":
+            message = _assistant(item, path)
+            for call in message.tool_calls:
+                tool_names[call.id] = call.name
+            context.messages.append(message)
+        elif role == "tool":
+            call_id = require_str(item, "tool_call_id", f"{path}.tool_call_id")
+            content = _user_content(item.get("content"), f"{path}.content")
+            blocks: list[llm.UserContent] = (
+                [llm.TextContent(content)] if isinstance(content, str) else content
+            )
+            context.messages.append(
+                llm.ToolResultMessage(
+                    tool_call_id=call_id, tool_name=tool_names.get(call_id, ""), content=blocks
+                )
+            )
+        else:
+            raise RequestError(
+                f"{path}.role",
+                f"expected system, developer, user, assistant or tool, got {role!r}",
+            )
+    if system:
+        context.system_prompt = "\n\n".join(system)
+
+
+def _parts(value: Any, path: str) -> list[dict[str, Any]]:
+    parts = require_list(value, path)
+    return [require_object(part, f"{path}[{j}]") for j, part in enumerate(parts)]
+
+
+def _text_only(value: Any, path: str) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        raise RequestError(path, "is required")
+    texts = []
+    for j, part in enumerate(_parts(value, path)):
+        if part.get("type") != "text":
+            raise RequestError(f"{path}[{j}].type", f"expected 'text', got {part.get('type')!r}")
+        texts.append(require_str(part, "text", f"{path}[{j}].text"))
+    return "".join(texts)
+
+
+def _user_content(value: Any, path: str) -> str | list[llm.UserContent]:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        raise RequestError(path, "is required (a string or an array of content parts)")
+    if not isinstance(value, list):
+        raise RequestError(
+            path, f"expected a string or an array of content parts, got {describe(value)}"
+        )
+    blocks: list[llm.UserContent] = []
+    for j, part in enumerate(_parts(value, path)):
+        kind = part.get("type")
+        if kind == "text":
+            blocks.append(llm.TextContent(require_str(part, "text", f"{path}[{j}].text")))
+        elif kind == "image_url":
+            image = part.get("image_url")
+            url_path = f"{path}[{j}].image_url.url"
+            url = (
+                image
+                if isinstance(image, str)
+                else require_str(require_object(image, f"{path}[{j}].image_url"), "url", url_path)
+            )
+            mime, data = parse_data_url(url, url_path)
+            blocks.append(llm.ImageContent(data=data, mime_type=mime))
+        else:
+            raise RequestError(f"{path}[{j}].type", f"expected 'text' or 'image_url', got {kind!r}")
+    return blocks
+
+
+def _assistant(item: dict[str, Any], path: str) -> llm.AssistantMessage:
+    message = llm.AssistantMessage()
+    reasoning = item.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        message.content.append(llm.ThinkingContent(reasoning))
+    content = item.get("content")
+    if content is not None:
+        text = _text_only(content, f"{path}.content")
+        if text:
+            message.content.append(llm.TextContent(text))
+    calls = item.get("tool_calls")
+    if calls is not None:
+        for k, call in enumerate(require_list(calls, f"{path}.tool_calls")):
+            call_path = f"{path}.tool_calls[{k}]"
+            call = require_object(call, call_path)
+            call_id = require_str(call, "id", f"{call_path}.id")
+            function = require_object(call.get("function"), f"{call_path}.function")
+            name = require_str(function, "name", f"{call_path}.function.name")
+            raw = function.get("arguments") or "{}"
+            if not isinstance(raw, str):
+                raise RequestError(
+                    f"{call_path}.function.arguments",
+                    f"expected a JSON string, got {describe(raw)}",
+                )
+            try:
+                arguments = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise RequestError(
+                    f"{call_path}.function.arguments", f"is not valid JSON ({exc})"
+                ) from None
+            if not isinstance(arguments, dict):
+                raise RequestError(f"{call_path}.function.arguments", "must encode a JSON object")
+            message.content.append(llm.ToolCall(call_id, name, arguments))
+    if calls:
+        message.stop_reason = "toolUse"
+    return message
