@@ -1,0 +1,41 @@
+"""Image backends: the ImageProvider contract, AUTOMATIC1111 and ComfyUI,
+image connection profiles, and the gallery of generated images.
+
+Importing this package registers the built-in providers (``a1111``,
+``comfyui``).
+"""
+
+from pluma.server.images import a1111, comfyui
+from pluma.server.images.base import (
+    GeneratedImage,
+    ImageBackendError,
+    ImageProvider,
+    ImageProviderFactory,
+    ImageRequest,
+    ImageResult,
+    Progress,
+    ProgressCallback,
+    create_image_provider,
+    generate_events,
+    image_provider_kinds,
+    register_image_provider,
+)
+from pluma.server.images.profiles import ImageConnectionProfile
+
+__all__ = [
+    "GeneratedImage",
+    "ImageBackendError",
+    "ImageConnectionProfile",
+    "ImageProvider",
+    "ImageProviderFactory",
+    "ImageRequest",
+    "ImageResult",
+    "Progress",
+    "ProgressCallback",
+    "a1111",
+    "comfyui",
+    "create_image_provider",
+    "generate_events",
+    "image_provider_kinds",
+    "register_image_provider",
+]

@@ -1,0 +1,442 @@
+"""ComfyUI, driven by a workflow in API format with ``%placeholder%`` values.
+
+| Pluma                | ComfyUI API                                                        |
+|----------------------|--------------------------------------------------------------------|
+| ``ping``             | ``GET /system_stats``                                              |
+| ``list_checkpoints`` | ``GET /object_info/CheckpointLoaderSimple`` → ``ckpt_name`` choices|
+| ``generate``         | open ``/ws?clientId=ID``, then ``POST /prompt {prompt, client_id}``|
+|                      | (400 ``node_errors`` → a message naming the node and problem)      |
+| progress             | websocket JSON ``progress {value, max}``, ``executing {node}``;    |
+|                      | binary frames ``>I event=1, >I format (1 JPEG, 2 PNG), bytes`` are |
+|                      | previews                                                           |
+| end of the job       | ``executing {node: null}`` or ``execution_success`` for our prompt |
+|                      | ``execution_error`` / ``execution_interrupted`` → an error         |
+| results              | ``GET /history/{prompt_id}``: every output node's ``images``       |
+|                      | (SaveImage and PreviewImage alike), bytes from ``GET /view``       |
+| cancel               | ``POST /queue {delete: [id]}`` (still queued) and                  |
+|                      | ``POST /interrupt {prompt_id}`` (running)                          |
+| auth                 | none by default; bearer or basic for a reverse proxy in front      |
+
+If the websocket closes early, the provider falls back to polling
+``/history/{prompt_id}`` so a job that finishes is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import struct
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+from pluma.server.images.a1111 import sniff_mime
+from pluma.server.images.base import (
+    GeneratedImage,
+    ImageBackendError,
+    ImageRequest,
+    ImageResult,
+    Progress,
+    ProgressCallback,
+    register_image_provider,
+    report,
+)
+from pluma.server.images.http import BackendHTTP
+from pluma.server.images.profiles import ImageConnectionProfile
+from pluma.server.images.workflows import (
+    WorkflowError,
+    check_workflow,
+    default_workflow,
+    substitute,
+)
+
+log = logging.getLogger(__name__)
+
+KIND = "comfyui"
+LABEL = "ComfyUI"
+
+PREVIEW_IMAGE = 1
+"""Binary websocket event type of a preview frame."""
+PREVIEW_FORMATS = {1: "image/jpeg", 2: "image/png"}
+
+DEFAULT_SAMPLER = "euler"
+DEFAULT_SCHEDULER = "normal"
+
+
+class _Finished(Exception):
+    """The websocket said our prompt is done."""
+
+
+class ComfyUIProvider:
+    def __init__(
+        self,
+        profile: ImageConnectionProfile,
+        client: httpx.AsyncClient,
+        *,
+        history_poll_interval: float = 0.5,
+    ) -> None:
+        self.profile = profile
+        self.http = BackendHTTP(client, profile.base_url, profile.auth_headers(), LABEL)
+        self.history_poll_interval = history_poll_interval
+
+    @property
+    def kind(self) -> str:
+        return KIND
+
+    @property
+    def upstream(self) -> str:
+        return self.http.base_url
+
+    # -- contract ----------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self.http.get_json("/system_stats")
+
+    async def list_checkpoints(self) -> list[str]:
+        info = await self.http.get_json("/object_info/CheckpointLoaderSimple")
+        try:
+            spec = info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"]
+        except (KeyError, TypeError):
+            raise ImageBackendError(
+                f"{LABEL} at {self.upstream} has no CheckpointLoaderSimple node, "
+                "so Pluma cannot list its checkpoints"
+            ) from None
+        # Older servers: [[names...], {options}]; newer: ["COMBO", {"options": [...]}].
+        choices: Any = spec[0] if spec else []
+        if not isinstance(choices, list) and len(spec) > 1 and isinstance(spec[1], dict):
+            choices = spec[1].get("options", [])
+        return [str(name) for name in choices] if isinstance(choices, list) else []
+
+    def workflow(self) -> dict[str, Any]:
+        return self.profile.workflow if self.profile.workflow else default_workflow()
+
+    async def build_prompt(
+        self, request: ImageRequest, seed: int
+    ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """The substituted workflow, the values used, and validation warnings."""
+        workflow = self.workflow()
+        check = check_workflow(workflow)
+        if not check.ok:
+            raise ImageBackendError(
+                "the ComfyUI workflow of this connection is not usable: "
+                + "; ".join(check.problems),
+                code="workflow",
+                status=400,
+            )
+        checkpoint = request.checkpoint or self.profile.default_checkpoint
+        if not checkpoint and "checkpoint" in check.used:
+            available = await self.list_checkpoints()
+            if not available:
+                raise ImageBackendError(
+                    f"{LABEL} at {self.upstream} has no checkpoints: put a model in its "
+                    "models/checkpoints folder",
+                    code="invalid",
+                    status=400,
+                )
+            checkpoint = available[0]
+        values: dict[str, Any] = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "seed": seed,
+            "steps": request.steps,
+            "cfg": request.cfg_scale,
+            "width": request.width,
+            "height": request.height,
+            "checkpoint": checkpoint,
+            "sampler": request.sampler or DEFAULT_SAMPLER,
+            "scheduler": request.scheduler or DEFAULT_SCHEDULER,
+            "batch_size": request.batch_size,
+            "denoise": request.denoise,
+        }
+        try:
+            prompt = substitute(workflow, values)
+        except WorkflowError as exc:
+            raise ImageBackendError(str(exc), code="workflow", status=400) from None
+        used = {name: values[name] for name in check.used}
+        return prompt, used, check.warnings
+
+    async def generate(
+        self, request: ImageRequest, on_progress: ProgressCallback | None = None
+    ) -> ImageResult:
+        seed = request.resolved_seed()
+        prompt, used, warnings = await self.build_prompt(request, seed)
+        client_id = uuid.uuid4().hex
+        async with self._socket(client_id) as ws:
+            prompt_id = await self._queue(prompt, client_id)
+            try:
+                async with asyncio.timeout(self.profile.timeout):
+                    await self._follow(ws, prompt_id, on_progress)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._cancel(prompt_id))
+                raise
+            except TimeoutError:
+                await asyncio.shield(self._cancel(prompt_id))
+                raise ImageBackendError(
+                    f"{LABEL} did not finish the job in {self.profile.timeout:g} s; it was "
+                    "interrupted (raise the connection's timeout for slow workflows)",
+                    code="execution",
+                ) from None
+        images, nodes = await self._outputs(prompt_id)
+        parameters = request.to_dict()
+        parameters["seed"] = seed
+        parameters["checkpoint"] = used.get("checkpoint", "")
+        parameters["sampler"] = used.get("sampler", "")
+        parameters["scheduler"] = used.get("scheduler", "")
+        info = {
+            "comfyui": {
+                "prompt_id": prompt_id,
+                "output_nodes": nodes,
+                "placeholders": sorted(used),
+                "warnings": warnings,
+            }
+        }
+        return ImageResult(images=images, parameters=parameters, info=info)
+
+    # -- the job -----------------------------------------------------------------
+
+    def _ws_url(self, client_id: str) -> str:
+        base = self.upstream
+        if base.startswith("https://"):
+            base = "wss://" + base[len("https://") :]
+        elif base.startswith("http://"):
+            base = "ws://" + base[len("http://") :]
+        return f"{base}/ws?clientId={client_id}"
+
+    @contextlib.asynccontextmanager
+    async def _socket(self, client_id: str) -> AsyncIterator[ClientConnection]:
+        try:
+            ws = await connect(
+                self._ws_url(client_id),
+                additional_headers=self.http.headers,
+                open_timeout=10,
+                max_size=32 * 2**20,
+                ping_interval=None,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
+                raise ImageBackendError(
+                    f"{LABEL} at {self.upstream} refused the credentials (HTTP {status} on "
+                    "/ws); check the connection's authentication settings",
+                    code="auth",
+                ) from None
+            raise ImageBackendError(
+                f"{LABEL} at {self.upstream} refused the progress websocket (HTTP {status} on "
+                "/ws); is the URL pointing at ComfyUI?",
+            ) from None
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            raise ImageBackendError(
+                f"cannot reach {LABEL} at {self.upstream} ({type(exc).__name__}: {exc}); "
+                "check that it is running and that the connection's URL is right",
+                code="unreachable",
+            ) from None
+        try:
+            yield ws
+        finally:
+            await ws.close()
+
+    async def _queue(self, prompt: dict[str, Any], client_id: str) -> str:
+        path = "/prompt"
+        response = await self.http.send(
+            "POST", path, json={"prompt": prompt, "client_id": client_id}
+        )
+        if response.status_code == 400:
+            raise ImageBackendError(
+                node_error_message(BackendHTTP.json_of(response, LABEL, path)), code="node_error"
+            )
+        self.http.check(response, path)
+        answer = BackendHTTP.json_of(response, LABEL, path)
+        if not isinstance(answer, dict) or not answer.get("prompt_id"):
+            raise ImageBackendError(f"{LABEL} accepted the prompt but sent no prompt_id")
+        return str(answer["prompt_id"])
+
+    async def _follow(
+        self, ws: ClientConnection, prompt_id: str, on_progress: ProgressCallback | None
+    ) -> None:
+        running = False
+        fraction = 0.0
+        node: str | None = None
+        try:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    preview = parse_preview(message)
+                    if running and preview is not None:
+                        await report(on_progress, Progress(fraction, preview=preview, node=node))
+                    continue
+                try:
+                    event = json.loads(message)
+                except ValueError:
+                    continue
+                kind = event.get("type") if isinstance(event, dict) else None
+                data = event.get("data") if isinstance(event, dict) else None
+                if not isinstance(data, dict):
+                    continue
+                if data.get("prompt_id") not in (None, prompt_id):
+                    continue  # another client's job on a shared server
+                if kind == "execution_start" and data.get("prompt_id") == prompt_id:
+                    running = True
+                elif kind == "executing" and data.get("prompt_id") == prompt_id:
+                    if data.get("node") is None:
+                        return
+                    running = True
+                    node = str(data["node"])
+                    await report(on_progress, Progress(fraction, node=node))
+                elif kind == "progress" and running:
+                    value, top = data.get("value"), data.get("max")
+                    if isinstance(value, int) and isinstance(top, int) and top > 0:
+                        fraction = max(0.0, min(1.0, value / top))
+                        node = str(data.get("node") or node or "") or None
+                        await report(on_progress, Progress(fraction, value, top, node=node))
+                elif kind == "execution_success" and data.get("prompt_id") == prompt_id:
+                    return
+                elif kind == "execution_error" and data.get("prompt_id") == prompt_id:
+                    raise ImageBackendError(execution_error_message(data), code="execution")
+                elif kind == "execution_interrupted" and data.get("prompt_id") == prompt_id:
+                    where = _node_label(data.get("node_id"), data.get("node_type"))
+                    raise ImageBackendError(
+                        f"the job was interrupted on {LABEL}{' at ' + where if where else ''} "
+                        "(someone pressed Cancel there, or another client interrupted it)",
+                        code="interrupted",
+                    )
+        except ConnectionClosed:
+            pass
+        log.info("%s websocket closed before prompt %s finished; polling history", LABEL, prompt_id)
+        # Polling is the only way left to learn the outcome: no event exists.
+        while not await self._history(prompt_id):  # noqa: ASYNC110
+            await asyncio.sleep(self.history_poll_interval)
+
+    async def _history(self, prompt_id: str) -> dict[str, Any] | None:
+        history = await self.http.get_json(f"/history/{prompt_id}")
+        entry = history.get(prompt_id) if isinstance(history, dict) else None
+        return entry if isinstance(entry, dict) else None
+
+    async def _outputs(self, prompt_id: str) -> tuple[list[GeneratedImage], list[str]]:
+        entry = await self._history(prompt_id)
+        if entry is None:
+            raise ImageBackendError(f"{LABEL} has no history for prompt {prompt_id}")
+        status = entry.get("status")
+        if isinstance(status, dict) and status.get("status_str") == "error":
+            for name, data in status.get("messages") or []:
+                if name == "execution_error" and isinstance(data, dict):
+                    raise ImageBackendError(execution_error_message(data), code="execution")
+            raise ImageBackendError(f"{LABEL} reports that prompt {prompt_id} failed")
+        outputs = entry.get("outputs")
+        images: list[GeneratedImage] = []
+        nodes: list[str] = []
+        if not isinstance(outputs, dict):
+            outputs = {}
+        for node_id in sorted(outputs, key=_node_order):
+            refs = outputs[node_id].get("images") if isinstance(outputs[node_id], dict) else None
+            if not isinstance(refs, list) or not refs:
+                continue
+            nodes.append(str(node_id))
+            for ref in refs:
+                if isinstance(ref, dict) and ref.get("filename"):
+                    images.append(await self._view(ref))
+        if not images:
+            raise ImageBackendError(
+                f"{LABEL} finished prompt {prompt_id} without images: the workflow needs a "
+                "SaveImage or PreviewImage node"
+            )
+        return images, nodes
+
+    async def _view(self, ref: dict[str, Any]) -> GeneratedImage:
+        params = {
+            "filename": str(ref["filename"]),
+            "subfolder": str(ref.get("subfolder") or ""),
+            "type": str(ref.get("type") or "output"),
+        }
+        response = await self.http.send("GET", "/view", params=params, read_timeout=60.0)
+        self.http.check(response, "/view")
+        data = response.content
+        mime = response.headers.get("content-type", "").split(";")[0].strip()
+        if not mime.startswith("image/"):
+            mime = sniff_mime(data)
+        return GeneratedImage(data=data, mime_type=mime)
+
+    async def _cancel(self, prompt_id: str) -> None:
+        """Drop the prompt from the queue and interrupt it if it runs (best
+        effort: we are leaving either way)."""
+        for path, body in (
+            ("/queue", {"delete": [prompt_id]}),
+            ("/interrupt", {"prompt_id": prompt_id}),
+        ):
+            try:
+                await self.http.send("POST", path, json=body, read_timeout=5.0)
+            except ImageBackendError as exc:
+                log.warning("could not cancel on %s (%s): %s", LABEL, path, exc.message)
+
+
+def _node_order(node_id: str) -> tuple[int, str]:
+    return (int(node_id), "") if node_id.isdigit() else (1 << 62, node_id)
+
+
+def _node_label(node_id: Any, class_type: Any) -> str:
+    if node_id is None and not class_type:
+        return ""
+    if class_type:
+        return f"node {node_id} ({class_type})"
+    return f"node {node_id}"
+
+
+def parse_preview(frame: bytes) -> GeneratedImage | None:
+    """A preview image from a binary websocket frame, or None for other events."""
+    if len(frame) < 8:
+        return None
+    event, image_format = struct.unpack(">II", frame[:8])
+    if event != PREVIEW_IMAGE:
+        return None
+    data = frame[8:]
+    return GeneratedImage(
+        data=data, mime_type=PREVIEW_FORMATS.get(image_format) or sniff_mime(data)
+    )
+
+
+def node_error_message(answer: Any) -> str:
+    """The message for a ``400`` from ``POST /prompt``: the overall error and,
+    per failing node, its id, class and each problem with its details."""
+    parts: list[str] = []
+    if isinstance(answer, dict):
+        error = answer.get("error")
+        if isinstance(error, dict):
+            head = str(error.get("message") or error.get("type") or "")
+            if error.get("details"):
+                head += f": {error['details']}"
+            if head:
+                parts.append(head)
+        elif isinstance(error, str):
+            parts.append(error)
+        node_errors = answer.get("node_errors")
+        if isinstance(node_errors, dict):
+            for node_id in sorted(node_errors, key=_node_order):
+                entry = node_errors[node_id]
+                if not isinstance(entry, dict):
+                    continue
+                problems = []
+                for err in entry.get("errors") or []:
+                    if isinstance(err, dict):
+                        text = str(err.get("message") or err.get("type") or "error")
+                        if err.get("details"):
+                            text += f": {err['details']}"
+                        problems.append(text)
+                label = _node_label(node_id, entry.get("class_type"))
+                parts.append(f"{label}: {'; '.join(problems) or 'invalid'}")
+    if not parts:
+        parts.append("the workflow was rejected")
+    return f"{LABEL} rejected the workflow: " + " — ".join(parts)
+
+
+def execution_error_message(data: dict[str, Any]) -> str:
+    where = _node_label(data.get("node_id"), data.get("node_type")) or "a node"
+    what = str(data.get("exception_message") or "").strip() or "no message"
+    kind = data.get("exception_type")
+    return f"{LABEL} failed at {where}: {what}" + (f" ({kind})" if kind else "")
+
+
+register_image_provider(KIND, ComfyUIProvider)
