@@ -1,0 +1,117 @@
+"""The ``openai-completions`` adapter: request out, chunks in.
+
+It only glues the parts together: :mod:`.compat` says what the upstream
+accepts, :mod:`.request` builds the body, :mod:`pluma.llm.transport.http`
+sends it (retries, timeouts, HTTP errors with the upstream's message) and
+decodes SSE, and :class:`.chunks.ChunkParser` turns chunks into events.
+
+An upstream that ignores ``stream: true`` and answers with one JSON
+``chat.completion`` is accepted too: the completion is read as a single chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from pluma.llm.errors import ConfigurationError, ProviderError
+from pluma.llm.events import Event
+from pluma.llm.options import StreamOptions
+from pluma.llm.protocols.openai_completions.chunks import ChunkParser
+from pluma.llm.protocols.openai_completions.compat import detect_compat
+from pluma.llm.protocols.openai_completions.options import PROTOCOL
+from pluma.llm.protocols.openai_completions.request import build_request
+from pluma.llm.transport.http import open_stream, read_sse
+from pluma.llm.types import AssistantMessage, Context, Model
+from pluma.llm.writer import StreamWriter
+
+
+def endpoint(model: Model, options: StreamOptions) -> str:
+    """``{base_url}/chat/completions``, the option's base URL winning."""
+    base = (options.base_url or model.base_url).rstrip("/")
+    return f"{base}/chat/completions"
+
+
+def request_headers(model: Model, options: StreamOptions) -> dict[str, str]:
+    """Bearer auth when there is a key, then the model's and the call's headers."""
+    headers: dict[str, str] = {}
+    if options.api_key:
+        headers["authorization"] = f"Bearer {options.api_key}"
+    headers.update(model.headers)
+    headers.update(options.headers)
+    return headers
+
+
+class OpenAICompletionsAdapter:
+    """Streams a model over OpenAI Chat Completions (OpenAI and compatible servers)."""
+
+    protocol = PROTOCOL
+
+    async def stream(
+        self, model: Model, context: Context, options: StreamOptions
+    ) -> AsyncIterator[Event | None]:
+        message = AssistantMessage(protocol=PROTOCOL, provider=model.provider, model=model.id)
+        writer = StreamWriter(message)
+        if not (options.base_url or model.base_url):
+            yield writer.fail(
+                ConfigurationError(
+                    f"model {model.id!r} has no base_url; set Model.base_url or "
+                    "StreamOptions.base_url (e.g. https://api.openai.com/v1)"
+                )
+            )
+            return
+        try:
+            compat = detect_compat(model, options.base_url)
+            body = build_request(model, context, options, compat)
+        except ConfigurationError as exc:
+            yield writer.fail(exc)
+            return
+        parser = ChunkParser(writer, model)
+        try:
+            async with open_stream(
+                endpoint(model, options),
+                headers=request_headers(model, options),
+                body=body,
+                options=options,
+            ) as response:
+                yield writer.start()
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    for event in parser.feed(_completion_as_chunk(await response.aread())):
+                        yield event
+                else:
+                    async for sse in read_sse(response, options.timeouts):
+                        for event in parser.feed_data(sse.data):
+                            yield event
+                        if parser.finished:
+                            break
+                for event in parser.finish():
+                    yield event
+        except ProviderError as exc:
+            for event in parser.fail(exc):
+                yield event
+
+
+def _completion_as_chunk(raw: bytes) -> dict[str, Any]:
+    """A whole ``chat.completion`` rewritten as one chunk (message → delta)."""
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        text = raw.decode("utf-8", "replace")[:200]
+        return {"error": {"message": f"the upstream sent malformed JSON: {text!r}"}}
+    if not isinstance(payload, dict):
+        return {"error": {"message": "the upstream sent JSON that is not an object"}}
+    if payload.get("error"):
+        return payload
+    choices = []
+    for choice in payload.get("choices") or []:
+        if isinstance(choice, dict):
+            choices.append(
+                {
+                    "index": choice.get("index", 0),
+                    "delta": choice.get("message") or {},
+                    "finish_reason": choice.get("finish_reason") or "stop",
+                }
+            )
+    return {**payload, "choices": choices}

@@ -1,0 +1,410 @@
+"""Chat Completions stream chunks → neutral events, independent of HTTP.
+
+:class:`ChunkParser` is public so that anything holding OpenAI-shaped chunks
+can turn them into events: the adapter feeds it the ``data:`` payloads it
+reads, and the server feeds it the lines of a plain seed-contract provider.
+
+    message = llm.AssistantMessage(protocol="openai-completions", provider=p, model=m)
+    writer = llm.StreamWriter(message)
+    parser = ChunkParser(writer, model)
+    for data in payloads:                  # the text after "data: "
+        events.extend(parser.feed_data(data))
+    events.extend(parser.finish())         # at end of input
+
+How each part of a chunk is read:
+
+| chunk field                                   | effect                                               |
+|-----------------------------------------------|------------------------------------------------------|
+| ``id`` / ``model``                            | ``message.response_id`` / ``message.model`` (first)  |
+| ``choices[0].delta.content``, ``refusal``     | text block (opened on first non-empty delta)         |
+| ``delta.reasoning_content`` / ``reasoning``   | thinking block (the first field a stream uses wins;  |
+| / ``reasoning_details[].text``                | OpenRouter repeats the same text in several)         |
+| ``delta.tool_calls[]``                        | tool call found by ``id`` if known, else ``index``;  |
+|                                               | a fragment with an unknown id *and* a name, or with  |
+|                                               | neither key known, starts a new call                 |
+| ``function.arguments`` (string or object)     | appended to that call's raw argument text            |
+| ``delta.function_call`` (legacy)              | one tool call                                        |
+| ``usage`` at top level or ``choices[].usage`` | usage (input excludes ``cached_tokens``)             |
+| ``finish_reason``                             | remembered; ends the message at ``[DONE]``/``finish``|
+| ``{"error": …}`` (any chunk)                  | terminal error with the upstream's message           |
+| ``[DONE]``                                    | open blocks end; ``done`` (or error, see below)      |
+
+finish_reason → stop reason: ``stop`` → stop (toolUse when the reply holds
+tool calls: some servers say ``stop`` there), ``length`` → length,
+``tool_calls`` / ``function_call`` → toolUse, ``content_filter`` → error
+"stopped by the upstream's content filter", anything else → error naming it.
+A stream that ends with neither ``finish_reason`` nor ``[DONE]`` was cut: the
+terminal event is an error that keeps the partial content.
+
+Text and thinking blocks are sequential: a new kind of delta (or a tool call)
+ends the open text/thinking block. Tool calls stay open until the end,
+because parallel calls may interleave their fragments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from pluma.llm.errors import ProviderError
+from pluma.llm.events import Event
+from pluma.llm.types import (
+    Model,
+    StopReason,
+    TextContent,
+    ThinkingContent,
+    ToolCall,
+    calculate_cost,
+)
+from pluma.llm.writer import StreamWriter
+
+# finish_reason → (stop reason, error message or None)
+FINISH_REASONS: dict[str, tuple[StopReason, str | None]] = {
+    "stop": ("stop", None),
+    "length": ("length", None),
+    "tool_calls": ("toolUse", None),
+    "function_call": ("toolUse", None),
+    "content_filter": ("error", "the reply was stopped by the upstream's content filter"),
+}
+
+# Prefix of the ids given to calls whose upstream sent none.
+_GENERATED_ID = "call_pluma_"
+
+_REASONING_FIELDS = ("reasoning_content", "reasoning", "reasoning_details")
+
+
+class ChunkParser:
+    """Turns Chat Completions chunks into events through ``writer``.
+
+    ``feed`` takes a decoded chunk dict, ``feed_data`` the raw text of one
+    ``data:`` payload (``[DONE]`` included). Both return the events the input
+    produced (possibly none). ``finish`` ends the stream at end of input;
+    after the terminal event every call returns ``[]``. Costs are priced at
+    ``model``'s rates.
+
+    Work per chunk is constant: deltas are appended to their blocks, never
+    re-joined.
+    """
+
+    __slots__ = (
+        "_by_id",
+        "_by_index",
+        "_calls",
+        "_finish_reason",
+        "_model",
+        "_open",
+        "_reasoning_field",
+        "_saw_done",
+        "message",
+        "writer",
+    )
+
+    def __init__(self, writer: StreamWriter, model: Model) -> None:
+        self.writer = writer
+        self.message = writer.message
+        self._model = model
+        self._open: int | None = None  # content index of the open text/thinking block
+        self._calls: list[int] = []  # content indexes of tool calls, in order
+        self._by_index: dict[int, int] = {}  # wire index → content index
+        self._by_id: dict[str, int] = {}  # wire id → content index
+        self._finish_reason: str | None = None
+        self._reasoning_field: str | None = None
+        self._saw_done = False
+
+    @property
+    def finished(self) -> bool:
+        """True once the terminal event has been produced."""
+        return self.writer.finished
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The upstream's ``finish_reason``, once seen."""
+        return self._finish_reason
+
+    # -- input -------------------------------------------------------------
+
+    def feed_data(self, data: str) -> list[Event]:
+        """One ``data:`` payload: ``[DONE]`` or a JSON chunk. A payload that is
+        not JSON ends the stream with an error quoting its start."""
+        if self.writer.finished:
+            return []
+        stripped = data.strip()
+        if stripped == "[DONE]":
+            self._saw_done = True
+            return self._end()
+        if not stripped:
+            return []
+        try:
+            chunk = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            return self.fail(
+                ProviderError(f"the upstream sent a malformed chunk: {stripped[:200]!r}")
+            )
+        if not isinstance(chunk, dict):
+            return self.fail(
+                ProviderError(
+                    f"the upstream sent a chunk that is not an object: {stripped[:200]!r}"
+                )
+            )
+        return self.feed(chunk)
+
+    def feed(self, chunk: dict[str, Any]) -> list[Event]:
+        """One decoded chunk (``chat.completion.chunk`` or an error object)."""
+        writer = self.writer
+        if writer.finished:
+            return []
+        if chunk.get("error"):
+            return self.fail(_chunk_error(chunk["error"]))
+        message = self.message
+        if message.response_id is None:
+            rid = chunk.get("id")
+            if isinstance(rid, str) and rid:
+                message.response_id = rid
+                model_name = chunk.get("model")
+                if isinstance(model_name, str) and model_name:
+                    message.model = model_name
+        out: list[Event] = []
+        choices = chunk.get("choices")
+        if choices:
+            choice = choices[0]
+            delta = choice.get("delta")
+            if delta:
+                self._delta(delta, out)
+            reason = choice.get("finish_reason")
+            if reason:
+                self._finish_reason = reason
+            usage = choice.get("usage")
+            if usage:
+                self._usage(usage)
+        usage = chunk.get("usage")
+        if usage:
+            self._usage(usage)
+        return out
+
+    def finish(self) -> list[Event]:
+        """End of input. Ends open blocks and emits ``done`` when the stream
+        reached its end (``finish_reason`` or ``[DONE]`` seen), else an error
+        keeping the partial content."""
+        if self.writer.finished:
+            return []
+        if self._finish_reason is None and not self._saw_done:
+            return self.fail(
+                ProviderError(
+                    "the upstream stream ended before the reply was finished (no finish_reason "
+                    "and no [DONE]); the partial reply is kept — try again"
+                )
+            )
+        return self._end()
+
+    def fail(self, error: BaseException | str) -> list[Event]:
+        """End with an error event, keeping what was assembled."""
+        event = self.writer.fail(error)
+        return [event] if event is not None else []
+
+    # -- deltas ------------------------------------------------------------
+
+    def _delta(self, delta: dict[str, Any], out: list[Event]) -> None:
+        field = self._reasoning_field
+        if field is None:
+            for name in _REASONING_FIELDS:
+                if delta.get(name):
+                    field = self._reasoning_field = name
+                    break
+        if field is not None:
+            value = delta.get(field)
+            if value:
+                if field == "reasoning_details":
+                    value = _details_text(value)
+                if isinstance(value, str) and value:
+                    self._append(ThinkingContent, value, out)
+        content = delta.get("content")
+        if content and isinstance(content, str):
+            self._append(TextContent, content, out)
+        refusal = delta.get("refusal")
+        if refusal and isinstance(refusal, str):
+            self._append(TextContent, refusal, out)
+        calls = delta.get("tool_calls")
+        if calls:
+            for fragment in calls:
+                if isinstance(fragment, dict):
+                    self._tool_fragment(fragment, out)
+        legacy = delta.get("function_call")
+        if legacy and isinstance(legacy, dict):
+            self._tool_fragment({"index": 0, "function": legacy}, out)
+
+    def _append(
+        self, kind: type[TextContent] | type[ThinkingContent], delta: str, out: list[Event]
+    ) -> None:
+        writer = self.writer
+        content = self.message.content
+        index = self._open
+        block = content[index] if index is not None else None
+        if index is None or type(block) is not kind:
+            self._close_open(out)
+            index = len(content)
+            block = kind()
+            content.append(block)
+            self._open = index
+            start = (
+                writer.text_start(index) if kind is TextContent else writer.thinking_start(index)
+            )
+            if start is not None:
+                out.append(start)
+        if isinstance(block, TextContent):
+            block.append(delta)
+            event = writer.text_delta(index, delta)
+        elif isinstance(block, ThinkingContent):
+            block.append(delta)
+            event = writer.thinking_delta(index, delta)
+        else:  # pragma: no cover - _open only ever points at text or thinking
+            return
+        if event is not None:
+            out.append(event)
+
+    def _close_open(self, out: list[Event]) -> None:
+        index = self._open
+        if index is not None:
+            self._open = None
+            event = self.writer.end_open_block(index)
+            if event is not None:
+                out.append(event)
+
+    def _tool_fragment(self, fragment: dict[str, Any], out: list[Event]) -> None:
+        wire_index = fragment.get("index")
+        if not isinstance(wire_index, int):
+            wire_index = None
+        call_id = fragment.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            call_id = None
+        function = fragment.get("function") or {}
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str):
+            name = None
+        arguments = function.get("arguments") if isinstance(function, dict) else None
+
+        at: int | None = None
+        if call_id is not None:
+            at = self._by_id.get(call_id)
+        if at is None and wire_index is not None and wire_index in self._by_index:
+            known = self._by_index[wire_index]
+            # Same index but a new id and a name: a server that numbers every
+            # call 0 (keying calls by id) has started another call. A new id
+            # without a name is a server that re-ids each fragment.
+            known_id = self._call(known).id
+            if call_id is None or not name or known_id.startswith(_GENERATED_ID):
+                at = known
+        if at is None and call_id is None and wire_index is None and self._calls:
+            at = self._calls[-1]  # neither key: continues the latest call
+        content = self.message.content
+        if at is None:
+            self._close_open(out)
+            at = len(content)
+            call = ToolCall(call_id or f"{_GENERATED_ID}{len(self._calls)}", name or "")
+            content.append(call)
+            self._calls.append(at)
+            if call_id is not None:
+                self._by_id[call_id] = at
+            if wire_index is not None:
+                self._by_index[wire_index] = at
+            event = self.writer.toolcall_start(at, call)
+            if event is not None:
+                out.append(event)
+        else:
+            call = self._call(at)
+            if call_id is not None and call.id != call_id and call.id.startswith(_GENERATED_ID):
+                call.id = call_id  # the id came after the first fragment
+                self._by_id[call_id] = at
+            if name and name != call.name:
+                call.name = call.name + name if call.name else name
+            if wire_index is not None and wire_index not in self._by_index:
+                self._by_index[wire_index] = at
+        if arguments is None or arguments == "":
+            return
+        text = arguments if isinstance(arguments, str) else orjson.dumps(arguments).decode()
+        call.append_arguments(text)
+        event = self.writer.toolcall_delta(at, call, text)
+        if event is not None:
+            out.append(event)
+
+    def _call(self, index: int) -> ToolCall:
+        block = self.message.content[index]
+        assert isinstance(block, ToolCall)
+        return block
+
+    # -- usage and the end ---------------------------------------------------
+
+    def _usage(self, raw: dict[str, Any]) -> None:
+        if not isinstance(raw, dict):
+            return
+        prompt = _int(raw.get("prompt_tokens"))
+        details = raw.get("prompt_tokens_details")
+        cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+        if not cached:
+            cached = _int(raw.get("prompt_cache_hit_tokens"))  # DeepSeek
+        usage = self.message.usage
+        usage.cache_read = cached
+        usage.input = max(0, prompt - cached)
+        # completion_tokens already counts reasoning tokens
+        # (completion_tokens_details.reasoning_tokens is a part of it).
+        usage.output = _int(raw.get("completion_tokens"))
+        calculate_cost(self._model, usage)
+
+    def _end(self) -> list[Event]:
+        out: list[Event] = []
+        self._close_open(out)
+        writer = self.writer
+        for index in self._calls:
+            event = writer.toolcall_end(index, self._call(index))
+            if event is not None:
+                out.append(event)
+        reason = self._finish_reason
+        stop: StopReason
+        if reason is None:
+            stop = "toolUse" if self._calls else "stop"
+            error = None
+        else:
+            stop, error = FINISH_REASONS.get(
+                reason,
+                ("error", f"the upstream ended the reply with an unknown finish_reason {reason!r}"),
+            )
+        if stop == "stop" and self._calls:
+            stop = "toolUse"
+        if error is not None:
+            out.extend(self.fail(ProviderError(error, code=reason)))
+            return out
+        event = writer.done(stop)
+        if event is not None:
+            out.append(event)
+        return out
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _details_text(details: Any) -> str:
+    """The readable text of OpenRouter ``reasoning_details`` entries."""
+    if not isinstance(details, list):
+        return ""
+    parts: list[str] = []
+    for item in details:
+        if isinstance(item, dict):
+            text = item.get("text") or item.get("summary")
+            if isinstance(text, str):
+                parts.append(text)
+    return "".join(parts)
+
+
+def _chunk_error(error: Any) -> ProviderError:
+    """The upstream's own words from an ``error`` member sent inside a stream."""
+    if isinstance(error, dict):
+        message = str(error.get("message") or "the upstream reported an error mid-stream")
+        code = error.get("code")
+        etype = error.get("type")
+        return ProviderError(
+            message,
+            code=None if code is None else str(code),
+            type=None if etype is None else str(etype),
+        )
+    return ProviderError(str(error))

@@ -1,0 +1,210 @@
+"""Context → Chat Completions request body.
+
+| neutral                                  | wire                                                       |
+|------------------------------------------|------------------------------------------------------------|
+| ``system_prompt``                        | first message, role ``developer`` (OpenAI reasoning models)|
+|                                          | or ``system``                                              |
+| ``UserMessage`` text                     | ``{"role": "user", "content": "…"}`` (one text block)       |
+| ``UserMessage`` text + images            | content parts ``text`` / ``image_url`` (base64 data URL)   |
+| image, model without image input         | a text part saying the image was left out                  |
+| ``AssistantMessage`` text                | ``content`` (text blocks joined)                           |
+| ``AssistantMessage`` thinking            | dropped, or ``compat.reasoning_field`` when set            |
+| ``AssistantMessage`` tool calls          | ``tool_calls[{id, type: function, function{name, arguments}}]`` |
+| errored / aborted assistant message      | its text only (its tool calls never got results)           |
+| ``ToolResultMessage``                    | ``{"role": "tool", "tool_call_id", "content"}`` (+ ``name``)|
+| images in tool results                   | one user message after the run of tool messages            |
+| ``Tool``                                 | ``{"type": "function", "function": {name, description, parameters}}`` |
+| ``StreamOptions.max_tokens``             | ``max_tokens`` or ``max_completion_tokens`` (compat)       |
+| ``StreamOptions.temperature``            | ``temperature`` (unless the model rejects it)              |
+| ``StreamOptions.reasoning``              | ``reasoning_effort`` / OpenRouter ``reasoning.effort``;    |
+|                                          | ``off`` or a non-reasoning model: nothing                  |
+| always                                   | ``stream: true``; ``stream_options.include_usage`` (compat)|
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from pluma.llm.options import StreamOptions
+from pluma.llm.protocols.openai_completions.compat import Compat, effort_for
+from pluma.llm.protocols.openai_completions.options import OpenAICompletionsOptions
+from pluma.llm.types import (
+    AssistantMessage,
+    Context,
+    ImageContent,
+    Model,
+    TextContent,
+    ThinkingContent,
+    ToolCall,
+    ToolResultMessage,
+    UserContent,
+    UserMessage,
+)
+
+IMAGE_OMITTED = "(an image was left out: this model does not accept images)"
+# Mistral refuses a user turn straight after tool results; this bridges them.
+TOOL_RESULTS_BRIDGE = "I have the tool results."
+
+Wire = dict[str, Any]
+
+
+def build_request(model: Model, context: Context, options: StreamOptions, compat: Compat) -> Wire:
+    """The JSON body for ``POST {base_url}/chat/completions``."""
+    body: Wire = {
+        "model": model.id,
+        "messages": build_messages(model, context, compat),
+        "stream": True,
+    }
+    if compat.supports_usage_in_streaming:
+        body["stream_options"] = {"include_usage": True}
+    if context.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.parameters,
+                },
+            }
+            for tool in context.tools
+        ]
+    if options.max_tokens is not None:
+        body[compat.max_tokens_field] = options.max_tokens
+    if options.temperature is not None and compat.supports_temperature:
+        body["temperature"] = options.temperature
+    if options.reasoning is not None and model.reasoning:
+        effort = effort_for(options.reasoning, compat)
+        if effort is not None:
+            if compat.reasoning_param == "openrouter":
+                body["reasoning"] = {"effort": effort}
+            else:
+                body["reasoning_effort"] = effort
+    protocol_options = options.protocol_options
+    if isinstance(protocol_options, OpenAICompletionsOptions):
+        choice = protocol_options.wire_tool_choice()
+        if choice is not None and context.tools:
+            body["tool_choice"] = choice
+        if protocol_options.parallel_tool_calls is not None and context.tools:
+            body["parallel_tool_calls"] = protocol_options.parallel_tool_calls
+        body.update(protocol_options.extra_body)
+    return body
+
+
+def build_messages(model: Model, context: Context, compat: Compat) -> list[Wire]:
+    """The ``messages`` array, in order, following the module's table."""
+    out: list[Wire] = []
+    if context.system_prompt:
+        role = "developer" if compat.supports_developer_role and model.reasoning else "system"
+        out.append({"role": role, "content": context.system_prompt})
+    accepts_images = "image" in model.input
+    pending_images: list[Wire] = []  # images from the current run of tool results
+
+    def flush_tool_images() -> None:
+        if pending_images:
+            out.append({"role": "user", "content": list(pending_images)})
+            pending_images.clear()
+
+    for message in context.messages:
+        if isinstance(message, ToolResultMessage):
+            out.append(_tool_result(message, compat, accepts_images, pending_images))
+            continue
+        flush_tool_images()
+        if isinstance(message, UserMessage):
+            if compat.requires_assistant_after_tool_result and out and out[-1]["role"] == "tool":
+                out.append({"role": "assistant", "content": TOOL_RESULTS_BRIDGE})
+            out.append({"role": "user", "content": _user_content(message.content, accepts_images)})
+        elif isinstance(message, AssistantMessage):
+            wire = _assistant(message, compat)
+            if wire is not None:
+                out.append(wire)
+    flush_tool_images()
+    return out
+
+
+def _image_part(image: ImageContent) -> Wire:
+    return {
+        "type": "image_url",
+        "image_url": {"url": f"data:{image.mime_type};base64,{image.data}"},
+    }
+
+
+def _user_content(content: str | list[UserContent], accepts_images: bool) -> str | list[Wire]:
+    if isinstance(content, str):
+        return content
+    if len(content) == 1 and isinstance(content[0], TextContent):
+        return content[0].text
+    parts: list[Wire] = []
+    for block in content:
+        if isinstance(block, TextContent):
+            parts.append({"type": "text", "text": block.text})
+        elif accepts_images:
+            parts.append(_image_part(block))
+        else:
+            parts.append({"type": "text", "text": IMAGE_OMITTED})
+    return parts
+
+
+def _assistant(message: AssistantMessage, compat: Compat) -> Wire | None:
+    text: list[str] = []
+    thinking: list[str] = []
+    calls: list[Wire] = []
+    failed = message.stop_reason in ("error", "aborted")
+    for block in message.content:
+        if isinstance(block, TextContent):
+            text.append(block.text)
+        elif isinstance(block, ThinkingContent):
+            if not block.redacted:
+                thinking.append(block.thinking)
+        elif isinstance(block, ToolCall) and not failed:
+            calls.append(
+                {
+                    "id": block.id,
+                    "type": "function",
+                    "function": {
+                        "name": block.name,
+                        "arguments": orjson.dumps(block.arguments).decode(),
+                    },
+                }
+            )
+    joined = "".join(text)
+    if not joined and not calls:
+        return None  # nothing the upstream could use (e.g. aborted before any text)
+    wire: Wire = {"role": "assistant", "content": joined if joined else None}
+    if calls:
+        wire["tool_calls"] = calls
+    if compat.reasoning_field and thinking:
+        wire[compat.reasoning_field] = "".join(thinking)
+    return wire
+
+
+def _tool_result(
+    message: ToolResultMessage, compat: Compat, accepts_images: bool, pending_images: list[Wire]
+) -> Wire:
+    texts = [b.text for b in message.content if isinstance(b, TextContent)]
+    images = [b for b in message.content if isinstance(b, ImageContent)]
+    text = "\n".join(texts)
+    if images:
+        if accepts_images:
+            if not pending_images:
+                pending_images.append(
+                    {"type": "text", "text": "Images returned by the tool calls above:"}
+                )
+            pending_images.append(
+                {"type": "text", "text": f"From {message.tool_name} ({message.tool_call_id}):"}
+            )
+            pending_images.extend(_image_part(image) for image in images)
+            note = "(the images follow in the next user message)"
+        else:
+            note = IMAGE_OMITTED
+        text = f"{text}\n{note}" if text else note
+    wire: Wire = {
+        "role": "tool",
+        "tool_call_id": message.tool_call_id,
+        "content": text or "(no output)",
+    }
+    if compat.requires_tool_result_name:
+        wire["name"] = message.tool_name
+    return wire
