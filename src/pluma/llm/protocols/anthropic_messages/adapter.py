@@ -1,0 +1,87 @@
+"""The ``anthropic-messages`` adapter: request building, HTTP, stream parsing.
+
+It only wires the parts together: :mod:`.request` builds the body and
+headers, :mod:`pluma.llm.transport.http` sends it (retries before the first
+byte, timeouts, HTTP errors carrying Anthropic's own message) and decodes SSE,
+and :class:`~.events.EventParser` turns each event into Pluma events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+
+from pluma.llm.errors import ConfigurationError, ProviderError
+from pluma.llm.events import Event
+from pluma.llm.options import StreamOptions
+from pluma.llm.protocols.anthropic_messages.events import EventParser
+from pluma.llm.protocols.anthropic_messages.options import PROTOCOL
+from pluma.llm.protocols.anthropic_messages.request import (
+    build_body,
+    build_headers,
+    plan_tokens,
+    protocol_options,
+)
+from pluma.llm.transport.http import open_stream, read_sse
+from pluma.llm.types import AssistantMessage, Context, Model
+from pluma.llm.writer import StreamWriter
+
+
+def messages_url(model: Model, options: StreamOptions) -> str:
+    """``{base_url}/messages``; the call's base URL wins over the model's."""
+    base = (options.base_url or model.base_url).rstrip("/")
+    return f"{base}/messages"
+
+
+class AnthropicMessagesAdapter:
+    """Streams from any endpoint speaking the Anthropic Messages API."""
+
+    protocol = PROTOCOL
+
+    async def stream(
+        self, model: Model, context: Context, options: StreamOptions
+    ) -> AsyncIterator[Event | None]:
+        message = AssistantMessage(protocol=PROTOCOL, provider=model.provider, model=model.id)
+        writer = StreamWriter(message)
+        anthropic = protocol_options(options)
+        try:
+            plan = plan_tokens(model, options, anthropic)
+            body = build_body(model, context, options, anthropic, plan)
+        except ConfigurationError as exc:
+            yield writer.fail(exc)
+            return
+        headers = build_headers(
+            model,
+            options,
+            anthropic,
+            thinking=plan.thinking_budget is not None,
+            has_tools=bool(context.tools),
+        )
+        parser = EventParser(writer, model)
+        try:
+            async with open_stream(
+                messages_url(model, options), headers=headers, body=body, options=options
+            ) as response:
+                async for sse in read_sse(response, options.timeouts):
+                    try:
+                        data = orjson.loads(sse.data)
+                    except orjson.JSONDecodeError:
+                        data = None
+                    if not isinstance(data, dict):
+                        yield writer.fail(
+                            ProviderError(
+                                f"the upstream sent a malformed {sse.event or 'unnamed'} event "
+                                f"(not a JSON object): {sse.data[:200]!r}"
+                            )
+                        )
+                        return
+                    for event in parser.feed(sse.event, data):
+                        yield event
+                    if writer.finished:
+                        return
+        except ProviderError as exc:
+            yield writer.fail(exc)
+            return
+        for event in parser.finish():
+            yield event
