@@ -1,0 +1,89 @@
+"""Failures → HTTP status and each client protocol's error body.
+
+Before a stream starts, a failure is an HTTP error; after, the stream encoders
+put it inline (``event: error``). Who is at fault picks the status:
+
+| failure                                        | status | kind                   |
+|------------------------------------------------|--------|------------------------|
+| bad body (:class:`RequestError`)               | 400    | invalid_request_error  |
+| no key for a remote profile                    | 401    | authentication_error   |
+| unknown connection (profile)                   | 404    | not_found_error        |
+| no connection configured, other caller mistakes| 400    | invalid_request_error  |
+| upstream said 400 / 404 / 413 / 422 (the request or model is wrong) | same | invalid_request_error / not_found_error |
+| upstream said 429                              | 429    | rate_limit_error       |
+| any other upstream failure (refused, 401, 5xx, cut, timeout) | 502 | api_error (upstream) |
+| a server fault                                 | 500    | api_error              |
+
+Messages carry the upstream's own words and status where there were any; keys
+never appear (providers never put them in errors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pluma import llm
+from pluma.server.codecs.errors import RequestError
+
+_PASSED_THROUGH = {400: "invalid_request_error", 404: "not_found_error",
+                   413: "invalid_request_error", 422: "invalid_request_error",
+                   429: "rate_limit_error"}  # fmt: skip
+
+
+@dataclass(slots=True)
+class Failure(Exception):
+    status: int
+    kind: str
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    def openai_body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.kind, "code": self.code}}
+
+    def anthropic_body(self) -> dict[str, Any]:
+        return {"type": "error", "error": {"type": self.kind, "message": self.message}}
+
+
+def failure_for(error: BaseException) -> Failure:
+    """Classify anything raised or reported before the first byte went out."""
+    from pluma.server.connections import NoConnection, ProfileNotFound
+    from pluma.server.providers.adapted import NoAPIKeyError
+
+    if isinstance(error, Failure):
+        return error
+    if isinstance(error, RequestError):
+        return Failure(400, "invalid_request_error", "invalid_request", str(error))
+    if isinstance(error, NoAPIKeyError):
+        return Failure(401, "authentication_error", "no_api_key", str(error))
+    if isinstance(error, ProfileNotFound):
+        return Failure(404, "not_found_error", "unknown_connection", str(error))
+    if isinstance(error, NoConnection):
+        return Failure(400, "invalid_request_error", "no_connection", str(error))
+    if isinstance(error, llm.ProviderError):
+        status = error.status
+        if status in _PASSED_THROUGH:
+            assert status is not None
+            return Failure(
+                status, _PASSED_THROUGH[status], f"upstream_{status}", f"upstream: {error}"
+            )
+        code = "upstream_timeout" if isinstance(error, llm.UpstreamTimeout) else "upstream_error"
+        return Failure(502, "api_error", code, f"upstream: {error}")
+    if isinstance(error, llm.ConfigurationError | ValueError):
+        return Failure(400, "invalid_request_error", "invalid_request", str(error))
+    if isinstance(error, llm.AbortedError):
+        return Failure(499, "api_error", "aborted", str(error))
+    return Failure(
+        500, "api_error", "internal_error", f"internal error: {type(error).__name__}: {error}"
+    )
+
+
+def failure_from_event(event: llm.Event) -> Failure:
+    """The failure a terminal error event reports."""
+    if event.error is not None:
+        return failure_for(event.error)
+    text = (event.message.error_message if event.message else None) or "the upstream failed"
+    return Failure(502, "api_error", "upstream_error", f"upstream: {text}")

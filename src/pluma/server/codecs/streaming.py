@@ -1,0 +1,156 @@
+"""The streaming response every chat endpoint uses, and the relay loop that
+feeds it.
+
+Why not Starlette's ``StreamingResponse``: it only starts watching for the
+client's ``http.disconnect`` once the response has started, and the
+``/v1`` endpoints hold their headers back until the upstream has answered
+(so an upstream 429 or a refused connection becomes a real HTTP status the
+SDKs understand). :class:`RelayResponse` watches for the disconnect from the
+first moment; a disconnect cancels the body, which cancels the upstream read
+and closes its connection at once, also while waiting for the first token.
+Cleanup (closing the event stream, saving the partial reply) runs shielded so
+the cancellation cannot cut it short.
+
+| body does                           | client gets                                |
+|-------------------------------------|--------------------------------------------|
+| raises :class:`Failure` before its first frame | that status with the protocol's JSON error |
+| yields frames                       | 200 ``text/event-stream`` with them        |
+| the client disconnects at any point | nothing more; upstream closed within ms    |
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from pluma import llm
+from pluma.server.codecs.failures import Failure, failure_from_event
+
+SSE_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class RelayResponse:
+    """An ASGI response streaming ``body``'s frames (see the module table).
+
+    ``error_body`` renders a :class:`Failure` raised before the first frame in
+    the client's protocol.
+    """
+
+    def __init__(
+        self,
+        body: AsyncIterator[str],
+        error_body: Callable[[Failure], dict[str, Any]],
+    ) -> None:
+        self.body = body
+        self.error_body = error_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        group.cancel_scope.cancel()
+                        return
+
+            group.start_soon(watch)
+            try:
+                await self._send_all(send)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await _aclose(self.body)
+            group.cancel_scope.cancel()
+
+    async def _send_all(self, send: Send) -> None:
+        body = self.body
+        try:
+            first = await body.__anext__()
+        except StopAsyncIteration:
+            first = ""
+        except Failure as failure:
+            payload = orjson.dumps(self.error_body(failure))
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": failure.status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(payload)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": payload, "more_body": False})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        if first:
+            await send({"type": "http.response.body", "body": first.encode(), "more_body": True})
+        async for frame in body:
+            await send({"type": "http.response.body", "body": frame.encode(), "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _aclose(body: AsyncIterator[str]) -> None:
+    aclose = getattr(body, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def relay(
+    stream: llm.EventStream,
+    encode: Callable[[llm.Event], list[str]],
+    *,
+    defer: bool,
+    on_end: Callable[[llm.AssistantMessage], None] | None = None,
+) -> AsyncIterator[str]:
+    """Encode ``stream``'s events into frames, one string per event.
+
+    ``defer``: wait for the upstream's first real event before producing
+    anything, and raise :class:`Failure` if the stream fails before it (the
+    response then answers with an HTTP error). ``on_end`` gets the final
+    message however the stream ends — done, error, or aborted because the
+    client left (then with ``stop_reason`` ``aborted``).
+    """
+    try:
+        held: list[llm.Event] = []
+        if defer:
+            async for event in stream:
+                if event.type == "error":
+                    raise failure_from_event(event)
+                held.append(event)
+                if event.type != "start":
+                    break
+        for event in held:
+            frames = encode(event)
+            if frames:
+                yield "".join(frames)
+        async for event in stream:
+            frames = encode(event)
+            if frames:
+                yield "".join(frames)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+            if on_end is not None:
+                terminal = stream.terminal
+                if terminal is not None and terminal.message is not None:
+                    on_end(terminal.message)
+
+
+async def drain(stream: llm.EventStream) -> llm.AssistantMessage:
+    """The final message of a non-streaming call, or :class:`Failure`."""
+    async with stream:
+        async for event in stream:
+            if event.type == "error":
+                raise failure_from_event(event)
+            if event.type == "done" and event.message is not None:
+                return event.message
+    raise Failure(502, "api_error", "upstream_error", "upstream: the stream ended without a reply")
