@@ -10,8 +10,6 @@ from typing import Any
 
 import openai
 import pytest
-
-from pluma import llm
 from tests.support.openai_streams import (
     MODEL_NAME,
     RESPONSE_ID,
@@ -26,6 +24,8 @@ from tests.support.openai_streams import (
     usage,
 )
 from tests.support.scripted_server import Reply, ScriptedServer
+
+from pluma import llm
 
 CONTEXT = llm.Context(system_prompt="Be brief.", messages=[llm.UserMessage("Hello")])
 
@@ -158,7 +158,7 @@ async def test_multibyte_character_split_across_reads(server: ScriptedServer) ->
 async def test_multi_line_data_field(server: ScriptedServer) -> None:
     """A JSON chunk spread over several ``data:`` lines is joined with newlines."""
     spread = 'data: {"id": "chatcmpl-test123", "object": "chat.completion.chunk",\ndata: "created": 1, "model": "m", "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}\n\n'
-    events, message, sdk = await both(server, sse([spread]))
+    _events, message, sdk = await both(server, sse([spread]))
     assert message.text == "hi"
     assert_agrees(message, sdk, usage=False)
 
@@ -335,7 +335,7 @@ async def test_usage_inside_the_choice(server: ScriptedServer) -> None:
 
 
 async def test_no_usage_at_all(server: ScriptedServer) -> None:
-    events, message, sdk = await both(server, sse(text_stream(["a"], with_usage=False)))
+    _events, message, sdk = await both(server, sse(text_stream(["a"], with_usage=False)))
     assert message.usage.total == 0
     assert message.stop_reason == "stop"
     assert_agrees(message, sdk, usage=False)
