@@ -30,10 +30,11 @@ Token budget with thinking — ``budget_tokens`` must be at least 1024 and below
 
 1. ``budget`` = ``thinking_budget`` option, else the level's entry in
    :data:`THINKING_BUDGETS`.
-2. ``max_tokens`` = ``StreamOptions.max_tokens`` (room for the visible answer)
-   plus ``budget``, capped at the model's limit (``Model.max_tokens``, or the
-   explicit ``max_tokens`` if that is larger). Without an explicit
-   ``max_tokens`` it is the model's limit.
+2. ``max_tokens`` = ``StreamOptions.max_tokens`` (read as the room for the
+   visible answer, at least :data:`MIN_ANSWER_TOKENS`) plus ``budget``, capped
+   at the model's limit (``Model.max_tokens``, or the explicit ``max_tokens``
+   if that is larger). Without an explicit ``max_tokens`` it is the model's
+   limit.
 3. If that leaves less than :data:`MIN_ANSWER_TOKENS` for the answer, the
    budget shrinks to make room; if the budget would fall below 1024, thinking
    is not enabled for this call (the limit is too small for it).
@@ -109,7 +110,7 @@ def plan_tokens(
         return TokenPlan(requested, None)
     budget = anthropic.thinking_budget or THINKING_BUDGETS.get(level, THINKING_BUDGETS["medium"])
     ceiling = max(model.max_tokens, options.max_tokens or 0)
-    max_tokens = min(requested + budget, ceiling)
+    max_tokens = min(max(requested, MIN_ANSWER_TOKENS) + budget, ceiling)
     if max_tokens - budget < MIN_ANSWER_TOKENS:
         budget = max_tokens - MIN_ANSWER_TOKENS
     if budget < MIN_THINKING_BUDGET:
