@@ -114,6 +114,8 @@ class EventParser:
         ``event_name`` is the SSE ``event:`` field; when empty, ``data["type"]``
         is used (some relays drop the event line).
         """
+        if self._writer.finished:
+            return []  # the message is final: nothing may change it any more
         kind = event_name or str(data.get("type", ""))
         if kind == "content_block_delta":
             return self._delta(data)
