@@ -16,7 +16,7 @@ environment, so the same code can run against a proxy or a local test server:
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import os
 
 from pluma.llm.errors import ConfigurationError
@@ -123,10 +123,13 @@ def _env_base_url(provider: str) -> str | None:
 
 
 def _copy(provider: str, model: Model) -> Model:
+    # Deep: headers, input, cost and compat are mutable and must not be shared
+    # with the catalog (a caller adding a header would change it for everyone).
+    out = copy.deepcopy(model)
     base_url = _env_base_url(provider)
-    if base_url is None:
-        return dataclasses.replace(model)
-    return dataclasses.replace(model, base_url=base_url)
+    if base_url is not None:
+        out.base_url = base_url
+    return out
 
 
 def get_model(provider: str, model_id: str) -> Model:

@@ -1,0 +1,288 @@
+"""HTTP transport: retries before the first byte only, Retry-After, the
+upstream's own error messages, and timeouts that never cap a live stream."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from tests.support.scripted_server import Reply, ScriptedServer
+
+from pluma import llm
+from pluma.llm.options import StreamOptions, Timeouts
+from pluma.llm.transport.http import open_stream, read_sse
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as s:
+        yield s
+
+
+OK = Reply.sse(["data: one\n\n", "data: two\n\n"])
+
+
+async def fetch(url: str, options: StreamOptions) -> list[str]:
+    async with open_stream(url, headers={}, body={"q": 1}, options=options) as response:
+        return [e.data async for e in read_sse(response, options.timeouts)]
+
+
+def err(status: int, message: str, headers: dict[str, str] | None = None) -> Reply:
+    return Reply.json({"error": {"message": message, "type": "t", "code": "c"}}, status, headers)
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 529])
+async def test_retryable_statuses_are_retried(server: ScriptedServer, status: int) -> None:
+    server.reply(err(status, "busy", {"retry-after-ms": "10"}), OK)
+    assert await fetch(server.url, StreamOptions(max_retries=2)) == ["one", "two"]
+    assert len(server.requests) == 2
+    assert server.requests[1].json() == {"q": 1}
+
+
+async def test_retry_after_is_honoured(server: ScriptedServer) -> None:
+    server.reply(err(429, "slow down", {"retry-after": "1"}), OK)
+    started = time.monotonic()
+    assert await fetch(server.url, StreamOptions()) == ["one", "two"]
+    assert time.monotonic() - started >= 0.95
+    assert len(server.requests) == 2
+
+
+async def test_retry_after_beyond_the_bound_is_reported_at_once(server: ScriptedServer) -> None:
+    server.reply(err(429, "come back tomorrow", {"retry-after": "3600"}), OK)
+    started = time.monotonic()
+    with pytest.raises(llm.ProviderError) as info:
+        await fetch(server.url, StreamOptions(max_retry_delay=5))
+    assert time.monotonic() - started < 1
+    assert len(server.requests) == 1
+    assert info.value.status == 429 and info.value.retry_after == 3600
+    assert info.value.message == "come back tomorrow" and info.value.retryable
+
+
+async def test_backoff_without_retry_after(server: ScriptedServer) -> None:
+    server.reply(err(503, "down"), OK)
+    started = time.monotonic()
+    assert await fetch(server.url, StreamOptions()) == ["one", "two"]
+    assert time.monotonic() - started >= 0.3  # 0.5 s ± 25 % jitter for the first retry
+
+
+async def test_retries_stop_after_max_retries(server: ScriptedServer) -> None:
+    server.reply(err(500, "still broken", {"retry-after-ms": "1"}))
+    with pytest.raises(llm.ProviderError) as info:
+        await fetch(server.url, StreamOptions(max_retries=2))
+    assert len(server.requests) == 3
+    assert info.value.status == 500 and "still broken" in str(info.value)
+
+
+async def test_400_is_not_retried_and_keeps_the_upstream_message(server: ScriptedServer) -> None:
+    server.reply(
+        Reply.json(
+            {
+                "type": "error",
+                "error": {"type": "invalid_request_error", "message": "max_tokens: too big"},
+            },
+            400,
+        ),
+        OK,
+    )
+    with pytest.raises(llm.ProviderError) as info:
+        await fetch(server.url, StreamOptions(max_retries=3))
+    assert len(server.requests) == 1
+    error = info.value
+    assert (error.status, error.type, error.message) == (
+        400,
+        "invalid_request_error",
+        "max_tokens: too big",
+    )
+    assert not error.retryable
+    assert str(error) == "max_tokens: too big (HTTP 400)"
+
+
+async def test_plain_text_error_body_is_kept(server: ScriptedServer) -> None:
+    server.reply(Reply(status=404, headers={"content-type": "text/plain"}, body=[b"no such route"]))
+    with pytest.raises(llm.ProviderError, match="no such route"):
+        await fetch(server.url, StreamOptions())
+
+
+async def test_never_retried_after_bytes_were_read(server: ScriptedServer) -> None:
+    server.reply(Reply.sse(["data: one\n\n"], cut=True), OK)
+    with pytest.raises(llm.ProviderError, match="mid-stream"):
+        await fetch(server.url, StreamOptions(max_retries=3))
+    assert len(server.requests) == 1
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 whose connection handler the test writes:
+    for faults the scripted HTTP server cannot produce (closing before any
+    response, never answering)."""
+
+    def __init__(self, handler: object) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> RawServer:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            try:
+                await self.handler(self.connections, reader, writer)  # type: ignore[operator]
+            finally:
+                writer.close()
+
+        self.server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+
+async def _read_request(reader: asyncio.StreamReader) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length")
+    )
+    await reader.readexactly(length)
+
+
+async def test_connection_closed_before_response_is_retried() -> None:
+    async def handler(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        if n == 1:
+            return  # close without a byte of response
+        body = b"data: ok\n\n"
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n")
+        writer.write(b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+
+    async with RawServer(handler) as raw:
+        assert await fetch(raw.url, StreamOptions(max_retries=1)) == ["ok"]
+        assert raw.connections == 2
+
+
+async def test_refused_connection_is_retried_then_reported() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connections are refused
+        started = time.monotonic()
+        with pytest.raises(llm.ProviderError) as info:
+            await fetch(f"http://127.0.0.1:{port}/v1", StreamOptions(max_retries=1))
+        # one backoff (0.5 s ± 25 %) happened between the two attempts
+        assert time.monotonic() - started >= 0.3
+    assert f"cannot reach http://127.0.0.1:{port}" in str(info.value)
+    assert info.value.retryable
+
+
+async def test_connect_timeout() -> None:
+    # A listener with a full accept queue: the kernel drops further SYNs, so
+    # connecting hangs until the connect timeout.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        filler = socket.create_connection(("127.0.0.1", port))
+        try:
+            options = StreamOptions(max_retries=0, timeouts=Timeouts(connect=0.3))
+            started = time.monotonic()
+            with pytest.raises(llm.UpstreamTimeout, match="timed out connecting"):
+                await fetch(f"http://127.0.0.1:{port}", options)
+            assert time.monotonic() - started < 2
+        finally:
+            filler.close()
+
+
+async def test_first_byte_timeout_while_waiting_for_headers() -> None:
+    async def handler(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        await asyncio.sleep(30)
+
+    async with RawServer(handler) as raw:
+        options = StreamOptions(max_retries=2, timeouts=Timeouts(first_byte=0.3))
+        started = time.monotonic()
+        with pytest.raises(llm.UpstreamTimeout, match="first-byte"):
+            await fetch(raw.url, options)
+        assert time.monotonic() - started < 1.5
+        assert raw.connections == 1  # a first-byte timeout is not retried
+
+
+async def test_first_byte_timeout_covers_headers_and_first_body_bytes(
+    server: ScriptedServer,
+) -> None:
+    server.reply(Reply(body=[30.0, b"data: late\n\n"]))
+    options = StreamOptions(timeouts=Timeouts(first_byte=0.3, idle=10))
+    started = time.monotonic()
+    with pytest.raises(llm.UpstreamTimeout, match="first-byte"):
+        await fetch(server.url, options)
+    assert time.monotonic() - started < 1.5
+
+
+async def test_idle_timeout_cuts_a_silent_stream(server: ScriptedServer) -> None:
+    server.reply(Reply(body=[b"data: one\n\n", 30.0, b"data: two\n\n"]))
+    options = StreamOptions(timeouts=Timeouts(first_byte=5, idle=0.3))
+    seen: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(llm.UpstreamTimeout, match="idle"):
+        async with open_stream(server.url, headers={}, body={}, options=options) as response:
+            async for event in read_sse(response, options.timeouts):
+                seen.append(event.data)
+    assert seen == ["one"]
+    assert time.monotonic() - started < 1.5
+    assert await asyncio.to_thread(server.wait_disconnect, 1.0)
+
+
+async def test_slow_but_live_stream_is_never_cut(server: ScriptedServer) -> None:
+    # 12 events 0.1 s apart: 1.2 s in total, far beyond both timeouts, but
+    # never silent for longer than the idle timeout.
+    body: list[bytes | float] = []
+    for i in range(12):
+        body += [0.1, b"data: %d\n\n" % i]
+    server.reply(Reply(body=body))
+    options = StreamOptions(timeouts=Timeouts(first_byte=0.4, idle=0.4))
+    assert await fetch(server.url, options) == [str(i) for i in range(12)]
+
+
+async def test_keep_alive_comments_count_as_activity(server: ScriptedServer) -> None:
+    body: list[bytes | float] = [b"data: start\n\n"]
+    for _ in range(6):
+        body += [0.15, b": keep-alive\n\n"]
+    body.append(b"data: end\n\n")
+    server.reply(Reply(body=body))
+    options = StreamOptions(timeouts=Timeouts(first_byte=1, idle=0.4))
+    assert await fetch(server.url, options) == ["start", "end"]
+
+
+async def test_leaving_the_block_closes_the_connection(server: ScriptedServer) -> None:
+    server.reply(Reply(body=[b"data: one\n\n", 30.0, b"data: two\n\n"]))
+
+    async def first_only() -> AsyncIterator[str]:
+        async with open_stream(server.url, headers={}, body={}, options=StreamOptions()) as resp:
+            async for event in read_sse(resp, Timeouts()):
+                yield event.data
+                return
+
+    assert [d async for d in first_only()] == ["one"]
+    assert await asyncio.to_thread(server.wait_disconnect, 1.0)
+
+
+async def test_request_carries_json_and_headers(server: ScriptedServer) -> None:
+    server.reply(OK)
+    options = StreamOptions()
+    async with open_stream(
+        server.url + "/v1/x", headers={"x-api-key": "k"}, body={"a": [1, "é"]}, options=options
+    ) as response:
+        assert response.status_code == 200
+    request = server.requests[0]
+    assert (request.method, request.path) == ("POST", "/v1/x")
+    assert request.json() == {"a": [1, "é"]}
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["accept"] == "text/event-stream"
+    assert request.headers["x-api-key"] == "k"
