@@ -1,6 +1,7 @@
 """ServerState: the long-lived objects one server process shares across
 requests. Built once at start-up by :func:`pluma.server.app.create_app` and
-reachable from routes as ``request.app.state.pluma``."""
+reachable from routes as ``request.app.state.pluma`` (or the
+:func:`get_state` dependency)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from starlette.requests import HTTPConnection
 
 
 @dataclass
@@ -26,3 +28,13 @@ class ServerState:
     """pluma.server.conversations.ConversationStore (the page's history)"""
     problems: list[str] = field(default_factory=list)
     """Configuration problems found at start-up, shown by /api/health."""
+    discovery: Any = None
+    """pluma.server.discovery.Discovery (first-run probe of local backends)"""
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Room for other parts' long-lived objects, keyed by a name they own."""
+
+
+def get_state(request: HTTPConnection) -> ServerState:
+    """FastAPI dependency: ``state: ServerState = Depends(get_state)``."""
+    state: ServerState = request.app.state.pluma
+    return state

@@ -1,0 +1,77 @@
+"""Pieces the CLI commands share: data-dir options, opening the connection
+manager on the data dir (no server needed; the store is safe to edit while
+a server runs), and turning errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from pluma.server.config import Settings, SettingsError
+
+T = TypeVar("T")
+
+DataDirOption: Any = typer.Option(
+    None, "--data-dir", help="Data directory (default: PLUMA_DATA_DIR or the user data dir)."
+)
+SecretsOption: Any = typer.Option(
+    None, "--secrets", help="Secret store: auto, keyring, file or memory (PLUMA_SECRETS)."
+)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"pluma: {message}", err=True)
+    return typer.Exit(code)
+
+
+def settings_for(data_dir: Path | None, secrets: str | None, **more: Any) -> Settings:
+    try:
+        return Settings.from_env(data_dir=data_dir, secrets=secrets, **more)
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def open_manager(settings: Settings) -> Any:
+    """The ConnectionManager over ``settings.data_dir`` (with the fallback
+    from PLUMA_BASE_URL, like the server)."""
+    from pluma.server.connections import ConnectionManager, fallback_profile, load_providers
+    from pluma.server.secrets import SecretStoreError, open_secret_store
+
+    load_providers()
+    try:
+        secrets = open_secret_store(settings.secrets, settings.data_dir)
+    except SecretStoreError as exc:
+        raise fail(str(exc)) from None
+    if secrets.notice and sys.stderr.isatty():
+        typer.echo(f"note: {secrets.notice}", err=True)
+    return ConnectionManager(
+        settings.data_dir,
+        secrets,
+        fallback=fallback_profile(
+            settings.base_url, settings.fallback_compat, settings.fallback_model
+        ),
+        fallback_key=settings.api_key,
+    )
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Known failures become ``pluma: <message>`` and exit code 1."""
+    from pluma.server.connections import ConnectionsError
+    from pluma.server.secrets import SecretStoreError
+    from pluma.server.store import StoreError
+
+    try:
+        yield
+    except (ConnectionsError, SecretStoreError, StoreError) as exc:
+        raise fail(str(exc)) from None
+
+
+def run(call: Callable[[], T]) -> T:
+    with user_errors():
+        return call()

@@ -1,0 +1,182 @@
+"""``pluma serve``: run the server on uvicorn.
+
+Safe by default: binds 127.0.0.1. Binding any other address requires an
+access token; without ``--token`` / ``PLUMA_TOKEN`` one is generated and
+printed (once, to the terminal, never to the log).
+
+The listening socket is bound here (port 0 picks a free port) and the line
+``pluma: listening on http://HOST:PORT`` is printed once it is bound, which
+is what tests and scripts wait for.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as _random
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from pluma.cli.common import fail
+from pluma.server.config import Settings, SettingsError, parse_size
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+def serve(
+    host: str = typer.Option(
+        None, "--host", help="Address to bind (PLUMA_HOST; default 127.0.0.1)."
+    ),
+    port: int = typer.Option(
+        None, "--port", help="Port (PLUMA_PORT; default 8740; 0 picks a free one)."
+    ),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Data directory (PLUMA_DATA_DIR)."),
+    token: str = typer.Option(
+        None, "--token", help="Access token (PLUMA_TOKEN; prefer the variable: flags show in ps)."
+    ),
+    base_url: str = typer.Option(
+        None,
+        "--base-url",
+        help="Fallback upstream used while no connection exists (PLUMA_BASE_URL).",
+    ),
+    api_key: str = typer.Option(
+        None,
+        "--api-key",
+        help="Key for the --base-url fallback (PLUMA_API_KEY; prefer the variable).",
+    ),
+    compat: str = typer.Option(
+        None, "--compat", help="Provider kind of the fallback (default openai)."
+    ),
+    model: str = typer.Option(None, "--model", help="Default model of the fallback."),
+    allowed_host: list[str] = typer.Option(
+        None, "--allowed-host", help="Extra Host name to accept (repeatable; '*' for any)."
+    ),
+    allowed_origin: list[str] = typer.Option(
+        None, "--allowed-origin", help="Extra origin allowed to POST (repeatable)."
+    ),
+    max_body: str = typer.Option(
+        None, "--max-body", help="Request body limit, e.g. 32M (PLUMA_MAX_BODY)."
+    ),
+    secrets: str = typer.Option(
+        None, "--secrets", help="auto, keyring, file or memory (PLUMA_SECRETS)."
+    ),
+    log_level: str = typer.Option(
+        None, "--log-level", help="debug, info, warning, error (PLUMA_LOG_LEVEL)."
+    ),
+    access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
+    no_discovery: bool = typer.Option(
+        False, "--no-discovery", help="Do not probe for local backends."
+    ),
+) -> None:
+    """Run the Pluma server."""
+    overrides: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "token": token,
+        "base_url": base_url,
+        "api_key": api_key,
+        "fallback_compat": compat,
+        "fallback_model": model,
+        "allowed_hosts": tuple(allowed_host) if allowed_host else None,
+        "allowed_origins": tuple(allowed_origin) if allowed_origin else None,
+        "secrets": secrets,
+        "log_level": log_level,
+        "access_log": access_log or None,
+        "discovery": False if no_discovery else None,
+    }
+    try:
+        if max_body is not None:
+            overrides["max_body_bytes"] = parse_size(max_body, "--max-body")
+        settings = Settings.from_env(**overrides)
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from None
+
+    if settings.requires_token and not settings.token:
+        generated = _random.token_urlsafe(24)
+        settings = settings.with_changes(token=generated)
+        typer.echo(
+            f"pluma: {settings.host} is not a loopback address, so every request needs the access "
+            f"token. Generated one for this run:\n\n    {generated}\n\n"
+            "Clients send it as 'Authorization: Bearer <token>' (or use it as their API key). "
+            "Set PLUMA_TOKEN to choose a fixed token.",
+            err=True,
+        )
+    _configure_logging(settings)
+    try:
+        sock = _bind(settings.host, settings.port)
+    except OSError as exc:
+        raise fail(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}; "
+            "pick another --port or stop whatever uses it",
+        ) from None
+    bound_port = sock.getsockname()[1]
+    _run(settings, sock, bound_port)
+
+
+def _configure_logging(settings: Settings) -> None:
+    from pluma.server.secrets import RedactingFilter
+
+    level = getattr(logging, settings.log_level.upper(), None)
+    if not isinstance(level, int):
+        raise fail(
+            f"log level {settings.log_level!r} is unknown: use debug, info, warning or error", 2
+        )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    redactor = RedactingFilter()
+    redactor.add(settings.api_key)
+    redactor.add(settings.token)
+    handler.addFilter(redactor)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind((host.strip("[]"), port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _run(settings: Settings, sock: socket.socket, port: int) -> None:
+    import uvicorn
+
+    from pluma.server.app import create_app
+
+    shown_host = f"[{settings.host.strip('[]')}]" if ":" in settings.host else settings.host
+    settings = settings.with_changes(port=port)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
+        lifespan="on",
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+
+    original_startup = server.startup
+
+    async def startup(sockets: list[socket.socket] | None = None) -> None:
+        await original_startup(sockets=sockets)
+        if server.started:
+            print(f"pluma: listening on http://{shown_host}:{port}", file=sys.stderr, flush=True)
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run(sockets=[sock])
+    if not server.started:
+        raise typer.Exit(3)

@@ -1,0 +1,276 @@
+"""The ASGI application: ``create_app(settings)``.
+
+Routers come from one list, :data:`ROUTER_MODULES`: each name is a module in
+:mod:`pluma.server.routes` exposing ``router`` (a FastAPI ``APIRouter``) and
+optionally ``async def startup(state)`` / ``async def shutdown(state)`` run
+in the lifespan. A module that does not exist yet is skipped, so each part of
+the server adds its router by adding one name here.
+
+The web page is served from ``src/pluma/server/static/`` at ``/`` when that
+directory exists (mounted after every router, so API routes win).
+
+Start-up (the lifespan) builds :class:`~pluma.server.state.ServerState`: the
+shared upstream HTTP client, the secret store, the provider registry, the
+connection manager (with the ``--base-url`` fallback) and first-run discovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pluma import __version__
+from pluma.server.config import Settings
+from pluma.server.connections import (
+    ConnectionManager,
+    ConnectionsError,
+    NoConnection,
+    ProfileInvalid,
+    ProfileNotFound,
+    ReadOnlyProfile,
+    fallback_profile,
+    load_providers,
+)
+from pluma.server.discovery import Discovery
+from pluma.server.errors import error_body
+from pluma.server.secrets import SecretStoreError, open_secret_store
+from pluma.server.security import SecurityMiddleware
+from pluma.server.state import ServerState
+from pluma.server.store import StoreError
+
+log = logging.getLogger("pluma.server")
+
+ROUTER_MODULES: tuple[str, ...] = (
+    "health",
+    "connections",
+    "chat",
+    "openai_compat",
+    "anthropic_compat",
+    "images",
+    "conversations",
+)
+"""Modules of :mod:`pluma.server.routes` whose ``router`` is included, in order."""
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _import_optional(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        raise
+
+
+def router_modules() -> list[ModuleType]:
+    modules = []
+    for name in ROUTER_MODULES:
+        module = _import_optional(f"pluma.server.routes.{name}")
+        if module is not None and hasattr(module, "router"):
+            modules.append(module)
+    return modules
+
+
+def new_http_client() -> httpx.AsyncClient:
+    """The shared upstream client: no overall timeout (profiles set their own),
+    a pool large enough for hundreds of concurrent streams, no redirects."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(None),
+        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+        follow_redirects=False,
+    )
+
+
+def build_state(settings: Settings, http: httpx.AsyncClient) -> ServerState:
+    """Everything the routes share; raises SecretStoreError when a required
+    keyring is unusable (``--secrets keyring``)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secrets = open_secret_store(settings.secrets, settings.data_dir)
+    problems = load_providers()
+    fallback = fallback_profile(
+        settings.base_url, settings.fallback_compat, settings.fallback_model
+    )
+    connections = ConnectionManager(
+        settings.data_dir,
+        secrets,
+        fallback=fallback,
+        fallback_key=settings.api_key,
+        http=http,
+    )
+    state = ServerState(
+        settings=settings,
+        http=http,
+        connections=connections,
+        secrets=secrets,
+        problems=problems,
+    )
+    state.discovery = Discovery(settings.discovery_targets, http)
+    return state
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    modules = router_modules()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        http = new_http_client()
+        try:
+            state = build_state(settings, http)
+        except BaseException:
+            await http.aclose()
+            raise
+        app.state.pluma = state
+        log.info("data directory: %s", settings.data_dir)
+        log.info("secret store: %s", state.secrets.backend)
+        if state.secrets.notice:
+            log.warning("%s", state.secrets.notice)
+        for problem in state.connections.problems:
+            log.error("configuration problem: %s", problem)
+        discovery_task: asyncio.Task[Any] | None = None
+        if settings.discovery and state.connections.active() is None:
+            log.info("no connection configured yet: probing for local backends")
+            discovery_task = asyncio.ensure_future(state.discovery.probe())
+        for module in modules:
+            hook: Callable[[ServerState], Awaitable[None]] | None = getattr(module, "startup", None)
+            if hook is not None:
+                await hook(state)
+        try:
+            yield
+        finally:
+            for module in reversed(modules):
+                down: Callable[[ServerState], Awaitable[None]] | None = getattr(
+                    module, "shutdown", None
+                )
+                if down is not None:
+                    with contextlib.suppress(Exception):
+                        await down(state)
+            if discovery_task is not None and not discovery_task.done():
+                discovery_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await discovery_task
+            await http.aclose()
+
+    app = FastAPI(
+        title="Pluma",
+        version=__version__,
+        description="Self-hosted chat server: connections, chat relay, OpenAI- and "
+        "Anthropic-compatible endpoints.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    install_error_handlers(app)
+    for module in modules:
+        app.include_router(module.router)
+    if STATIC_DIR.is_dir() and any(STATIC_DIR.iterdir()):
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    app.add_middleware(SecurityMiddleware, settings=settings)
+    return app
+
+
+# -- errors ------------------------------------------------------------------
+
+_STATUS_FOR: tuple[tuple[type[Exception], int], ...] = (
+    (ProfileNotFound, 404),
+    (ProfileInvalid, 422),
+    (NoConnection, 409),
+    (ReadOnlyProfile, 409),
+    (SecretStoreError, 503),
+    (StoreError, 500),
+    (ConnectionsError, 400),
+)
+
+
+def _json_error(
+    request: Request,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(request.url.path, status, message, code=code, param=param),
+        status_code=status,
+        headers=headers,
+    )
+
+
+def describe_validation(errors: Any) -> str:
+    """FastAPI's validation errors as one sentence naming each field."""
+    parts = []
+    for error in errors:
+        loc = [str(p) for p in error.get("loc", ())]
+        if error.get("type") == "json_invalid":
+            ctx = error.get("ctx", {}).get("error", "")
+            parts.append(
+                f"request body is not valid JSON ({ctx})"
+                if ctx
+                else "request body is not valid JSON"
+            )
+            continue
+        if loc == ["body"] and error.get("type") in (
+            "model_attributes_type",
+            "dict_type",
+            "missing",
+        ):
+            parts.append(
+                "request body must be a JSON object (send it with Content-Type: application/json)"
+                if error.get("type") != "missing"
+                else "request body is missing: send a JSON object"
+            )
+            continue
+        where = ".".join(loc[1:] if loc and loc[0] in ("body", "query", "path") else loc) or "body"
+        prefix = f"{loc[0]} " if loc and loc[0] in ("query", "path") else ""
+        parts.append(f"{prefix}{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "the request is invalid"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves in the caller's protocol shape (see errors.py)."""
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return _json_error(request, exc.status_code, detail, headers=dict(exc.headers or {}))
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        first = errors[0].get("loc", ()) if errors else ()
+        param = ".".join(str(p) for p in first[1:]) or None
+        return _json_error(
+            request, 422, describe_validation(errors), code="invalid_request", param=param
+        )
+
+    async def connections_error(request: Request, exc: Exception) -> JSONResponse:
+        status = next((s for cls, s in _STATUS_FOR if isinstance(exc, cls)), 400)
+        param = exc.field if isinstance(exc, ProfileInvalid) else None
+        return _json_error(request, status, str(exc), code=type(exc).__name__, param=param)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    for cls in (ConnectionsError, SecretStoreError, StoreError):
+        app.add_exception_handler(cls, connections_error)
+
+
+def app_from_env() -> FastAPI:
+    """For ``uvicorn pluma.server.app:app_from_env --factory``."""
+    return create_app(Settings.from_env(os.environ))

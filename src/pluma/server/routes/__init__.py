@@ -1,0 +1,1 @@
+"""HTTP routes; :data:`pluma.server.app.ROUTER_MODULES` lists which are included."""

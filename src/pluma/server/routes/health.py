@@ -1,0 +1,83 @@
+"""``GET /api/health``: is the server up, what is it connected to, does the
+upstream answer, where do keys live, and what is misconfigured.
+
+``status``: ``ok`` (a connection and no problems), ``setup`` (no connection
+yet: first run), ``degraded`` (problems, or the upstream does not answer).
+The HTTP status is 200 whenever the server itself works. ``?upstream=false``
+skips asking the upstream (cheap liveness checks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from pluma import __version__
+from pluma.server.state import ServerState, get_state
+from pluma.server.upstream import check_upstream
+
+router = APIRouter(tags=["health"])
+
+UPSTREAM_TIMEOUT = 3.0
+
+
+@router.get("/api/health")
+async def health(upstream: bool = True, state: ServerState = Depends(get_state)) -> dict[str, Any]:
+    cm = state.connections
+    problems = [*state.problems, *cm.problems]
+    active = cm.active()
+    body: dict[str, Any] = {
+        "status": "ok",
+        "version": __version__,
+        "first_run": active is None,
+        "active": None,
+        "provider": None,
+        "upstream": None,
+        "upstream_ok": None,
+        "upstream_error": None,
+        "secret_store": state.secrets.describe(),
+        "problems": problems,
+        "data_dir": str(state.settings.data_dir),
+        "token_required": state.settings.token is not None,
+    }
+    if active is None:
+        body["status"] = "setup"
+        body["message"] = (
+            "no connection is configured: add one in the page, with POST /api/connections or "
+            "`pluma connections add`, or start with --base-url; see GET /api/discovery for "
+            "local backends found on this machine"
+        )
+        found = state.discovery.results_if_ready() if state.discovery is not None else None
+        body["discovered"] = [f.as_json() for f in found] if found is not None else None
+        return body
+    body["active"] = {
+        "id": active.id,
+        "name": active.name,
+        "compat": active.compat,
+        "base_url": active.base_url,
+        "default_model": active.default_model,
+        "fallback": cm.is_fallback(active),
+        "has_key": cm.has_key(active),
+    }
+    body["provider"] = active.compat
+    body["upstream"] = active.base_url
+    try:
+        resolved = cm.resolve(active)
+        provider = cm.provider_for(active.id if not cm.is_fallback(active) else None)
+    except Exception as exc:
+        problems.append(f"connection {active.name!r}: {exc}")
+        body["status"] = "degraded"
+        return body
+    body["provider"] = provider.id
+    body["upstream"] = provider.upstream
+    if upstream:
+        verdict = await check_upstream(provider, key=resolved.api_key, timeout=UPSTREAM_TIMEOUT)
+        body["upstream_ok"] = verdict.ok
+        body["upstream_models"] = len(verdict.models) if verdict.ok else None
+        if not verdict.ok:
+            body["upstream_error"] = verdict.message
+            body["status"] = "degraded"
+    if problems:
+        body["status"] = "degraded"
+    return body
