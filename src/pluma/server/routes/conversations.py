@@ -17,6 +17,8 @@ shape ``{"error": {"message", "type", "code"}}``.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -25,12 +27,14 @@ from pydantic import BaseModel, Field
 
 from pluma import llm
 from pluma.server.conversations import (
+    FILENAME,
     ConversationNotFound,
     ConversationStore,
     ConversationSummary,
 )
 
 router = APIRouter(tags=["conversations"])
+log = logging.getLogger("pluma.conversations")
 
 MAX_TITLE = 200
 MAX_SYSTEM_PROMPT = 100_000
@@ -93,6 +97,27 @@ class TruncateBody(BaseModel):
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No conversation with that id."}
 }
+
+
+async def startup(state: Any) -> None:
+    """Open ``<datadir>/conversations.sqlite3`` into ``state.conversations``.
+    A store that cannot open is a start-up problem (shown by /api/health),
+    not a fatal one: chat still works without history."""
+    try:
+        state.conversations = ConversationStore.open(state.settings.data_dir)
+    except (OSError, sqlite3.Error) as exc:
+        problem = f"conversation history is off: cannot open {FILENAME} in {state.settings.data_dir}: {exc}"
+        log.error("%s", problem)
+        state.problems.append(problem)
+        return
+    log.info("conversations: %s", state.conversations.path)
+
+
+async def shutdown(state: Any) -> None:
+    store = getattr(state, "conversations", None)
+    if isinstance(store, ConversationStore):
+        store.close()
+        state.conversations = None
 
 
 def _error(status: int, message: str, code: str, kind: str = "invalid_request_error") -> Response:

@@ -1,0 +1,192 @@
+// The page's entry point: wires the views together and owns the header
+// controls (view tabs, connection switcher, model picker, reasoning).
+//
+// Views are plain sections toggled with `hidden`; the URL hash remembers
+// the open view and conversation (#settings, #images, #c=<id>) so a reload
+// comes back to the same place.
+
+import { h, clear, announce } from "./dom.js";
+import { api } from "./api.js";
+import { ChatView } from "./chat.js";
+import { Sidebar } from "./sidebar.js";
+import { SettingsView, normalizeConnections } from "./settings.js";
+
+const VIEWS = ["chat", "images", "settings"];
+
+function normalizeModels(body) {
+  const list = Array.isArray(body) ? body : body.data || body.models || [];
+  return list.map((m) => (typeof m === "string" ? { id: m, label: m }
+    : { id: m.id, label: m.display || m.name || m.id })).filter((m) => m.id);
+}
+
+class App {
+  constructor() {
+    this.connectionSelect = document.getElementById("connection");
+    this.modelSelect = document.getElementById("model");
+    this.reasoningSelect = document.getElementById("reasoning");
+    this.onboardingPanel = document.getElementById("onboarding");
+    this.modelsNote = document.getElementById("models-note");
+    this.connections = [];
+    this.activeConnection = null;
+    this.images = null;
+
+    this.chat = new ChatView(this);
+    this.sidebar = new Sidebar(this);
+    this.settings = new SettingsView(this);
+
+    for (const tab of document.querySelectorAll("[data-view]")) {
+      tab.addEventListener("click", () => this.show(tab.dataset.view));
+    }
+    this.connectionSelect.addEventListener("change", () => this.switchConnection());
+    this.modelSelect.addEventListener("change", () => {
+      localStorage.setItem("pluma.model", this.modelSelect.value);
+      this.chat.conversation && api(`/api/conversations/${encodeURIComponent(this.chat.conversation.id)}`,
+        { method: "PATCH", body: { model: this.modelSelect.value } }).catch(() => null);
+    });
+    this.reasoningSelect.addEventListener("change", () =>
+      localStorage.setItem("pluma.reasoning", this.reasoningSelect.value));
+    this.reasoningSelect.value = localStorage.getItem("pluma.reasoning") || "";
+
+    const toggle = document.getElementById("sidebar-toggle");
+    toggle.addEventListener("click", () => {
+      const open = document.body.classList.toggle("sidebar-open");
+      toggle.setAttribute("aria-expanded", String(open));
+      if (open) document.getElementById("new-chat").focus();
+    });
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && document.body.classList.contains("sidebar-open")) {
+        this.closeSidebarOnPhone();
+        toggle.focus();
+      }
+    });
+  }
+
+  closeSidebarOnPhone() {
+    document.body.classList.remove("sidebar-open");
+    document.getElementById("sidebar-toggle").setAttribute("aria-expanded", "false");
+  }
+
+  model() {
+    return this.modelSelect.value || "";
+  }
+
+  connectionId() {
+    return this.connectionSelect.value || "";
+  }
+
+  reasoning() {
+    return this.reasoningSelect.value || "";
+  }
+
+  show(view) {
+    if (!VIEWS.includes(view)) view = "chat";
+    for (const name of VIEWS) {
+      document.getElementById(`view-${name}`).hidden = name !== view;
+      const tab = document.querySelector(`[data-view="${name}"]`);
+      if (tab) {
+        if (name === view) tab.setAttribute("aria-current", "page");
+        else tab.removeAttribute("aria-current");
+      }
+    }
+    document.body.dataset.view = view;
+    if (view === "settings") {
+      this.settings.refresh();
+      history.replaceState(null, "", "#settings");
+    } else if (view === "images") {
+      this.loadImages();
+      history.replaceState(null, "", "#images");
+    } else {
+      const id = this.chat.conversation?.id;
+      history.replaceState(null, "", id ? `#c=${encodeURIComponent(id)}` : "#");
+    }
+  }
+
+  async loadImages() {
+    if (this.images) return this.images.refresh();
+    try {
+      const { ImagesView } = await import("./images.js");
+      this.images = new ImagesView(this);
+      await this.images.refresh();
+    } catch (err) {
+      const host = document.getElementById("view-images");
+      clear(host).append(h("p", { class: "error", role: "alert",
+        text: `The Images view could not load: ${err.message}` }));
+    }
+  }
+
+  /** Reload connections (switcher + onboarding) and the models of the active one. */
+  async connectionsChanged() {
+    try {
+      const { items, active } = normalizeConnections(await api("/api/connections"));
+      this.connections = items;
+      this.activeConnection = active;
+    } catch (err) {
+      this.connections = [];
+      announce(`Connections could not be loaded: ${err.message}`);
+    }
+    clear(this.connectionSelect);
+    for (const c of this.connections) {
+      this.connectionSelect.append(h("option", { value: c.id, text: c.name }));
+    }
+    if (this.activeConnection) this.connectionSelect.value = this.activeConnection;
+    this.connectionSelect.disabled = this.connections.length === 0;
+    const firstRun = this.connections.length === 0;
+    this.onboardingPanel.hidden = !firstRun;
+    if (firstRun) await this.settings.onboarding(this.onboardingPanel);
+    await this.loadModels();
+  }
+
+  async switchConnection() {
+    const id = this.connectionSelect.value;
+    try {
+      await api(`/api/connections/${encodeURIComponent(id)}/activate`, { method: "POST" });
+      this.activeConnection = id;
+      announce(`Using ${this.connectionSelect.selectedOptions[0]?.textContent || id}.`);
+    } catch (err) {
+      this.chat.showError(err.message, "Open Settings → Connections to check this connection.");
+    }
+    await this.loadModels();
+  }
+
+  async loadModels() {
+    const wanted = localStorage.getItem("pluma.model") || "";
+    clear(this.modelSelect);
+    this.modelSelect.append(h("option", { value: "", text: "Connection default" }));
+    this.modelsNote.textContent = "";
+    if (this.connections.length === 0) return;
+    try {
+      const models = normalizeModels(await api("/api/models"));
+      for (const m of models) this.modelSelect.append(h("option", { value: m.id, text: m.label }));
+      if (models.some((m) => m.id === wanted)) this.modelSelect.value = wanted;
+    } catch (err) {
+      this.modelsNote.textContent = `Models unavailable: ${err.message}`;
+    }
+  }
+
+  async start() {
+    await this.settings.loadKinds();
+    await Promise.all([this.connectionsChanged(), this.sidebar.refresh()]);
+    const hash = location.hash.slice(1);
+    if (hash.startsWith("c=")) {
+      const id = decodeURIComponent(hash.slice(2));
+      this.show("chat");
+      try {
+        await this.chat.open(id);
+      } catch (err) {
+        this.chat.render();
+        this.chat.showError(err.message, "Pick a conversation from the list, or start a new one.");
+      }
+    } else if (hash === "settings" || hash === "images") {
+      this.chat.render();
+      this.show(hash);
+    } else {
+      this.chat.render();
+      this.show("chat");
+    }
+    document.body.classList.add("ready");
+  }
+}
+
+const app = new App();
+window.pluma = app; // for debugging from the console
+app.start();

@@ -1,0 +1,589 @@
+// The chat view: renders a conversation, streams replies from POST /api/chat,
+// and offers Stop, Regenerate, edit-and-resend and Retry.
+//
+// Stream handling (one event per `data:` line, see sse.js):
+// | line                               | effect                                 |
+// |------------------------------------|----------------------------------------|
+// | data: {chunk} delta.content        | appended to the answer text            |
+// | delta.reasoning_content/.reasoning | appended to the collapsed "Reasoning"  |
+// | delta.tool_calls[] (by index)      | shown as a tool call (name, arguments) |
+// | event: error + {"error": {...}}    | the turn fails inline, with next steps |
+// | data: [DONE]                       | the turn is complete                   |
+// | body ends without [DONE]           | reported as a cut stream               |
+//
+// Rendering is coalesced to one DOM update per animation frame, and the
+// markdown renderer rebuilds only the growing tail block, so long answers
+// stay smooth and the finished part never flickers.
+
+import { h, clear, announce } from "./dom.js";
+import { api, readError } from "./api.js";
+import { readEvents } from "./sse.js";
+import { MarkdownStream, renderMarkdown } from "./markdown.js";
+import { toOpenAI, lastUserIndex, textOf } from "./history.js";
+
+const STICK_DISTANCE = 48; // px from the bottom that still counts as "following"
+
+/** What to do next, for an error message the server or the stream gave. */
+export function nextStep(message, status, code) {
+  const text = `${message} ${code || ""}`.toLowerCase();
+  if (code === "network" || status === 0) {
+    return "Check that `pluma serve` is still running, then press Retry.";
+  }
+  if (text.includes("api key") || text.includes("api_key") || status === 401 || status === 403) {
+    return "Open Settings → Connections and set the API key for this connection, then press Retry.";
+  }
+  if (text.includes("no connection") || text.includes("no_connection")) {
+    return "Open Settings → Connections to add or activate a connection.";
+  }
+  if (text.includes("model")) {
+    return "Pick another model above, or check the connection's default model in Settings.";
+  }
+  if (status === 429 || text.includes("rate")) {
+    return "The backend is rate-limiting; wait a moment and press Retry.";
+  }
+  return "Check the connection in Settings (Test shows whether the backend answers), then press Retry.";
+}
+
+/** A streaming assistant reply: accumulates deltas and paints them once per frame. */
+class LiveReply {
+  constructor(onPaint) {
+    this.onPaint = onPaint;
+    this.body = h("div", { class: "msg-body" });
+    this.el = h("article", { class: "msg assistant streaming", "aria-busy": "true" },
+      h("div", { class: "role", text: "Assistant" }), this.body);
+    this.parts = []; // {type, el, chunks[], stream?}
+    this.toolCalls = new Map(); // index -> {id, name, args[], el, argsEl}
+    this.frame = 0;
+    this.dirty = new Set();
+  }
+
+  part(type) {
+    const last = this.parts[this.parts.length - 1];
+    if (last && last.type === type) return last;
+    let part;
+    if (type === "thinking") {
+      const text = h("div", { class: "thinking-text" });
+      const el = h("details", { class: "reasoning" },
+        h("summary", { text: "Reasoning" }), text);
+      part = { type, el, chunks: [], target: text };
+    } else {
+      const el = h("div", { class: "md" });
+      part = { type, el, chunks: [], stream: new MarkdownStream(el) };
+    }
+    this.parts.push(part);
+    this.body.append(part.el);
+    return part;
+  }
+
+  add(type, delta) {
+    const part = this.part(type);
+    part.chunks.push(delta);
+    this.dirty.add(part);
+    this.schedule();
+  }
+
+  toolCall(fragment) {
+    const index = Number.isInteger(fragment.index) ? fragment.index : this.toolCalls.size;
+    let call = this.toolCalls.get(index);
+    if (!call) {
+      const nameEl = h("span", { class: "tool-name" });
+      const argsEl = h("pre", { class: "tool-args" });
+      const el = h("div", { class: "tool-call", role: "group", "aria-label": "Tool call" },
+        h("div", { class: "tool-head" }, h("span", { class: "badge", text: "Tool call" }), nameEl),
+        argsEl);
+      call = { id: "", name: "", args: [], el, nameEl, argsEl };
+      this.toolCalls.set(index, call);
+      this.parts.push({ type: "toolCall", el, call });
+      this.body.append(el);
+    }
+    if (fragment.id) call.id = fragment.id;
+    const fn = fragment.function || {};
+    if (fn.name) {
+      call.name += fn.name;
+      call.nameEl.textContent = call.name;
+    }
+    if (fn.arguments) call.args.push(fn.arguments);
+    this.dirty.add(call);
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => this.paint());
+  }
+
+  paint() {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    for (const item of this.dirty) {
+      if (item.stream) item.stream.update(item.chunks.join(""));
+      else if (item.target) item.target.textContent = item.chunks.join("");
+      else if (item.argsEl) item.argsEl.textContent = prettyArgs(item.args.join(""));
+    }
+    this.dirty.clear();
+    this.onPaint();
+  }
+
+  /** The reply as pluma.llm message JSON (what the server stores too). */
+  message(stopReason, errorMessage) {
+    const content = [];
+    for (const part of this.parts) {
+      if (part.type === "thinking") content.push({ type: "thinking", thinking: part.chunks.join("") });
+      else if (part.type === "text") content.push({ type: "text", text: part.chunks.join("") });
+      else {
+        let args = {};
+        try {
+          args = JSON.parse(part.call.args.join("") || "{}");
+        } catch {
+          args = {};
+        }
+        content.push({ type: "toolCall", id: part.call.id, name: part.call.name, arguments: args });
+      }
+    }
+    const msg = { role: "assistant", content, stopReason, timestamp: Date.now() };
+    if (errorMessage) msg.errorMessage = errorMessage;
+    return msg;
+  }
+
+  end() {
+    this.paint();
+    this.el.classList.remove("streaming");
+    this.el.removeAttribute("aria-busy");
+  }
+}
+
+function prettyArgs(raw) {
+  try {
+    return JSON.stringify(JSON.parse(raw), null, 2);
+  } catch {
+    return raw; // still streaming, or not JSON
+  }
+}
+
+function errorPayload(data) {
+  try {
+    const body = JSON.parse(data);
+    if (body && body.error) {
+      return typeof body.error === "string"
+        ? { message: body.error }
+        : { message: body.error.message || "the backend reported an error", code: body.error.code,
+          type: body.error.type };
+    }
+  } catch {
+    // plain-text error data (the seed's original format)
+  }
+  return { message: data || "the backend reported an error" };
+}
+
+export class ChatView {
+  constructor(app) {
+    this.app = app;
+    this.log = document.getElementById("messages");
+    this.form = document.getElementById("composer");
+    this.input = document.getElementById("composer-input");
+    this.sendButton = document.getElementById("send");
+    this.stopButton = document.getElementById("stop");
+    this.editNote = document.getElementById("edit-note");
+    this.systemPrompt = document.getElementById("system-prompt");
+    this.jump = document.getElementById("jump-latest");
+    this.conversation = null; // summary from the server
+    this.messages = [];
+    this.controller = null;
+    this.editing = false;
+    this.stick = true;
+
+    this.form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.submit();
+    });
+    this.input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        this.submit();
+      } else if (e.key === "Escape" && this.editing) {
+        this.cancelEdit();
+      }
+    });
+    this.stopButton.addEventListener("click", () => this.stop());
+    this.log.addEventListener("scroll", () => {
+      const gap = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight;
+      this.stick = gap < STICK_DISTANCE;
+      this.jump.hidden = this.stick;
+    }, { passive: true });
+    this.jump.addEventListener("click", () => {
+      this.stick = true;
+      this.scroll();
+    });
+    this.systemPrompt.addEventListener("change", () => this.saveSystemPrompt());
+    document.getElementById("cancel-edit").addEventListener("click", () => this.cancelEdit());
+  }
+
+  get streaming() {
+    return this.controller !== null;
+  }
+
+  scroll() {
+    if (this.stick) this.log.scrollTop = this.log.scrollHeight;
+    this.jump.hidden = this.stick;
+  }
+
+  // -- conversations ------------------------------------------------------
+
+  newConversation() {
+    if (this.streaming) this.stop();
+    this.conversation = null;
+    this.messages = [];
+    this.systemPrompt.value = "";
+    this.cancelEdit();
+    this.render();
+    this.app.sidebar.markActive(null);
+    this.input.focus();
+  }
+
+  async open(id) {
+    if (this.streaming) this.stop();
+    const data = await api(`/api/conversations/${encodeURIComponent(id)}`);
+    const { messages, ...summary } = data;
+    this.conversation = summary;
+    this.messages = messages;
+    this.systemPrompt.value = summary.system_prompt || "";
+    this.cancelEdit();
+    this.stick = true;
+    this.render();
+    this.app.sidebar.markActive(id);
+    history.replaceState(null, "", `#c=${encodeURIComponent(id)}`);
+  }
+
+  async ensureConversation() {
+    if (this.conversation) return this.conversation;
+    this.conversation = await api("/api/conversations", {
+      method: "POST",
+      body: {
+        system_prompt: this.systemPrompt.value,
+        model: this.app.model(),
+        connection: this.app.connectionId(),
+      },
+    });
+    history.replaceState(null, "", `#c=${encodeURIComponent(this.conversation.id)}`);
+    return this.conversation;
+  }
+
+  async saveSystemPrompt() {
+    if (!this.conversation) return;
+    try {
+      this.conversation = await api(`/api/conversations/${encodeURIComponent(this.conversation.id)}`,
+        { method: "PATCH", body: { system_prompt: this.systemPrompt.value } });
+      announce("System prompt saved for this conversation.");
+    } catch (err) {
+      this.showError(err.message, nextStep(err.message, err.status, err.code));
+    }
+  }
+
+  // -- rendering ----------------------------------------------------------
+
+  render() {
+    clear(this.log);
+    if (this.messages.length === 0) {
+      this.log.append(h("p", { class: "empty", text: "Send a message to start a conversation." }));
+    }
+    this.messages.forEach((m) => this.log.append(renderMessage(m)));
+    this.renderActions();
+    this.scroll();
+  }
+
+  renderActions() {
+    for (const old of this.log.querySelectorAll(".msg-actions")) old.remove();
+    if (this.streaming || this.messages.length === 0) return;
+    const userAt = lastUserIndex(this.messages);
+    const articles = this.log.querySelectorAll("article.msg");
+    const lastArticle = articles[articles.length - 1];
+    const buttons = [];
+    if (userAt >= 0) {
+      const last = this.messages[this.messages.length - 1];
+      const label = last.role === "assistant" && last.stopReason !== "error" ? "Regenerate" : "Retry";
+      buttons.push(h("button", { type: "button", class: "secondary", text: label,
+        onclick: () => this.regenerate() }));
+      buttons.push(h("button", { type: "button", class: "secondary", text: "Edit last message",
+        onclick: () => this.beginEdit() }));
+    }
+    if (buttons.length && lastArticle) {
+      lastArticle.after(h("div", { class: "msg-actions" }, buttons));
+    }
+  }
+
+  showError(message, hint, { retry = false } = {}) {
+    const actions = [];
+    if (/settings/i.test(hint)) {
+      actions.push(h("button", { type: "button", class: "secondary", text: "Open Settings",
+        onclick: () => this.app.show("settings") }));
+    }
+    if (retry) {
+      actions.push(h("button", { type: "button", class: "secondary", text: "Retry",
+        onclick: () => this.regenerate() }));
+    }
+    const el = h("div", { class: "error", role: "alert" },
+      h("p", {}, h("strong", { text: "Error: " }), message),
+      h("p", { class: "hint", text: hint }),
+      actions.length ? h("div", { class: "row" }, actions) : null);
+    this.log.append(el);
+    this.scroll();
+    return el;
+  }
+
+  // -- sending ------------------------------------------------------------
+
+  submit() {
+    const text = this.input.value;
+    if (!text.trim() || this.streaming) return;
+    if (this.editing) {
+      this.resendEdited(text);
+      return;
+    }
+    this.input.value = "";
+    this.send(text);
+  }
+
+  async send(text) {
+    const user = { role: "user", content: text, timestamp: Date.now() };
+    this.messages.push(user);
+    this.log.querySelector(".empty")?.remove();
+    this.renderActions();
+    this.log.append(renderMessage(user));
+    this.stick = true;
+    this.scroll();
+    await this.runTurn();
+  }
+
+  /** Drop the last user message and everything after it, here and on the server. */
+  async dropFromLastUser() {
+    const at = lastUserIndex(this.messages);
+    if (at < 0) return null;
+    const removed = this.messages[at];
+    this.messages = this.messages.slice(0, at);
+    if (this.conversation) {
+      await api(`/api/conversations/${encodeURIComponent(this.conversation.id)}/truncate`, {
+        method: "POST",
+        body: { keep: at },
+      });
+    }
+    return removed;
+  }
+
+  async regenerate() {
+    if (this.streaming) return;
+    try {
+      const user = await this.dropFromLastUser();
+      if (!user) return;
+      this.render();
+      await this.send(typeof user.content === "string" ? user.content : textOf(user));
+    } catch (err) {
+      this.showError(err.message, nextStep(err.message, err.status, err.code));
+    }
+  }
+
+  beginEdit() {
+    const at = lastUserIndex(this.messages);
+    if (at < 0 || this.streaming) return;
+    this.editing = true;
+    this.input.value = textOf(this.messages[at]);
+    this.editNote.hidden = false;
+    this.sendButton.textContent = "Resend";
+    this.input.focus();
+  }
+
+  cancelEdit() {
+    if (!this.editing) return;
+    this.editing = false;
+    this.editNote.hidden = true;
+    this.sendButton.textContent = "Send";
+    this.input.value = "";
+  }
+
+  async resendEdited(text) {
+    this.cancelEdit();
+    try {
+      await this.dropFromLastUser();
+      this.render();
+      await this.send(text);
+    } catch (err) {
+      this.showError(err.message, nextStep(err.message, err.status, err.code));
+    }
+  }
+
+  stop() {
+    if (this.controller) this.controller.abort();
+  }
+
+  setStreaming(on) {
+    this.sendButton.hidden = on;
+    this.stopButton.hidden = !on;
+    if (on) this.stopButton.focus({ preventScroll: true });
+    else if (document.activeElement === this.stopButton || document.activeElement === document.body) {
+      this.input.focus({ preventScroll: true });
+    }
+  }
+
+  async runTurn() {
+    let conversation;
+    try {
+      conversation = await this.ensureConversation();
+    } catch (err) {
+      this.showError(err.message, nextStep(err.message, err.status, err.code), { retry: true });
+      return;
+    }
+    const live = new LiveReply(() => this.scroll());
+    this.log.append(live.el);
+    this.scroll();
+    const controller = new AbortController();
+    this.controller = controller;
+    this.setStreaming(true);
+    announce("Answer streaming…");
+    const body = {
+      messages: toOpenAI(this.messages),
+      conversation_id: conversation.id,
+    };
+    const model = this.app.model();
+    const connection = this.app.connectionId();
+    if (model) body.model = model;
+    if (connection) body.connection = connection;
+    if (this.systemPrompt.value.trim()) body.system = this.systemPrompt.value;
+    const reasoning = this.app.reasoning();
+    if (reasoning) body.reasoning = reasoning;
+
+    let outcome = { stop: "stop" };
+    try {
+      const response = await fetch("/api/chat", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+        body: JSON.stringify(body),
+        signal: controller.signal,
+      });
+      if (!response.ok) {
+        const err = await readError(response);
+        outcome = { stop: "error", message: err.message, status: err.status, code: err.code };
+      } else {
+        outcome = await this.consume(response, live);
+      }
+    } catch (err) {
+      if (err.name === "AbortError") outcome = { stop: "aborted" };
+      else {
+        outcome = { stop: "error", message: "the connection to the Pluma server was lost",
+          code: "network" };
+      }
+    }
+    live.end();
+    this.controller = null;
+    this.setStreaming(false);
+    const message = live.message(outcome.stop, outcome.message);
+    this.messages.push(message);
+    if (outcome.stop === "aborted") {
+      live.el.append(h("p", { class: "note", text: "Stopped — the partial answer is kept." }));
+      announce("Stopped.");
+    } else if (outcome.stop === "error") {
+      if (!live.parts.length) live.el.classList.add("failed");
+      this.showError(outcome.message, nextStep(outcome.message, outcome.status, outcome.code),
+        { retry: true });
+      announce("The answer failed.");
+    } else {
+      announce("Answer complete.");
+    }
+    this.renderActions();
+    this.scroll();
+    await this.syncFromServer();
+    this.app.sidebar.refresh();
+  }
+
+  async consume(response, live) {
+    for await (const { event, data } of readEvents(response)) {
+      if (event === "error") {
+        const err = errorPayload(data);
+        return { stop: "error", message: err.message, code: err.code };
+      }
+      if (data === "[DONE]") return { stop: "stop" };
+      let chunk;
+      try {
+        chunk = JSON.parse(data);
+      } catch {
+        continue; // not JSON: nothing to show
+      }
+      if (chunk && chunk.error) {
+        const err = errorPayload(data);
+        return { stop: "error", message: err.message, code: err.code };
+      }
+      for (const choice of chunk.choices || []) {
+        const delta = choice.delta || {};
+        const thinking = delta.reasoning_content ?? delta.reasoning;
+        if (typeof thinking === "string" && thinking) live.add("thinking", thinking);
+        if (typeof delta.content === "string" && delta.content) live.add("text", delta.content);
+        for (const call of delta.tool_calls || []) live.toolCall(call);
+      }
+    }
+    return {
+      stop: "error",
+      message: "the answer stopped before it was complete (the stream ended without [DONE])",
+    };
+  }
+
+  /** Adopt the server's copy of the messages when it matches what we show
+   * (same count), so later Regenerate/Edit work on exactly what is stored. */
+  async syncFromServer() {
+    if (!this.conversation) return;
+    try {
+      const data = await api(`/api/conversations/${encodeURIComponent(this.conversation.id)}`);
+      const { messages, ...summary } = data;
+      this.conversation = summary;
+      if (messages.length === this.messages.length) this.messages = messages;
+    } catch {
+      // The page keeps working from its own copy.
+    }
+  }
+}
+
+/** A stored message (pluma.llm JSON) as an <article>. */
+export function renderMessage(m) {
+  if (m.role === "user") {
+    const body = h("div", { class: "msg-body user-text" });
+    if (typeof m.content === "string") body.textContent = m.content;
+    else {
+      for (const b of m.content) {
+        if (b.type === "text") body.append(h("p", { text: b.text }));
+        else if (b.type === "image") {
+          body.append(h("img", { class: "attachment", alt: "attached image",
+            src: `data:${b.mimeType};base64,${b.data}` }));
+        }
+      }
+    }
+    return h("article", { class: "msg user" }, h("div", { class: "role", text: "You" }), body);
+  }
+  if (m.role === "toolResult") {
+    return h("article", { class: "msg tool" },
+      h("div", { class: "role", text: `Tool result · ${m.toolName || m.toolCallId}` }),
+      h("pre", { class: "tool-args", text: textOf(m) }));
+  }
+  const body = h("div", { class: "msg-body" });
+  for (const b of m.content || []) {
+    if (b.type === "thinking") {
+      if (b.redacted || !b.thinking) continue;
+      body.append(h("details", { class: "reasoning" }, h("summary", { text: "Reasoning" }),
+        h("div", { class: "thinking-text", text: b.thinking })));
+    } else if (b.type === "text") {
+      body.append(h("div", { class: "md" }, renderMarkdown(b.text)));
+    } else if (b.type === "toolCall") {
+      body.append(h("div", { class: "tool-call", role: "group", "aria-label": "Tool call" },
+        h("div", { class: "tool-head" }, h("span", { class: "badge", text: "Tool call" }),
+          h("span", { class: "tool-name", text: b.name })),
+        h("pre", { class: "tool-args", text: JSON.stringify(b.arguments || {}, null, 2) })));
+    }
+  }
+  const el = h("article", { class: "msg assistant" },
+    h("div", { class: "role", text: m.model ? `Assistant · ${m.model}` : "Assistant" }), body);
+  if (m.stopReason === "aborted") {
+    el.append(h("p", { class: "note", text: "Stopped — the partial answer is kept." }));
+  } else if (m.stopReason === "error") {
+    el.append(h("p", { class: "note error-note", role: "note",
+      text: `This answer failed: ${m.errorMessage || "unknown error"}` }));
+  } else if (m.stopReason === "length") {
+    el.append(h("p", { class: "note", text: "The answer hit the length limit." }));
+  }
+  return el;
+}

@@ -1,0 +1,440 @@
+// A small, safe Markdown renderer written for this page.
+//
+// Why our own: model output is untrusted. This renderer never hands text to
+// an HTML parser — it builds DOM nodes and sets only textContent and a few
+// fixed attributes — so `<script>`, `<img onerror=…>` and friends arrive as
+// plain visible text. Links are kept only when absolute http:, https: or
+// mailto: URLs; anything else (javascript:, data:, relative) is shown as
+// text. Images are shown as links (no remote loads from model output).
+//
+// Supported (a pragmatic CommonMark subset):
+// | block                         | inline                              |
+// |-------------------------------|-------------------------------------|
+// | ``` / ~~~ fenced code (+copy) | `code`, **bold**, __bold__          |
+// | # … ###### headings           | *em*, _em_, ~~strike~~               |
+// | > blockquotes                 | [text](url), <https://…>, bare URLs |
+// | - * + and 1. 1) lists, nested | \-escapes, hard line breaks          |
+// | | tables | with a --- row     | ![alt](url) → a link                 |
+// | --- rules, paragraphs         |                                     |
+//
+// Streaming: MarkdownStream renders finished blocks once and re-renders only
+// the last, still-growing block, so each update costs the size of that
+// block, not of the whole answer, and finished blocks never flicker.
+
+import { h } from "./dom.js";
+
+const SAFE_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
+
+/** The URL as a string when it is safe to link to, else null. */
+export function safeUrl(raw) {
+  const text = String(raw || "").trim();
+  if (!text) return null;
+  let url;
+  try {
+    url = new URL(text); // absolute URLs only: relative ones throw
+  } catch {
+    return null;
+  }
+  return SAFE_PROTOCOLS.has(url.protocol) ? url.href : null;
+}
+
+// ---------------------------------------------------------------- blocks --
+
+const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)[^`]*$/;
+const HEADING = /^ {0,3}(#{1,6})(?:\s+(.*?))?\s*#*\s*$/;
+const RULE = /^ {0,3}([-*_])(?:\s*\1){2,}\s*$/;
+const QUOTE = /^ {0,3}> ?(.*)$/;
+const ITEM = /^( {0,3})([-*+]|\d{1,9}[.)])(\s+|$)(.*)$/;
+const TABLE_SEP = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
+
+function isBlank(line) {
+  return line.trim() === "";
+}
+
+function startsBlock(line) {
+  return FENCE.test(line) || HEADING.test(line) || RULE.test(line) || QUOTE.test(line) ||
+    ITEM.test(line);
+}
+
+/** Render markdown text into a DocumentFragment. */
+export function renderMarkdown(text) {
+  const fragment = document.createDocumentFragment();
+  renderBlocks(String(text).split("\n"), fragment, 0);
+  return fragment;
+}
+
+function renderBlocks(lines, parent, depth) {
+  let i = 0;
+  while (i < lines.length) {
+    const line = lines[i];
+    if (isBlank(line)) {
+      i += 1;
+      continue;
+    }
+    let m;
+    if ((m = FENCE.exec(line))) {
+      const fence = m[1];
+      const body = [];
+      i += 1;
+      while (i < lines.length) {
+        const trimmed = lines[i].trim();
+        if (trimmed.startsWith(fence[0].repeat(fence.length)) && /^[`~]+$/.test(trimmed)) {
+          i += 1;
+          break;
+        }
+        body.push(lines[i]);
+        i += 1;
+      }
+      parent.append(codeBlock(body.join("\n"), m[2]));
+      continue;
+    }
+    if ((m = HEADING.exec(line))) {
+      const level = Math.min(6, m[1].length + 2); // the page owns h1/h2
+      parent.append(h(`h${level}`, { class: "md-h" }, inline(m[2] || "")));
+      i += 1;
+      continue;
+    }
+    if (RULE.test(line)) {
+      parent.append(h("hr"));
+      i += 1;
+      continue;
+    }
+    if (QUOTE.test(line)) {
+      const inner = [];
+      while (i < lines.length && (m = QUOTE.exec(lines[i]))) {
+        inner.push(m[1]);
+        i += 1;
+      }
+      const quote = h("blockquote");
+      if (depth < 8) renderBlocks(inner, quote, depth + 1);
+      else quote.append(inline(inner.join("\n")));
+      parent.append(quote);
+      continue;
+    }
+    if ((m = ITEM.exec(line))) {
+      i = renderList(lines, i, parent, depth);
+      continue;
+    }
+    if (line.includes("|") && i + 1 < lines.length && TABLE_SEP.test(lines[i + 1]) &&
+        lines[i + 1].includes("-")) {
+      i = renderTable(lines, i, parent);
+      continue;
+    }
+    const para = [];
+    while (i < lines.length && !isBlank(lines[i]) && (para.length === 0 || !startsBlock(lines[i]))) {
+      para.push(lines[i]);
+      i += 1;
+    }
+    parent.append(h("p", {}, inline(para.join("\n"))));
+  }
+}
+
+function renderList(lines, start, parent, depth) {
+  const first = ITEM.exec(lines[start]);
+  const ordered = /\d/.test(first[2]);
+  const list = ordered ? h("ol") : h("ul");
+  if (ordered) {
+    const n = parseInt(first[2], 10);
+    if (n !== 1) list.setAttribute("start", String(n));
+  }
+  let i = start;
+  while (i < lines.length) {
+    const m = ITEM.exec(lines[i]);
+    if (!m || /\d/.test(m[2]) !== ordered) break;
+    const indent = m[1].length + m[2].length + Math.max(1, m[3].length);
+    const body = [m[4]];
+    i += 1;
+    // Continuation: indented lines (nested lists, wrapped text).
+    while (i < lines.length && !isBlank(lines[i])) {
+      const line = lines[i];
+      const lead = line.length - line.trimStart().length;
+      const sibling = ITEM.exec(line);
+      if (sibling && sibling[1].length < 2) break;
+      if (lead >= 2) body.push(line.slice(Math.min(lead, indent)));
+      else if (!startsBlock(line)) body.push(line.trim());
+      else break;
+      i += 1;
+    }
+    const item = h("li");
+    if (depth < 8 && body.length > 1) renderBlocks(body, item, depth + 1);
+    else item.append(inline(body.join("\n")));
+    // A single paragraph in an item renders without the <p> wrapper.
+    if (item.childNodes.length === 1 && item.firstChild.nodeName === "P") {
+      item.replaceChildren(...item.firstChild.childNodes);
+    }
+    list.append(item);
+  }
+  parent.append(list);
+  return i;
+}
+
+function splitRow(line) {
+  let text = line.trim();
+  if (text.startsWith("|")) text = text.slice(1);
+  if (text.endsWith("|") && !text.endsWith("\\|")) text = text.slice(0, -1);
+  const cells = [];
+  let current = "";
+  for (let i = 0; i < text.length; i += 1) {
+    if (text[i] === "\\" && text[i + 1] === "|") {
+      current += "|";
+      i += 1;
+    } else if (text[i] === "|") {
+      cells.push(current.trim());
+      current = "";
+    } else current += text[i];
+  }
+  cells.push(current.trim());
+  return cells;
+}
+
+function renderTable(lines, start, parent) {
+  const header = splitRow(lines[start]);
+  const aligns = splitRow(lines[start + 1]).map((c) =>
+    c.startsWith(":") && c.endsWith(":") ? "center" : c.endsWith(":") ? "right" : c.startsWith(":") ? "left" : "");
+  const cell = (tag, text, col) => {
+    const el = h(tag, {}, inline(text));
+    if (aligns[col]) el.style.textAlign = aligns[col];
+    return el;
+  };
+  const thead = h("thead", {}, h("tr", {}, header.map((c, col) => cell("th", c, col))));
+  const tbody = h("tbody");
+  let i = start + 2;
+  while (i < lines.length && !isBlank(lines[i]) && lines[i].includes("|")) {
+    const row = splitRow(lines[i]);
+    tbody.append(h("tr", {}, header.map((_, col) => cell("td", row[col] || "", col))));
+    i += 1;
+  }
+  parent.append(h("div", { class: "table-wrap" }, h("table", {}, thead, tbody)));
+  return i;
+}
+
+function codeBlock(code, lang) {
+  const button = h("button", { type: "button", class: "copy", text: "Copy" });
+  button.setAttribute("aria-label", lang ? `Copy ${lang} code` : "Copy code");
+  button.addEventListener("click", () => copyText(code, button));
+  const codeEl = h("code", { text: code });
+  if (lang) codeEl.dataset.lang = lang;
+  return h("div", { class: "code-block" },
+    h("div", { class: "code-head" }, h("span", { class: "lang", text: lang || "code" }), button),
+    h("pre", { tabindex: "0" }, codeEl));
+}
+
+async function copyText(text, button) {
+  let ok = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    ok = true;
+  } catch {
+    // Fallback for contexts without the async clipboard (plain http on a LAN).
+    const area = h("textarea", { class: "offscreen", "aria-hidden": "true" });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    try {
+      ok = document.execCommand("copy");
+    } catch {
+      ok = false;
+    }
+    area.remove();
+  }
+  button.textContent = ok ? "Copied" : "Copy failed";
+  setTimeout(() => {
+    button.textContent = "Copy";
+  }, 1500);
+}
+
+// --------------------------------------------------------------- inlines --
+
+const BARE_URL = /^(?:https?:\/\/|mailto:)[^\s<>"]*[^\s<>".,;:!?)\]'*_~]/;
+
+/** Inline markdown → DocumentFragment (text nodes and a few safe elements). */
+export function inline(text, depth = 0) {
+  const out = document.createDocumentFragment();
+  let buf = "";
+  const flush = () => {
+    if (buf) out.append(document.createTextNode(buf));
+    buf = "";
+  };
+  const put = (node) => {
+    flush();
+    out.append(node);
+  };
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    const rest = text.slice(i);
+    if (c === "\\" && i + 1 < text.length && /[\\`*_{}[\]()#+\-.!|~<>]/.test(text[i + 1])) {
+      buf += text[i + 1];
+      i += 2;
+      continue;
+    }
+    if (c === "\n") {
+      // Chat answers use single newlines as line breaks.
+      buf = buf.replace(/ +$/, "");
+      put(h("br"));
+      i += 1;
+      continue;
+    }
+    if (c === "`") {
+      const run = /^`+/.exec(rest)[0];
+      const close = text.indexOf(run, i + run.length);
+      if (close > 0) {
+        let code = text.slice(i + run.length, close);
+        if (/^ .* $/.test(code)) code = code.slice(1, -1);
+        put(h("code", { text: code }));
+        i = close + run.length;
+        continue;
+      }
+      buf += run;
+      i += run.length;
+      continue;
+    }
+    if (depth < 6 && (c === "[" || (c === "!" && text[i + 1] === "["))) {
+      const link = parseLink(text, c === "!" ? i + 1 : i);
+      if (link) {
+        const href = safeUrl(link.url);
+        const label = link.text || link.url;
+        if (href) {
+          put(h("a", { href, rel: "noopener noreferrer nofollow", target: "_blank" },
+            c === "!" ? `🖼 ${label}` : inline(label, depth + 1)));
+        } else {
+          put(inline(label, depth + 1));
+        }
+        i = link.end;
+        continue;
+      }
+    }
+    if (c === "<") {
+      const m = /^<((?:https?:\/\/|mailto:)[^\s<>]+)>/.exec(rest);
+      if (m && safeUrl(m[1])) {
+        put(h("a", { href: safeUrl(m[1]), rel: "noopener noreferrer nofollow", target: "_blank",
+          text: m[1] }));
+        i += m[0].length;
+        continue;
+      }
+    }
+    if ((c === "h" || c === "m") && !/[\w/]$/.test(buf)) {
+      const m = BARE_URL.exec(rest);
+      if (m && safeUrl(m[0])) {
+        put(h("a", { href: safeUrl(m[0]), rel: "noopener noreferrer nofollow", target: "_blank",
+          text: m[0] }));
+        i += m[0].length;
+        continue;
+      }
+    }
+    if (depth < 6 && (c === "*" || c === "_" || c === "~")) {
+      const span = parseEmphasis(text, i, buf);
+      if (span) {
+        put(h(span.tag, {}, inline(span.inner, depth + 1)));
+        i = span.end;
+        continue;
+      }
+    }
+    buf += c;
+    i += 1;
+  }
+  flush();
+  return out;
+}
+
+function parseLink(text, start) {
+  // [label](url "title") with balanced brackets in the label.
+  let depth = 0;
+  let j = start;
+  for (; j < text.length; j += 1) {
+    if (text[j] === "\\") {
+      j += 1;
+      continue;
+    }
+    if (text[j] === "[") depth += 1;
+    else if (text[j] === "]") {
+      depth -= 1;
+      if (depth === 0) break;
+    } else if (text[j] === "\n" && text[j + 1] === "\n") return null;
+  }
+  if (j >= text.length || text[j + 1] !== "(") return null;
+  const close = text.indexOf(")", j + 2);
+  if (close < 0) return null;
+  let target = text.slice(j + 2, close).trim();
+  const titled = /^(\S+)\s+["'(].*["')]$/.exec(target);
+  if (titled) target = titled[1];
+  if (target.startsWith("<") && target.endsWith(">")) target = target.slice(1, -1);
+  return { text: text.slice(start + 1, j), url: target, end: close + 1 };
+}
+
+function parseEmphasis(text, i, before) {
+  const c = text[i];
+  const double = text[i + 1] === c;
+  if (c === "~" && !double) return null;
+  const marker = double ? c + c : c;
+  const after = text[i + marker.length];
+  if (!after || /\s/.test(after)) return null;
+  // Intraword underscores (snake_case) are not emphasis.
+  if (c === "_" && /[\p{L}\p{N}]$/u.test(before)) return null;
+  let search = i + marker.length;
+  while (true) {
+    const close = text.indexOf(marker, search);
+    if (close < 0) return null;
+    const inner = text.slice(i + marker.length, close);
+    const next = text[close + marker.length];
+    const valid = inner.length > 0 && !/\s$/.test(inner) && !inner.includes("\n\n") &&
+      !(c === "_" && next && /[\p{L}\p{N}]/u.test(next)) &&
+      !(marker.length === 1 && next === c);
+    if (valid) {
+      const tag = c === "~" ? "del" : double ? "strong" : "em";
+      return { tag, inner, end: close + marker.length };
+    }
+    search = close + 1;
+  }
+}
+
+// ------------------------------------------------------------- streaming --
+
+/** Where the finished blocks of `text` end (a blank line or a closing fence
+ * outside any open fence), scanning from `from` (itself such a boundary). */
+export function stableBoundary(text, from) {
+  let boundary = from;
+  let fence = null;
+  let pos = from;
+  while (true) {
+    const nl = text.indexOf("\n", pos);
+    if (nl < 0) break; // the last line is still growing
+    const line = text.slice(pos, nl);
+    pos = nl + 1;
+    if (fence) {
+      const trimmed = line.trim();
+      if (/^[`~]+$/.test(trimmed) && trimmed[0] === fence[0] && trimmed.length >= fence.length) {
+        fence = null;
+        boundary = pos;
+      }
+      continue;
+    }
+    const m = FENCE.exec(line);
+    if (m) fence = m[1];
+    else if (isBlank(line)) boundary = pos;
+  }
+  return boundary;
+}
+
+/** Renders a growing markdown text into `container`: finished blocks are
+ * appended once; only the tail block is rebuilt on each update. */
+export class MarkdownStream {
+  constructor(container) {
+    this.container = container;
+    this.stable = h("div", { class: "md-stable" });
+    this.tail = h("div", { class: "md-tail" });
+    container.replaceChildren(this.stable, this.tail);
+    this.stableEnd = 0;
+    this.text = "";
+  }
+
+  update(text) {
+    this.text = text;
+    const boundary = stableBoundary(text, this.stableEnd);
+    if (boundary > this.stableEnd) {
+      this.stable.append(renderMarkdown(text.slice(this.stableEnd, boundary)));
+      this.stableEnd = boundary;
+    }
+    this.tail.replaceChildren(renderMarkdown(text.slice(this.stableEnd)));
+  }
+}
