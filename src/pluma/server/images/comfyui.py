@@ -65,6 +65,9 @@ PREVIEW_IMAGE = 1
 """Binary websocket event type of a preview frame."""
 PREVIEW_FORMATS = {1: "image/jpeg", 2: "image/png"}
 
+HISTORY_GRACE = 5.0
+"""Seconds to wait for the history entry of a finished prompt."""
+
 DEFAULT_SAMPLER = "euler"
 DEFAULT_SCHEDULER = "normal"
 
@@ -317,7 +320,13 @@ class ComfyUIProvider:
         return entry if isinstance(entry, dict) else None
 
     async def _outputs(self, prompt_id: str) -> tuple[list[GeneratedImage], list[str]]:
+        # ComfyUI sends execution_success a moment before it writes the
+        # history entry, so a missing entry is retried briefly.
         entry = await self._history(prompt_id)
+        deadline = asyncio.get_running_loop().time() + HISTORY_GRACE
+        while entry is None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(self.history_poll_interval)
+            entry = await self._history(prompt_id)
         if entry is None:
             raise ImageBackendError(f"{LABEL} has no history for prompt {prompt_id}")
         status = entry.get("status")
