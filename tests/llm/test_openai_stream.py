@@ -518,3 +518,39 @@ async def test_complete_raises_with_partial_message(server: ScriptedServer) -> N
     with pytest.raises(llm.StreamError) as caught:
         await llm.complete(model_for(server.url), CONTEXT, llm.StreamOptions(max_retries=0))
     assert caught.value.message.text == "part"
+
+
+async def test_named_error_event_with_plain_text(server: ScriptedServer) -> None:
+    server.reply(
+        Reply.sse(sse([chunk({"content": "so "}), "event: error\ndata: upstream exploded\n\n"]))
+    )
+    events, message = await run_pluma(server)
+    assert events[-1].type == "error"
+    assert message.text == "so "
+    assert message.error_message == "upstream exploded"
+
+
+async def test_named_error_event_with_error_object(server: ScriptedServer) -> None:
+    """What Pluma's own server sends mid-stream (DESIGN.md, OpenAI chunks out)."""
+    body = 'event: error\ndata: {"error": {"message": "boom", "type": "upstream_error"}}\n\n'
+    server.reply(Reply.sse(sse([chunk({"content": "a"}), body], done=False)))
+    events, message = await run_pluma(server)
+    assert events[-1].type == "error"
+    assert message.error_message == "boom"
+
+
+async def test_cut_after_finish_reason_is_done_with_diagnostic(server: ScriptedServer) -> None:
+    chunks = [chunk({"content": "complete"}), chunk({}, finish_reason="stop")]
+    server.reply(Reply.sse(sse(chunks, done=False), cut=True))
+    events, message = await run_pluma(server)
+    assert events[-1].type == "done"
+    assert message.text == "complete"
+    assert [d.kind for d in message.diagnostics] == ["stream_cut_after_finish"]
+
+
+async def test_groq_usage_location(server: ScriptedServer) -> None:
+    last = chunk({}, finish_reason="stop")
+    last["x_groq"] = {"id": "req_1", "usage": usage(20, 5)}
+    server.reply(Reply.sse(sse([chunk({"content": "g"}), last])))
+    _, message = await run_pluma(server)
+    assert (message.usage.input, message.usage.output) == (20, 5)

@@ -7,6 +7,10 @@ decodes SSE, and :class:`.chunks.ChunkParser` turns chunks into events.
 
 An upstream that ignores ``stream: true`` and answers with one JSON
 ``chat.completion`` is accepted too: the completion is read as a single chunk.
+An SSE event named ``error`` ends the stream with its message, whether its
+data is an ``{"error": …}`` object or plain text. A connection that breaks
+after ``finish_reason`` (only usage or ``[DONE]`` lost) still ends in
+``done``, with a ``stream_cut_after_finish`` diagnostic on the message.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pluma.llm.protocols.openai_completions.compat import detect_compat
 from pluma.llm.protocols.openai_completions.options import PROTOCOL
 from pluma.llm.protocols.openai_completions.request import build_request
 from pluma.llm.transport.http import open_stream, read_sse
-from pluma.llm.types import AssistantMessage, Context, Model
+from pluma.llm.types import AssistantMessage, Context, Diagnostic, Model
 from pluma.llm.writer import StreamWriter
 
 
@@ -82,15 +86,44 @@ class OpenAICompletionsAdapter:
                         yield event
                 else:
                     async for sse in read_sse(response, options.timeouts):
-                        for event in parser.feed_data(sse.data):
+                        if sse.event == "error":
+                            events = parser.feed(_named_error(sse.data))
+                        else:
+                            events = parser.feed_data(sse.data)
+                        for event in events:
                             yield event
                         if parser.finished:
                             break
                 for event in parser.finish():
                     yield event
         except ProviderError as exc:
-            for event in parser.fail(exc):
+            if parser.finish_reason is not None:
+                # The model had finished; only the trailer (usage, [DONE]) was
+                # lost. Keep the complete reply and say what was missed.
+                message.diagnostics.append(
+                    Diagnostic(
+                        kind="stream_cut_after_finish",
+                        message=f"the stream broke after the reply was complete: {exc}",
+                    )
+                )
+                events = parser.finish()
+            else:
+                events = parser.fail(exc)
+            for event in events:
                 yield event
+
+
+def _named_error(data: str) -> dict[str, Any]:
+    """An ``event: error`` payload as an error chunk, JSON or plain text."""
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        payload = None
+    if isinstance(payload, dict) and payload.get("error"):
+        return payload
+    if isinstance(payload, dict) and payload.get("message"):
+        return {"error": payload}
+    return {"error": {"message": data.strip() or "the upstream reported an error mid-stream"}}
 
 
 def _completion_as_chunk(raw: bytes) -> dict[str, Any]:

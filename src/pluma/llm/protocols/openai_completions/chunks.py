@@ -24,7 +24,8 @@ How each part of a chunk is read:
 |                                               | neither key known, starts a new call                 |
 | ``function.arguments`` (string or object)     | appended to that call's raw argument text            |
 | ``delta.function_call`` (legacy)              | one tool call                                        |
-| ``usage`` at top level or ``choices[].usage`` | usage (input excludes ``cached_tokens``)             |
+| ``usage`` at top level, in ``choices[].usage`` | usage (input excludes ``cached_tokens`` /            |
+| or in ``x_groq.usage``                        | DeepSeek's ``prompt_cache_hit_tokens``)              |
 | ``finish_reason``                             | remembered; ends the message at ``[DONE]``/``finish``|
 | ``{"error": …}`` (any chunk)                  | terminal error with the upstream's message           |
 | ``[DONE]``                                    | open blocks end; ``done`` (or error, see below)      |
@@ -166,18 +167,23 @@ class ChunkParser:
                     message.model = model_name
         out: list[Event] = []
         choices = chunk.get("choices")
-        if choices:
+        if choices and isinstance(choices, list):
+            # Only the first choice (n=1) is assembled; others are skipped.
             choice = choices[0]
-            delta = choice.get("delta")
-            if delta:
-                self._delta(delta, out)
-            reason = choice.get("finish_reason")
-            if reason:
-                self._finish_reason = reason
-            usage = choice.get("usage")
-            if usage:
-                self._usage(usage)
+            if isinstance(choice, dict) and choice.get("index", 0) == 0:
+                delta = choice.get("delta")
+                if delta and isinstance(delta, dict):
+                    self._delta(delta, out)
+                reason = choice.get("finish_reason")
+                if reason and isinstance(reason, str):
+                    self._finish_reason = reason
+                usage = choice.get("usage")
+                if usage:
+                    self._usage(usage)
         usage = chunk.get("usage")
+        if not usage:
+            groq = chunk.get("x_groq")  # Groq puts it here
+            usage = groq.get("usage") if isinstance(groq, dict) else None
         if usage:
             self._usage(usage)
         return out
