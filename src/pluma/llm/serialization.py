@@ -6,12 +6,15 @@ histories can move between them:
 | Python                          | JSON                                                  |
 |---------------------------------|-------------------------------------------------------|
 | ``UserMessage``                 | ``{"role": "user", "content": str or [blocks]}``     |
-| ``AssistantMessage``            | ``{"role": "assistant", "content": [...], "stopReason", "usage", "protocol", "provider", "model", "responseId", "errorMessage"}`` |
+| ``AssistantMessage``            | ``{"role": "assistant", "content": [...], "stopReason", "usage", "protocol", "api", "provider", "model", "responseId", "errorMessage"}`` |
 | ``ToolResultMessage``           | ``{"role": "toolResult", "toolCallId", "toolName", "content", "isError"}`` |
 | ``TextContent``                 | ``{"type": "text", "text", "textSignature"?}``        |
 | ``ThinkingContent``             | ``{"type": "thinking", "thinking", "thinkingSignature"?, "redacted"?}`` |
 | ``ImageContent``                | ``{"type": "image", "data", "mimeType"}``             |
 | ``ToolCall``                    | ``{"type": "toolCall", "id", "name", "arguments", "thoughtSignature"?}`` |
+
+``api`` repeats ``protocol`` under the name the reference implementations
+use; reading accepts either.
 
 Which blocks each role may hold: user and toolResult — text, image;
 assistant — text, thinking, toolCall. Anything else is rejected with the
@@ -104,6 +107,7 @@ def message_to_dict(message: Message) -> dict[str, Any]:
             "role": "assistant",
             "content": [content_to_dict(b) for b in message.content],
             "protocol": message.protocol,
+            "api": message.protocol,
             "provider": message.provider,
             "model": message.model,
             "usage": usage_to_dict(message.usage),
@@ -132,6 +136,13 @@ def message_to_dict(message: Message) -> dict[str, Any]:
     raise MessageFormatError(f"not a message: {message!r}")
 
 
+def _opt_str(obj: dict[str, Any], key: str, where: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise MessageFormatError(f"{where}.{key}: expected a string")
+    return value
+
+
 def _req(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     if key not in obj:
         raise MessageFormatError(f"{where}: missing {key!r}")
@@ -158,11 +169,11 @@ def content_from_dict(obj: Any, role: str, where: str) -> Any:
             f"{where}: {role} messages may hold {', '.join(allowed)} content, not {kind!r}"
         )
     if kind == "text":
-        return TextContent(_req(obj, "text", str, where), obj.get("textSignature"))
+        return TextContent(_req(obj, "text", str, where), _opt_str(obj, "textSignature", where))
     if kind == "thinking":
         return ThinkingContent(
             _req(obj, "thinking", str, where),
-            signature=obj.get("thinkingSignature"),
+            signature=_opt_str(obj, "thinkingSignature", where),
             redacted=bool(obj.get("redacted", False)),
         )
     if kind == "image":
@@ -174,15 +185,24 @@ def content_from_dict(obj: Any, role: str, where: str) -> Any:
         _req(obj, "id", str, where),
         _req(obj, "name", str, where),
         arguments,
-        thought_signature=obj.get("thoughtSignature"),
+        thought_signature=_opt_str(obj, "thoughtSignature", where),
     )
 
 
-def _usage_from_dict(obj: Any) -> Usage:
-    if not isinstance(obj, dict):
+def _usage_from_dict(obj: Any, where: str) -> Usage:
+    if obj is None:
         return Usage()
+    if not isinstance(obj, dict):
+        raise MessageFormatError(f"{where}: expected an object")
     cost = obj.get("cost") if isinstance(obj.get("cost"), dict) else {}
     assert isinstance(cost, dict)
+    try:
+        return _usage(obj, cost)
+    except (TypeError, ValueError):
+        raise MessageFormatError(f"{where}: token counts and costs must be numbers") from None
+
+
+def _usage(obj: dict[str, Any], cost: dict[str, Any]) -> Usage:
     return Usage(
         input=int(obj.get("input", 0)),
         output=int(obj.get("output", 0)),
@@ -229,10 +249,10 @@ def message_from_dict(obj: Any, where: str = "message") -> Message:
             protocol=str(obj.get("protocol", obj.get("api", ""))),
             provider=str(obj.get("provider", "")),
             model=str(obj.get("model", "")),
-            usage=_usage_from_dict(obj.get("usage")),
+            usage=_usage_from_dict(obj.get("usage"), f"{where}.usage"),
             stop_reason=stop,
-            error_message=obj.get("errorMessage"),
-            response_id=obj.get("responseId"),
+            error_message=_opt_str(obj, "errorMessage", where),
+            response_id=_opt_str(obj, "responseId", where),
             diagnostics=[
                 Diagnostic(str(d.get("kind", "")), str(d.get("message", "")), d.get("contentIndex"))
                 for d in obj.get("diagnostics", [])

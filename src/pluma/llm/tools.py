@@ -44,14 +44,77 @@ def tool_from_model(
     return Tool(name=name or model.__name__, description=desc, parameters=schema)
 
 
-def _coerce(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """Follow a local ``$ref`` (``#/$defs/Item``, as pydantic emits)."""
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/"):
         target: Any = root
         for part in ref[2:].split("/"):
             target = target.get(part, {}) if isinstance(target, dict) else {}
-        schema = target if isinstance(target, dict) else {}
+        return target if isinstance(target, dict) else {}
+    return schema
+
+
+def _kind(schema: dict[str, Any]) -> str | None:
+    """The schema's single non-null type: ``"integer"`` for ``"integer"`` and
+    for ``["integer", "null"]``; None when absent or ambiguous."""
     kind = schema.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        kind = kinds[0] if len(kinds) == 1 else None
+    return kind if isinstance(kind, str) else None
+
+
+_PY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+    "null": type(None),
+}
+
+
+def _accepts(value: Any, kind: str | None) -> bool:
+    """Whether ``value`` already has the JSON type ``kind`` (None: any)."""
+    if kind is None:
+        return True
+    if isinstance(value, bool) and kind in ("integer", "number"):
+        return False
+    expected = _PY_TYPES.get(kind)
+    return expected is None or isinstance(value, expected)
+
+
+def _coerce(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """Fix unambiguous scalar spellings in place, recursing into objects and
+    arrays. Anything doubtful is left for the validator to report.
+
+    | schema type | value given            | becomes            |
+    |-------------|------------------------|--------------------|
+    | integer     | "5", 5.0               | 5                  |
+    | number      | "2.5", "3"             | 2.5, 3             |
+    | boolean     | "true" / "false"       | True / False       |
+    | string      | 5, 2.5                 | "5", "2.5"         |
+    | anyOf/oneOf | a string               | the first branch's |
+    |             |                        | coercion that      |
+    |             |                        | changes the value  |
+    """
+    schema = _resolve(schema, root)
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(branches, list) and "type" not in schema:
+        options = [_resolve(b, root) for b in branches if isinstance(b, dict)]
+        # A branch that takes the value as it is wins (a "5" stays a string
+        # when strings are allowed); otherwise the first coercion that fits.
+        for branch in options:
+            if _accepts(value, _kind(branch)):
+                return _coerce(value, branch, root)
+        for branch in options:
+            coerced = _coerce(copy.deepcopy(value), branch, root)
+            if _accepts(coerced, _kind(branch)):
+                return coerced
+        return value
+    kind = _kind(schema)
     if isinstance(value, str):
         text = value.strip()
         if kind == "integer":

@@ -217,6 +217,7 @@ class ToolCall:
             and self.id == other.id
             and self.name == other.name
             and self.arguments == other.arguments
+            and self.thought_signature == other.thought_signature
         )
 
     def __repr__(self) -> str:
