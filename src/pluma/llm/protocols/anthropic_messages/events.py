@@ -313,10 +313,13 @@ class EventParser:
         block = self._writer.message.content[index]
         kind = delta.get("type")
         if kind == "text_delta":
+            # The hot path of every stream: kept to a few dict reads, one
+            # O(1) append and one event.
             text = delta.get("text")
-            if isinstance(block, TextContent) and isinstance(text, str) and text:
+            if text and type(text) is str and type(block) is TextContent:
                 block.append(text)
-                return _one(self._writer.text_delta(index, text))
+                event = self._writer.text_delta(index, text)
+                return [event] if event is not None else []
         elif kind == "input_json_delta":
             fragment = delta.get("partial_json")
             if isinstance(block, ToolCall) and isinstance(fragment, str) and fragment:
