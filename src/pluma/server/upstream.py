@@ -7,7 +7,9 @@ and the CLI. Failures are classified:
 |-----------------------------------------------|------------------|-----------|--------------|
 | answered, models listed                       | ``ok``           | yes       | yes / no key |
 | HTTP 401 / 403                                | ``key_rejected`` | yes       | no           |
-| any other HTTP status                         | ``upstream_error``| yes      | unknown      |
+| any other HTTP status, or an answer that is   | ``upstream_error``| yes      | unknown      |
+| not a model list                              |                  |           |              |
+| remote upstream and no key set (not sent)     | ``no_key``       | unknown   | no           |
 | refused, reset, DNS failure (no status)       | ``unreachable``  | no        | unknown      |
 | no answer within the time limit               | ``timeout``      | no        | unknown      |
 | anything else (a provider bug, bad config)    | ``error``        | unknown   | unknown      |
@@ -25,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from pluma.llm.errors import ProviderError
+from pluma.llm.errors import ConfigurationError, ProviderError
 from pluma.server.providers.base import ModelInfo, Provider
 from pluma.server.secrets import redact
 
@@ -118,13 +120,24 @@ async def check_upstream(
                 status=status,
                 latency_ms=elapsed,
             )
-        if isinstance(exc, ProviderError | httpx.TransportError | OSError):
+        if _unreachable(exc):
             return Verdict(
                 "unreachable",
                 False,
                 None,
                 has_key,
                 f"cannot reach {where}: {detail}; is the server running and the base URL right?",
+                latency_ms=elapsed,
+            )
+        if isinstance(exc, ConfigurationError) and not has_key:
+            return Verdict("no_key", None, False, has_key, detail, latency_ms=elapsed)
+        if isinstance(exc, ProviderError):
+            return Verdict(
+                "upstream_error",
+                True,
+                None,
+                has_key,
+                f"{where} answered, but not with a model list: {detail}",
                 latency_ms=elapsed,
             )
         return Verdict(
@@ -146,3 +159,16 @@ async def check_upstream(
         models=list(models),
         latency_ms=elapsed,
     )
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A transport failure, raised directly or wrapped (``raise ... from None``
+    keeps the original as ``__context__``)."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, httpx.TransportError | OSError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,0 +1,154 @@
+"""Secret store selection: a usable keyring, the announced 0600 file fallback,
+the in-memory keyring for tests (also selectable by environment)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backends import chainer, fail, null
+
+from pluma.server.secrets import (
+    SERVICE,
+    FileSecretStore,
+    KeyringSecretStore,
+    MemoryKeyring,
+    SecretStoreError,
+    connection_secret,
+    open_secret_store,
+    redact,
+)
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+@pytest.fixture
+def restore_keyring():  # type: ignore[no-untyped-def]
+    before = keyring.get_keyring()
+    yield
+    keyring.set_keyring(before)
+
+
+def test_memory_keyring_round_trip() -> None:
+    store = KeyringSecretStore(MemoryKeyring())
+    name = connection_secret("memtest-1")
+    assert store.get(name) is None
+    store.set(name, "sk-one")
+    assert store.get(name) == "sk-one" and store.has(name)
+    assert KeyringSecretStore(MemoryKeyring()).get(name) == "sk-one"  # one keyring per process
+    store.delete(name)
+    store.delete(name)  # deleting twice is fine
+    assert store.get(name) is None
+    with pytest.raises(SecretStoreError, match="empty"):
+        store.set(name, "")
+
+
+def test_memory_mode(tmp_path: Path) -> None:
+    store = open_secret_store("memory", tmp_path)
+    assert "MemoryKeyring" in store.backend and not store.is_fallback and store.notice is None
+
+
+@pytest.mark.parametrize("backend", [fail.Keyring(), null.Keyring(), chainer.ChainerBackend()])
+def test_auto_falls_back_to_an_announced_0600_file(
+    tmp_path: Path,
+    restore_keyring: None,
+    backend: keyring.backend.KeyringBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if isinstance(backend, chainer.ChainerBackend):
+        monkeypatch.setattr(chainer.ChainerBackend, "backends", [])
+    keyring.set_keyring(backend)
+    store = open_secret_store("auto", tmp_path)
+    assert isinstance(store, FileSecretStore) and store.is_fallback
+    assert store.notice is not None and str(tmp_path / "secrets.json") in store.notice
+    assert "0600" in store.notice
+    store.set(connection_secret("p1"), "sk-file-secret")
+    path = tmp_path / "secrets.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text()) == {
+        "service": SERVICE,
+        "secrets": {"connection:p1": "sk-file-secret"},
+    }
+    assert open_secret_store("auto", tmp_path).get(connection_secret("p1")) == "sk-file-secret"
+    store.delete(connection_secret("p1"))
+    assert store.get(connection_secret("p1")) is None
+    assert store.describe()["fallback"] is True
+
+
+def test_keyring_mode_refuses_an_unusable_keyring(tmp_path: Path, restore_keyring: None) -> None:
+    keyring.set_keyring(fail.Keyring())
+    with pytest.raises(SecretStoreError, match="--secrets file"):
+        open_secret_store("keyring", tmp_path)
+
+
+class BrokenKeyring(keyring.backend.KeyringBackend):
+    priority = 1  # type: ignore[assignment]
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise keyring.errors.KeyringLocked("locked")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise keyring.errors.KeyringLocked("locked")
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise keyring.errors.KeyringLocked("locked")
+
+
+def test_a_backend_that_fails_when_probed_counts_as_unusable(
+    tmp_path: Path, restore_keyring: None
+) -> None:
+    keyring.set_keyring(BrokenKeyring())
+    store = open_secret_store("auto", tmp_path)
+    assert isinstance(store, FileSecretStore)
+    assert "does not work" in (store.notice or "")
+
+
+def test_keyring_errors_name_the_secret_not_its_value() -> None:
+    store = KeyringSecretStore(BrokenKeyring())
+    with pytest.raises(SecretStoreError) as caught:
+        store.set("connection:x", "sk-do-not-show")
+    assert "connection:x" in str(caught.value) and "sk-do-not-show" not in str(caught.value)
+
+
+def test_file_mode_is_explicit(tmp_path: Path) -> None:
+    store = open_secret_store("file", tmp_path)
+    assert isinstance(store, FileSecretStore)
+    assert "--secrets file" in (store.notice or "")
+
+
+def test_corrupt_secret_file_is_reported_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.json"
+    path.write_text("{oops")
+    store = FileSecretStore(path)
+    with pytest.raises(SecretStoreError, match="unreadable"):
+        store.set("connection:a", "sk-x")
+    assert path.read_text() == "{oops"
+
+
+def test_environment_selects_the_memory_keyring_in_a_subprocess(tmp_path: Path) -> None:
+    code = (
+        "from pluma.server.secrets import open_secret_store; import sys, pathlib; "
+        "s = open_secret_store('auto', pathlib.Path(sys.argv[1])); print(s.backend, s.is_fallback)"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC,
+        "PYTHON_KEYRING_BACKEND": "pluma.server.secrets.MemoryKeyring",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "keyring (pluma.server.secrets.MemoryKeyring) False"
+
+
+def test_redact() -> None:
+    assert redact("bad key sk-123456 given", "sk-123456", None) == "bad key *** given"
