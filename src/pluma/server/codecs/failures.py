@@ -8,7 +8,8 @@ put it inline (``event: error``). Who is at fault picks the status:
 | bad body (:class:`RequestError`)               | 400    | invalid_request_error  |
 | no key for a remote profile                    | 401    | authentication_error   |
 | unknown connection (profile)                   | 404    | not_found_error        |
-| no connection configured, other caller mistakes| 400    | invalid_request_error  |
+| no connection configured                       | 409    | invalid_request_error  |
+| other caller mistakes                          | 400    | invalid_request_error  |
 | upstream said 400 / 404 / 413 / 422 (the request or model is wrong) | same | invalid_request_error / not_found_error |
 | upstream said 429                              | 429    | rate_limit_error       |
 | any other upstream failure (refused, 401, 5xx, cut, timeout) | 502 | api_error (upstream) |
@@ -42,7 +43,9 @@ class Failure(Exception):
         return self.message
 
     def openai_body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.kind, "code": self.code}}
+        return {
+            "error": {"message": self.message, "type": self.kind, "code": self.code, "param": None}
+        }
 
     def anthropic_body(self) -> dict[str, Any]:
         return {"type": "error", "error": {"type": self.kind, "message": self.message}}
@@ -62,7 +65,7 @@ def failure_for(error: BaseException) -> Failure:
     if isinstance(error, ProfileNotFound):
         return Failure(404, "not_found_error", "unknown_connection", str(error))
     if isinstance(error, NoConnection):
-        return Failure(400, "invalid_request_error", "no_connection", str(error))
+        return Failure(409, "invalid_request_error", "no_connection", str(error))
     if isinstance(error, llm.ProviderError):
         status = error.status
         if status in _PASSED_THROUGH:

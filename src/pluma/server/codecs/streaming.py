@@ -25,6 +25,7 @@ from typing import Any
 
 import anyio
 import orjson
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from pluma import llm
@@ -37,7 +38,7 @@ SSE_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 
-class RelayResponse:
+class RelayResponse(Response):
     """An ASGI response streaming ``body``'s frames (see the module table).
 
     ``error_body`` renders a :class:`Failure` raised before the first frame in
@@ -49,7 +50,8 @@ class RelayResponse:
         body: AsyncIterator[str],
         error_body: Callable[[Failure], dict[str, Any]],
     ) -> None:
-        self.body = body
+        super().__init__(status_code=200, media_type="text/event-stream")
+        self.frames = body
         self.error_body = error_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,11 +69,11 @@ class RelayResponse:
                 await self._send_all(send)
             finally:
                 with anyio.CancelScope(shield=True):
-                    await _aclose(self.body)
+                    await _aclose(self.frames)
             group.cancel_scope.cancel()
 
     async def _send_all(self, send: Send) -> None:
-        body = self.body
+        body = self.frames
         try:
             first = await body.__anext__()
         except StopAsyncIteration:

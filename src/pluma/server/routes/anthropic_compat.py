@@ -1,0 +1,55 @@
+"""The Anthropic-compatible API: ``POST /v1/messages`` (stream and non-stream,
+tools, thinking). Any Anthropic client works against it:
+``Anthropic(base_url="http://127.0.0.1:PORT", api_key=...)`` (the key is only
+checked when the server requires an access token; ``x-api-key`` and
+``Authorization: Bearer`` both carry it).
+
+Errors use Anthropic's shape ``{"type": "error", "error": {"type", "message"}}``;
+a failure after the stream started is an ``error`` event.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from pluma.server.codecs.anthropic_request import decode_messages_request
+from pluma.server.codecs.anthropic_response import encode_message
+from pluma.server.codecs.anthropic_stream import AnthropicEventEncoder
+from pluma.server.codecs.bodies import read_json
+from pluma.server.codecs.failures import Failure, failure_for
+from pluma.server.codecs.streaming import RelayResponse, drain, relay
+from pluma.server.providers.bridge import events_for
+from pluma.server.providers.resolve import resolve_target
+from pluma.server.state import ServerState
+
+router = APIRouter(tags=["anthropic"])
+
+
+def _error(exc: BaseException) -> JSONResponse:
+    failure = failure_for(exc)
+    return JSONResponse(failure.anthropic_body(), status_code=failure.status)
+
+
+@router.post(
+    "/v1/messages", summary="Anthropic Messages (stream and non-stream)", response_class=Response
+)
+async def messages(request: Request) -> Response:
+    state: ServerState = request.app.state.pluma
+    try:
+        decoded = decode_messages_request(await read_json(request))
+        chat_request = decoded.request
+        requested = chat_request.model
+        target = resolve_target(state.connections, state.http, requested)
+        chat_request.model = target.model
+        stream = events_for(target.provider, chat_request)
+    except Exception as exc:
+        return _error(exc)
+    if decoded.stream:
+        encoder = AnthropicEventEncoder(requested)
+        return RelayResponse(relay(stream, encoder.encode, defer=True), Failure.anthropic_body)
+    try:
+        message = await drain(stream)
+    except Exception as exc:
+        return _error(exc)
+    return JSONResponse(encode_message(message, requested))

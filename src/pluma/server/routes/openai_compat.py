@@ -1,0 +1,82 @@
+"""The OpenAI-compatible API: ``GET /v1/models`` and ``POST /v1/chat/completions``
+(stream and non-stream, tools, ``stream_options.include_usage``).
+
+Any OpenAI client works against it: ``OpenAI(base_url="http://127.0.0.1:PORT/v1")``.
+Streams hold their headers until the upstream has answered, so an upstream
+failure before the first token is a real HTTP status (see
+:mod:`pluma.server.codecs.failures`); after that it is ``event: error``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from pluma.server.codecs.bodies import read_json
+from pluma.server.codecs.failures import Failure, failure_for
+from pluma.server.codecs.openai_request import decode_chat_completions
+from pluma.server.codecs.openai_response import encode_completion
+from pluma.server.codecs.openai_stream import OpenAIChunkEncoder
+from pluma.server.codecs.streaming import RelayResponse, drain, relay
+from pluma.server.providers.bridge import events_for
+from pluma.server.providers.resolve import resolve_target
+from pluma.server.state import ServerState
+
+router = APIRouter(tags=["openai"])
+
+
+def _error(exc: BaseException) -> JSONResponse:
+    failure = failure_for(exc)
+    return JSONResponse(failure.openai_body(), status_code=failure.status)
+
+
+@router.get("/v1/models", summary="Models of the active connection (OpenAI shape)")
+async def list_models(request: Request) -> Any:
+    state: ServerState = request.app.state.pluma
+    try:
+        from pluma.server.connections import NoConnection
+
+        if state.connections is None:
+            raise NoConnection()
+        profile = state.connections.active()
+        if profile is None:
+            raise NoConnection()
+        provider = state.connections.provider_for(profile.id, state.http)
+        models = await provider.list_models()
+    except Exception as exc:
+        return _error(exc)
+    return {
+        "object": "list",
+        "data": [
+            {"id": m.id, "object": "model", "created": 0, "owned_by": m.family or profile.name}
+            for m in models
+        ],
+    }
+
+
+@router.post(
+    "/v1/chat/completions",
+    summary="Chat Completions (stream and non-stream)",
+    response_class=Response,
+)
+async def chat_completions(request: Request) -> Response:
+    state: ServerState = request.app.state.pluma
+    try:
+        decoded = decode_chat_completions(await read_json(request))
+        chat_request = decoded.request
+        requested = chat_request.model
+        target = resolve_target(state.connections, state.http, requested)
+        chat_request.model = target.model
+        stream = events_for(target.provider, chat_request)
+    except Exception as exc:
+        return _error(exc)
+    if decoded.stream:
+        encoder = OpenAIChunkEncoder(requested, include_usage=decoded.include_usage)
+        return RelayResponse(relay(stream, encoder.encode, defer=True), Failure.openai_body)
+    try:
+        message = await drain(stream)
+    except Exception as exc:
+        return _error(exc)
+    return JSONResponse(encode_completion(message, requested))
