@@ -72,6 +72,14 @@ def serve(
     no_discovery: bool = typer.Option(
         False, "--no-discovery", help="Do not probe for local backends."
     ),
+    image_url: str = typer.Option(
+        None,
+        "--image-url",
+        help="Fallback image backend used while no image connection exists (PLUMA_IMAGE_URL).",
+    ),
+    image_kind: str = typer.Option(
+        None, "--image-kind", help="Kind of the --image-url backend: a1111 or comfyui."
+    ),
 ) -> None:
     """Run the Pluma server."""
     overrides: dict[str, Any] = {
@@ -89,6 +97,8 @@ def serve(
         "log_level": log_level,
         "access_log": access_log or None,
         "discovery": False if no_discovery else None,
+        "image_url": image_url,
+        "image_kind": image_kind,
     }
     try:
         if max_body is not None:
@@ -132,6 +142,7 @@ def _configure_logging(settings: Settings) -> None:
     redactor = RedactingFilter()
     redactor.add(settings.api_key)
     redactor.add(settings.token)
+    redactor.add(settings.image_key)
     handler.addFilter(redactor)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -17,6 +17,9 @@ environment over defaults).
 | secrets          | ``--secrets``      | ``PLUMA_SECRETS``        | ``auto``                    |
 | log_level        | ``--log-level``    | ``PLUMA_LOG_LEVEL``      | ``info``                    |
 | discovery        | ``--no-discovery`` | ``PLUMA_DISCOVERY``      | on                          |
+| image_url        | ``--image-url``    | ``PLUMA_IMAGE_URL``      | none (image boot fallback)  |
+| image_kind       | ``--image-kind``   | ``PLUMA_IMAGE_KIND``     | ``a1111``                   |
+| image_key        |                    | ``PLUMA_IMAGE_KEY``      | none (bearer token)         |
 
 List-valued environment variables are comma-separated.
 """
@@ -92,6 +95,10 @@ class Settings:
     access_log: bool = False
     discovery: bool = True
     discovery_targets: tuple[tuple[str, str], ...] = DEFAULT_DISCOVERY_TARGETS
+    image_url: str | None = None
+    """Boot fallback image backend (used while no image connection exists)."""
+    image_kind: str = "a1111"
+    image_key: str | None = field(default=None, repr=False)
 
     @property
     def connections_path(self) -> Path:
@@ -145,6 +152,12 @@ class Settings:
             values["discovery"] = v.lower() not in ("0", "false", "no", "off")
         if (v := text("PLUMA_DISCOVERY_TARGETS")) is not None:
             values["discovery_targets"] = _targets(v)
+        if (v := text("PLUMA_IMAGE_URL")) is not None:
+            values["image_url"] = v
+        if (v := text("PLUMA_IMAGE_KIND")) is not None:
+            values["image_kind"] = v
+        if (v := text("PLUMA_IMAGE_KEY")) is not None:
+            values["image_key"] = v
         for name, value in overrides.items():
             if value is not None:
                 values[name] = value
@@ -172,6 +185,11 @@ class Settings:
             raise SettingsError(
                 f"base URL {self.base_url!r} must start with http:// or https:// "
                 "(--base-url / PLUMA_BASE_URL)"
+            )
+        if self.image_url is not None and not self.image_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"image URL {self.image_url!r} must start with http:// or https:// "
+                "(--image-url / PLUMA_IMAGE_URL)"
             )
 
 

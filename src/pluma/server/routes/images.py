@@ -1,0 +1,559 @@
+"""Image backends over HTTP: connections, generation with live progress, gallery.
+
+| route                                         | does                                         |
+|-----------------------------------------------|----------------------------------------------|
+| ``GET /api/image-providers``                  | the registered kinds (``a1111``, ``comfyui``)|
+| ``GET /api/image-connections``                | profiles (``has_secret``, never the secret)  |
+| ``POST /api/image-connections``               | create (201); ``secret`` is write-only       |
+| ``GET/PUT/DELETE /api/image-connections/{id}``| one profile (id or name); change; remove     |
+| ``POST /api/image-connections/{id}/activate`` | make it the active image profile             |
+| ``POST /api/image-connections/{id}/test``     | reachable? credentials? checkpoints?         |
+| ``GET /api/images/workflow``                  | the default ComfyUI workflow + placeholders  |
+| ``GET /api/images/checkpoints[?connection=]`` | the backend's checkpoints                    |
+| ``POST /api/images/generate``                 | SSE: ``start``, ``progress``…, then          |
+|                                               | ``result`` (stored images) or ``error``      |
+| ``POST /api/images/cancel {job_id}``          | cancel a running generation                  |
+| ``GET /api/images``                           | the gallery, newest first                    |
+| ``GET /api/images/{id}``                      | the image bytes (stable URL)                 |
+| ``GET /api/images/{id}/parameters``           | its record: parameters used, seed, backend   |
+| ``DELETE /api/images/{id}``                   | remove it from the gallery                   |
+
+The generation stream (``text/event-stream``)::
+
+    event: start
+    data: {"job_id": "…", "connection": {"id", "name", "kind"}}
+
+    event: progress
+    data: {"fraction": 0.4, "step": 8, "steps": 20, "node": "3", "preview": "data:image/png;base64,…"}
+
+    event: result
+    data: {"job_id": "…", "images": [{record}, …], "parameters": {…}, "info": {…}}
+
+    event: error
+    data: {"error": {"message": "…", "type": "upstream_error", "code": "node_error"}}
+
+A client that disconnects cancels the generation, which interrupts the job on
+the backend (A1111 ``/sdapi/v1/interrupt``, ComfyUI ``/interrupt``); so does
+``POST /api/images/cancel``. Caller mistakes (bad body, unknown connection)
+are answered before the stream with a 4xx JSON error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+import pluma.server.images  # noqa: F401  (registers the built-in providers)
+from pluma.server.codecs.failures import Failure
+from pluma.server.codecs.streaming import RelayResponse
+from pluma.server.connections import ProfileInvalid
+from pluma.server.errors import error_body
+from pluma.server.images.base import (
+    ImageBackendError,
+    ImageRequest,
+    ImageResult,
+    Progress,
+    image_provider_kinds,
+    load_entry_points,
+)
+from pluma.server.images.gallery import Gallery, GalleryError
+from pluma.server.images.manager import (
+    ImageConnectionManager,
+    NoImageConnection,
+    image_fallback_profile,
+)
+from pluma.server.images.profiles import ImageConnectionProfile
+from pluma.server.images.workflows import PLACEHOLDERS, default_workflow
+from pluma.server.state import ServerState, get_state
+
+log = logging.getLogger("pluma.images")
+
+router = APIRouter(tags=["images"])
+
+TEST_TIMEOUT = 10.0
+LIST_TIMEOUT = 30.0
+CANCEL_GRACE = 10.0
+"""Seconds a cancelled generation gets to tell its backend to stop."""
+
+_jobs: dict[str, asyncio.Task[ImageResult]] = {}
+
+
+# -- start-up --------------------------------------------------------------------
+
+
+async def startup(state: ServerState) -> None:
+    """Build the image connection manager (with the ``--image-url`` fallback)."""
+    settings = state.settings
+    failed = load_entry_points()
+    for name in failed:
+        state.problems.append(f"image provider plugin {name!r} failed to load")
+    kind = getattr(settings, "image_kind", None) or "a1111"
+    fallback = image_fallback_profile(
+        getattr(settings, "image_url", None), kind, getattr(settings, "image_key", None)
+    )
+    if fallback is not None and kind not in image_provider_kinds():
+        state.problems.append(
+            f"--image-kind {kind!r} is not a registered image provider "
+            f"(registered: {', '.join(image_provider_kinds())})"
+        )
+    manager = ImageConnectionManager(
+        settings.data_dir, state.secrets, fallback=fallback, http=state.http
+    )
+    state.image_connections = manager
+    for problem in manager.problems:
+        state.problems.append(problem)
+        log.error("configuration problem: %s", problem)
+
+
+def _manager(state: ServerState) -> ImageConnectionManager:
+    manager: ImageConnectionManager | None = state.image_connections
+    if manager is None:
+        raise HTTPException(503, detail="image connections are not available (start-up failed)")
+    return manager
+
+
+# -- connections -----------------------------------------------------------------
+
+
+class ImageConnectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="unique (case-insensitive)")
+    base_url: str = Field(description="e.g. http://127.0.0.1:7860 (A1111) or :8188 (ComfyUI)")
+    kind: str = Field(default="a1111", description="from GET /api/image-providers")
+    auth: str = Field(default="none", description="none, basic (A1111 --api-auth) or bearer")
+    username: str = Field(default="", description="for basic auth")
+    secret: str | None = Field(
+        default=None,
+        description="password (basic) or token (bearer); write-only, kept in the secret store",
+    )
+    default_checkpoint: str = ""
+    workflow: dict[str, Any] | str | None = Field(
+        default=None,
+        description="ComfyUI: a workflow in API format with %placeholder% values "
+        "(object or JSON text); null uses Pluma's default text-to-image workflow",
+    )
+    timeout: float | None = Field(default=None, description="seconds one generation may take")
+    activate: bool = False
+
+
+class ImageConnectionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    base_url: str | None = None
+    kind: str | None = None
+    auth: str | None = None
+    username: str | None = None
+    secret: str | None = Field(default=None, description="write-only; null or '' clears it")
+    default_checkpoint: str | None = None
+    workflow: dict[str, Any] | str | None = Field(
+        default=None, description="null returns to the default workflow"
+    )
+    timeout: float | None = None
+
+
+class ImageConnectionOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    base_url: str
+    auth: str
+    username: str
+    has_secret: bool
+    default_checkpoint: str
+    workflow: dict[str, Any] | None
+    timeout: float
+    active: bool
+    fallback: bool
+
+
+def _out(
+    manager: ImageConnectionManager, profile: ImageConnectionProfile, active_id: str | None
+) -> ImageConnectionOut:
+    return ImageConnectionOut(
+        id=profile.id,
+        name=profile.name,
+        kind=profile.kind,
+        base_url=profile.base_url,
+        auth=profile.auth,
+        username=profile.username,
+        has_secret=manager.has_secret(profile),
+        default_checkpoint=profile.default_checkpoint,
+        workflow=profile.workflow,
+        timeout=profile.timeout,
+        active=profile.id == active_id,
+        fallback=manager.is_fallback(profile),
+    )
+
+
+def _connection_ref(profile: ImageConnectionProfile) -> dict[str, str]:
+    return {"id": profile.id, "name": profile.name, "kind": profile.kind}
+
+
+@router.get("/api/image-providers", summary="Registered image provider kinds")
+def list_image_providers() -> dict[str, Any]:
+    return {"providers": image_provider_kinds()}
+
+
+@router.get("/api/image-connections", summary="Image connection profiles")
+def list_image_connections(state: ServerState = Depends(get_state)) -> dict[str, Any]:
+    manager = _manager(state)
+    active = manager.active()
+    active_id = active.id if active else None
+    profiles = manager.list()
+    if not profiles and active is not None:
+        profiles = [active]  # the --image-url fallback, shown read-only
+    return {
+        "active": active_id,
+        "connections": [_out(manager, p, active_id).model_dump() for p in profiles],
+    }
+
+
+@router.post("/api/image-connections", status_code=201, summary="Add an image connection")
+def create_image_connection(
+    body: ImageConnectionCreate, state: ServerState = Depends(get_state)
+) -> ImageConnectionOut:
+    manager = _manager(state)
+    profile = manager.create(
+        name=body.name,
+        base_url=body.base_url,
+        kind=body.kind,
+        auth=body.auth,
+        username=body.username,
+        secret=body.secret,
+        default_checkpoint=body.default_checkpoint,
+        workflow=body.workflow,
+        timeout=body.timeout,
+        activate=body.activate,
+    )
+    return _out(manager, profile, manager.active_id)
+
+
+@router.get("/api/image-connections/{ref}", summary="One image connection (id or name)")
+def get_image_connection(ref: str, state: ServerState = Depends(get_state)) -> ImageConnectionOut:
+    manager = _manager(state)
+    return _out(manager, manager.lookup(ref), manager.active_id)
+
+
+@router.put("/api/image-connections/{ref}", summary="Change an image connection")
+def update_image_connection(
+    ref: str, body: ImageConnectionUpdate, state: ServerState = Depends(get_state)
+) -> ImageConnectionOut:
+    manager = _manager(state)
+    profile = manager.lookup(ref)
+    changes: dict[str, Any] = {}
+    for name in body.model_fields_set:
+        value = getattr(body, name)
+        if value is None and name not in ("secret", "workflow", "default_checkpoint", "username"):
+            raise ProfileInvalid(name, "cannot be null")
+        changes[name] = value
+    if not changes:
+        raise HTTPException(
+            422, detail="the body changes nothing: give at least one field to change"
+        )
+    updated = manager.update(profile.id, **changes)
+    return _out(manager, updated, manager.active_id)
+
+
+@router.delete(
+    "/api/image-connections/{ref}", status_code=204, summary="Remove an image connection"
+)
+def delete_image_connection(ref: str, state: ServerState = Depends(get_state)) -> Response:
+    manager = _manager(state)
+    manager.delete(manager.lookup(ref).id)
+    return Response(status_code=204)
+
+
+@router.post("/api/image-connections/{ref}/activate", summary="Make an image connection active")
+def activate_image_connection(
+    ref: str, state: ServerState = Depends(get_state)
+) -> ImageConnectionOut:
+    manager = _manager(state)
+    chosen = manager.activate(manager.lookup(ref).id)
+    return _out(manager, chosen, chosen.id)
+
+
+@router.post("/api/image-connections/{ref}/test", summary="Check an image connection")
+async def test_image_connection(
+    ref: str, state: ServerState = Depends(get_state)
+) -> dict[str, Any]:
+    """Ping the backend and list its checkpoints. Always 200: ``ok`` says
+    whether it worked and ``message`` what to fix."""
+    manager = _manager(state)
+    provider, profile = manager.provider(ref)
+    verdict: dict[str, Any] = {"connection": _connection_ref(profile), "ok": False}
+    try:
+        async with asyncio.timeout(TEST_TIMEOUT):
+            await provider.ping()
+            checkpoints = await provider.list_checkpoints()
+    except ImageBackendError as exc:
+        return verdict | {"message": exc.message, "code": exc.code, "checkpoints": []}
+    except TimeoutError:
+        return verdict | {
+            "message": f"{profile.base_url} did not answer within {TEST_TIMEOUT:g} s",
+            "code": "unreachable",
+            "checkpoints": [],
+        }
+    warnings: list[str] = []
+    if profile.kind == "comfyui":
+        from pluma.server.images.workflows import check_workflow
+
+        warnings = check_workflow(profile.workflow or default_workflow()).warnings
+    return verdict | {
+        "ok": True,
+        "message": f"{profile.kind} at {profile.base_url} answered; {len(checkpoints)} checkpoints",
+        "checkpoints": checkpoints,
+        "warnings": warnings,
+    }
+
+
+# -- generation ------------------------------------------------------------------
+
+
+class GenerateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompt: str = Field(min_length=1, description="what to draw")
+    negative_prompt: str = ""
+    width: int = Field(default=512, ge=64, le=8192)
+    height: int = Field(default=512, ge=64, le=8192)
+    steps: int = Field(default=20, ge=1, le=1000)
+    cfg_scale: float = Field(default=7.0, ge=0, le=100)
+    sampler: str = Field(default="", description="empty: the backend's default")
+    scheduler: str = Field(default="", description="empty: the backend's default")
+    seed: int | None = Field(default=None, description="null or negative: random (reported)")
+    batch_size: int = Field(default=1, ge=1, le=64)
+    checkpoint: str = Field(default="", description="empty: the connection's default")
+    denoise: float = Field(default=1.0, ge=0, le=1)
+    connection: str | None = Field(default=None, description="id or name; default: active")
+    previews: bool = Field(default=True, description="include preview images in progress events")
+
+
+def _sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {orjson.dumps(data).decode()}\n\n"
+
+
+def _error_frame(message: str, code: str, status: int) -> str:
+    kind = "invalid_request_error" if status < 500 else "upstream_error"
+    return _sse("error", {"error": {"message": message, "type": kind, "code": code}})
+
+
+def _progress_json(progress: Progress, previews: bool) -> dict[str, Any]:
+    preview = None
+    if previews and progress.preview is not None:
+        data = base64.b64encode(progress.preview.data).decode("ascii")
+        preview = f"data:{progress.preview.mime_type};base64,{data}"
+    return {
+        "fraction": round(progress.fraction, 4),
+        "step": progress.step,
+        "steps": progress.steps,
+        "node": progress.node,
+        "preview": preview,
+    }
+
+
+async def _generation(
+    state: ServerState,
+    provider: Any,
+    profile: ImageConnectionProfile,
+    request: ImageRequest,
+    previews: bool,
+) -> AsyncIterator[str]:
+    job_id = uuid.uuid4().hex
+    queue: asyncio.Queue[Progress] = asyncio.Queue()
+    task: asyncio.Task[ImageResult] = asyncio.ensure_future(
+        provider.generate(request, queue.put_nowait)
+    )
+    _jobs[job_id] = task
+    getter: asyncio.Future[Progress] | None = None
+    try:
+        yield _sse("start", {"job_id": job_id, "connection": _connection_ref(profile)})
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                yield _sse("progress", _progress_json(getter.result(), previews))
+                continue
+            getter.cancel()
+            while not queue.empty():
+                yield _sse("progress", _progress_json(queue.get_nowait(), previews))
+            break
+        if task.cancelled():
+            yield _error_frame("the generation was cancelled", "cancelled", 400)
+            return
+        error = task.exception()
+        if isinstance(error, ImageBackendError):
+            log.warning("image generation on %r failed: %s", profile.name, error.message)
+            yield _error_frame(error.message, error.code, error.status)
+            return
+        if error is not None:
+            log.error("image generation on %r failed", profile.name, exc_info=error)
+            yield _error_frame(
+                f"the generation failed: {type(error).__name__}: {error}", "internal", 500
+            )
+            return
+        result = task.result()
+        gallery = Gallery(state.settings.data_dir)
+        try:
+            records = await asyncio.to_thread(gallery.save, result, _connection_ref(profile))
+        except GalleryError as exc:
+            yield _error_frame(str(exc), "storage", 500)
+            return
+        yield _sse(
+            "result",
+            {
+                "job_id": job_id,
+                "images": records,
+                "parameters": result.parameters,
+                "info": result.info,
+            },
+        )
+    finally:
+        _jobs.pop(job_id, None)
+        if getter is not None:
+            getter.cancel()
+        if not task.done():
+            task.cancel()
+            # Give the provider time to tell the backend to stop, even though
+            # our own response is being torn down.
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait({task}, timeout=CANCEL_GRACE)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: no "exception never retrieved" noise
+
+
+def _failure_body(failure: Failure) -> dict[str, Any]:
+    return failure.openai_body()
+
+
+@router.post(
+    "/api/images/generate",
+    summary="Generate images; streams progress over SSE and ends with the stored result",
+    response_class=Response,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def generate(body: GenerateBody, state: ServerState = Depends(get_state)) -> Response:
+    manager = _manager(state)
+    provider, profile = manager.provider(body.connection)
+    fields = body.model_dump(exclude={"connection", "previews"})
+    request = ImageRequest(**fields)
+    try:
+        request.validate()
+    except ValueError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    return RelayResponse(
+        _generation(state, provider, profile, request, body.previews), _failure_body
+    )
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+
+
+@router.post("/api/images/cancel", summary="Cancel a running generation")
+async def cancel(body: CancelBody) -> dict[str, Any]:
+    task = _jobs.get(body.job_id)
+    if task is None or task.done():
+        raise HTTPException(404, detail=f"no running generation with job_id {body.job_id!r}")
+    task.cancel()
+    return {"job_id": body.job_id, "cancelled": True}
+
+
+@router.get("/api/images/workflow", summary="The default ComfyUI workflow and the placeholders")
+def workflow_info() -> dict[str, Any]:
+    return {"workflow": default_workflow(), "placeholders": list(PLACEHOLDERS)}
+
+
+@router.get(
+    "/api/images/checkpoints", summary="Checkpoints of the active or given image connection"
+)
+async def checkpoints(
+    request: Request,
+    connection: str | None = Query(default=None, description="id or name; default: active"),
+    state: ServerState = Depends(get_state),
+) -> Response:
+    manager = _manager(state)
+    provider, profile = manager.provider(connection)
+    try:
+        async with asyncio.timeout(LIST_TIMEOUT):
+            names = await provider.list_checkpoints()
+    except ImageBackendError as exc:
+        return JSONResponse(
+            error_body(request.url.path, exc.status, exc.message, code=exc.code),
+            status_code=exc.status,
+        )
+    except TimeoutError:
+        message = f"{profile.base_url} did not list its checkpoints within {LIST_TIMEOUT:g} s"
+        return JSONResponse(
+            error_body(request.url.path, 502, message, code="unreachable"), status_code=502
+        )
+    return JSONResponse({"connection": _connection_ref(profile), "checkpoints": names})
+
+
+# -- gallery -----------------------------------------------------------------------
+
+
+@router.get("/api/images", summary="The gallery, newest first")
+def list_images(
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0),
+    state: ServerState = Depends(get_state),
+) -> dict[str, Any]:
+    records, total = Gallery(state.settings.data_dir).list(limit, offset)
+    return {"images": records, "total": total, "limit": limit, "offset": offset}
+
+
+def _not_found(image_id: str) -> HTTPException:
+    return HTTPException(
+        404, detail=f"no image with id {image_id!r}; list them with GET /api/images"
+    )
+
+
+@router.get(
+    "/api/images/{image_id}",
+    summary="The image file (a stable URL)",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}},
+)
+def get_image(image_id: str, state: ServerState = Depends(get_state)) -> FileResponse:
+    stored = Gallery(state.settings.data_dir).get(image_id)
+    if stored is None:
+        raise _not_found(image_id)
+    return FileResponse(
+        stored.path,
+        media_type=stored.mime_type,
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
+@router.get("/api/images/{image_id}/parameters", summary="How an image was made")
+def get_image_parameters(image_id: str, state: ServerState = Depends(get_state)) -> dict[str, Any]:
+    stored = Gallery(state.settings.data_dir).get(image_id)
+    if stored is None:
+        raise _not_found(image_id)
+    return stored.record
+
+
+@router.delete("/api/images/{image_id}", status_code=204, summary="Remove an image")
+def delete_image(image_id: str, state: ServerState = Depends(get_state)) -> Response:
+    if not Gallery(state.settings.data_dir).delete(image_id):
+        raise _not_found(image_id)
+    return Response(status_code=204)
+
+
+__all__ = ["NoImageConnection", "router", "shutdown", "startup"]
+
+
+async def shutdown(state: ServerState) -> None:
+    """Cancel generations still running (their backends get interrupted)."""
+    for task in list(_jobs.values()):
+        task.cancel()
