@@ -217,3 +217,15 @@ async def test_refused_connection_is_reported() -> None:
     assert_one_terminal_error(events)
     message = await stream.result()
     assert message.error_message is not None and "cannot reach" in message.error_message
+
+
+async def test_stalled_upstream_hits_the_idle_timeout(server: ScriptedServer) -> None:
+    server.reply(Reply.sse([*PARTIAL, 30.0, a.text_delta(0, "never")]))
+    options = llm.StreamOptions(timeouts=llm.Timeouts(idle=0.3))
+    started = time.monotonic()
+    events, message = await collect(server, options)
+    assert time.monotonic() - started < 10
+    assert_one_terminal_error(events)
+    assert message.text == "Partial answer"
+    assert isinstance(events[-1].error, llm.UpstreamTimeout)
+    assert await asyncio.to_thread(server.wait_disconnect, 1.0)

@@ -375,3 +375,31 @@ def test_stream_helpers_frame_like_the_api() -> None:
         "delta": {"type": "text_delta", "text": "hi"},
     }
     assert blank == "\n"
+
+
+async def test_parallel_tool_calls_with_streamed_arguments(server: ScriptedServer) -> None:
+    server.reply(
+        Reply.sse(
+            [
+                a.message_start(),
+                a.text_start(0),
+                a.text_delta(0, "Two lookups."),
+                a.block_stop(0),
+                a.tool_start(1, "toolu_A", "get_weather"),
+                a.input_json_delta(1, '{"city":'),
+                a.input_json_delta(1, ' "Oslo"}'),
+                a.block_stop(1),
+                a.tool_start(2, "toolu_B", "get_weather"),
+                a.input_json_delta(2, '{"city": "Lima", "days": [1, 2]}'),
+                a.block_stop(2),
+                a.message_delta("tool_use", 80),
+                a.message_stop(),
+            ]
+        )
+    )
+    events, message = await agree(server)
+    assert [(c.id, c.arguments) for c in message.tool_calls] == [
+        ("toolu_A", {"city": "Oslo"}),
+        ("toolu_B", {"city": "Lima", "days": [1, 2]}),
+    ]
+    assert [e.content_index for e in events if e.type == "toolcall_end"] == [1, 2]
