@@ -33,7 +33,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from common import machine, percentile, rss_bytes, table, upstream_process, verdict
+from common import cpu_seconds, machine, percentile, rss_bytes, table, upstream_process, verdict
 from loadgen import Phase, run_phase
 from servers import Server, StartError, litellm_proxy, pluma_server
 
@@ -48,15 +48,23 @@ def _body(model: str) -> bytes:
     ).encode()
 
 
-def tree_rss(pid: int) -> int:
-    """RSS of a process and its descendants (a proxy may fork workers)."""
-    total = rss_bytes(pid)
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants (a proxy may fork workers)."""
+    pids = [pid]
     with contextlib.suppress(OSError):
         for task in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh:
                 for child in fh.read().split():
-                    total += tree_rss(int(child))
-    return total
+                    pids.extend(_tree(int(child)))
+    return pids
+
+
+def tree_rss(pid: int) -> int:
+    return sum(rss_bytes(p) for p in _tree(pid))
+
+
+def tree_cpu(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in _tree(pid))
 
 
 @dataclass
@@ -66,6 +74,13 @@ class Run:
     concurrency: int
     result: Phase
     rss_peak: int = 0
+    cpu: float = float("nan")
+    """Server CPU seconds (user + system) spent during the phase."""
+
+    @property
+    def cpu_ms_per_stream(self) -> float:
+        ok = len(self.result.ok)
+        return self.cpu / ok * 1000 if ok else float("nan")
 
 
 @dataclass
@@ -83,9 +98,13 @@ class GatewayResults:
         return None
 
 
-async def _sampled(server: Server | None, coro: Any, interval: float = 0.02) -> tuple[Phase, int]:
-    """Run a load phase while sampling the server's RSS; return the peak."""
+async def _sampled(
+    server: Server | None, coro: Any, interval: float = 0.02
+) -> tuple[Phase, int, float]:
+    """Run a load phase while sampling the server's RSS; return the phase, the
+    peak RSS and the server's CPU seconds (user + system) during the phase."""
     peak = 0
+    cpu0 = tree_cpu(server.pid) if server else 0.0
     stop = asyncio.Event()
 
     async def sample() -> None:
@@ -101,7 +120,8 @@ async def _sampled(server: Server | None, coro: Any, interval: float = 0.02) -> 
     finally:
         stop.set()
         await sampler
-    return phase, peak
+    cpu = tree_cpu(server.pid) - cpu0 if server else float("nan")
+    return phase, peak, cpu
 
 
 async def run(
@@ -148,7 +168,7 @@ async def run(
                 if concurrency not in plan.get(name, {}):
                     continue
                 workers, per_worker = plan[name][concurrency]
-                phase, peak = await _sampled(
+                phase, peak, cpu = await _sampled(
                     server if server.pid else None,
                     run_phase(
                         server.port,
@@ -160,13 +180,13 @@ async def run(
                         request_timeout=120.0,
                     ),
                 )
-                results.runs.append(Run(name, f"c={concurrency}", concurrency, phase, peak))
+                results.runs.append(Run(name, f"c={concurrency}", concurrency, phase, peak, cpu))
         if hold:
             hold_body = _body(HOLD_MODEL)
             for name, server in live.items():
                 if name == "litellm":
                     continue  # too slow to hold 200 paced streams in a bounded time
-                phase, peak = await _sampled(
+                phase, peak, cpu = await _sampled(
                     server if server.pid else None,
                     run_phase(
                         server.port,
@@ -178,7 +198,7 @@ async def run(
                         request_timeout=120.0,
                     ),
                 )
-                results.runs.append(Run(name, "hold", 200, phase, peak))
+                results.runs.append(Run(name, "hold", 200, phase, peak, cpu))
     _checks(results)
     return results
 
@@ -254,6 +274,7 @@ def report(results: GatewayResults) -> str:
                 _ms([x.total for x in ok], 95),
                 r.result.throughput,
                 r.result.peak_open,
+                r.cpu_ms_per_stream,
                 f"{r.rss_peak / 2**20:.0f}" if r.rss_peak else "-",
             ]
         )
@@ -270,7 +291,8 @@ def report(results: GatewayResults) -> str:
                 "total p50 ms",
                 "total p95 ms",
                 "streams/s",
-                "peak in flight",
+                "in flight",
+                "server CPU ms/stream",
                 "RSS peak MiB",
             ],
             rows,
