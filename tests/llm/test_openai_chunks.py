@@ -158,8 +158,8 @@ def test_usage_before_done_is_kept() -> None:
 
 def _seconds_per_delta(count: int) -> float:
     parser = new_parser()
-    delta = chunk({"content": "word "})
-    arg = chunk({"tool_calls": [tool_fragment(0, arguments='"xx", ')]})
+    delta = chunk({"content": "word " * 20})
+    arg = chunk({"tool_calls": [tool_fragment(0, arguments='"xxxxxxxxxxxxxxxxxxxx", ' * 4)]})
     parser.feed(chunk({"tool_calls": [tool_fragment(0, id="c", name="f", arguments="[")]}))
     started = time.perf_counter()
     for i in range(count):
@@ -168,7 +168,8 @@ def _seconds_per_delta(count: int) -> float:
 
 
 def test_per_delta_cost_does_not_grow_with_length() -> None:
-    """Quadratic re-joining would make the 50k run ~25x slower per delta."""
-    small = min(_seconds_per_delta(2_000) for _ in range(3))
-    large = min(_seconds_per_delta(50_000) for _ in range(2))
+    """Re-copying the text per delta would make the 40k run many times slower
+    per delta (its text reaches 2 MB); appending keeps the two equal."""
+    small = min(_seconds_per_delta(1_000) for _ in range(3))
+    large = min(_seconds_per_delta(40_000) for _ in range(2))
     assert large < small * 3, (small, large)

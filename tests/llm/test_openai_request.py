@@ -77,7 +77,7 @@ async def test_full_request_body_and_headers() -> None:
         max_retries=0,
         protocol_options=OpenAICompletionsOptions(tool_choice={"name": "weather"}),
     )
-    model.headers = {"x-model": "m"}
+    model.headers = {"x-model": "m", "X-Call": "from-model"}
     request = await record(model, history(), options)
     assert request.method == "POST"
     assert request.path == "/v1/chat/completions"

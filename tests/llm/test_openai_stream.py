@@ -473,6 +473,14 @@ async def test_400_is_not_retried(server: ScriptedServer) -> None:
     assert "Invalid value for 'tool_choice'." in (message.error_message or "")
     error = events[-1].error
     assert isinstance(error, llm.ProviderError) and error.status == 400
+    sdk = await sdk_accumulate(server.url)
+    assert isinstance(sdk.error, openai.BadRequestError)
+    assert sdk.error.body == {  # the SDK's view of the same upstream error
+        "message": "Invalid value for 'tool_choice'.",
+        "type": "invalid_request_error",
+        "code": None,
+    }
+    assert len(server.requests) == 2
 
 
 async def test_non_streaming_json_answer_is_accepted(server: ScriptedServer) -> None:

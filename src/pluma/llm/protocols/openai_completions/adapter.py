@@ -43,8 +43,9 @@ def request_headers(model: Model, options: StreamOptions) -> dict[str, str]:
     headers: dict[str, str] = {}
     if options.api_key:
         headers["authorization"] = f"Bearer {options.api_key}"
-    headers.update(model.headers)
-    headers.update(options.headers)
+    # Lower-cased so a model or call header replaces ours instead of doubling it.
+    headers.update((name.lower(), value) for name, value in model.headers.items())
+    headers.update((name.lower(), value) for name, value in options.headers.items())
     return headers
 
 
