@@ -19,7 +19,35 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-Chunk = bytes | float  # bytes to write, or seconds to pause before the next write
+
+
+class Gate:
+    """A point in a reply body where writing waits until the test calls
+    :meth:`open` (or the client leaves). Lets a test look at a stream's
+    intermediate state for as long as it needs, with no timing guess."""
+
+    def __init__(self) -> None:
+        self._opened = threading.Event()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        with self._lock:
+            self._opened.set()
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            loop.call_soon_threadsafe(event.set)
+
+    async def wait(self) -> None:
+        event = asyncio.Event()
+        with self._lock:
+            if self._opened.is_set():
+                return
+            self._waiters.append((asyncio.get_running_loop(), event))
+        await event.wait()
+
+
+Chunk = bytes | float | Gate  # bytes to write, seconds to pause, or a Gate to wait at
 
 
 @dataclass
@@ -216,6 +244,16 @@ class ScriptedServer:
         closed = asyncio.ensure_future(self._watch_close(reader))
         try:
             for chunk in reply.body:
+                if isinstance(chunk, Gate):
+                    opened = asyncio.ensure_future(chunk.wait())
+                    done, _ = await asyncio.wait(
+                        {closed, opened}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    opened.cancel()
+                    if closed in done:
+                        self._note_disconnect()
+                        return False
+                    continue
                 if isinstance(chunk, float | int):
                     done, _ = await asyncio.wait({closed}, timeout=float(chunk))
                     if done:

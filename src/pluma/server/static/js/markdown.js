@@ -21,7 +21,7 @@
 // the last, still-growing block, so each update costs the size of that
 // block, not of the whole answer, and finished blocks never flicker.
 
-import { h } from "./dom.js";
+import { h, announce } from "./dom.js";
 
 const SAFE_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
 
@@ -238,6 +238,7 @@ async function copyText(text, button) {
     area.remove();
   }
   button.textContent = ok ? "Copied" : "Copy failed";
+  announce(ok ? "Code copied to the clipboard." : "Copying failed; select the code and copy it.");
   setTimeout(() => {
     button.textContent = "Copy";
   }, 1500);

@@ -44,6 +44,7 @@ export class SettingsView {
     this.kinds = [];
     this.connections = [];
     this.active = null;
+    this.verdicts = new Map(); // connection id -> {ok, text}: survives re-renders
     document.getElementById("add-connection").addEventListener("click", () => this.edit(null));
   }
 
@@ -80,7 +81,9 @@ export class SettingsView {
 
   row(c) {
     const isActive = c.id === this.active || c.active === true;
-    const verdict = h("p", { class: "verdict", role: "status", "aria-live": "polite" });
+    const last = this.verdicts.get(c.id);
+    const verdict = h("p", { class: `verdict${last ? (last.ok ? " ok" : " bad") : ""}`, role: "status",
+      "aria-live": "polite", text: last ? last.text : "" });
     const buttons = [
       h("button", { type: "button", class: "secondary", text: "Test",
         "aria-label": `Test ${c.name}`, onclick: () => this.test(c, verdict) }),
@@ -89,7 +92,7 @@ export class SettingsView {
       buttons.push(h("button", { type: "button", class: "secondary", text: "Activate",
         "aria-label": `Activate ${c.name}`, onclick: () => this.activate(c) }));
     }
-    if (!c.read_only && c.id !== "fallback") {
+    if (!c.fallback) {
       buttons.push(
         h("button", { type: "button", class: "secondary", text: "Edit",
           "aria-label": `Edit ${c.name}`, onclick: () => this.edit(c) }),
@@ -147,12 +150,14 @@ export class SettingsView {
         base_url: baseUrl.value.trim(),
         default_model: model.value.trim(),
       };
+      if (creating && !this.active) body.activate = true;
       if (key.value) body.api_key = key.value;
       else if (removeKey && removeKey.querySelector("input").checked) body.api_key = null;
       try {
         if (creating) await api("/api/connections", { method: "POST", body });
-        else await api(`/api/connections/${encodeURIComponent(c.id)}`, { method: "PATCH", body });
+        else await api(`/api/connections/${encodeURIComponent(c.id)}`, { method: "PUT", body });
         key.value = "";
+        if (!creating) this.verdicts.delete(c.id);
         clear(this.formHost);
         announce(creating ? `Added ${body.name}.` : `Saved ${body.name}.`);
         await this.refresh();
@@ -171,19 +176,25 @@ export class SettingsView {
   async test(c, verdict) {
     verdict.className = "verdict";
     verdict.textContent = "Testing…";
+    this.verdicts.delete(c.id);
+    let outcome;
     try {
       const result = await api(`/api/connections/${encodeURIComponent(c.id)}/test`, { method: "POST" });
-      const ok = result.ok ?? result.success ?? (result.status === "ok");
-      const detail = result.message || result.detail || result.error?.message || result.error || "";
-      const models = Array.isArray(result.models) ? result.models.length : null;
-      verdict.classList.add(ok ? "ok" : "bad");
-      verdict.textContent = ok
-        ? `✓ Works${models !== null ? ` — ${models} model${models === 1 ? "" : "s"} available` : ""}${detail ? `: ${detail}` : ""}`
-        : `✗ Failed: ${detail || "the backend did not answer as expected"}`;
+      const ok = result.ok === true;
+      const detail = result.message || "";
+      const models = typeof result.models === "number" ? result.models
+        : Array.isArray(result.models) ? result.models.length : null;
+      outcome = { ok, text: ok
+        ? `✓ Works${models !== null ? ` — ${models} model${models === 1 ? "" : "s"} available` : ""}`
+        : `✗ Failed: ${detail || "the backend did not answer as expected"}` };
     } catch (err) {
-      verdict.classList.add("bad");
-      verdict.textContent = `✗ Failed: ${err.message}`;
+      outcome = { ok: false, text: `✗ Failed: ${err.message}` };
     }
+    this.verdicts.set(c.id, outcome);
+    // The row may have been re-rendered meanwhile: update whichever is shown.
+    const shown = this.listEl.querySelector(`li[data-id="${CSS.escape(c.id)}"] .verdict`) || verdict;
+    shown.className = `verdict ${outcome.ok ? "ok" : "bad"}`;
+    shown.textContent = outcome.text;
   }
 
   async activate(c) {
@@ -240,11 +251,7 @@ export class SettingsView {
           h("button", { type: "button", text: `Use ${f.label || profile.name}`, onclick: async (e) => {
             e.target.disabled = true;
             try {
-              const created = await api("/api/connections", { method: "POST", body: profile });
-              if (created && created.id) {
-                await api(`/api/connections/${encodeURIComponent(created.id)}/activate`, { method: "POST" })
-                  .catch(() => null);
-              }
+              await api("/api/connections", { method: "POST", body: { ...profile, activate: true } });
               announce(`Connected to ${profile.name}.`);
               await this.refresh();
               await this.app.connectionsChanged();

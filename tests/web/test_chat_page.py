@@ -1,0 +1,302 @@
+"""The web page in headless Chromium against a real ``pluma serve`` whose
+upstream is a scripted OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.scripted_server import Gate, Reply
+from tests.web.conftest import DONE, ChatUpstream, Site, answer, chunk, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("web-chat")]
+
+
+def send(page: Any, text: str) -> None:
+    page.fill("#composer-input", text)
+    page.press("#composer-input", "Enter")
+
+
+def last_answer(page: Any) -> Any:
+    return page.locator("article.msg.assistant").last
+
+
+def test_answer_streams_in_incrementally_and_survives_reload(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    gate = Gate()
+    upstream.replies = [
+        Reply.sse(
+            [
+                chunk({"role": "assistant", "content": ""}),
+                chunk({"reasoning_content": "The user greets me."}),
+                chunk({"content": "First half of the answer, "}),
+                chunk({"content": "with **bold** text."}),
+                gate,
+                chunk({"content": "\n\nSecond paragraph.\n\n```python\nprint('hi')\n```"}),
+                chunk({}, "stop"),
+                DONE,
+            ]
+        )
+    ]
+    page = new_page(site.url)
+    send(page, "Hello, who are you?")
+
+    reply = last_answer(page)
+    reply.locator("strong", has_text="bold").wait_for()
+    # Mid-stream: the first part is on screen, the rest has not arrived yet.
+    assert "First half of the answer" in reply.inner_text()
+    assert "Second paragraph" not in reply.inner_text()
+    assert reply.get_attribute("aria-busy") == "true"
+    assert page.is_visible("#stop") and not page.is_visible("#send")
+    screenshot(page, "chat-streaming")
+
+    gate.open()
+    page.wait_for_selector("article.msg.assistant:not(.streaming) .code-block code")
+    assert "Second paragraph." in reply.inner_text()
+    assert reply.locator("code[data-lang=python]").inner_text() == "print('hi')"
+    # Reasoning is there, collapsed.
+    details = reply.locator("details.reasoning")
+    assert details.get_attribute("open") is None
+    details.locator("summary").click()
+    assert "The user greets me." in details.inner_text()
+    assert page.is_visible("#send")
+
+    # What went upstream: the OpenAI-style history with the user's message.
+    sent = upstream.chat_requests[-1]
+    assert sent["messages"][-1] == {"role": "user", "content": "Hello, who are you?"}
+
+    # The list shows it, titled from the first message; reload finds it.
+    page.locator("#conversation-list .conv-title", has_text="Hello, who are you?").wait_for()
+    screenshot(page, "chat", docs=True)
+    page.reload()
+    page.wait_for_selector("body.ready")
+    reply = last_answer(page)
+    reply.locator(".code-block").wait_for()
+    assert "First half of the answer, with bold text." in reply.inner_text()
+    assert page.locator("article.msg.user").inner_text().endswith("Hello, who are you?")
+    assert not page.js_errors
+
+
+def test_stop_keeps_the_partial_answer_and_cancels_upstream(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    upstream.replies = [
+        Reply.sse(
+            [chunk({"role": "assistant", "content": ""}), chunk({"content": "Once upon a time"})],
+            hang=True,
+        )
+    ]
+    page = new_page(site.url)
+    send(page, "Tell me a long story")
+    reply = last_answer(page)
+    reply.get_by_text("Once upon a time").wait_for()
+    page.click("#stop")
+    page.get_by_text("Stopped — the partial answer is kept.").wait_for()
+    assert upstream.wait_disconnect(5.0), "the server did not cancel the upstream request"
+    assert "Once upon a time" in reply.inner_text()
+    assert page.is_visible("#send")
+
+    # The server stored the partial answer as aborted.
+    conversation_id = page.evaluate("window.pluma.chat.conversation.id")
+    with site.api() as client:
+
+        def stored() -> list[dict[str, Any]]:
+            return client.get(f"/api/conversations/{conversation_id}").json()["messages"]
+
+        page.wait_for_function("1")  # keeps the poll below on the page's clock
+        for _ in range(100):
+            messages = stored()
+            if len(messages) == 2:
+                break
+            page.wait_for_timeout(50)
+        assert [m["role"] for m in messages] == ["user", "assistant"]
+        assert messages[1]["stopReason"] == "aborted"
+        assert messages[1]["content"][0]["text"] == "Once upon a time"
+
+    # Regenerate replaces the stopped answer with a complete one.
+    upstream.replies = [Reply.sse(answer("A complete story."))]
+    page.get_by_role("button", name="Regenerate").click()
+    page.locator("article.msg.assistant", has_text="A complete story.").wait_for()
+    page.wait_for_selector("#send:visible")
+    assert page.locator("article.msg.assistant").count() == 1
+    assert page.locator("article.msg.user").count() == 1
+
+
+def test_upstream_errors_are_shown_inline_with_next_steps(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    upstream.replies = [
+        Reply.sse(
+            [
+                chunk({"role": "assistant", "content": ""}),
+                chunk({"content": "Partial "}),
+                b'data: {"error": {"message": "upstream is overloaded", "type": "server_error"}}\n\n',
+            ]
+        ),
+        Reply.sse(answer("Recovered answer.")),
+    ]
+    page = new_page(site.url)
+    send(page, "Will this fail?")
+    alert = page.locator(".error[role=alert]")
+    alert.wait_for()
+    text = alert.inner_text()
+    assert "overloaded" in text
+    assert "Retry" in text  # what to do next
+    assert "Partial" in last_answer(page).inner_text()
+    screenshot(page, "chat-error")
+
+    alert.get_by_role("button", name="Retry").click()
+    page.locator("article.msg.assistant", has_text="Recovered answer.").wait_for()
+    page.wait_for_selector("#send:visible")
+    assert page.locator("article.msg.user").count() == 1
+
+
+HOSTILE = """Here you go:
+
+<img src=x onerror="window.__pwned = 'img'; alert('img')">
+<script>window.__pwned = 'script'; alert('script')</script>
+[click me](javascript:window.__pwned='link';alert('link'))
+[data link](data:text/html,<script>alert(1)</script>)
+![pic](javascript:alert('image'))
+<a href="javascript:alert('raw')">raw anchor</a>
+<iframe src="javascript:alert('frame')"></iframe>
+A [safe link](https://example.com/docs) and **bold <b>tag</b>**.
+
+```html
+<script>alert('in code')</script>
+```
+"""
+
+
+def test_hostile_markdown_stays_inert(site: Site, upstream: ChatUpstream, new_page: Any) -> None:
+    upstream.replies = [Reply.sse(answer(*[HOSTILE[i : i + 7] for i in range(0, len(HOSTILE), 7)]))]
+    page = new_page(site.url, permissions=["clipboard-read", "clipboard-write"])
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    send(page, "Show me something dangerous")
+    page.wait_for_selector("article.msg.assistant:not(.streaming) .code-block")
+    body = last_answer(page).locator(".msg-body")
+
+    # The markup arrived as visible text, not as elements.
+    text = body.inner_text()
+    assert "<img src=x onerror=" in text
+    assert "<script>window.__pwned" in text
+    for tag in ("img", "script", "iframe", "b", "object", "embed"):
+        assert body.locator(tag).count() == 0, tag
+    hrefs = body.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert hrefs == ["https://example.com/docs"]
+    assert body.locator("a").get_attribute("rel") == "noopener noreferrer nofollow"
+    # Clicking where the javascript: link would be does nothing.
+    body.get_by_text("click me").click()
+    body.get_by_text("raw anchor").click()
+    assert page.evaluate("window.__pwned") is None
+    assert dialogs == []
+    assert body.locator("code[data-lang=html]").inner_text() == "<script>alert('in code')</script>"
+
+    # The code block's copy button copies the code.
+    body.get_by_role("button", name="Copy html code").click()
+    body.locator("button.copy", has_text="Copied").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == "<script>alert('in code')</script>"
+    assert not page.js_errors
+
+
+def test_connection_settings_add_test_activate_edit_delete(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    page = new_page(site.url)
+    page.get_by_role("button", name="Settings").click()
+    page.locator("#connection-list li", has_text="Scripted").wait_for()
+    page.get_by_role("button", name="Add connection").click()
+
+    form = page.get_by_role("form", name="Add a connection")
+    compat_options = form.get_by_label("Compatibility").locator("option").all_inner_texts()
+    assert "openai" in compat_options and "anthropic" in compat_options  # from /api/providers
+    form.get_by_label("Name").fill("Second backend")
+    form.get_by_label("Base URL").fill(upstream.base_url)
+    form.get_by_label("Default model").fill("model-b")
+    form.get_by_label("API key").fill("sk-web-secret-4242")
+    form.get_by_role("button", name="Add connection").click()
+
+    row = page.locator("#connection-list li", has_text="Second backend")
+    row.wait_for()
+    assert "API key: set" in row.inner_text()
+    assert "sk-web-secret-4242" not in page.content()
+
+    row.get_by_role("button", name="Test Second backend").click()
+    verdict = row.locator(".verdict.ok")
+    verdict.wait_for()
+    assert "2 models" in verdict.inner_text()
+    # The upstream saw the key (it reached the backend, never the page).
+    assert upstream.requests[-1].headers.get("authorization") == "Bearer sk-web-secret-4242"
+
+    row.get_by_role("button", name="Activate Second backend").click()
+    page.locator("#connection-list li.active", has_text="Second backend").wait_for()
+    with site.api() as client:
+        listed = client.get("/api/connections").json()
+    active = next(c for c in listed["connections"] if c["id"] == listed["active"])
+    assert active["name"] == "Second backend"
+    # The chat view's switcher follows.
+    assert page.locator("#connection option:checked").inner_text() == "Second backend"
+    screenshot(page, "settings")
+
+    row = page.locator("#connection-list li", has_text="Second backend")
+    row.get_by_role("button", name="Edit Second backend").click()
+    form = page.get_by_role("form", name="Edit Second backend")
+    key = form.get_by_label("API key")
+    assert key.input_value() == ""
+    assert key.get_attribute("placeholder").startswith("set")
+    form.get_by_label("Name").fill("Renamed backend")
+    form.get_by_role("button", name="Save").click()
+    page.locator("#connection-list li", has_text="Renamed backend").wait_for()
+
+    # A failing test shows the verdict too.
+    with site.api() as client:
+        client.put(f"/api/connections/{site.connection_id}", json={"base_url": "http://127.0.0.1:9/v1"})
+    page.get_by_role("button", name="Test Scripted").click()
+    bad = page.locator("#connection-list li", has_text="Scripted").locator(".verdict.bad")
+    bad.wait_for()
+    assert "Failed" in bad.inner_text()
+
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Delete Renamed backend").click()
+    page.locator("#connection-list li", has_text="Renamed backend").wait_for(state="detached")
+    assert not page.js_errors
+
+
+def test_conversations_rename_delete_and_phone_layout(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    upstream.replies = [Reply.sse(answer("Noted."))]
+    page = new_page(site.url, viewport={"width": 390, "height": 844}, color_scheme="dark")
+    # Keyboard only: the skip link leads to the message box.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "composer-input"
+    page.keyboard.type("A conversation to rename")
+    page.keyboard.press("Enter")
+    page.locator("article.msg.assistant", has_text="Noted.").wait_for()
+    page.wait_for_selector("#send:visible")
+    screenshot(page, "phone-dark")
+
+    # On a phone the list is behind the menu button.
+    assert not page.is_visible("#sidebar")
+    page.get_by_role("button", name="Conversations").click()
+    item = page.locator("#conversation-list li", has_text="A conversation to rename")
+    item.wait_for()
+    item.get_by_role("button", name="Rename “A conversation to rename”").click()
+    title = page.get_by_label("New title")
+    title.fill("Renamed chat")
+    title.press("Enter")
+    page.locator("#conversation-list .conv-title", has_text="Renamed chat").wait_for()
+    screenshot(page, "phone-sidebar")
+
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Delete “Renamed chat”").click()
+    page.locator("#conversation-list .conv-title", has_text="Renamed chat").wait_for(
+        state="detached"
+    )
+    assert page.locator("article.msg").count() == 0  # the open conversation was the deleted one
+    assert not page.js_errors
