@@ -229,3 +229,12 @@ async def test_stalled_upstream_hits_the_idle_timeout(server: ScriptedServer) ->
     assert message.text == "Partial answer"
     assert isinstance(events[-1].error, llm.UpstreamTimeout)
     assert await asyncio.to_thread(server.wait_disconnect, 1.0)
+
+
+async def test_missing_base_url_is_a_clear_error() -> None:
+    model = llm.Model(id="claude-x", provider="local", protocol="anthropic-messages")
+    stream = llm.stream(model, CONTEXT, llm.StreamOptions(api_key="k"))
+    events = [e async for e in stream]
+    assert_one_terminal_error(events)
+    message = await stream.result()
+    assert message.error_message is not None and "base_url" in message.error_message

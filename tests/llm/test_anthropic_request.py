@@ -422,3 +422,12 @@ async def test_forced_tool_with_thinking_is_a_clear_error(server: ScriptedServer
     message = await stream.result()
     assert message.error_message is not None and "reasoning='off'" in message.error_message
     assert server.requests == []
+
+
+def test_anthropic_models_default_to_the_public_endpoint() -> None:
+    from pluma.llm.protocols.anthropic_messages import messages_url
+
+    model = llm.Model(id="claude-x", provider="anthropic", protocol="anthropic-messages")
+    assert messages_url(model, llm.StreamOptions()) == "https://api.anthropic.com/v1/messages"
+    other = llm.StreamOptions(base_url="http://127.0.0.1:1/v1/")
+    assert messages_url(model, other) == "http://127.0.0.1:1/v1/messages"

@@ -14,6 +14,7 @@ import orjson
 
 from pluma.llm.errors import ConfigurationError, ProviderError
 from pluma.llm.events import Event
+from pluma.llm.models import ANTHROPIC_BASE
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.anthropic_messages.events import EventParser
 from pluma.llm.protocols.anthropic_messages.options import PROTOCOL
@@ -28,10 +29,18 @@ from pluma.llm.types import AssistantMessage, Context, Model
 from pluma.llm.writer import StreamWriter
 
 
+def base_url(model: Model, options: StreamOptions) -> str:
+    """The call's base URL, else the model's, else Anthropic's own for models of
+    provider ``anthropic``; "" when none applies."""
+    found = options.base_url or model.base_url
+    if not found and model.provider == "anthropic":
+        found = ANTHROPIC_BASE
+    return found.rstrip("/")
+
+
 def messages_url(model: Model, options: StreamOptions) -> str:
-    """``{base_url}/messages``; the call's base URL wins over the model's."""
-    base = (options.base_url or model.base_url).rstrip("/")
-    return f"{base}/messages"
+    """``{base_url}/messages``."""
+    return f"{base_url(model, options)}/messages"
 
 
 class AnthropicMessagesAdapter:
@@ -45,6 +54,14 @@ class AnthropicMessagesAdapter:
         message = AssistantMessage(protocol=PROTOCOL, provider=model.provider, model=model.id)
         writer = StreamWriter(message)
         anthropic = protocol_options(options)
+        if not base_url(model, options):
+            yield writer.fail(
+                ConfigurationError(
+                    f"model {model.id!r} has no base_url: set Model.base_url (for Anthropic "
+                    "itself https://api.anthropic.com/v1) or StreamOptions(base_url=...)"
+                )
+            )
+            return
         try:
             plan = plan_tokens(model, options, anthropic)
             body = build_body(model, context, options, anthropic, plan)

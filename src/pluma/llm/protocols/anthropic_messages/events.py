@@ -257,24 +257,21 @@ class EventParser:
         index = len(content)
         kind = block.get("type")
         item: AssistantContent
+        initial: object = None
         if kind == "text":
             item = TextContent()
-            first = writer.text_start(index)
             initial = block.get("text")
         elif kind == "thinking":
             signature = block.get("signature")
             item = ThinkingContent(
                 signature=signature if isinstance(signature, str) and signature else None
             )
-            first = writer.thinking_start(index)
             initial = block.get("thinking")
         elif kind == "redacted_thinking":
             data_field = block.get("data")
             item = ThinkingContent(
                 signature=data_field if isinstance(data_field, str) else "", redacted=True
             )
-            first = writer.thinking_start(index)
-            initial = None
         elif kind == "tool_use":
             given = block.get("input")
             item = ToolCall(
@@ -282,16 +279,18 @@ class EventParser:
                 str(block.get("name") or ""),
                 dict(given) if isinstance(given, dict) else {},
             )
-            content.append(item)
-            self._blocks[upstream_index] = index
-            self._open[index] = None
-            return _one(writer.toolcall_start(index, item))
         else:
             self._blocks[upstream_index] = None
             return []
         content.append(item)
         self._blocks[upstream_index] = index
         self._open[index] = None
+        if isinstance(item, ToolCall):
+            return _one(writer.toolcall_start(index, item))
+        if isinstance(item, TextContent):
+            first = writer.text_start(index)
+        else:
+            first = writer.thinking_start(index)
         events = _one(first)
         if isinstance(initial, str) and initial:
             # Text given at block start (not sent by Anthropic itself, but
