@@ -74,7 +74,7 @@ class A1111Provider:
         profile: ImageConnectionProfile,
         client: httpx.AsyncClient,
         *,
-        poll_interval: float = 0.5,
+        poll_interval: float = 0.3,
     ) -> None:
         self.profile = profile
         self.http = BackendHTTP(client, profile.base_url, profile.auth_headers(), LABEL)
