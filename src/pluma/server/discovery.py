@@ -33,12 +33,15 @@ class Found:
     label: str
     base_url: str
     models: list[str] = field(default_factory=list)
+    needs_key: bool = False
+    """It answered 401/403: running, but set a key on the profile."""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "base_url": self.base_url,
             "models": self.models,
+            "needs_key": self.needs_key,
             "profile": {
                 "name": self.label,
                 "compat": "openai",
@@ -95,6 +98,8 @@ class Discovery:
         url = base_url.rstrip("/") + "/models"
         try:
             response = await self.http.get(url, timeout=self.timeout)
+            if response.status_code in (401, 403):
+                return Found(label, base_url.rstrip("/"), needs_key=True)
             if response.status_code != 200:
                 return None
             body = response.json()
