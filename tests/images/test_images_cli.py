@@ -1,0 +1,64 @@
+"""``pluma images …`` as a real subprocess against the fake backends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.support.fake_a1111 import FakeA1111, png_size
+from tests.support.fake_comfyui import FakeComfyUI
+from tests.support.server_process import run_cli
+
+
+def test_connections_and_generate_a1111(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with FakeA1111(auth="amy:pw-9876") as fake:
+        added = run_cli(
+            ["images", "connections", "add", "SD", "--base-url", fake.url, "--auth", "basic",
+             "--username", "amy", "--secret-stdin"],
+            data_dir=data,
+            input="pw-9876\n",
+        )
+        assert added.returncode == 0, added.stderr
+        assert "active" in added.stdout
+        listed = run_cli(["images", "connections", "list", "--json"], data_dir=data)
+        [row] = json.loads(listed.stdout)
+        assert row["kind"] == "a1111" and row["has_secret"] and row["active"]
+        assert "pw-9876" not in (data / "image_connections.json").read_text()
+
+        tested = run_cli(["images", "connections", "test"], data_dir=data)
+        assert tested.returncode == 0 and "2 checkpoints" in tested.stdout
+
+        out = tmp_path / "out"
+        made = run_cli(
+            ["images", "generate", "a small boat", "--steps", "3", "--seed", "77", "-W", "64",
+             "-H", "96", "--out", str(out), "--json"],
+            data_dir=data,
+        )
+        assert made.returncode == 0, made.stderr
+        [record] = json.loads(made.stdout)
+        assert record["parameters"]["seed"] == 77
+        assert png_size((out / record["file"]).read_bytes()) == (64, 96)
+        assert (data / "images" / record["file"]).is_file()
+
+        gallery = run_cli(["images", "list"], data_dir=data)
+        assert record["id"] in gallery.stdout
+
+
+def test_generate_with_fallback_url_and_errors(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with FakeComfyUI() as fake:
+        made = run_cli(["images", "generate", "x", "--steps", "2"], data_dir=data,
+                       env={"PLUMA_IMAGE_URL": fake.url, "PLUMA_IMAGE_KIND": "comfyui"})
+        assert made.returncode == 0, made.stderr
+        path = Path(made.stdout.strip())
+        assert path.is_file() and path.parent == data / "images"
+        assert "seed " in made.stderr
+
+        bad = run_cli(["images", "generate", "x", "--checkpoint", "missing.ckpt"], data_dir=data,
+                      env={"PLUMA_IMAGE_URL": fake.url, "PLUMA_IMAGE_KIND": "comfyui"})
+        assert bad.returncode == 1
+        assert "node 4 (CheckpointLoaderSimple)" in bad.stderr
+
+    none = run_cli(["images", "generate", "x"], data_dir=tmp_path / "empty")
+    assert none.returncode == 1 and "no image connection is configured" in none.stderr
