@@ -169,7 +169,9 @@ async def open_stream(
             delay = _backoff(attempt)
         except httpx.TransportError as exc:
             error = ProviderError(
-                f"cannot reach {_origin(url)}: {_describe_transport(exc)}", retryable=True
+                f"cannot reach {_origin(url)}: {_describe_transport(exc)} "
+                "(is the server running, and is the base URL right?)",
+                retryable=True,
             )
             error.__cause__ = exc
             delay = _backoff(attempt)
