@@ -1,0 +1,128 @@
+"""The conversation hook of ``/api/chat``: with a ``conversation_id`` the user's
+turn is stored before streaming and the reply after the stream ends —
+finished, failed, or cut short by the page going away (then with stop reason
+``aborted`` and what had arrived). An unknown id is a 404 before anything
+streams.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.support.chat_env import ChatEnv, chat_env
+from tests.support.upstreams import Script
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatEnv]:
+    with chat_env(Path(tmp_path_factory.mktemp("conversations"))) as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def http(env: ChatEnv) -> Iterator[httpx.Client]:
+    with env.server.client() as client:
+        yield client
+
+
+def new_conversation(http: httpx.Client) -> str:
+    response = http.post("/api/conversations", json={})
+    assert response.status_code == 201, response.text
+    conversation_id: str = response.json()["id"]
+    return conversation_id
+
+
+def stored(
+    http: httpx.Client, conversation_id: str, count: int, timeout: float = 5.0
+) -> list[dict[str, Any]]:
+    """The stored messages once there are ``count`` of them (the reply is
+    saved as the stream ends, which may be just after the client saw it end)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        messages: list[dict[str, Any]] = http.get(f"/api/conversations/{conversation_id}").json()[
+            "messages"
+        ]
+        if len(messages) >= count or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.02)
+
+
+def test_user_turn_and_reply_are_stored(env: ChatEnv, http: httpx.Client) -> None:
+    env.reset("an", Script(text="Stored reply.", thinking="thought", signature="sig-1"))
+    conversation_id = new_conversation(http)
+    response = http.post(
+        "/api/chat",
+        json={
+            "conversation_id": conversation_id,
+            "model": "an/claude-test-1",
+            "messages": [{"role": "user", "content": "Remember this"}],
+        },
+    )
+    assert response.status_code == 200 and response.text.endswith("data: [DONE]\n\n")
+    messages = stored(http, conversation_id, 2)
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[0]["content"] == "Remember this"
+    reply = messages[1]
+    assert reply["stopReason"] == "stop"
+    assert [b["type"] for b in reply["content"]] == ["thinking", "text"]
+    assert reply["content"][0].get("thinkingSignature") == "sig-1"  # nothing lost on the event path
+    assert reply["content"][1]["text"] == "Stored reply."
+
+
+def test_failed_reply_is_stored_with_its_error(env: ChatEnv, http: httpx.Client) -> None:
+    env.reset(
+        "oa",
+        Script(text="Partial answer that breaks.", fail_after=2, error_message="overloaded now"),
+    )
+    conversation_id = new_conversation(http)
+    http.post(
+        "/api/chat",
+        json={"conversation_id": conversation_id, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    reply = stored(http, conversation_id, 2)[1]
+    assert reply["stopReason"] == "error"
+    assert "overloaded now" in reply["errorMessage"]
+    assert reply["content"][0]["text"] == "Partial answ"
+
+
+def test_reply_cut_by_a_disconnect_is_stored_as_aborted(env: ChatEnv, http: httpx.Client) -> None:
+    upstream = env.reset("oa", Script(text="Hello from the upstream.", hold_after=1))
+    conversation_id = new_conversation(http)
+    payload = json.dumps(
+        {"conversation_id": conversation_id, "messages": [{"role": "user", "content": "hi"}]}
+    ).encode()
+    sock = socket.create_connection(("127.0.0.1", env.server.port), timeout=10)
+    sock.sendall(
+        f"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1:{env.server.port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+        + payload
+    )
+    received = b""
+    while b"Hello" not in received:
+        data = sock.recv(65536)
+        assert data
+        received += data
+    sock.close()
+    assert upstream.wait_disconnect(1.0)
+    messages = stored(http, conversation_id, 2)
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[1]["stopReason"] == "aborted"
+    assert messages[1]["content"][0]["text"] == "Hello "
+
+
+def test_unknown_conversation_is_404_before_streaming(env: ChatEnv, http: httpx.Client) -> None:
+    upstream = env.reset("oa")
+    response = http.post(
+        "/api/chat",
+        json={"conversation_id": "no-such-id", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert response.status_code == 404
+    assert "no-such-id" in response.json()["error"]["message"]
+    assert upstream.requests == []
