@@ -280,6 +280,9 @@ class ScriptedServer:
             return False
         finally:
             closed.cancel()
+            # Let the watcher finish before the caller reads the next request
+            # on a kept-alive connection (two readers on one stream raise).
+            await asyncio.wait({closed})
 
     def _note_disconnect(self) -> None:
         self.disconnects += 1
