@@ -431,3 +431,44 @@ def test_anthropic_models_default_to_the_public_endpoint() -> None:
     assert messages_url(model, llm.StreamOptions()) == "https://api.anthropic.com/v1/messages"
     other = llm.StreamOptions(base_url="http://127.0.0.1:1/v1/")
     assert messages_url(model, other) == "http://127.0.0.1:1/v1/messages"
+
+
+async def test_streamed_reply_replays_verbatim_in_the_next_turn() -> None:
+    """A reply assembled from a stream, sent back (after a JSON round trip)
+    with its tool result, gives the blocks the API expects to see again."""
+    first = [
+        a.message_start(),
+        a.thinking_start(0),
+        a.thinking_delta(0, "Need the time."),
+        a.signature_delta(0, "SIG=="),
+        a.block_stop(0),
+        a.redacted_thinking(1, "REDACTED=="),
+        a.block_stop(1),
+        a.tool_start(2, "toolu_77", "clock"),
+        a.input_json_delta(2, '{"tz": "UTC"}'),
+        a.block_stop(2),
+        a.message_delta("tool_use", 30),
+        a.message_stop(),
+    ]
+    with ScriptedServer() as server:
+        server.reply(Reply.sse(first), Reply.sse(a.text_stream("ok")))
+        model = make_model(server)
+        context = llm.Context(messages=[llm.UserMessage("time?")], tools=[CLOCK])
+        reply = await llm.complete(model, context, llm.StreamOptions(reasoning="low"))
+        restored = llm.from_json(llm.to_json(reply))
+        context.messages += [
+            restored,
+            llm.ToolResultMessage("toolu_77", "clock", [llm.TextContent("12:00")]),
+        ]
+        await send(server, context, llm.StreamOptions(reasoning="low"), model)
+        body = server.requests[-1].json()
+    assert body["messages"][1] == {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "Need the time.", "signature": "SIG=="},
+            {"type": "redacted_thinking", "data": "REDACTED=="},
+            {"type": "tool_use", "id": "toolu_77", "name": "clock", "input": {"tz": "UTC"}},
+        ],
+    }
+    assert body["messages"][2]["content"][0]["tool_use_id"] == "toolu_77"
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
