@@ -164,8 +164,13 @@ class PlumaServer:
         while not self.url:
             found = _LISTENING.search(self.log_text())
             if found:
-                self.url = found.group(1)
-                self.port = int(self.url.rsplit(":", 1)[1])
+                self.port = int(found.group(1).rsplit(":", 1)[1])
+                # a wildcard bind is reached through loopback
+                self.url = (
+                    f"http://127.0.0.1:{self.port}"
+                    if self.host in ("0.0.0.0", "::", "[::]")
+                    else found.group(1)
+                )
                 break
             self._check_alive(deadline)
             time.sleep(0.02)
