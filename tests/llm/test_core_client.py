@@ -260,3 +260,20 @@ def test_calculate_cost_prices_each_bucket() -> None:
     assert (cost.input, cost.output, cost.cache_read) == (3.0, 30.0, 0.3)
     assert cost.total == pytest.approx(33.3)
     assert usage.total == 4_000_000
+
+
+def test_broken_entry_point_adapters_are_skipped_with_a_warning() -> None:
+    from importlib.metadata import EntryPoint
+
+    from pluma.llm import load_entry_point_adapters
+
+    registry = llm.AdapterRegistry()
+    entries = [
+        EntryPoint("broken", "no_such_package.adapter:Adapter", "pluma.llm.adapters"),
+        EntryPoint("mine", "tests.support.my_protocol:MyProtocolAdapter", "pluma.llm.adapters"),
+    ]
+    with pytest.warns(
+        RuntimeWarning, match=r"skipped adapter entry point 'broken'.*no_such_package"
+    ):
+        load_entry_point_adapters(registry, entries)
+    assert registry.protocols() == ["my-protocol"]

@@ -240,23 +240,26 @@ async def test_idle_timeout_cuts_a_silent_stream(server: ScriptedServer) -> None
 
 
 async def test_slow_but_live_stream_is_never_cut(server: ScriptedServer) -> None:
-    # 12 events 0.1 s apart: 1.2 s in total, far beyond both timeouts, but
+    # 15 events 0.1 s apart: 1.5 s in total, far beyond both timeouts, but
     # never silent for longer than the idle timeout.
     body: list[bytes | float] = []
-    for i in range(12):
+    for i in range(15):
         body += [0.1, b"data: %d\n\n" % i]
     server.reply(Reply(body=body))
-    options = StreamOptions(timeouts=Timeouts(first_byte=0.4, idle=0.4))
-    assert await fetch(server.url, options) == [str(i) for i in range(12)]
+    options = StreamOptions(timeouts=Timeouts(first_byte=0.6, idle=0.6))
+    started = time.monotonic()
+    assert await fetch(server.url, options) == [str(i) for i in range(15)]
+    assert time.monotonic() - started > 1.2
 
 
 async def test_keep_alive_comments_count_as_activity(server: ScriptedServer) -> None:
     body: list[bytes | float] = [b"data: start\n\n"]
-    for _ in range(6):
+    for _ in range(8):
         body += [0.15, b": keep-alive\n\n"]
     body.append(b"data: end\n\n")
     server.reply(Reply(body=body))
-    options = StreamOptions(timeouts=Timeouts(first_byte=1, idle=0.4))
+    # 1.2 s without data between "start" and "end", only comments
+    options = StreamOptions(timeouts=Timeouts(first_byte=1, idle=0.6))
     assert await fetch(server.url, options) == ["start", "end"]
 
 

@@ -14,7 +14,9 @@ default registry; third-party packages add theirs through the
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+import warnings
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint, entry_points
 
 from pluma.llm.adapter import ProtocolAdapter
 from pluma.llm.client import Client
@@ -70,13 +72,32 @@ from pluma.llm.types import (
 from pluma.llm.writer import StreamWriter
 
 
+def load_entry_point_adapters(registry: AdapterRegistry, entries: Iterable[EntryPoint]) -> None:
+    """Register the adapter each entry point makes (it names a zero-argument
+    callable, typically the adapter class).
+
+    A broken third-party package must not make ``import pluma.llm`` fail for
+    everyone, so a failing entry point is skipped with a warning that names
+    it and says why.
+    """
+    for entry in entries:
+        try:
+            registry.register(entry.load()())
+        except Exception as exc:
+            warnings.warn(
+                f"pluma.llm: skipped adapter entry point {entry.name!r} ({entry.value}): "
+                f"{type(exc).__name__}: {exc}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+
 def _builtin_registry() -> AdapterRegistry:
     from pluma.llm.protocols.anthropic_messages import AnthropicMessagesAdapter
     from pluma.llm.protocols.openai_completions import OpenAICompletionsAdapter
 
     registry = AdapterRegistry([OpenAICompletionsAdapter(), AnthropicMessagesAdapter()])
-    for entry in entry_points(group="pluma.llm.adapters"):
-        registry.register(entry.load()())
+    load_entry_point_adapters(registry, entry_points(group="pluma.llm.adapters"))
     return registry
 
 
