@@ -29,6 +29,7 @@ class App {
     this.connections = [];
     this.activeConnection = null;
     this.images = null;
+    this.imageSettings = null;
 
     this.chat = new ChatView(this);
     this.sidebar = new Sidebar(this);
@@ -91,6 +92,7 @@ class App {
     document.body.dataset.view = view;
     if (view === "settings") {
       this.settings.refresh();
+      this.imageSettings?.refresh();
       history.replaceState(null, "", "#settings");
     } else if (view === "images") {
       this.loadImages();
@@ -163,8 +165,21 @@ class App {
     }
   }
 
+  /** The image half of the server is optional: offer its views only when
+   * its API answers. */
+  async detectImages() {
+    try {
+      await api("/api/image-connections");
+    } catch {
+      return;
+    }
+    document.getElementById("images-tab").hidden = false;
+    const { ImageSettings } = await import("./image_settings.js");
+    this.imageSettings = new ImageSettings(this, document.getElementById("image-settings"));
+  }
+
   async start() {
-    await this.settings.loadKinds();
+    await Promise.all([this.settings.loadKinds(), this.detectImages()]);
     await Promise.all([this.connectionsChanged(), this.sidebar.refresh()]);
     const hash = location.hash.slice(1);
     if (hash.startsWith("c=")) {

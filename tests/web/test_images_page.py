@@ -1,0 +1,72 @@
+"""Settings → Image backends and the Images view, against the fake
+AUTOMATIC1111 API (tests/support/fake_a1111.py) behind a real ``pluma serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.fake_a1111 import FakeA1111
+from tests.support.server_process import PlumaServer
+from tests.web.conftest import screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("web-images")]
+
+
+def test_image_backend_settings_generate_cancel_and_gallery(
+    tmp_path: Path, new_page: Any
+) -> None:
+    with FakeA1111(step_delay=0.1) as fake, PlumaServer(tmp_path) as server:
+        page = new_page(server.url + "/#settings")
+        section = page.locator("#image-settings")
+        section.get_by_role("button", name="Add image backend").click()
+        form = page.get_by_role("form", name="Add an image backend")
+        kinds = form.get_by_label("Kind").locator("option").evaluate_all(
+            "os => os.map(o => o.value)"
+        )
+        assert {"a1111", "comfyui"} <= set(kinds)  # from /api/image-providers
+        form.get_by_label("Name", exact=True).fill("Fake SD")
+        form.get_by_label("Base URL").fill(fake.url)
+        form.get_by_role("button", name="Add image backend").click()
+        row = section.locator("li", has_text="Fake SD")
+        row.get_by_role("button", name="Test Fake SD").click()
+        row.locator(".verdict.ok", has_text="2 checkpoints").wait_for()
+
+        page.get_by_role("button", name="Images", exact=True).click()
+        view = page.locator("#view-images")
+        view.get_by_text("Using Fake SD").wait_for()
+        view.locator("select option", has_text="dreamshaper_8").wait_for(state="attached")
+
+        # A long job: progress shows, then Cancel interrupts the backend.
+        view.get_by_label("Prompt", exact=True).fill("a red square")
+        view.get_by_label("Steps").fill("60")
+        view.get_by_role("button", name="Generate").click()
+        page.wait_for_function(
+            "() => { const p = document.querySelector('#view-images progress');"
+            " return p && p.value > 0 && p.value < 1; }"
+        )
+        assert "Step" in view.locator(".progress-box").inner_text()
+        screenshot(page, "images-progress")
+        view.get_by_role("button", name="Cancel").click()
+        view.get_by_text("Cancelled.").wait_for()
+        assert fake.interrupt_received.wait(5), "the backend job was not interrupted"
+
+        # A short job with a fixed seed and checkpoint lands in the gallery.
+        view.get_by_label("Negative prompt").fill("blurry")
+        view.get_by_label("Steps").fill("3")
+        view.get_by_label("Seed").fill("1234")
+        view.get_by_label("Size").select_option("768x512")
+        view.get_by_label("Checkpoint").select_option(label="dreamshaper_8.safetensors [879db523c3]")
+        view.get_by_role("button", name="Generate").click()
+        view.get_by_text("Done: 1 image").wait_for()
+        figure = view.locator(".gallery figure").first
+        figure.wait_for()
+        caption = figure.inner_text()
+        assert "a red square" in caption and "seed 1234" in caption and "768×512" in caption
+        assert figure.locator("img").evaluate("img => img.complete && img.naturalWidth") == 768
+        sent = [r.body for r in fake.requests if r.path == "/sdapi/v1/txt2img"][-1]
+        assert sent["negative_prompt"] == "blurry" and sent["seed"] == 1234
+        screenshot(page, "images")
+        assert not page.js_errors
