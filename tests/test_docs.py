@@ -102,7 +102,8 @@ class Block:
 
     @property
     def id(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        where = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{where}:{self.line}"
 
 
 def _directives(lines: list[str], fence: int) -> dict[str, Any]:
@@ -314,12 +315,12 @@ def test_directives_are_parsed(tmp_path: Path) -> None:
     assert third.prelude == [second] and third.needs == ["server"]
 
 
-@pytest.mark.parametrize("block", ALL_BLOCKS, ids=[b.id for b in ALL_BLOCKS])
-def test_example_runs(block: Block, upstreams: Upstreams, tmp_path: Path) -> None:
-    if block.skip:
-        pytest.skip(block.skip)
+def run_block(block: Block, upstreams: Upstreams, tmp_path: Path) -> str | None:
+    """Run ``block`` (after its prelude) as a script; None when it passed,
+    else a report of what went wrong with its output."""
     unknown = [n for n in block.needs if n not in NEEDS]
-    assert not unknown, f"{block.id}: unknown needs={unknown}; known: {sorted(NEEDS)}"
+    if unknown:
+        return f"{block.id}: unknown needs={unknown}; known: {sorted(NEEDS)}"
     script = "".join(f"# --- {b.id}\n{b.code}" for b in [*block.prelude, block])
     path = tmp_path / "example.py"
     path.write_text(script, encoding="utf-8")
@@ -340,9 +341,38 @@ def test_example_runs(block: Block, upstreams: Upstreams, tmp_path: Path) -> Non
     report = (
         f"{block.id} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     )
-    assert proc.returncode == 0, report
+    if proc.returncode != 0:
+        return report
     for text in block.expect:
-        assert text in proc.stdout, f"expected {text!r} in the output\n{report}"
+        if text not in proc.stdout:
+            return f"expected {text!r} in the output\n{report}"
+    return None
+
+
+@pytest.mark.parametrize("block", ALL_BLOCKS, ids=[b.id for b in ALL_BLOCKS])
+def test_example_runs(block: Block, upstreams: Upstreams, tmp_path: Path) -> None:
+    if block.skip:
+        pytest.skip(block.skip)
+    failure = run_block(block, upstreams, tmp_path)
+    assert failure is None, failure
+
+
+def test_the_runner_reports_failures(upstreams: Upstreams, tmp_path: Path) -> None:
+    """A broken example, a missing expected output and an unknown fixture are
+    caught (so a passing docs run means something)."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```python\nimport os\nprint(os.environ['OPENAI_BASE_URL'])\n```\n"
+        "```python\nfrom pluma import llm\nllm.no_such_function()\n```\n"
+        '<!-- docs-test: expect="absent" -->\n```python\nprint("present")\n```\n'
+        "<!-- docs-test: needs=nothing -->\n```python\npass\n```\n",
+        encoding="utf-8",
+    )
+    ok, broken, unexpected, unknown = collect(page)
+    assert run_block(ok, upstreams, tmp_path) is None
+    assert "AttributeError" in (run_block(broken, upstreams, tmp_path) or "")
+    assert "expected 'absent'" in (run_block(unexpected, upstreams, tmp_path) or "")
+    assert "unknown needs=['nothing']" in (run_block(unknown, upstreams, tmp_path) or "")
 
 
 def test_docs_upstreams_answer_realistically(upstreams: Upstreams) -> None:
