@@ -1,0 +1,133 @@
+"""``pluma chat "prompt"``: one chat turn from the terminal, streamed as it
+arrives, through the same providers and event model as the server (no server
+needs to run).
+
+| stream part   | where it goes                                              |
+|---------------|------------------------------------------------------------|
+| answer text   | stdout, as it streams (so ``pluma chat … > file`` keeps it) |
+| reasoning     | stderr, dimmed (rich)                                      |
+| tool calls    | stderr, one line each                                      |
+| failure       | stderr ``pluma: <what happened>``, exit code 1             |
+| Ctrl-C        | the upstream request is cancelled, exit code 130           |
+
+The connection is the active one, ``--connection NAME``, or the prefix of
+``--model <connection>/<model id>`` (as on the HTTP API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from pluma.cli.common import DataDirOption, SecretsOption, fail, open_manager, settings_for
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(chat)
+
+
+def chat(
+    prompt: str = typer.Argument(..., help="What to say to the model."),
+    connection: str = typer.Option(None, "--connection", "-c", help="Connection name or id."),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Model id, or <connection>/<model id> (default: the connection's).",
+    ),
+    system: str = typer.Option(None, "--system", "-s", help="System prompt."),
+    reasoning: str = typer.Option(
+        None, "--reasoning", help="Reasoning effort: off, minimal, low, medium, high, xhigh."
+    ),
+    max_tokens: int = typer.Option(None, "--max-tokens", help="Longest answer, in tokens."),
+    data_dir: Path = DataDirOption,
+    secrets: str = SecretsOption,
+) -> None:
+    """Send one prompt and stream the answer to the terminal."""
+    from pluma import llm
+    from pluma.server.codecs.errors import RequestError
+    from pluma.server.codecs.openai_request import decode_reasoning
+    from pluma.server.providers.base import ChatRequest
+
+    try:
+        level = decode_reasoning(reasoning, "--reasoning")
+    except RequestError as exc:
+        raise fail(exc.problem, 2) from None
+    if max_tokens is not None and max_tokens <= 0:
+        raise fail("--max-tokens must be a positive number", 2)
+    manager = open_manager(settings_for(data_dir, secrets))
+    request = ChatRequest(
+        model=model or "",
+        context=llm.Context(system_prompt=system or None, messages=[llm.UserMessage(prompt)]),
+        max_tokens=max_tokens,
+        reasoning=level,
+    )
+    try:
+        code = asyncio.run(_stream(manager, request, connection))
+    except KeyboardInterrupt:
+        typer.echo("", err=True)
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
+
+
+async def _stream(manager: Any, request: Any, connection: str | None) -> int:
+    import httpx
+    from rich.console import Console
+
+    from pluma.server.codecs.failures import failure_for
+    from pluma.server.providers.bridge import events_for
+    from pluma.server.providers.resolve import resolve_target
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out = sys.stdout
+    async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as http:
+        try:
+            target = resolve_target(manager, http, request.model, connection)
+            request.model = target.model
+            stream = events_for(target.provider, request)
+        except Exception as exc:
+            err.print(f"pluma: {failure_for(exc).message}", style="red", markup=False)
+            return 1
+        last = ""  # which stream part printed last, to break lines between them
+        async with stream:
+            async for event in stream:
+                kind = event.type
+                if kind == "thinking_delta":
+                    err.print(event.delta, style="dim", end="", markup=False)
+                    last = "thinking"
+                elif kind == "text_delta":
+                    if last == "thinking":
+                        err.print()
+                    out.write(event.delta)
+                    out.flush()
+                    last = "text"
+                elif kind == "toolcall_end" and event.tool_call is not None:
+                    if last:
+                        err.print()
+                    call = event.tool_call
+                    err.print(
+                        f"[tool call] {call.name}({json.dumps(call.arguments)})",
+                        style="cyan",
+                        markup=False,
+                    )
+                    last = ""
+                elif kind == "done":
+                    if last == "text":
+                        out.write("\n")
+                    elif last == "thinking":
+                        err.print()
+                    out.flush()
+                    return 0
+                elif kind == "error":
+                    if last == "text":
+                        out.write("\n")
+                        out.flush()
+                    message = event.message.error_message if event.message else None
+                    err.print(f"pluma: {message or 'the stream failed'}", style="red", markup=False)
+                    return 1
+    return 1

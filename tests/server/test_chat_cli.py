@@ -1,0 +1,75 @@
+"""``pluma chat "prompt"`` as a real subprocess against local upstreams:
+answer on stdout as it streams, reasoning dimmed on stderr, the connection
+picked by name or by model prefix, failures as one line and exit code 1."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.support.chat_env import write_connections
+from tests.support.server_process import run_cli
+from tests.support.upstreams import AnthropicUpstream, OpenAIUpstream, Script
+
+
+@pytest.fixture(scope="module")
+def upstreams(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, OpenAIUpstream, AnthropicUpstream]]:
+    data_dir = tmp_path_factory.mktemp("cli") / "data"
+    with OpenAIUpstream() as oa, AnthropicUpstream() as an:
+        write_connections(data_dir, {"oa": oa.base_url, "an": an.base_url, "ln": oa.base_url})
+        yield data_dir, oa, an
+
+
+def test_chat_streams_answer_to_stdout_and_reasoning_dimmed_to_stderr(
+    upstreams: tuple[Path, OpenAIUpstream, AnthropicUpstream],
+) -> None:
+    data_dir, _, an = upstreams
+    an.reset(Script(text="The answer is 42.", thinking="Counting carefully."))
+    result = run_cli(
+        ["chat", "What is the answer?", "--connection", "an", "--system", "Be terse."],
+        data_dir=data_dir,
+        env={"FORCE_COLOR": "1", "TERM": "xterm-256color"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "The answer is 42.\n"
+    assert "\x1b[2m" in result.stderr  # dim
+    assert re.sub(r"\x1b\[[0-9;]*m", "", result.stderr).strip() == "Counting carefully."
+    sent = an.requests[-1].json()
+    assert sent["model"] == "claude-test-1"
+    assert "Be terse." in str(sent["system"])
+
+
+def test_chat_model_prefix_picks_the_connection(
+    upstreams: tuple[Path, OpenAIUpstream, AnthropicUpstream],
+) -> None:
+    data_dir, oa, _ = upstreams
+    oa.reset(Script(text="from oa"))
+    result = run_cli(["chat", "hi", "--model", "oa/meta-llama/Llama-3-8B"], data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "from oa\n"
+    assert oa.requests[-1].json()["model"] == "meta-llama/Llama-3-8B"
+
+
+def test_chat_failure_is_one_line_and_exit_1(
+    upstreams: tuple[Path, OpenAIUpstream, AnthropicUpstream],
+) -> None:
+    data_dir, oa, _ = upstreams
+    oa.reset(Script(status=401, error_message="bad key upstream"))
+    result = run_cli(["chat", "hi", "--connection", "oa"], data_dir=data_dir)
+    assert result.returncode == 1
+    assert "bad key upstream" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_chat_without_a_key_says_how_to_set_one(
+    upstreams: tuple[Path, OpenAIUpstream, AnthropicUpstream],
+) -> None:
+    data_dir, _, _ = upstreams
+    result = run_cli(["chat", "hi", "--connection", "remote"], data_dir=data_dir)
+    assert result.returncode == 1
+    assert "pluma keys set remote" in result.stderr
+    assert "Traceback" not in result.stderr
