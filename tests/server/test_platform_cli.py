@@ -1,0 +1,113 @@
+"""The ``pluma`` CLI as a user runs it (subprocesses), on a data dir that a
+running server shares."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.server.test_platform_api import UPSTREAM_KEY, models_upstream
+from tests.support.scripted_server import ScriptedServer
+from tests.support.server_process import PlumaServer, run_cli
+
+
+@pytest.fixture
+def upstream() -> Iterator[ScriptedServer]:
+    with ScriptedServer(models_upstream()) as server:
+        yield server
+
+
+def test_connections_keys_and_models_commands(tmp_path: Path, upstream: ScriptedServer) -> None:
+    data = tmp_path / "data"
+
+    def cli(*args: str, input: str | None = None) -> tuple[int, str, str]:
+        done = run_cli(args, data_dir=data, input=input)
+        return done.returncode, done.stdout, done.stderr
+
+    code, out, _ = cli("connections", "list")
+    assert code == 0 and "no connections" in out
+
+    code, out, err = cli(
+        "connections", "add", "Acme", "--base-url", upstream.url + "/v1", "--model", "gpt-test"
+    )
+    assert code == 0, err
+    assert "added 'Acme'" in out and "active" in out
+    code, out, err = cli("connections", "add", "acme", "--base-url", "http://127.0.0.1:9/v1")
+    assert code == 1 and "already exists" in err and "Traceback" not in err
+    code, out, err = cli(
+        "connections",
+        "add",
+        "Spare",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--header",
+        "X-Title: pluma",
+    )
+    assert code == 0, err
+
+    code, out, err = cli("connections", "test", "Acme")
+    assert code == 1 and "key_rejected" in out  # no key yet; the upstream wants one
+
+    code, out, err = cli("keys", "set", "Acme", input=UPSTREAM_KEY + "\n")
+    assert code == 0, err
+    assert UPSTREAM_KEY not in out + err
+    secrets_file = data / "secrets.json"
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+
+    code, out, err = cli("connections", "list", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["Acme"]["has_key"] is True and rows["Acme"]["active"] is True
+    assert rows["Spare"]["has_key"] is False
+    assert UPSTREAM_KEY not in out
+
+    code, out, err = cli("connections", "test")
+    assert code == 0 and "ok" in out and "2 model(s)" in out, out + err
+    code, out, err = cli("models")
+    assert code == 0 and out.split() == ["gpt-test", "gpt-test-mini"], out + err
+
+    code, out, err = cli("connections", "activate", "spare")
+    assert code == 0 and "'Spare' is now the active connection" in out
+    code, out, err = cli("connections", "list")
+    assert any(line.startswith("* Spare") for line in out.splitlines())
+
+    code, out, err = cli("connections", "remove", "Acme")
+    assert code == 0 and "removed 'Acme'" in out
+    assert UPSTREAM_KEY not in secrets_file.read_text()  # the key went with it
+    code, out, err = cli("connections", "remove", "Acme")
+    assert code == 1 and "no connection named" in err
+
+    code, out, err = cli("keys", "set", "Spare", input="\n")
+    assert code == 2 and "no key given" in err
+
+
+def test_cli_changes_reach_a_running_server(tmp_path: Path, upstream: ScriptedServer) -> None:
+    with PlumaServer(tmp_path, env={"PLUMA_SECRETS": "file"}) as srv, srv.client() as c:
+        assert c.get("/api/connections").json()["connections"] == []
+        done = run_cli(
+            ["connections", "add", "Acme", "--base-url", upstream.url + "/v1"],
+            data_dir=srv.data_dir,
+        )
+        assert done.returncode == 0, done.stderr
+        listed = c.get("/api/connections").json()
+        assert [x["name"] for x in listed["connections"]] == ["Acme"]
+        assert listed["connections"][0]["has_key"] is False
+        done = run_cli(["keys", "set", "Acme"], data_dir=srv.data_dir, input=UPSTREAM_KEY)
+        assert done.returncode == 0, done.stderr
+        verdict = c.post("/api/connections/Acme/test").json()
+        assert verdict["verdict"] == "ok" and verdict["has_key"] is True
+        # and the other way round
+        pid = c.post(
+            "/api/connections", json={"name": "Web", "base_url": "http://127.0.0.1:9/v1"}
+        ).json()["id"]
+        done = run_cli(["connections", "list", "--json"], data_dir=srv.data_dir)
+        assert pid in done.stdout
+    assert UPSTREAM_KEY not in srv.log_text()
+
+
+def test_version_and_help() -> None:
+    done = run_cli(["--help"], data_dir=Path("/nonexistent"))
+    assert done.returncode == 0
+    for command in ("serve", "connections", "keys", "models"):
+        assert command in done.stdout
