@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-
 class Gate:
     """A point in a reply body where writing waits until the test calls
     :meth:`open` (or the client leaves). Lets a test look at a stream's

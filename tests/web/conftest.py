@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,17 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
         context.close()
 
 
+def wait_until(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 10.0) -> Any:
+    """Poll ``read()`` until ``ok(value)`` (for server-side state the page
+    cannot signal, e.g. a reply stored after the client left)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if ok(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
 def screenshot(page: Any, name: str, *, docs: bool = False) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
@@ -175,8 +187,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                     "activate": True,
                 },
             )
-            assert r.status_code == 201, r.text
-            yield Site(server, r.json()["id"])
+        assert r.status_code == 201, r.text
+        yield Site(server, r.json()["id"])
 
 
 @pytest.fixture

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from tests.support.scripted_server import Gate, Reply
-from tests.web.conftest import DONE, ChatUpstream, Site, answer, chunk, screenshot
+from tests.web.conftest import (
+    DONE,
+    ChatUpstream,
+    Site,
+    answer,
+    chunk,
+    screenshot,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("web-chat")]
 
@@ -101,16 +109,10 @@ def test_stop_keeps_the_partial_answer_and_cancels_upstream(
     # The server stored the partial answer as aborted.
     conversation_id = page.evaluate("window.pluma.chat.conversation.id")
     with site.api() as client:
-
-        def stored() -> list[dict[str, Any]]:
-            return client.get(f"/api/conversations/{conversation_id}").json()["messages"]
-
-        page.wait_for_function("1")  # keeps the poll below on the page's clock
-        for _ in range(100):
-            messages = stored()
-            if len(messages) == 2:
-                break
-            page.wait_for_timeout(50)
+        messages = wait_until(
+            lambda: client.get(f"/api/conversations/{conversation_id}").json()["messages"],
+            lambda got: len(got) == 2,
+        )
         assert [m["role"] for m in messages] == ["user", "assistant"]
         assert messages[1]["stopReason"] == "aborted"
         assert messages[1]["content"][0]["text"] == "Once upon a time"
@@ -253,7 +255,9 @@ def test_connection_settings_add_test_activate_edit_delete(
 
     # A failing test shows the verdict too.
     with site.api() as client:
-        client.put(f"/api/connections/{site.connection_id}", json={"base_url": "http://127.0.0.1:9/v1"})
+        client.put(
+            f"/api/connections/{site.connection_id}", json={"base_url": "http://127.0.0.1:9/v1"}
+        )
     page.get_by_role("button", name="Test Scripted").click()
     bad = page.locator("#connection-list li", has_text="Scripted").locator(".verdict.bad")
     bad.wait_for()
@@ -300,3 +304,72 @@ def test_conversations_rename_delete_and_phone_layout(
     )
     assert page.locator("article.msg").count() == 0  # the open conversation was the deleted one
     assert not page.js_errors
+
+
+def test_autoscroll_stops_when_reader_scrolls_up_and_tool_calls_show(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    gate_1, gate_2 = Gate(), Gate()
+    lines = [chunk({"content": f"Line {n} of a long answer.\n\n"}) for n in range(60)]
+    upstream.replies = [
+        Reply.sse(
+            [
+                chunk({"role": "assistant", "content": ""}),
+                *lines[:30],
+                gate_1,
+                *lines[30:45],
+                gate_2,
+                *lines[45:],
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {"name": "get_weather", "arguments": ""},
+                            }
+                        ]
+                    }
+                ),
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Pa'}}]}),
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'ris"}'}}]}),
+                chunk({}, "tool_calls"),
+                DONE,
+            ]
+        )
+    ]
+    page = new_page(site.url, viewport={"width": 1000, "height": 600})
+    send(page, "Write a lot")
+    log = page.locator("#messages")
+    last_answer(page).get_by_text("Line 29 of a long answer.").wait_for()
+    page.wait_for_function(
+        "() => { const m = document.getElementById('messages');"
+        " return m.scrollHeight - m.scrollTop - m.clientHeight < 5; }"
+    )  # following the answer
+
+    gate_1.open()
+    last_answer(page).get_by_text("Line 44 of a long answer.").wait_for()
+    page.wait_for_function(
+        "() => { const m = document.getElementById('messages');"
+        " return m.scrollHeight - m.scrollTop - m.clientHeight < 5; }"
+    )
+    # The reader scrolls up: new text must not drag the view back down.
+    log.hover()
+    page.mouse.wheel(0, -600)
+    page.wait_for_selector("#jump-latest:visible")
+    top = log.evaluate("m => m.scrollTop")
+    gate_2.open()
+    last_answer(page).locator(".tool-call").wait_for()
+    assert log.evaluate("m => m.scrollTop") == top
+
+    call = last_answer(page).locator(".tool-call")
+    assert call.locator(".tool-name").inner_text() == "get_weather"
+    assert '"city": "Paris"' in call.locator(".tool-args").inner_text()
+
+    page.click("#jump-latest")
+    page.wait_for_function(
+        "() => { const m = document.getElementById('messages');"
+        " return m.scrollHeight - m.scrollTop - m.clientHeight < 5; }"
+    )
+    assert not page.is_visible("#jump-latest")

@@ -15,16 +15,14 @@ from tests.web.conftest import screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("web-images")]
 
 
-def test_image_backend_settings_generate_cancel_and_gallery(
-    tmp_path: Path, new_page: Any
-) -> None:
+def test_image_backend_settings_generate_cancel_and_gallery(tmp_path: Path, new_page: Any) -> None:
     with FakeA1111(step_delay=0.1) as fake, PlumaServer(tmp_path) as server:
         page = new_page(server.url + "/#settings")
         section = page.locator("#image-settings")
         section.get_by_role("button", name="Add image backend").click()
         form = page.get_by_role("form", name="Add an image backend")
-        kinds = form.get_by_label("Kind").locator("option").evaluate_all(
-            "os => os.map(o => o.value)"
+        kinds = (
+            form.get_by_label("Kind").locator("option").evaluate_all("os => os.map(o => o.value)")
         )
         assert {"a1111", "comfyui"} <= set(kinds)  # from /api/image-providers
         form.get_by_label("Name", exact=True).fill("Fake SD")
@@ -58,7 +56,9 @@ def test_image_backend_settings_generate_cancel_and_gallery(
         view.get_by_label("Steps").fill("3")
         view.get_by_label("Seed").fill("1234")
         view.get_by_label("Size").select_option("768x512")
-        view.get_by_label("Checkpoint").select_option(label="dreamshaper_8.safetensors [879db523c3]")
+        view.get_by_label("Checkpoint").select_option(
+            label="dreamshaper_8.safetensors [879db523c3]"
+        )
         view.get_by_role("button", name="Generate").click()
         view.get_by_text("Done: 1 image").wait_for()
         figure = view.locator(".gallery figure").first
