@@ -14,8 +14,19 @@ def test_connections_and_generate_a1111(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with FakeA1111(auth="amy:pw-9876") as fake:
         added = run_cli(
-            ["images", "connections", "add", "SD", "--base-url", fake.url, "--auth", "basic",
-             "--username", "amy", "--secret-stdin"],
+            [
+                "images",
+                "connections",
+                "add",
+                "SD",
+                "--base-url",
+                fake.url,
+                "--auth",
+                "basic",
+                "--username",
+                "amy",
+                "--secret-stdin",
+            ],
             data_dir=data,
             input="pw-9876\n",
         )
@@ -31,8 +42,22 @@ def test_connections_and_generate_a1111(tmp_path: Path) -> None:
 
         out = tmp_path / "out"
         made = run_cli(
-            ["images", "generate", "a small boat", "--steps", "3", "--seed", "77", "-W", "64",
-             "-H", "96", "--out", str(out), "--json"],
+            [
+                "images",
+                "generate",
+                "a small boat",
+                "--steps",
+                "3",
+                "--seed",
+                "77",
+                "-W",
+                "64",
+                "-H",
+                "96",
+                "--out",
+                str(out),
+                "--json",
+            ],
             data_dir=data,
         )
         assert made.returncode == 0, made.stderr
@@ -48,15 +73,21 @@ def test_connections_and_generate_a1111(tmp_path: Path) -> None:
 def test_generate_with_fallback_url_and_errors(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with FakeComfyUI() as fake:
-        made = run_cli(["images", "generate", "x", "--steps", "2"], data_dir=data,
-                       env={"PLUMA_IMAGE_URL": fake.url, "PLUMA_IMAGE_KIND": "comfyui"})
+        made = run_cli(
+            ["images", "generate", "x", "--steps", "2"],
+            data_dir=data,
+            env={"PLUMA_IMAGE_URL": fake.url, "PLUMA_IMAGE_KIND": "comfyui"},
+        )
         assert made.returncode == 0, made.stderr
         path = Path(made.stdout.strip())
         assert path.is_file() and path.parent == data / "images"
         assert "seed " in made.stderr
 
-        bad = run_cli(["images", "generate", "x", "--checkpoint", "missing.ckpt"], data_dir=data,
-                      env={"PLUMA_IMAGE_URL": fake.url, "PLUMA_IMAGE_KIND": "comfyui"})
+        bad = run_cli(
+            ["images", "generate", "x", "--checkpoint", "missing.ckpt"],
+            data_dir=data,
+            env={"PLUMA_IMAGE_URL": fake.url, "PLUMA_IMAGE_KIND": "comfyui"},
+        )
         assert bad.returncode == 1
         assert "node 4 (CheckpointLoaderSimple)" in bad.stderr
 

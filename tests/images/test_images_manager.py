@@ -1,0 +1,125 @@
+"""ImageConnectionManager and Gallery on a temp data dir (no server)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pluma.server.connections import ProfileInvalid, ProfileNotFound, ReadOnlyProfile
+from pluma.server.images import GeneratedImage, ImageResult
+from pluma.server.images.a1111 import A1111Provider
+from pluma.server.images.comfyui import ComfyUIProvider
+from pluma.server.images.gallery import Gallery
+from pluma.server.images.manager import (
+    ImageConnectionManager,
+    NoImageConnection,
+    image_fallback_profile,
+)
+from pluma.server.images.workflows import default_workflow
+from pluma.server.secrets import KeyringSecretStore, MemoryKeyring, image_connection_secret
+from tests.support.fake_a1111 import png
+
+
+@pytest.fixture
+def secrets() -> KeyringSecretStore:
+    return KeyringSecretStore(MemoryKeyring())
+
+
+async def test_create_persist_and_secret(tmp_path: Path, secrets: KeyringSecretStore) -> None:
+    manager = ImageConnectionManager(tmp_path, secrets)
+    profile = manager.create(
+        name="Comfy",
+        kind="comfyui",
+        base_url="http://127.0.0.1:8188/",
+        auth="bearer",
+        secret="tok-abcdef",
+        workflow=json.dumps(default_workflow()),
+    )
+    assert profile.base_url == "http://127.0.0.1:8188"
+    assert manager.active_id == profile.id
+    doc = json.loads((tmp_path / "image_connections.json").read_text())
+    assert doc["connections"][0]["workflow"]["6"]["inputs"]["text"] == "%prompt%"
+    assert "tok-abcdef" not in json.dumps(doc)
+    assert secrets.get(image_connection_secret(profile.id)) == "tok-abcdef"
+
+    # Another process (a second manager on the same dir) sees it, secret resolved on use.
+    other = ImageConnectionManager(tmp_path, secrets)
+    provider, seen = other.provider("comfy")
+    assert isinstance(provider, ComfyUIProvider)
+    assert seen.secret is None
+    assert provider.http.headers == {"Authorization": "Bearer tok-abcdef"}
+
+    other.update(profile.id, secret=None, name="Comfy 2")
+    assert manager.lookup("comfy 2").id == profile.id
+    assert not manager.has_secret(manager.get(profile.id))
+    manager.delete(profile.id)
+    assert manager.list() == []
+    with pytest.raises(NoImageConnection):
+        manager.provider()
+
+
+def test_validation_messages(tmp_path: Path, secrets: KeyringSecretStore) -> None:
+    manager = ImageConnectionManager(tmp_path, secrets)
+    with pytest.raises(ProfileInvalid, match="kind"):
+        manager.create(name="x", kind="dalle", base_url="http://h")
+    with pytest.raises(ProfileInvalid, match="base_url"):
+        manager.create(name="x", base_url="ftp://h")
+    with pytest.raises(ProfileInvalid, match="credentials"):
+        manager.create(name="x", base_url="http://u:p@h")
+    with pytest.raises(ProfileInvalid, match="only ComfyUI"):
+        manager.create(name="x", kind="a1111", base_url="http://h", workflow=default_workflow())
+    with pytest.raises(ProfileInvalid, match="Export \\(API\\)"):
+        manager.create(name="x", kind="comfyui", base_url="http://h", workflow={"nodes": []})
+    with pytest.raises(ProfileInvalid, match="not valid JSON"):
+        manager.create(name="x", kind="comfyui", base_url="http://h", workflow="{nope")
+    manager.create(name="A", base_url="http://h")
+    with pytest.raises(ProfileInvalid, match="already exists"):
+        manager.create(name="a", base_url="http://h2")
+    with pytest.raises(ProfileNotFound, match="image connection"):
+        manager.lookup("missing")
+    assert not (tmp_path / "image_connections.json").read_text().count('"x"')
+
+
+async def test_fallback(tmp_path: Path, secrets: KeyringSecretStore) -> None:
+    fallback = image_fallback_profile("http://bob:pw@127.0.0.1:7860/", "a1111")
+    assert fallback is not None
+    assert (fallback.base_url, fallback.auth, fallback.username, fallback.secret) == (
+        "http://127.0.0.1:7860",
+        "basic",
+        "bob",
+        "pw",
+    )
+    manager = ImageConnectionManager(tmp_path, secrets, fallback=fallback)
+    active = manager.active()
+    assert active is not None and manager.is_fallback(active) and active.secret is None
+    provider, _ = manager.provider()
+    assert isinstance(provider, A1111Provider)
+    assert provider.http.headers["Authorization"].startswith("Basic ")
+    with pytest.raises(ReadOnlyProfile):
+        manager.update(active.id, name="x")
+    created = manager.create(name="Real", base_url="http://127.0.0.1:7861")
+    assert manager.active_id == created.id  # a profile takes over from the fallback
+
+
+def test_gallery_round_trip(tmp_path: Path) -> None:
+    gallery = Gallery(tmp_path)
+    first = gallery.save(
+        ImageResult([GeneratedImage(png(8, 8))], {"prompt": "a", "seed": 1}), {"name": "x"}
+    )
+    second = gallery.save(
+        ImageResult(
+            [GeneratedImage(png(8, 8)), GeneratedImage(b"\xff\xd8\xff..", "image/jpeg")],
+            {"prompt": "b", "seed": 2},
+        ),
+    )
+    records, total = gallery.list()
+    assert total == 3
+    assert [r["id"] for r in records] == [second[0]["id"], second[1]["id"], first[0]["id"]]
+    stored = gallery.get(second[1]["id"])
+    assert stored is not None and stored.mime_type == "image/jpeg" and stored.path.suffix == ".jpg"
+    assert stored.record["parameters"]["seed"] == 2
+    assert gallery.get("../../etc/passwd") is None
+    assert gallery.delete(first[0]["id"]) and gallery.get(first[0]["id"]) is None
+    assert not list(tmp_path.glob("images/.*.tmp"))
