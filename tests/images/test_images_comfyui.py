@@ -233,3 +233,15 @@ async def test_interrupted_elsewhere(client: httpx.AsyncClient) -> None:
         with pytest.raises(ImageBackendError) as err:
             await task
     assert err.value.code == "interrupted"
+
+
+async def test_websocket_lost_falls_back_to_history(client: httpx.AsyncClient) -> None:
+    with FakeComfyUI(step_delay=0.01, drop_socket_at_step=2) as fake:
+        reports: list[Progress] = []
+        result = await provider_for(fake, client).generate(
+            ImageRequest(prompt="x", steps=10, seed=3), reports.append
+        )
+    assert [p.step for p in reports if p.step] == [1, 2]
+    assert len(result.images) == 1 and result.seed == 3
+    assert fake.steps_run == 10
+    assert sum(1 for p in fake.paths("GET") if p.startswith("/history/")) >= 2

@@ -83,6 +83,8 @@ class FakeComfyUI:
         default_factory=lambda: ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.ckpt"]
     )
     preview_every: int = 1
+    drop_socket_at_step: int | None = None
+    """Close the client's websocket at this sampler step (the job goes on)."""
 
     def __post_init__(self) -> None:
         self.requests: list[Recorded] = []
@@ -461,6 +463,10 @@ class FakeComfyUI:
                     )
                     if self.preview_every and step % self.preview_every == 0:
                         await self.send_preview(png(8, 8, colour_for(step)), sid)
+                    if step == self.drop_socket_at_step and sid in self.sockets:
+                        dropped = self.sockets.pop(sid)
+                        with contextlib.suppress(Exception):
+                            await dropped.close()
                 if self._interrupt:
                     status = "error"
                     data = {
