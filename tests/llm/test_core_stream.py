@@ -318,6 +318,30 @@ async def test_abort_from_another_task_while_upstream_stalls(server: ScriptedSer
     assert await stream.result() is last.message
 
 
+async def test_abort_from_another_thread(server: ScriptedServer) -> None:
+    server.reply(_stalling_reply())
+    stream = client_with(MyProtocolAdapter()).stream(model_at(server.url), CTX)
+    got_delta = asyncio.Event()
+
+    async def consume() -> list[llm.Event]:
+        out = []
+        async for e in stream:
+            out.append(e)
+            if e.type == "text_delta":
+                got_delta.set()
+        return out
+
+    consumer = asyncio.create_task(consume())
+    await got_delta.wait()
+    await asyncio.to_thread(stream.abort, "stopped from a GUI thread")
+    events = await asyncio.wait_for(consumer, 5)
+    assert_contract(events)
+    assert events[-1].message is not None
+    assert events[-1].message.stop_reason == "aborted"
+    assert events[-1].message.error_message == "stopped from a GUI thread"
+    assert await asyncio.to_thread(server.wait_disconnect, 1.0)
+
+
 async def test_abort_from_the_consumer_itself(server: ScriptedServer) -> None:
     server.reply(_stalling_reply())
     stream = client_with(MyProtocolAdapter()).stream(model_at(server.url), CTX)

@@ -289,3 +289,16 @@ async def test_request_carries_json_and_headers(server: ScriptedServer) -> None:
     assert request.headers["content-type"] == "application/json"
     assert request.headers["accept"] == "text/event-stream"
     assert request.headers["x-api-key"] == "k"
+
+
+async def test_a_key_echoed_by_the_upstream_is_masked(server: ScriptedServer) -> None:
+    key = "sk-live-1234567890abcdef"
+    server.reply(err(401, f"Incorrect API key provided: {key}. Check it."))
+    with pytest.raises(llm.ProviderError) as info:
+        async with open_stream(
+            server.url, headers={"Authorization": f"Bearer {key}"}, body={}, options=StreamOptions()
+        ):
+            pass
+    assert key not in str(info.value) and key not in repr(info.value)
+    assert "Incorrect API key provided: sk-…***. Check it." in str(info.value)
+    assert info.value.status == 401

@@ -42,6 +42,7 @@ class EventStream:
     __slots__ = (
         "_abort_reason",
         "_cancel_sent",
+        "_loop",
         "_message",
         "_pending",
         "_result",
@@ -63,6 +64,7 @@ class EventStream:
         self._abort_reason: str | None = None
         self._waiting_task: asyncio.Task[object] | None = None
         self._cancel_sent = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- iteration ---------------------------------------------------------
 
@@ -82,6 +84,8 @@ class EventStream:
         assert source is not None
         task = asyncio.current_task()
         self._waiting_task = task
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         try:
             event = await source.__anext__()
             while event is None:
@@ -147,13 +151,18 @@ class EventStream:
 
     def abort(self, reason: str = "the request was aborted") -> None:
         """End the stream with an ``aborted`` error event keeping the content so
-        far. Safe to call from any task of the stream's event loop, any number
-        of times; a no-op once the stream has ended.
+        far. Safe to call from any task, or any thread, any number of times;
+        a no-op once the stream has ended.
 
         If the consumer is waiting on the upstream, that wait is cancelled at
         once (the adapter's ``async with`` closes the connection on the way
         out) and the consumer receives the aborted event instead.
         """
+        loop = self._loop
+        if loop is not None and not _running_in(loop):
+            # Another thread (a GUI's Stop button): hand over to the loop.
+            loop.call_soon_threadsafe(self.abort, reason)
+            return
         if self._result is not None or self._abort_reason is not None:
             return
         self._abort_reason = reason
@@ -238,6 +247,13 @@ class EventStream:
                 with contextlib.suppress(Exception):
                     await aclose()
         return event
+
+
+def _running_in(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def raise_for_result(stream: EventStream) -> AssistantMessage:

@@ -117,6 +117,25 @@ def error_from_body(status: int, body: bytes, reason: str = "") -> ProviderError
     )
 
 
+# Request headers whose values are credentials.
+_SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+
+
+def redact(text: str, headers: dict[str, str]) -> str:
+    """``text`` with any credential sent in ``headers`` masked.
+
+    Some upstreams echo the key they rejected in their error message; the
+    message goes into events, logs and API responses, so the key must not.
+    """
+    for name, value in headers.items():
+        if name.lower() not in _SECRET_HEADERS or not value:
+            continue
+        secret = value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value
+        if len(secret) >= 8 and secret in text:
+            text = text.replace(secret, secret[:3] + "…" + "***")
+    return text
+
+
 def _backoff(attempt: int) -> float:
     return min(8.0, 0.5 * 2.0**attempt) * (0.75 + random.random() * 0.5)
 
@@ -191,6 +210,8 @@ async def open_stream(
             finally:
                 await response.aclose()
             error = error_from_body(response.status_code, raw, response.reason_phrase)
+            error.message = redact(error.message, req_headers)
+            error.args = (error.message,)
             error.retry_after = _retry_after(response)
             if error.retryable:
                 delay = error.retry_after if error.retry_after is not None else _backoff(attempt)
