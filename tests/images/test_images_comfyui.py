@@ -108,6 +108,8 @@ async def test_checkpoints_and_ping(client: httpx.AsyncClient) -> None:
         await provider.ping()
         assert await provider.list_checkpoints() == fake.checkpoints
     assert fake.paths("GET") == ["/system_stats", "/object_info/CheckpointLoaderSimple"]
+    with FakeComfyUI(combo_format=True) as fake:
+        assert await provider_for(fake, client).list_checkpoints() == fake.checkpoints
 
 
 async def test_node_error_names_the_node(client: httpx.AsyncClient) -> None:

@@ -84,6 +84,8 @@ class FakeComfyUI:
     )
     preview_every: int = 1
     drop_socket_at_step: int | None = None
+    combo_format: bool = False
+    """Describe ``ckpt_name`` the newer way: ``["COMBO", {"options": [...]}]``."""
     """Close the client's websocket at this sampler step (the job goes on)."""
 
     def __post_init__(self) -> None:
@@ -200,10 +202,20 @@ class FakeComfyUI:
                 "CheckpointLoaderSimple": {
                     "input": {
                         "required": {
-                            "ckpt_name": [
-                                list(self.checkpoints),
-                                {"tooltip": "The name of the checkpoint (model) to load."},
-                            ]
+                            "ckpt_name": (
+                                [
+                                    "COMBO",
+                                    {
+                                        "options": list(self.checkpoints),
+                                        "tooltip": "The name of the checkpoint (model) to load.",
+                                    },
+                                ]
+                                if self.combo_format
+                                else [
+                                    list(self.checkpoints),
+                                    {"tooltip": "The name of the checkpoint (model) to load."},
+                                ]
+                            )
                         }
                     },
                     "input_order": {"required": ["ckpt_name"]},
