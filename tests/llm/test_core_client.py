@@ -118,6 +118,10 @@ async def test_validate_runs_before_the_adapter(server: ScriptedServer) -> None:
         (llm.StreamOptions(temperature=-0.1), "temperature"),
         (llm.StreamOptions(max_tokens=0), "max_tokens"),
         (llm.StreamOptions(reasoning="hgh"), "reasoning must be one of off, minimal"),  # type: ignore[arg-type]
+        (llm.StreamOptions(max_retries=-1), "max_retries must be 0 or more"),
+        (llm.StreamOptions(max_retry_delay=-1), "max_retry_delay"),
+        (llm.StreamOptions(timeouts=llm.Timeouts(idle=0)), "timeouts.idle must be a positive"),
+        (llm.StreamOptions(timeouts=llm.Timeouts(connect=-1)), "timeouts.connect"),
     ],
 )
 def test_invalid_common_options_are_rejected(
@@ -126,6 +130,23 @@ def test_invalid_common_options_are_rejected(
     adapter = MyProtocolAdapter()
     with pytest.raises(llm.ConfigurationError, match=match):
         llm.Client(llm.AdapterRegistry([adapter])).stream(model_at(server.url), CTX, options)
+    assert adapter.calls == 0 and server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("tools", "match"),
+    [
+        ([llm.Tool("a", ""), llm.Tool("a", "again")], "two tools are named 'a'"),
+        ([llm.Tool("", "")], "every tool needs a name"),
+    ],
+)
+def test_invalid_tools_are_rejected(
+    server: ScriptedServer, tools: list[llm.Tool], match: str
+) -> None:
+    adapter = MyProtocolAdapter()
+    ctx = llm.Context(messages=[llm.UserMessage("Hi")], tools=tools)
+    with pytest.raises(llm.ConfigurationError, match=match):
+        llm.Client(llm.AdapterRegistry([adapter])).stream(model_at(server.url), ctx)
     assert adapter.calls == 0 and server.requests == []
 
 

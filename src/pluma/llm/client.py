@@ -55,6 +55,8 @@ class Client:
             )
         if options.max_tokens is not None and options.max_tokens <= 0:
             raise ConfigurationError(f"max_tokens must be positive, got {options.max_tokens}")
+        _check_limits(options)
+        _check_tools(context)
         base_url = options.base_url or model.base_url
         key = resolve_api_key(model.provider, base_url, options.api_key)
         if key != options.api_key:
@@ -73,3 +75,31 @@ class Client:
 
     def register(self, adapter: ProtocolAdapter) -> None:
         self.registry.register(adapter)
+
+
+def _check_limits(options: StreamOptions) -> None:
+    if options.max_retries < 0:
+        raise ConfigurationError(f"max_retries must be 0 or more, got {options.max_retries}")
+    if options.max_retry_delay < 0:
+        raise ConfigurationError(
+            f"max_retry_delay must be 0 or more seconds, got {options.max_retry_delay}"
+        )
+    for name in ("connect", "first_byte", "idle", "write"):
+        value = getattr(options.timeouts, name)
+        if value is not None and value <= 0:
+            raise ConfigurationError(
+                f"timeouts.{name} must be a positive number of seconds (or None for no "
+                f"limit), got {value}"
+            )
+
+
+def _check_tools(context: Context) -> None:
+    seen: set[str] = set()
+    for tool in context.tools:
+        if not tool.name:
+            raise ConfigurationError("every tool needs a name")
+        if tool.name in seen:
+            raise ConfigurationError(
+                f"two tools are named {tool.name!r}; the model could not tell them apart"
+            )
+        seen.add(tool.name)
