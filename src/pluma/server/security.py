@@ -53,13 +53,24 @@ def allowed_hosts(settings: Settings) -> frozenset[str] | None:
     hosts = {h.lower() for h in LOOPBACK_NAMES}
     bind = settings.host.strip("[]").lower()
     if bind in ("0.0.0.0", "::", ""):
-        with_names = {socket.gethostname().lower(), socket.getfqdn().lower()}
-        hosts |= {h for h in with_names if h}
+        hosts |= _own_names()
     else:
         hosts.add(bind)
         hosts.add(f"[{bind}]" if ":" in bind else bind)
     hosts.update(extra)
     return frozenset(hosts)
+
+
+def _own_names() -> set[str]:
+    """This machine's host names and the addresses they resolve to (what a
+    LAN client types to reach a wildcard-bound server)."""
+    names = {socket.gethostname().lower(), socket.getfqdn().lower()} - {""}
+    for name in list(names):
+        with contextlib.suppress(OSError):
+            for *_, sockaddr in socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP):
+                address = str(sockaddr[0]).lower()
+                names.add(f"[{address}]" if ":" in address else address)
+    return names
 
 
 def _host_name(host_header: str) -> str:
