@@ -152,3 +152,23 @@ def test_environment_selects_the_memory_keyring_in_a_subprocess(tmp_path: Path) 
 
 def test_redact() -> None:
     assert redact("bad key sk-123456 given", "sk-123456", None) == "bad key *** given"
+
+
+def test_log_redactor_hides_every_secret_the_store_handled(tmp_path: Path) -> None:
+    import io
+    import logging
+
+    from pluma.server.secrets import redactor
+
+    store = FileSecretStore(tmp_path / "secrets.json")
+    store.set("connection:r", "sk-redact-me-42")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(redactor)
+    logger = logging.getLogger("pluma.test.redactor")
+    logger.addHandler(handler)
+    try:
+        logger.error("upstream said: bad key %s (len %d)", "sk-redact-me-42", 15)
+    finally:
+        logger.removeHandler(handler)
+    assert out.getvalue() == "upstream said: bad key *** (len 15)\n"

@@ -130,7 +130,7 @@ def serve(
 
 
 def _configure_logging(settings: Settings) -> None:
-    from pluma.server.secrets import RedactingFilter
+    from pluma.server.secrets import redactor
 
     level = getattr(logging, settings.log_level.upper(), None)
     if not isinstance(level, int):
@@ -139,7 +139,6 @@ def _configure_logging(settings: Settings) -> None:
         )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    redactor = RedactingFilter()
     redactor.add(settings.api_key)
     redactor.add(settings.token)
     redactor.add(settings.image_key)

@@ -123,7 +123,7 @@ class KeyringSecretStore(SecretStore):
 
     def get(self, name: str) -> str | None:
         try:
-            value: str | None = self._kr.get_password(SERVICE, name)
+            value: str | None = _seen(self._kr.get_password(SERVICE, name))
         except keyring.errors.KeyringError as exc:
             raise SecretStoreError(
                 f"the keyring could not read secret {name!r}: {type(exc).__name__}; "
@@ -134,6 +134,7 @@ class KeyringSecretStore(SecretStore):
     def set(self, name: str, value: str) -> None:
         if not value:
             raise SecretStoreError(f"refusing to store an empty secret for {name!r}")
+        _seen(value)
         try:
             self._kr.set_password(SERVICE, name, value)
         except keyring.errors.KeyringError as exc:
@@ -186,11 +187,12 @@ class FileSecretStore(SecretStore):
 
     def get(self, name: str) -> str | None:
         value = self._all().get(name)
-        return value if isinstance(value, str) else None
+        return _seen(value) if isinstance(value, str) else None
 
     def set(self, name: str, value: str) -> None:
         if not value:
             raise SecretStoreError(f"refusing to store an empty secret for {name!r}")
+        _seen(value)
 
         def put(doc: dict[str, Any]) -> None:
             doc["service"] = SERVICE
@@ -282,6 +284,16 @@ class RedactingFilter(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
+
+
+redactor = RedactingFilter()
+"""Every secret this process reads or stores is added here; ``pluma serve``
+installs it on the log handler."""
+
+
+def _seen(value: str | None) -> str | None:
+    redactor.add(value)
+    return value
 
 
 def redact(text: str, *secrets: str | None) -> str:
