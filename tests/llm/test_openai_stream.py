@@ -205,10 +205,10 @@ async def test_openrouter_reasoning_details_not_doubled(server: ScriptedServer) 
         ),
         chunk({"content": "Yes."}, finish_reason="stop"),
     ]
-    server.reply(Reply.sse(sse(chunks)))
-    _, message = await run_pluma(server)
+    _, message, sdk = await both(server, sse(chunks))
     assert message.thinking == "Hmm."
     assert message.text == "Yes."
+    assert_agrees(message, sdk, usage=False)
 
 
 # -- tool calls ---------------------------------------------------------------
@@ -314,9 +314,10 @@ async def test_tool_call_with_stop_finish_reason_is_tool_use(server: ScriptedSer
         chunk({"tool_calls": [tool_fragment(0, id="t", name="f", arguments="{}")]}),
         chunk({}, finish_reason="stop"),
     ]
-    server.reply(Reply.sse(sse(chunks)))
-    _, message = await run_pluma(server)
+    _, message, sdk = await both(server, sse(chunks))
     assert message.stop_reason == "toolUse"
+    assert sdk.finish_reason == "stop"
+    assert_agrees(message, sdk, usage=False)
 
 
 # -- usage --------------------------------------------------------------------
@@ -382,33 +383,36 @@ async def test_cut_stream_keeps_partial_content(server: ScriptedServer) -> None:
 
 async def test_stream_ending_without_finish_or_done_is_an_error(server: ScriptedServer) -> None:
     """A server that closes cleanly but early: no finish_reason, no [DONE]."""
-    server.reply(Reply.sse(sse([chunk({"content": "so far"})], done=False)))
-    events, message = await run_pluma(server)
+    events, message, sdk = await both(server, sse([chunk({"content": "so far"})], done=False))
     assert events[-1].type == "error"
     assert message.text == "so far"
     assert "ended before the reply was finished" in (message.error_message or "")
+    # the SDK accepts the early end silently; the text so far agrees
+    assert_agrees(message, sdk, usage=False)
 
 
 async def test_finish_reason_without_done_is_complete(server: ScriptedServer) -> None:
-    server.reply(Reply.sse(sse([chunk({"content": "fine"}, finish_reason="stop")], done=False)))
-    events, message = await run_pluma(server)
+    body = sse([chunk({"content": "fine"}, finish_reason="stop")], done=False)
+    events, message, sdk = await both(server, body)
     assert events[-1].type == "done"
     assert message.text == "fine"
+    assert_agrees(message, sdk, usage=False)
 
 
 async def test_done_without_finish_reason_is_complete(server: ScriptedServer) -> None:
-    server.reply(Reply.sse(sse([chunk({"content": "fine"})])))
-    events, message = await run_pluma(server)
+    events, message, sdk = await both(server, sse([chunk({"content": "fine"})]))
     assert events[-1].type == "done"
     assert message.stop_reason == "stop"
+    assert_agrees(message, sdk, usage=False)
 
 
 async def test_malformed_chunk_is_an_error(server: ScriptedServer) -> None:
-    server.reply(Reply.sse(sse([chunk({"content": "a"}), "data: {not json\n\n"])))
-    events, message = await run_pluma(server)
+    events, message, sdk = await both(server, sse([chunk({"content": "a"}), "data: {not json\n\n"]))
     assert events[-1].type == "error"
     assert message.text == "a"
     assert "malformed chunk" in (message.error_message or "")
+    assert sdk.error is not None
+    assert_agrees(message, sdk, usage=False)
 
 
 async def test_abort_mid_stream(server: ScriptedServer) -> None:
@@ -529,36 +533,39 @@ async def test_complete_raises_with_partial_message(server: ScriptedServer) -> N
 
 
 async def test_named_error_event_with_plain_text(server: ScriptedServer) -> None:
-    server.reply(
-        Reply.sse(sse([chunk({"content": "so "}), "event: error\ndata: upstream exploded\n\n"]))
-    )
-    events, message = await run_pluma(server)
+    body = sse([chunk({"content": "so "}), "event: error\ndata: upstream exploded\n\n"])
+    events, message, sdk = await both(server, body)
     assert events[-1].type == "error"
     assert message.text == "so "
     assert message.error_message == "upstream exploded"
+    assert sdk.error is not None
+    assert_agrees(message, sdk, usage=False)
 
 
 async def test_named_error_event_with_error_object(server: ScriptedServer) -> None:
     """What Pluma's own server sends mid-stream (DESIGN.md, OpenAI chunks out)."""
     body = 'event: error\ndata: {"error": {"message": "boom", "type": "upstream_error"}}\n\n'
-    server.reply(Reply.sse(sse([chunk({"content": "a"}), body], done=False)))
-    events, message = await run_pluma(server)
+    events, message, sdk = await both(server, sse([chunk({"content": "a"}), body], done=False))
     assert events[-1].type == "error"
     assert message.error_message == "boom"
+    assert isinstance(sdk.error, openai.APIError) and "boom" in str(sdk.error)
+    assert_agrees(message, sdk, usage=False)
 
 
 async def test_cut_after_finish_reason_is_done_with_diagnostic(server: ScriptedServer) -> None:
     chunks = [chunk({"content": "complete"}), chunk({}, finish_reason="stop")]
-    server.reply(Reply.sse(sse(chunks, done=False), cut=True))
-    events, message = await run_pluma(server)
+    events, message, sdk = await both(server, sse(chunks, done=False), cut=True)
     assert events[-1].type == "done"
     assert message.text == "complete"
     assert [d.kind for d in message.diagnostics] == ["stream_cut_after_finish"]
+    assert sdk.error is not None  # the SDK fails on the broken connection
+    assert_agrees(message, sdk, usage=False)
 
 
 async def test_groq_usage_location(server: ScriptedServer) -> None:
     last = chunk({}, finish_reason="stop")
     last["x_groq"] = {"id": "req_1", "usage": usage(20, 5)}
-    server.reply(Reply.sse(sse([chunk({"content": "g"}), last])))
-    _, message = await run_pluma(server)
+    _, message, sdk = await both(server, sse([chunk({"content": "g"}), last]))
     assert (message.usage.input, message.usage.output) == (20, 5)
+    assert sdk.usage is None  # the SDK does not know this place
+    assert_agrees(message, sdk, usage=False)
