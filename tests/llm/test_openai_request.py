@@ -319,3 +319,37 @@ async def test_unknown_compat_key_is_a_clear_error() -> None:
         message.error_message or ""
     )
     assert "max_tokens_field" in (message.error_message or "")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "call_id", "check"),
+    [
+        (
+            "https://api.mistral.ai/v1",
+            "toolu_01A09q90qw90lq917835lq9",
+            lambda i: len(i) == 9 and i.isalnum(),
+        ),
+        (
+            "https://api.openai.com/v1",
+            "fc_" + "x" * 60 + "|call_123",
+            lambda i: len(i) == 40 and i.startswith("fc_xxx"),
+        ),
+        ("https://api.openai.com/v1", "call_short", lambda i: i == "call_short"),
+    ],
+)
+def test_tool_call_ids_fit_the_upstream(base_url: str, call_id: str, check: Any) -> None:
+    """Ids from another provider's history are rewritten to what this
+    upstream accepts, identically in the call and in its result."""
+    model = model_for("http://x")
+    model.base_url = base_url
+    context = llm.Context(
+        messages=[
+            llm.UserMessage("q"),
+            llm.AssistantMessage(content=[llm.ToolCall(call_id, "f", {})]),
+            llm.ToolResultMessage(call_id, "f", [llm.TextContent("r")]),
+        ]
+    )
+    body = build_request(model, context, llm.StreamOptions(), detect_compat(model))
+    sent = body["messages"][1]["tool_calls"][0]["id"]
+    assert check(sent), sent
+    assert body["messages"][2]["tool_call_id"] == sent

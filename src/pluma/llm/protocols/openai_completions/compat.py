@@ -10,7 +10,8 @@ names of :class:`Compat`, e.g. ``{"max_tokens_field": "max_tokens"}``).
 
 | vendor      | detected by                        | developer | max tokens field      | include_usage | reasoning param          | notes                                      |
 |-------------|------------------------------------|-----------|-----------------------|---------------|--------------------------|--------------------------------------------|
-| OpenAI      | api.openai.com, provider openai    | reasoning | max_completion_tokens | yes           | reasoning_effort (+min.) | no temperature on reasoning models          |
+| OpenAI      | api.openai.com, provider openai    | reasoning | max_completion_tokens | yes           | reasoning_effort (+min.) | no temperature on reasoning models;        |
+|             |                                    |           |                       |               |                          | tool call ids of at most 40 characters     |
 | Azure       | *.openai.azure.com, provider azure | reasoning | max_completion_tokens | yes           | reasoning_effort         | as OpenAI                                  |
 | Ollama      | :11434, provider ollama            | no        | max_tokens            | yes           | none                     |                                            |
 | LM Studio   | :1234, provider lmstudio           | no        | max_tokens            | yes           | none                     |                                            |
@@ -20,7 +21,8 @@ names of :class:`Compat`, e.g. ``{"max_tokens_field": "max_tokens"}``).
 | OpenRouter  | openrouter.ai                      | no        | max_tokens            | yes           | ``reasoning: {effort}``  |                                            |
 | Groq        | api.groq.com                       | no        | max_completion_tokens | yes           | reasoning_effort         |                                            |
 | Mistral     | api.mistral.ai                     | no        | max_tokens            | no            | none                     | tool results need ``name``; an assistant   |
-|             |                                    |           |                       |               |                          | turn must follow tool results before user  |
+|             |                                    |           |                       |               |                          | turn must follow tool results before user; |
+|             |                                    |           |                       |               |                          | tool call ids of 9 letters/digits          |
 | xAI         | api.x.ai                           | no        | max_tokens            | yes           | reasoning_effort low/high|                                            |
 | Cerebras    | api.cerebras.ai                    | no        | max_completion_tokens | yes           | none                     |                                            |
 | Together    | api.together.xyz                   | no        | max_tokens            | yes           | none                     |                                            |
@@ -36,6 +38,7 @@ OpenAI asks for its o-series and GPT-5 models; everywhere else it is
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 from urllib.parse import urlsplit
@@ -45,6 +48,7 @@ from pluma.llm.types import Model
 
 MaxTokensField: TypeAlias = Literal["max_tokens", "max_completion_tokens"]
 ReasoningParam: TypeAlias = Literal["reasoning_effort", "openrouter", "none"]
+ToolCallIdFormat: TypeAlias = Literal["any", "alnum9"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -69,6 +73,10 @@ class Compat:
     * ``requires_tool_result_name`` — tool messages carry the tool's ``name``.
     * ``requires_assistant_after_tool_result`` — a user message may not follow
       tool results directly; a short assistant turn is inserted between them.
+    * ``tool_call_id_format`` — ``any``, or ``alnum9`` for upstreams that only
+      accept ids of exactly nine letters and digits (Mistral). History from
+      other providers is rewritten to fit, the same way in calls and results.
+    * ``max_tool_call_id_length`` — longer ids are shortened (OpenAI: 40).
     """
 
     vendor: str = "openai-compatible"
@@ -81,6 +89,8 @@ class Compat:
     reasoning_field: str | None = None
     requires_tool_result_name: bool = False
     requires_assistant_after_tool_result: bool = False
+    tool_call_id_format: ToolCallIdFormat = "any"
+    max_tool_call_id_length: int | None = None
 
 
 _OPENAI = Compat(
@@ -89,6 +99,7 @@ _OPENAI = Compat(
     max_tokens_field="max_completion_tokens",
     reasoning_param="reasoning_effort",
     reasoning_effort_levels=("minimal", "low", "medium", "high"),
+    max_tool_call_id_length=40,
 )
 
 _OPENROUTER = Compat(
@@ -104,6 +115,7 @@ _MISTRAL = Compat(
     supports_usage_in_streaming=False,
     requires_tool_result_name=True,
     requires_assistant_after_tool_result=True,
+    tool_call_id_format="alnum9",
 )
 _XAI = Compat(
     vendor="xai", reasoning_param="reasoning_effort", reasoning_effort_levels=("low", "high")
@@ -214,6 +226,16 @@ def _apply_overrides(base: Compat, overrides: dict[str, Any]) -> Compat:
                     "Model.compat['max_tokens_field'] must be 'max_tokens' or "
                     "'max_completion_tokens'"
                 )
+        elif key == "tool_call_id_format":
+            if value not in ("any", "alnum9"):
+                raise ConfigurationError(
+                    "Model.compat['tool_call_id_format'] must be 'any' or 'alnum9'"
+                )
+        elif key == "max_tool_call_id_length":
+            if value is not None and (not isinstance(value, int) or value < 9):
+                raise ConfigurationError(
+                    "Model.compat['max_tool_call_id_length'] must be None or an int >= 9"
+                )
         elif key == "reasoning_param":
             if value not in ("reasoning_effort", "openrouter", "none"):
                 raise ConfigurationError(
@@ -247,3 +269,32 @@ def effort_for(level: str, compat: Compat) -> str | None:
     # nearest by distance; ties go to the lower level (cheaper, safer)
     ranked = sorted((abs(order.index(v) - at), order.index(v), v) for v in levels if v in order)
     return ranked[0][2] if ranked else None
+
+
+_ALNUM = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def wire_tool_call_id(call_id: str, compat: Compat) -> str:
+    """``call_id`` as this upstream accepts it.
+
+    The rewrite is a pure function of the id (a hash where it must change),
+    so an assistant's tool call and the tool result answering it always get
+    the same new id, with no state kept between messages.
+    """
+    if compat.tool_call_id_format == "alnum9":
+        if len(call_id) == 9 and call_id.isascii() and call_id.isalnum():
+            return call_id
+        return _hash_id(call_id, 9)
+    limit = compat.max_tool_call_id_length
+    if limit is not None and len(call_id) > limit:
+        return call_id[: limit - 9] + _hash_id(call_id, 9)
+    return call_id
+
+
+def _hash_id(value: str, length: int) -> str:
+    number = int.from_bytes(hashlib.sha256(value.encode()).digest()[:12], "big")
+    out = []
+    for _ in range(length):
+        number, digit = divmod(number, len(_ALNUM))
+        out.append(_ALNUM[digit])
+    return "".join(out)

@@ -12,6 +12,7 @@
 | ``AssistantMessage`` tool calls          | ``tool_calls[{id, type: function, function{name, arguments}}]`` |
 | errored / aborted assistant message      | its text only (its tool calls never got results)           |
 | ``ToolResultMessage``                    | ``{"role": "tool", "tool_call_id", "content"}`` (+ ``name``)|
+| tool call ids                            | rewritten where the upstream limits them (compat)          |
 | images in tool results                   | one user message after the run of tool messages            |
 | ``Tool``                                 | ``{"type": "function", "function": {name, description, parameters}}`` |
 | ``StreamOptions.max_tokens``             | ``max_tokens`` or ``max_completion_tokens`` (compat)       |
@@ -28,7 +29,7 @@ from typing import Any
 import orjson
 
 from pluma.llm.options import StreamOptions
-from pluma.llm.protocols.openai_completions.compat import Compat, effort_for
+from pluma.llm.protocols.openai_completions.compat import Compat, effort_for, wire_tool_call_id
 from pluma.llm.protocols.openai_completions.options import OpenAICompletionsOptions
 from pluma.llm.types import (
     AssistantMessage,
@@ -161,7 +162,7 @@ def _assistant(message: AssistantMessage, compat: Compat) -> Wire | None:
         elif isinstance(block, ToolCall) and not failed:
             calls.append(
                 {
-                    "id": block.id,
+                    "id": wire_tool_call_id(block.id, compat),
                     "type": "function",
                     "function": {
                         "name": block.name,
@@ -202,7 +203,7 @@ def _tool_result(
         text = f"{text}\n{note}" if text else note
     wire: Wire = {
         "role": "tool",
-        "tool_call_id": message.tool_call_id,
+        "tool_call_id": wire_tool_call_id(message.tool_call_id, compat),
         "content": text or "(no output)",
     }
     if compat.requires_tool_result_name:
