@@ -190,12 +190,21 @@ class AnthropicEventEncoder:
         ]
 
     def _finish(self, message: llm.AssistantMessage | None) -> list[str]:
-        frames = [
-            sse("content_block_stop", {"type": "content_block_stop", "index": index})
-            for index in sorted(self._open)
-        ]
-        self._open.clear()
         final = message if message is not None else llm.AssistantMessage()
+        frames: list[str] = []
+        # Blocks the adapter left open: a tool call whose arguments were never
+        # streamed gets them whole before its stop.
+        for content_index, index in self._index.items():
+            if index not in self._open:
+                continue
+            block = _block_at(final, content_index)
+            if isinstance(block, llm.ToolCall) and index not in self._args_sent:
+                self._args_sent.add(index)
+                text = orjson.dumps(block.arguments).decode()
+                frames += self._delta(
+                    content_index, {"type": "input_json_delta", "partial_json": text}
+                )
+            frames += self._stop(content_index)
         frames.append(
             sse(
                 "message_delta",

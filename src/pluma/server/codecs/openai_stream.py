@@ -174,7 +174,26 @@ class OpenAIChunkEncoder:
 
     def _finish(self, message: llm.AssistantMessage | None) -> list[str]:
         stop = message.stop_reason if message is not None else "stop"
-        lines = [self._chunk({}, FINISH_REASONS.get(stop, "stop"))]
+        lines = []
+        # A call whose arguments were never streamed (and never ended) gets them whole.
+        if message is not None:
+            for content_index, ordinal in self._tool_index.items():
+                block = (
+                    message.content[content_index] if content_index < len(message.content) else None
+                )
+                if isinstance(block, llm.ToolCall) and ordinal not in self._args_sent:
+                    self._args_sent.add(ordinal)
+                    arguments = orjson.dumps(block.arguments).decode()
+                    lines.append(
+                        self._chunk(
+                            {
+                                "tool_calls": [
+                                    {"index": ordinal, "function": {"arguments": arguments}}
+                                ]
+                            }
+                        )
+                    )
+        lines.append(self._chunk({}, FINISH_REASONS.get(stop, "stop")))
         if self._include_usage and message is not None:
             usage = orjson.dumps(usage_json(message.usage)).decode()
             lines.append(self._head + '"choices":[],"usage":' + usage + "}\n\n")
