@@ -406,3 +406,19 @@ def test_docs_upstreams_answer_realistically(upstreams: Upstreams) -> None:
         if c["choices"] and c["choices"][0]["delta"].get("tool_calls")
     )
     assert json.loads(arguments) == {"city": "Paris", "days": 3}
+
+
+def test_the_server_fixture_serves_examples(upstreams: Upstreams, tmp_path: Path) -> None:
+    """``needs=server`` gives a running ``pluma serve`` at ``PLUMA_URL``."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "<!-- docs-test: needs=server expect=200 -->\n```python\nimport os, httpx\n"
+        'url = os.environ.get("PLUMA_URL", "http://127.0.0.1:8740")\n'
+        'key = os.environ.get("PLUMA_API_KEY", "unused")\n'
+        'r = httpx.get(url + "/api/health", params={"upstream": "false"},\n'
+        '              headers={"Authorization": f"Bearer {key}"})\n'
+        "print(r.status_code)\n```\n",
+        encoding="utf-8",
+    )
+    (block,) = collect(page)
+    assert run_block(block, upstreams, tmp_path) is None
