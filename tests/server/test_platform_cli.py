@@ -111,3 +111,84 @@ def test_version_and_help() -> None:
     assert done.returncode == 0
     for command in ("serve", "connections", "keys", "models"):
         assert command in done.stdout
+
+
+def test_keys_set_prompts_without_echo_on_a_terminal(tmp_path: Path) -> None:
+    """A real pseudo-terminal as the controlling tty: the prompt appears, the
+    typed key is not echoed, and it lands in the store."""
+    import fcntl  # noqa: F401 - POSIX only, like the feature
+    import os
+    import select
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    assert (
+        run_cli(
+            ["connections", "add", "Acme", "--base-url", "http://127.0.0.1:9/v1"], data_dir=data
+        ).returncode
+        == 0
+    )
+    key = "sk-typed-on-a-tty-1234"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUMA_")}
+    env.pop("PYTHON_KEYRING_BACKEND", None)
+    env.update({"PLUMA_DATA_DIR": str(data), "PLUMA_SECRETS": "file", "PLUMA_DISCOVERY": "0"})
+    # Become a session leader with the pty as controlling terminal, then run pluma.
+    launcher = (
+        "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+        "os.execv(sys.executable, [sys.executable, '-m', 'pluma', 'keys', 'set', 'Acme'])"
+    )
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", launcher], stdin=slave, stdout=slave, stderr=slave,
+        start_new_session=True, env=env,
+    )  # fmt: skip
+    os.close(slave)
+    output = b""
+
+    def read_until(needle: bytes | None, timeout: float = 60) -> None:
+        nonlocal output
+        while needle is None or needle not in output:
+            ready, _, _ = select.select([master], [], [], timeout)
+            assert ready, f"no output; got {output!r}"
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not chunk:
+                return
+            output += chunk
+
+    try:
+        read_until(b"(not echoed): ")
+        os.write(master, key.encode() + b"\n")
+        read_until(None)
+        proc.wait(30)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert key.encode() not in output
+    assert b"key for 'Acme' saved" in output
+    assert key in (data / "secrets.json").read_text()
+
+
+def test_serve_refuses_with_a_clear_message(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli(["serve", "--port", str(port)], data_dir=tmp_path / "d")
+    assert done.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+    done = run_cli(["serve", "--port", "0", "--secrets", "keyring"], data_dir=tmp_path / "d")
+    assert (
+        done.returncode == 1 and "--secrets file" in done.stderr and "Traceback" not in done.stderr
+    )
+
+    done = run_cli(["serve", "--max-body", "huge"], data_dir=tmp_path / "d")
+    assert done.returncode == 2 and "--max-body" in done.stderr

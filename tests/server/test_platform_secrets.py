@@ -172,3 +172,28 @@ def test_log_redactor_hides_every_secret_the_store_handled(tmp_path: Path) -> No
     finally:
         logger.removeHandler(handler)
     assert out.getvalue() == "upstream said: bad key *** (len 15)\n"
+
+
+def test_memory_keyring_is_never_chosen_automatically(tmp_path: Path) -> None:
+    """On a machine without a keyring, importing Pluma must not make keyring
+    pick the in-memory backend (keys would vanish at exit): auto mode must
+    land on the announced file."""
+    code = (
+        "import sys, pathlib, keyring; from pluma.server.secrets import open_secret_store; "
+        "import keyring.core; keyring.core.init_backend(); "
+        "print(type(keyring.get_keyring()).__name__); "
+        "print(open_secret_store('auto', pathlib.Path(sys.argv[1])).is_fallback)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_KEYRING_BACKEND"}
+    env["PYTHONPATH"] = SRC
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    chosen, fallback = out.stdout.split()
+    assert chosen != "MemoryKeyring"
+    if chosen == "Keyring":  # keyring's "fail" backend: this machine has none
+        assert fallback == "True"

@@ -118,6 +118,7 @@ def serve(
             err=True,
         )
     _configure_logging(settings)
+    _preflight(settings)
     try:
         sock = _bind(settings.host, settings.port)
     except OSError as exc:
@@ -127,6 +128,24 @@ def serve(
         ) from None
     bound_port = sock.getsockname()[1]
     _run(settings, sock, bound_port)
+
+
+def _preflight(settings: Settings) -> None:
+    """Fail before binding, with one clear line, on what would otherwise only
+    surface as a start-up traceback: an unusable data dir or secret store."""
+    from pluma.server.secrets import SecretStoreError, open_secret_store
+
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise fail(
+            f"cannot use data directory {settings.data_dir}: {exc.strerror or exc}; "
+            "pick another with --data-dir / PLUMA_DATA_DIR"
+        ) from None
+    try:
+        open_secret_store(settings.secrets, settings.data_dir)
+    except SecretStoreError as exc:
+        raise fail(str(exc)) from None
 
 
 def _configure_logging(settings: Settings) -> None:

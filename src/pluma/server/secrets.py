@@ -28,6 +28,7 @@ name the secret, never its value.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,10 +37,12 @@ import keyring
 import keyring.backend
 import keyring.errors
 from keyring.backends import chainer, fail, null
+from keyring.compat import properties
 
 from pluma.server.store import CorruptStoreError, JsonStore
 
 SERVICE = "pluma"
+MEMORY_KEYRING = "pluma.server.secrets.MemoryKeyring"
 log = logging.getLogger("pluma.secrets")
 
 
@@ -63,7 +66,17 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
     in one process share one dictionary, like a real keyring would.
     """
 
-    priority: ClassVar[float] = 0.5
+    @properties.classproperty
+    def priority(cls) -> float:
+        # Viable only when named in PYTHON_KEYRING_BACKEND: otherwise keyring's
+        # automatic choice would prefer it to the "fail" backend on a headless
+        # machine, and keys would silently vanish at exit.
+        if os.environ.get("PYTHON_KEYRING_BACKEND") == MEMORY_KEYRING:
+            return 0.5
+        raise RuntimeError(
+            "MemoryKeyring is for tests: select it with PYTHON_KEYRING_BACKEND or --secrets memory"
+        )
+
     _data: ClassVar[dict[tuple[str, str], str]] = {}
     _guard: ClassVar[threading.Lock] = threading.Lock()
 
