@@ -13,7 +13,8 @@ put it inline (``event: error``). Who is at fault picks the status:
 | upstream said 400 / 404 / 413 / 422 (the request or model is wrong) | same | invalid_request_error / not_found_error |
 | upstream said 429                              | 429    | rate_limit_error       |
 | any other upstream failure (refused, 401, 5xx, cut, timeout) | 502 | api_error (upstream) |
-| a server fault                                 | 500    | api_error              |
+| the secret store cannot be read                | 503    | api_error              |
+| a server fault (logged with its traceback)     | 500    | api_error              |
 
 Messages carry the upstream's own words and status where there were any; keys
 never appear (providers never put them in errors).
@@ -21,11 +22,14 @@ never appear (providers never put them in errors).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from pluma import llm
 from pluma.server.codecs.errors import RequestError
+
+log = logging.getLogger("pluma.server.chat")
 
 _PASSED_THROUGH = {400: "invalid_request_error", 404: "not_found_error",
                    413: "invalid_request_error", 422: "invalid_request_error",
@@ -55,6 +59,7 @@ def failure_for(error: BaseException) -> Failure:
     """Classify anything raised or reported before the first byte went out."""
     from pluma.server.connections import NoConnection, ProfileNotFound
     from pluma.server.providers.adapted import NoAPIKeyError
+    from pluma.server.secrets import SecretStoreError
 
     if isinstance(error, Failure):
         return error
@@ -79,8 +84,14 @@ def failure_for(error: BaseException) -> Failure:
         return Failure(400, "invalid_request_error", "invalid_request", str(error))
     if isinstance(error, llm.AbortedError):
         return Failure(499, "api_error", "aborted", str(error))
+    if isinstance(error, SecretStoreError):
+        return Failure(503, "api_error", "secret_store_unavailable", str(error))
+    log.error("chat request failed inside the server", exc_info=error)
     return Failure(
-        500, "api_error", "internal_error", f"internal error: {type(error).__name__}: {error}"
+        500,
+        "api_error",
+        "internal_error",
+        f"internal error ({type(error).__name__}: {error}); the server log has the details",
     )
 
 

@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from pluma import llm
-from pluma.server.codecs.failures import Failure, failure_from_event
+from pluma.server.codecs.failures import Failure, failure_for, failure_from_event
 
 SSE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -78,7 +78,8 @@ class RelayResponse(Response):
             first = await body.__anext__()
         except StopAsyncIteration:
             first = ""
-        except Failure as failure:
+        except Exception as exc:  # Failure, or a server fault before anything was sent
+            failure = failure_for(exc)
             payload = orjson.dumps(self.error_body(failure))
             await send(
                 {
