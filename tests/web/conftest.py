@@ -96,8 +96,10 @@ class ChatUpstream(ScriptedServer):
 # -- the browser -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Any]:
+    """One Playwright driver per test process (its sync API allows only one
+    at a time, and modules may interleave under xdist)."""
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.fail(
             "the browser tests need Chromium at /usr/bin/chromium: run `make browser-deps` "
@@ -108,9 +110,14 @@ def browser() -> Iterator[Any]:
     except ImportError:
         pytest.fail("the browser tests need Playwright for Python: pip install -e '.[dev]'")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Any) -> Iterator[Any]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -118,7 +125,7 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
     """Open a page in a fresh context (``new_page(url, **context_options)``)."""
     contexts: list[Any] = []
 
-    def make(url: str, **options: Any) -> Any:
+    def make(url: str, *, ready: bool = True, **options: Any) -> Any:
         options.setdefault("viewport", {"width": 1280, "height": 800})
         context = browser.new_context(**options)
         context.set_default_timeout(10_000)
@@ -128,7 +135,8 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.js_errors = errors  # type: ignore[attr-defined]
         page.goto(url)
-        page.wait_for_selector("body.ready")
+        if ready:
+            page.wait_for_selector("body.ready")
         return page
 
     yield make

@@ -58,3 +58,25 @@ def test_onboarding_then_conversation_continues_after_restart(
             assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "user"]
             assert sent["messages"][2]["content"] == "Bonjour !"
             assert not page.js_errors
+
+
+def test_page_asks_for_the_access_token_of_a_protected_server(
+    tmp_path: Path, new_page: Any
+) -> None:
+    with PlumaServer(tmp_path, token="tok-web-7") as server:
+        page = new_page(server.url, ready=False)
+        form = page.get_by_role("form", name="Access token")
+        form.get_by_label("Access token").fill("wrong-token")
+        form.get_by_role("button", name="Continue").click()
+        form.get_by_text("That token was not accepted").wait_for()
+        assert not page.is_visible("#view-chat")
+
+        form.get_by_label("Access token").fill("tok-web-7")
+        form.get_by_role("button", name="Continue").click()
+        page.wait_for_selector("body.ready")
+        # Signed in: the API answers (first run: the welcome panel).
+        page.locator("#onboarding").get_by_text("Welcome to Pluma").wait_for()
+        assert page.is_visible("#composer-input")
+        page.reload()
+        page.wait_for_selector("body.ready")  # the cookie is remembered
+        assert not page.js_errors

@@ -35,7 +35,7 @@ class App {
     this.sidebar = new Sidebar(this);
     this.settings = new SettingsView(this);
 
-    for (const tab of document.querySelectorAll("[data-view]")) {
+    for (const tab of document.querySelectorAll(".tabs [data-view]")) {
       tab.addEventListener("click", () => this.show(tab.dataset.view));
     }
     this.connectionSelect.addEventListener("change", () => this.switchConnection());
@@ -83,7 +83,7 @@ class App {
     if (!VIEWS.includes(view)) view = "chat";
     for (const name of VIEWS) {
       document.getElementById(`view-${name}`).hidden = name !== view;
-      const tab = document.querySelector(`[data-view="${name}"]`);
+      const tab = document.querySelector(`.tabs [data-view="${name}"]`);
       if (tab) {
         if (name === view) tab.setAttribute("aria-current", "page");
         else tab.removeAttribute("aria-current");
@@ -178,7 +178,51 @@ class App {
     this.imageSettings = new ImageSettings(this, document.getElementById("image-settings"));
   }
 
+  /** A server started with an access token refuses the API without it.
+   * Ask for it once and keep it in the `pluma_token` cookie (what the
+   * server accepts from the page); resolves when the API answers. */
+  async signIn() {
+    const check = () => fetch("/api/health?upstream=false").then((r) => r.status);
+    if ((await check()) !== 401) return;
+    const main = document.getElementById("main");
+    const views = [...main.children];
+    views.forEach((v) => { v.hidden = true; });
+    const input = h("input", { type: "password", id: "access-token", autocomplete: "current-password",
+      required: true });
+    const error = h("p", { class: "form-error", role: "alert", hidden: true });
+    const form = h("form", { class: "card signin", "aria-label": "Access token" },
+      h("h2", { text: "This Pluma server needs its access token" }),
+      h("p", { text: "It was started with an access token (PLUMA_TOKEN or --token). Enter it to continue; this browser remembers it." }),
+      h("label", { for: "access-token", text: "Access token" }), input, error,
+      h("div", { class: "row" }, h("button", { type: "submit", text: "Continue" })));
+    main.append(form);
+    input.focus();
+    await new Promise((resolve) => {
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        const token = input.value.trim();
+        if (!/^[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]+$/.test(token)) {
+          error.textContent = "That token has characters a browser cookie cannot carry (spaces, quotes, commas, semicolons or backslashes); start the server with a token made of letters, digits and -_.";
+          error.hidden = false;
+          return;
+        }
+        const secure = location.protocol === "https:" ? "; Secure" : "";
+        document.cookie = `pluma_token=${token}; path=/; SameSite=Strict${secure}`;
+        if ((await check()) === 401) {
+          error.textContent = "That token was not accepted. Check the value the server was started with.";
+          error.hidden = false;
+          input.select();
+          return;
+        }
+        form.remove();
+        views.forEach((v) => { v.hidden = false; });
+        resolve();
+      });
+    });
+  }
+
   async start() {
+    await this.signIn();
     await Promise.all([this.settings.loadKinds(), this.detectImages()]);
     await Promise.all([this.connectionsChanged(), this.sidebar.refresh()]);
     const hash = location.hash.slice(1);
