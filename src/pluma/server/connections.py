@@ -129,6 +129,20 @@ def load_providers() -> list[str]:
     return problems
 
 
+def _copy(profile: ConnectionProfile) -> ConnectionProfile:
+    """A copy callers may change (e.g. set ``api_key`` on) without touching
+    the manager's view."""
+    return ConnectionProfile(
+        id=profile.id,
+        name=profile.name,
+        compat=profile.compat,
+        base_url=profile.base_url,
+        default_model=profile.default_model,
+        headers=dict(profile.headers),
+        timeouts=profile.timeouts,
+    )
+
+
 def new_id() -> str:
     return _random.token_urlsafe(6).replace("-", "x").replace("_", "y")
 
@@ -297,6 +311,7 @@ class ConnectionManager:
         self._lock = threading.RLock()
         self._doc: dict[str, Any] = {"version": 1, "active": None, "connections": []}
         self._stat: tuple[int, int, int] | None = None
+        self._cache: list[ConnectionProfile] = []
         if self.path.parent.is_dir():
             self.store.sweep()
         doc, problem = self.store.recover()
@@ -324,6 +339,7 @@ class ConnectionManager:
             "active": doc.get("active") if isinstance(doc, dict) else None,
             "connections": connections,
         }
+        self._cache = [profile_from_json(c) for c in connections]
         self._stat = self.store.stat_key()
 
     def _refresh(self) -> None:
@@ -339,22 +355,23 @@ class ConnectionManager:
                 log.error("%s", message)
 
     def _profiles(self) -> list[ConnectionProfile]:
+        """The current profiles, shared: copy (:func:`_copy`) what leaves."""
         with self._lock:
             self._refresh()
-            return [profile_from_json(c) for c in self._doc["connections"]]
+            return self._cache
 
     # -- reading -------------------------------------------------------------
 
     def list(self) -> list[ConnectionProfile]:
         """The stored profiles (keys not resolved)."""
-        return self._profiles()
+        return [_copy(p) for p in self._profiles()]
 
     def get(self, profile_id: str) -> ConnectionProfile:
         if self.fallback is not None and profile_id == self.fallback.id and not self._profiles():
             return dataclasses.replace(self.fallback, api_key=None)
         for profile in self._profiles():
             if profile.id == profile_id:
-                return profile
+                return _copy(profile)
         raise ProfileNotFound(profile_id)
 
     def get_by_name(self, name: str) -> ConnectionProfile | None:
@@ -363,20 +380,28 @@ class ConnectionManager:
         profiles = self._profiles()
         for profile in profiles:
             if profile.name.casefold() == folded:
-                return profile
+                return _copy(profile)
         if self.fallback is not None and not profiles and self.fallback.name.casefold() == folded:
             return dataclasses.replace(self.fallback, api_key=None)
         return None
 
     def lookup(self, ref: str) -> ConnectionProfile:
         """By id, else by name; raises :class:`ProfileNotFound`."""
-        try:
-            return self.get(ref)
-        except ProfileNotFound:
-            profile = self.get_by_name(ref)
-            if profile is None:
-                raise
-            return profile
+        profiles = self._profiles()
+        folded = ref.casefold()
+        for profile in profiles:
+            if profile.id == ref:
+                return _copy(profile)
+        for profile in profiles:
+            if profile.name.casefold() == folded:
+                return _copy(profile)
+        if (
+            self.fallback is not None
+            and not profiles
+            and ref in (self.fallback.id, self.fallback.name)
+        ):
+            return dataclasses.replace(self.fallback, api_key=None)
+        raise ProfileNotFound(ref)
 
     @property
     def active_id(self) -> str | None:
@@ -391,9 +416,9 @@ class ConnectionManager:
             chosen = self._doc.get("active")
         for profile in profiles:
             if profile.id == chosen:
-                return profile
+                return _copy(profile)
         if profiles:
-            return profiles[0]
+            return _copy(profiles[0])
         if self.fallback is not None:
             return dataclasses.replace(self.fallback, api_key=None)
         return None

@@ -175,6 +175,8 @@ class FileSecretStore(SecretStore):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._store = JsonStore(self.path, mode=0o600)
+        self._seen_stat: tuple[int, int, int] | None = None
+        self._seen_secrets: dict[str, str] = {}
         self.backend = f"file ({self.path})"
         self.notice = (
             f"no usable OS keyring: API keys are stored in {self.path} (readable only by "
@@ -189,6 +191,9 @@ class FileSecretStore(SecretStore):
             path.chmod(0o600)
 
     def _all(self) -> dict[str, str]:
+        stat = self._store.stat_key()
+        if stat is not None and stat == self._seen_stat:
+            return self._seen_secrets
         try:
             doc = self._store.read()
         except CorruptStoreError as exc:
@@ -196,7 +201,9 @@ class FileSecretStore(SecretStore):
                 f"the secret file {self.path} is unreadable: {exc.reason}"
             ) from None
         secrets = doc.get("secrets", {})
-        return secrets if isinstance(secrets, dict) else {}
+        secrets = secrets if isinstance(secrets, dict) else {}
+        self._seen_stat, self._seen_secrets = stat, secrets
+        return secrets
 
     def get(self, name: str) -> str | None:
         value = self._all().get(name)
