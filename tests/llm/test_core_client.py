@@ -65,6 +65,19 @@ def test_register_rejects_objects_that_are_not_adapters() -> None:
         llm.AdapterRegistry().register(NoStream())  # type: ignore[arg-type]
 
 
+def test_adapter_whose_stream_is_not_a_generator_is_reported() -> None:
+    class Forgetful:
+        protocol = "forgetful"
+
+        async def stream(self, model: object, context: object, options: object) -> None:
+            return None  # forgot to yield
+
+    client = llm.Client(llm.AdapterRegistry([Forgetful()]))  # type: ignore[list-item]
+    model = llm.Model(id="m", provider="p", protocol="forgetful")
+    with pytest.raises(llm.ConfigurationError, match=r"Forgetful\.stream\(\) returned coroutine"):
+        client.stream(model, CTX)
+
+
 def test_builtin_protocols_are_in_the_default_registry() -> None:
     protocols = llm.default_client.registry.protocols()
     assert "openai-completions" in protocols and "anthropic-messages" in protocols
@@ -234,6 +247,7 @@ def test_key_resolution_order(monkeypatch: pytest.MonkeyPatch) -> None:
         ("http://localhost:11434", True),
         ("http://[::1]:1234/v1", True),
         ("http://api.localhost/v1", True),
+        ("http://0.0.0.0:11434/v1", True),
         ("https://api.openai.com/v1", False),
         ("http://192.168.1.10:1234/v1", False),
         ("", False),

@@ -241,6 +241,19 @@ async def test_only_the_first_terminal_event_and_one_start_get_through() -> None
     assert [e async for e in stream] == []
 
 
+async def test_a_non_event_from_an_adapter_becomes_an_error() -> None:
+    msg = llm.AssistantMessage(content=[llm.TextContent("so far")])
+    stream, adapter = _raw_stream(
+        [llm.Event("start", partial=msg), "oops", llm.Event("done", message=msg)]  # type: ignore[list-item]
+    )
+    events = [e async for e in stream]
+    assert [e.type for e in events] == ["start", "error"]
+    assert isinstance(events[-1].error, TypeError)
+    assert events[-1].message is msg and msg.text == "so far"
+    assert "yielded str, not an llm.Event" in (msg.error_message or "")
+    assert adapter.finished
+
+
 async def test_terminal_only_stream_still_starts() -> None:
     stream, _ = _raw_stream([llm.Event("done", message=llm.AssistantMessage())])
     assert [e.type for e in [e async for e in stream]] == ["start", "done"]

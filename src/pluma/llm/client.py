@@ -61,7 +61,16 @@ class Client:
         key = resolve_api_key(model.provider, base_url, options.api_key)
         if key != options.api_key:
             options = dataclasses.replace(options, api_key=key)
-        return EventStream(adapter.stream(model, context, options), model)
+        source = adapter.stream(model, context, options)
+        if not hasattr(source, "__anext__"):
+            close = getattr(source, "close", None)
+            if callable(close):
+                close()  # an un-awaited coroutine: silence its warning
+            raise ConfigurationError(
+                f"{type(adapter).__name__}.stream() returned {type(source).__name__}, not an "
+                "async iterator; write it as an async generator (async def with yield)"
+            )
+        return EventStream(source, model)
 
     async def complete(
         self, model: Model, context: Context, options: StreamOptions | None = None

@@ -43,14 +43,16 @@ ENV_KEYS: dict[str, tuple[str, ...]] = {
 
 
 def is_local_url(url: str) -> bool:
-    """True for loopback hosts (``localhost``, 127.0.0.0/8, ``::1``)."""
+    """True for this machine: ``localhost``, 127.0.0.0/8, ``::1``, ``0.0.0.0``."""
     host = urlsplit(url).hostname or ""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    # 0.0.0.0 / :: ("this host") reach the local machine when connected to.
+    return address.is_loopback or address.is_unspecified
 
 
 def env_names(provider: str) -> tuple[str, ...]:

@@ -116,6 +116,13 @@ class EventStream:
             # (or the event won the race): take the cancel back and end as aborted.
             self._absorb_abort_cancel(task)
             event = self._aborted_event()
+        if not isinstance(event, Event):
+            event = self._fail(
+                TypeError(
+                    f"the adapter yielded {type(event).__name__}, not an llm.Event "
+                    "(yield what the StreamWriter returns)"
+                )
+            )
         return await self._deliver(event)
 
     async def _deliver(self, event: Event) -> Event:
