@@ -125,6 +125,25 @@ def test_stop_keeps_the_partial_answer_and_cancels_upstream(
     assert page.locator("article.msg.assistant").count() == 1
     assert page.locator("article.msg.user").count() == 1
 
+    # Edit-and-resend replaces the last message and its answer.
+    upstream.replies = [Reply.sse(answer("A short story."))]
+    page.get_by_role("button", name="Edit last message").click()
+    assert page.input_value("#composer-input") == "Tell me a long story"
+    page.fill("#composer-input", "Tell me a short story")
+    page.press("#composer-input", "Enter")
+    page.locator("article.msg.assistant", has_text="A short story.").wait_for()
+    page.wait_for_selector("#send:visible")
+    assert page.locator("article.msg.user").all_inner_texts() == ["You\nTell me a short story"]
+    assert upstream.chat_requests[-1]["messages"] == [
+        {"role": "user", "content": "Tell me a short story"}
+    ]
+    with site.api() as client:
+        stored = client.get(f"/api/conversations/{conversation_id}").json()["messages"]
+    assert [
+        (m["role"], m["content"] if m["role"] == "user" else m["content"][0]["text"])
+        for m in stored
+    ] == [("user", "Tell me a short story"), ("assistant", "A short story.")]
+
 
 def test_upstream_errors_are_shown_inline_with_next_steps(
     site: Site, upstream: ChatUpstream, new_page: Any
@@ -373,3 +392,29 @@ def test_autoscroll_stops_when_reader_scrolls_up_and_tool_calls_show(
         " return m.scrollHeight - m.scrollTop - m.clientHeight < 5; }"
     )
     assert not page.is_visible("#jump-latest")
+
+
+def test_a_refused_key_points_to_settings(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    upstream.replies = [
+        Reply.json(
+            {
+                "error": {
+                    "message": "Incorrect API key provided: sk-wr***ng.",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            },
+            status=401,
+        )
+    ]
+    page = new_page(site.url)
+    send(page, "Hello?")
+    alert = page.locator(".error[role=alert]")
+    alert.wait_for()
+    assert "API key" in alert.locator(".hint").inner_text()
+    alert.get_by_role("button", name="Open Settings").click()
+    page.locator("#view-settings").wait_for()
+    assert page.locator(".tabs [aria-current=page]").inner_text() == "Settings"
+    assert not page.js_errors

@@ -138,6 +138,14 @@ class App {
     await this.loadModels();
   }
 
+  /** Select the conversation's model in the picker when the active
+   * connection offers it (otherwise the picker stays as it is). */
+  adoptModel(model) {
+    if (model && [...this.modelSelect.options].some((o) => o.value === model)) {
+      this.modelSelect.value = model;
+    }
+  }
+
   async switchConnection() {
     const id = this.connectionSelect.value;
     try {

@@ -247,6 +247,7 @@ export class ChatView {
     this.conversation = summary;
     this.messages = messages;
     this.systemPrompt.value = summary.system_prompt || "";
+    this.app.adoptModel(summary.model);
     this.cancelEdit();
     this.stick = true;
     this.render();
