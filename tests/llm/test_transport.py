@@ -302,3 +302,67 @@ async def test_a_key_echoed_by_the_upstream_is_masked(server: ScriptedServer) ->
     assert key not in str(info.value) and key not in repr(info.value)
     assert "Incorrect API key provided: sk-…***. Check it." in str(info.value)
     assert info.value.status == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "code", "type_"),
+    [
+        (b'{"error": {"message": "bad model", "type": "invalid_request_error", "code": "model_not_found"}}',
+         "bad model", "model_not_found", "invalid_request_error"),
+        (b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}',
+         "Overloaded", None, "overloaded_error"),
+        (b'{"detail": "Not Found"}', "Not Found", None, None),
+        (b'{"message": "quota exceeded", "code": 42}', "quota exceeded", "42", None),
+        (b'{"error": "model is loading"}', "model is loading", None, None),
+        (b"<html>502 Bad Gateway</html>", "<html>502 Bad Gateway</html>", None, None),
+        (b"", "Bad Gateway", None, None),
+    ],
+)  # fmt: skip
+def test_error_from_body_keeps_the_upstream_words(
+    body: bytes, message: str, code: str | None, type_: str | None
+) -> None:
+    from pluma.llm.transport.http import error_from_body
+
+    error = error_from_body(502, body, "Bad Gateway")
+    assert (error.message, error.code, error.type, error.status) == (message, code, type_, 502)
+    assert error.retryable
+
+
+def test_retry_after_forms() -> None:
+    import email.utils
+
+    import httpx
+
+    from pluma.llm.transport.http import _retry_after
+
+    def with_headers(**headers: str) -> httpx.Response:
+        return httpx.Response(429, headers={k.replace("_", "-"): v for k, v in headers.items()})
+
+    assert _retry_after(with_headers(retry_after="2")) == 2.0
+    assert _retry_after(with_headers(retry_after_ms="150", retry_after="9")) == 0.15
+    assert _retry_after(with_headers()) is None
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    delay = _retry_after(with_headers(retry_after=later))
+    assert delay is not None and 25 < delay <= 31
+    assert _retry_after(with_headers(retry_after="soon")) is None
+
+
+async def test_a_caller_supplied_http_client_is_used(server: ScriptedServer) -> None:
+    import httpx
+
+    server.reply(OK)
+    async with httpx.AsyncClient(headers={"x-from-client": "yes"}) as client:
+        assert await fetch(server.url, StreamOptions(http_client=client)) == ["one", "two"]
+    assert server.requests[0].headers["x-from-client"] == "yes"
+
+
+async def test_shared_client_is_per_event_loop() -> None:
+    from pluma.llm.transport.http import shared_client
+
+    here = shared_client()
+    assert shared_client() is here
+
+    async def other() -> int:
+        return id(shared_client())
+
+    assert await asyncio.to_thread(asyncio.run, other()) != id(here)
