@@ -1,7 +1,7 @@
 """Every Python example in the docs runs, unmodified, so the docs cannot rot.
 
 What is collected: each fenced block opened with ```` ```python ```` in
-``README.md`` and ``docs/*.md``. Each becomes one test (id ``file:line``) and
+``README.md`` and ``docs/*.md`` (also indented, e.g. inside a list item). Each becomes one test (id ``file:line``) and
 runs as a script in its own subprocess (cwd: a fresh temp dir), with this
 environment:
 
@@ -62,6 +62,7 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ from tests.support.upstreams import AnthropicUpstream, OpenAIUpstream, Script, T
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-_FENCE = re.compile(r"^```python\s*$")
+_FENCE = re.compile(r"^\s*```python\s*$")
 _DIRECTIVE = re.compile(r"^<!--\s*docs-test:(.*?)-->\s*$")
 
 TEXT = (
@@ -141,14 +142,14 @@ def collect(path: Path) -> list[Block]:
         start = i
         i += 1
         body: list[str] = []
-        while i < len(lines) and lines[i].rstrip() != "```":
+        while i < len(lines) and lines[i].strip() != "```":
             body.append(lines[i])
             i += 1
         info = _directives(lines, start)
         block = Block(
             path,
             start + 1,
-            "\n".join(body) + "\n",
+            textwrap.dedent("\n".join(body)) + "\n",  # blocks may sit indented in a list
             skip=info.get("skip"),
             needs=info.get("needs", []),
             expect=info.get("expect", []),
@@ -306,10 +307,12 @@ def test_directives_are_parsed(tmp_path: Path) -> None:
     page.write_text(
         "Intro\n\n<!-- docs-test: skip needs a real key -->\n```python\nraise SystemExit(1)\n```\n"
         '<!-- docs-test: needs=server expect="a b" -->\n\n```python\nx = 1\n```\n'
-        "<!-- docs-test: continue -->\n```python\nprint(x)\n```\n```sh\nls\n```\n",
+        "<!-- docs-test: continue -->\n```python\nprint(x)\n```\n```sh\nls\n```\n"
+        "1. In a list:\n\n   ```python\n   if True:\n       y = 2\n   ```\n",
         encoding="utf-8",
     )
-    first, second, third = collect(page)
+    first, second, third, indented = collect(page)
+    assert indented.code == "if True:\n    y = 2\n"
     assert (first.skip, first.line, first.code) == ("needs a real key", 4, "raise SystemExit(1)\n")
     assert (second.needs, second.expect, second.skip) == (["server"], ["a b"], None)
     assert third.prelude == [second] and third.needs == ["server"]
