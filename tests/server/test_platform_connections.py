@@ -225,3 +225,14 @@ def test_malformed_entries_are_skipped_and_reported(tmp_path: Path) -> None:
     cm = ConnectionManager(tmp_path, FileSecretStore(tmp_path / "secrets.json"))
     assert [p.name for p in cm.list()] == ["ok"]
     assert any("connection #0" in p for p in cm.problems)
+
+
+def test_profiles_handed_out_are_copies(cm: ConnectionManager) -> None:
+    made = cm.create(name="a", base_url="http://127.0.0.1:1/v1", headers={"X-A": "1"})
+    for got in (cm.get(made.id), cm.lookup("a"), cm.get_by_name("A"), cm.active(), cm.list()[0]):
+        assert got is not None
+        got.api_key = "sk-leak"
+        got.headers["X-B"] = "2"
+        got.name = "changed"
+    fresh = cm.get(made.id)
+    assert fresh.api_key is None and fresh.headers == {"X-A": "1"} and fresh.name == "a"
