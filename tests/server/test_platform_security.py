@@ -228,3 +228,33 @@ def test_settings_reject_bad_values() -> None:
         Settings(token="secret-token-value", api_key="sk-hidden")
     )
     assert "sk-hidden" not in repr(Settings(api_key="sk-hidden"))
+
+
+def test_the_page_exchanges_the_token_for_a_cookie(tmp_path: Path) -> None:
+    with PlumaServer(tmp_path, token=TOKEN) as srv, httpx.Client(base_url=srv.url) as browser:
+        assert browser.get("/api/connections").status_code == 401
+        state = browser.get("/api/session")
+        assert state.status_code == 401  # GET /api/session needs the token too
+        wrong = browser.post("/api/session", json={"token": "not-the-token"})
+        assert wrong.status_code == 401 and "token" in wrong.json()["error"]["message"]
+        assert "pluma_token" not in browser.cookies
+        assert browser.post("/api/session", json={}).status_code == 422
+        cross = browser.post(
+            "/api/session", json={"token": TOKEN}, headers={"origin": "http://evil.example"}
+        )
+        assert cross.status_code == 403 and "set-cookie" not in cross.headers
+        ok = browser.post("/api/session", json={"token": TOKEN}, headers={"origin": srv.url})
+        assert ok.status_code == 204
+        cookie = ok.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+        assert browser.get("/api/connections").status_code == 200  # the cookie does it now
+        assert browser.get("/api/session").json() == {"token_required": True, "authenticated": True}
+        assert browser.delete("/api/session", headers={"origin": srv.url}).status_code == 204
+        assert browser.get("/api/connections").status_code == 401
+    assert TOKEN not in srv.log_text()
+
+
+def test_session_without_a_token_configured(tmp_path: Path) -> None:
+    with PlumaServer(tmp_path) as srv, srv.client() as c:
+        assert c.get("/api/session").json() == {"token_required": False, "authenticated": True}
+        assert c.post("/api/session", json={"token": "anything"}).status_code == 204

@@ -55,6 +55,7 @@ log = logging.getLogger("pluma.server")
 
 ROUTER_MODULES: tuple[str, ...] = (
     "health",
+    "session",
     "connections",
     "chat",
     "openai_compat",

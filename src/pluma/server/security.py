@@ -14,7 +14,7 @@ response, so streams pass through untouched) that checks, in order:
 Token: sent as ``Authorization: Bearer <token>`` (what the OpenAI SDK sends as
 its API key on ``/v1/chat/completions``), ``x-api-key: <token>`` (what the
 Anthropic SDK sends on ``/v1/messages``), or the ``pluma_token`` cookie (the web
-page). So a client of the ``/v1`` endpoints simply uses the server's token as
+page gets it from ``POST /api/session``). So a client of the ``/v1`` endpoints simply uses the server's token as
 its API key. Without a configured token those headers are not inspected here.
 
 Allowed hosts: loopback names, the bind address, this machine's host name when
@@ -197,7 +197,10 @@ class SecurityMiddleware:
 
     @staticmethod
     def _public(method: str, path: str) -> bool:
-        """Static page assets are public: they hold no data."""
+        """Static page assets are public: they hold no data. ``POST
+        /api/session`` carries the token in its body (routes/session.py)."""
+        if method == "POST" and path == "/api/session":
+            return True
         return method in ("GET", "HEAD") and not path.startswith(PROTECTED_PREFIXES)
 
     def _token_ok(self, headers: dict[str, str]) -> bool:
