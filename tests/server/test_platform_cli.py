@@ -81,6 +81,19 @@ def test_connections_keys_and_models_commands(tmp_path: Path, upstream: Scripted
     code, out, err = cli("keys", "set", "Spare", input="\n")
     assert code == 2 and "no key given" in err
 
+    code, out, err = cli(
+        "connections",
+        "add",
+        "Keyed",
+        "--base-url",
+        upstream.url + "/v1",
+        "--api-key-stdin",
+        input=UPSTREAM_KEY + "\n",
+    )
+    assert code == 0, err
+    code, out, err = cli("connections", "test", "Keyed")
+    assert code == 0 and "key accepted" in out, out + err
+
 
 def test_cli_changes_reach_a_running_server(tmp_path: Path, upstream: ScriptedServer) -> None:
     with PlumaServer(tmp_path, env={"PLUMA_SECRETS": "file"}) as srv, srv.client() as c:
