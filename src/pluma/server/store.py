@@ -193,7 +193,8 @@ class JsonStore:
             raise StoreError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         try:
             with os.fdopen(fd, "wb") as handle:
-                os.fchmod(handle.fileno(), self._mode)
+                if hasattr(os, "fchmod"):  # POSIX; mkstemp already made it 0600
+                    os.fchmod(handle.fileno(), self._mode)
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
