@@ -213,7 +213,7 @@ def test_missing_key_names_the_variables(monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.delenv(name, raising=False)
     adapter = MyProtocolAdapter()
     client = llm.Client(llm.AdapterRegistry([adapter]))
-    model = model_at("https://api.example.com/v1")
+    model = model_at("https://api.anthropic.com/v1")
     model.provider = "anthropic"
     with pytest.raises(llm.MissingAPIKeyError) as info:
         client.stream(model, CTX)
@@ -222,6 +222,36 @@ def test_missing_key_names_the_variables(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "api_key=" in text  # says what to do
     assert info.value.checked == ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"]
     assert adapter.calls == 0
+
+
+async def test_env_key_is_not_sent_to_another_providers_server(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-operator-secret")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    server.reply(text_reply("ok"))
+    client = llm.Client(llm.AdapterRegistry([MyProtocolAdapter()]))
+    model = model_at(server.url)
+    model.provider = "openai"  # an OpenAI-compatible server that is not OpenAI
+    await client.complete(model, CTX)
+    assert "authorization" not in server.requests[0].headers
+    # ...unless the user pointed the provider there with OPENAI_BASE_URL
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    await client.complete(model, CTX)
+    assert server.requests[1].headers["authorization"] == "Bearer sk-operator-secret"
+
+
+def test_env_keys_go_to_official_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GROQ_API_KEY", "gk")
+    monkeypatch.delenv("GROQ_BASE_URL", raising=False)
+    assert resolve_api_key("groq", "https://api.groq.com/openai/v1", None) == "gk"
+    assert resolve_api_key("groq", "", None) == "gk"
+    assert resolve_api_key("groq", "https://groq.evil.example/v1", None) is None
+    assert resolve_api_key("groq", "https://api.groq.com.evil.example/v1", None) is None
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "ak")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:4000")
+    assert resolve_api_key("anthropic", "http://127.0.0.1:4000/v1", None) == "ak"
+    assert resolve_api_key("anthropic", "http://127.0.0.1:4001/v1", None) is None
 
 
 def test_key_resolution_order(monkeypatch: pytest.MonkeyPatch) -> None:

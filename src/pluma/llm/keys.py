@@ -9,6 +9,14 @@ variables. Upstreams on this machine (loopback base URLs) need no key.
 |                                | upstream decides, e.g. a custom protocol or a      |
 |                                | self-hosted server that needs none)                |
 | loopback base URL              | the same variables, but never an error             |
+
+A key taken from the environment is sent only to that provider's own
+endpoint: its official hosts (``OFFICIAL_HOSTS``), or the URL the user gave
+in ``<PROVIDER>_BASE_URL`` (``OPENAI_BASE_URL``, as the official SDKs read
+it). A model that says ``provider="openai"`` but points at some other server
+(a local Ollama, a third-party proxy) gets no key from ``OPENAI_API_KEY`` —
+so a server or an application never hands the operator's OpenAI key to
+whatever URL a connection names. Pass ``StreamOptions(api_key=...)`` there.
 """
 
 from __future__ import annotations
@@ -42,6 +50,27 @@ ENV_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# provider id → the hosts (and their subdomains) that are that provider's own.
+OFFICIAL_HOSTS: dict[str, tuple[str, ...]] = {
+    "openai": ("api.openai.com",),
+    "anthropic": ("api.anthropic.com",),
+    "openrouter": ("openrouter.ai",),
+    "groq": ("api.groq.com",),
+    "deepseek": ("api.deepseek.com",),
+    "mistral": ("api.mistral.ai",),
+    "together": ("api.together.xyz", "api.together.ai"),
+    "fireworks": ("api.fireworks.ai",),
+    "xai": ("api.x.ai",),
+    "cerebras": ("api.cerebras.ai",),
+    "perplexity": ("api.perplexity.ai",),
+    "gemini": ("generativelanguage.googleapis.com",),
+    "moonshot": ("api.moonshot.ai", "api.moonshot.cn"),
+    "zai": ("api.z.ai", "open.bigmodel.cn"),
+    "huggingface": ("router.huggingface.co", "api-inference.huggingface.co"),
+    "nvidia": ("integrate.api.nvidia.com",),
+}
+
+
 def is_local_url(url: str) -> bool:
     """True for this machine: ``localhost``, 127.0.0.0/8, ``::1``, ``0.0.0.0``."""
     host = urlsplit(url).hostname or ""
@@ -64,6 +93,30 @@ def env_names(provider: str) -> tuple[str, ...]:
     return (f"{derived}_API_KEY",) if derived else ()
 
 
+def _origin(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.hostname or "", port)
+
+
+def is_providers_endpoint(provider: str, base_url: str) -> bool:
+    """Whether ``base_url`` belongs to ``provider``, so that the provider's
+    key from the environment may be sent there (see the module docstring)."""
+    if provider not in ENV_KEYS or not base_url:
+        # Derived variables (ME_API_KEY) are named by the user for this
+        # provider id; no URL means the adapter's own default endpoint.
+        return True
+    host, port = _origin(base_url)
+    for official in OFFICIAL_HOSTS.get(provider, ()):
+        if host == official or host.endswith("." + official):
+            return True
+    override = os.environ.get(f"{provider.upper()}_BASE_URL", "").strip()
+    return bool(override) and _origin(override) == (host, port)
+
+
 def env_key(provider: str) -> str | None:
     for name in env_names(provider):
         value = os.environ.get(name)
@@ -73,7 +126,8 @@ def env_key(provider: str) -> str | None:
 
 
 def resolve_api_key(provider: str, base_url: str, explicit: str | None) -> str | None:
-    """The key to send, or None when none is needed (or known to be needed).
+    """The key to send, or None when none is needed (or known to be needed),
+    or when the only key known is for another endpoint.
 
     Raises :class:`MissingAPIKeyError` naming the variables checked when a
     provider that always needs a key has none and its upstream is not local.
@@ -81,6 +135,8 @@ def resolve_api_key(provider: str, base_url: str, explicit: str | None) -> str |
     """
     if explicit:
         return explicit
+    if not is_providers_endpoint(provider, base_url):
+        return None  # the environment's key is not for this server
     found = env_key(provider)
     if found:
         return found
