@@ -168,4 +168,6 @@ def test_tool_call_copy_is_deep() -> None:
     dup = tc.copy()
     dup.arguments["list"].append(2)
     assert tc.arguments == {"list": [1]}
-    assert dup.thought_signature == "sig" and dup == llm.ToolCall("c", "f", {"list": [1, 2]}, thought_signature="sig")
+    assert dup.thought_signature == "sig" and dup == llm.ToolCall(
+        "c", "f", {"list": [1, 2]}, thought_signature="sig"
+    )
