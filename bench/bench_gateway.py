@@ -336,7 +336,9 @@ def report(results: GatewayResults) -> str:
         ),
     ]
     pairs = []
-    for phase in sorted({r.phase for r in results.runs if r.phase != "hold"}):
+    for phase in sorted(
+        {r.phase for r in results.runs if r.phase != "hold"}, key=lambda p: int(p[2:])
+    ):
         p, lt = results.find("pluma", phase), results.find("litellm", phase)
         if p and lt and lt.result.throughput:
             pairs.append(

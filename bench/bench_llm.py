@@ -304,7 +304,7 @@ def report(results: LLMResults) -> str:
             "framing: per-event = one HTTP chunk per SSE event (like a live upstream); "
             "bulk = 64 KiB chunks (client SSE work only)",
             "",
-            table(head, body),
+            table(head, body, left=3),
             "",
             table(["check (ratio of medians)", "measured", "target", "verdict"], checks),
         ]
