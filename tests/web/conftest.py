@@ -156,11 +156,16 @@ def wait_until(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: floa
 
 
 def screenshot(page: Any, name: str, *, docs: bool = False) -> None:
+    """Save a view to ``test-artifacts/<name>.png``. ``docs=True`` marks the
+    README's picture: it is written to ``docs/screenshot.png`` when that file
+    is missing or ``PLUMA_UPDATE_SCREENSHOT=1`` (so ordinary test runs leave
+    the tracked file alone)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    if docs:
+    target = DOCS / "screenshot.png"
+    if docs and (not target.exists() or os.environ.get("PLUMA_UPDATE_SCREENSHOT") == "1"):
         DOCS.mkdir(exist_ok=True)
-        page.screenshot(path=str(DOCS / "screenshot.png"))
+        page.screenshot(path=str(target))
 
 
 # -- the server --------------------------------------------------------------

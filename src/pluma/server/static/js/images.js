@@ -201,12 +201,14 @@ export class ImagesView {
             announce("Generation cancelled.");
           } else this.showError(err.message || "the generation failed");
         }
+        if (finished) break; // terminal event: don't wait for the server to close
       }
       if (!finished) this.showError("the generation stream ended before a result");
     } catch (err) {
       if (err.name === "AbortError") clear(this.message).append(h("p", { text: "Cancelled." }));
       else this.showError(err.message);
     } finally {
+      controller.abort(); // releases the connection (a no-op once the stream ended)
       this.controller = null;
       this.jobId = null;
       this.preview.hidden = true;
