@@ -414,3 +414,18 @@ def test_body_over_the_limit_gets_413(tmp_path: Path) -> None:
         small = c.post("/api/connections", json={"name": "a", "base_url": "http://127.0.0.1:9/v1"})
         assert small.status_code == 201
         assert c.get("/api/connections").json()["connections"][0]["default_model"] == ""
+
+
+def test_health_reuses_a_recent_upstream_answer(tmp_path: Path, upstream: ScriptedServer) -> None:
+    srv = PlumaServer(
+        tmp_path, args=["--base-url", upstream.url + "/v1"], env={"PLUMA_API_KEY": UPSTREAM_KEY}
+    )
+    with srv, srv.client() as c:
+        for _ in range(3):
+            assert c.get("/api/health").json()["upstream_ok"] is True
+        assert len([r for r in upstream.requests if r.path == "/v1/models"]) == 1
+        c.post("/api/connections", json={"name": "other", "base_url": upstream.url + "/v1"})
+        assert c.get("/api/health").json()["active"]["name"] == "other"
+        assert (
+            len([r for r in upstream.requests if r.path == "/v1/models"]) == 2
+        )  # new profile: asked again

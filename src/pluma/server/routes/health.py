@@ -4,22 +4,42 @@ upstream answer, where do keys live, and what is misconfigured.
 ``status``: ``ok`` (a connection and no problems), ``setup`` (no connection
 yet: first run), ``degraded`` (problems, or the upstream does not answer).
 The HTTP status is 200 whenever the server itself works. ``?upstream=false``
-skips asking the upstream (cheap liveness checks).
+skips asking the upstream (cheap liveness checks). The upstream's answer is
+reused for :data:`UPSTREAM_TTL` seconds (per profile, URL and key), so a page
+polling health does not turn into a stream of model-list calls upstream.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends
 
 from pluma import __version__
 from pluma.server.state import ServerState, get_state
-from pluma.server.upstream import check_upstream
+from pluma.server.upstream import Verdict, check_upstream
 
 router = APIRouter(tags=["health"])
 
 UPSTREAM_TIMEOUT = 3.0
+UPSTREAM_TTL = 5.0
+_CACHE = "health.upstream"
+
+
+async def _checked(state: ServerState, provider: Any, profile_id: str, key: str | None) -> Verdict:
+    fingerprint = hashlib.sha256((key or "").encode()).hexdigest()[:16]
+    cache_key = (profile_id, provider.id, provider.upstream, fingerprint)
+    cache: dict[Any, tuple[float, Verdict]] = state.extras.setdefault(_CACHE, {})
+    hit = cache.get(cache_key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < UPSTREAM_TTL:
+        return hit[1]
+    verdict = await check_upstream(provider, key=key, timeout=UPSTREAM_TIMEOUT)
+    cache.clear()  # one entry: the active profile's
+    cache[cache_key] = (time.monotonic(), verdict)
+    return verdict
 
 
 @router.get("/api/health")
@@ -72,7 +92,7 @@ async def health(upstream: bool = True, state: ServerState = Depends(get_state))
     body["provider"] = provider.id
     body["upstream"] = provider.upstream
     if upstream:
-        verdict = await check_upstream(provider, key=resolved.api_key, timeout=UPSTREAM_TIMEOUT)
+        verdict = await _checked(state, provider, active.id, resolved.api_key)
         body["upstream_ok"] = verdict.ok
         body["upstream_models"] = len(verdict.models) if verdict.ok else None
         if not verdict.ok:
