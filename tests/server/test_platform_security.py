@@ -258,3 +258,28 @@ def test_session_without_a_token_configured(tmp_path: Path) -> None:
     with PlumaServer(tmp_path) as srv, srv.client() as c:
         assert c.get("/api/session").json() == {"token_required": False, "authenticated": True}
         assert c.post("/api/session", json={"token": "anything"}).status_code == 204
+
+
+async def test_websocket_from_a_foreign_origin_is_closed_before_the_app_sees_it() -> None:
+    reached: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+
+    middleware = SecurityMiddleware(app, Settings(data_dir=Path("/nonexistent")))
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    def scope(origin: str) -> dict[str, Any]:
+        headers = [(b"host", b"127.0.0.1:8740"), (b"origin", origin.encode())]
+        return {"type": "websocket", "path": "/api/ws", "headers": headers}
+
+    await middleware(scope("http://evil.example"), receive, send)
+    assert reached == [] and sent[0]["type"] == "websocket.close" and sent[0]["code"] == 1008
+    await middleware(scope("http://127.0.0.1:8740"), receive, send)
+    assert reached == ["/api/ws"]
