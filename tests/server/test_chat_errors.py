@@ -120,6 +120,27 @@ MALFORMED: list[tuple[str, Any, str]] = [
         {"model": "oa/model-a", "messages": USER, "max_tokens": 0},
         "max_tokens: must be a positive integer",
     ),
+    (
+        "/v1/chat/completions",
+        {
+            "model": "oa/model-a",
+            "messages": USER,
+            "tool_choice": {"type": "function", "function": {"name": "nope"}},
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+        },
+        "tool_choice names tool 'nope'",
+    ),
+    (
+        "/v1/messages",
+        {
+            "model": "an/claude-test-1",
+            "max_tokens": 5,
+            "messages": USER,
+            "tool_choice": {"type": "tool", "name": "nope"},
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+        },
+        "tool_choice names tool 'nope'",
+    ),
     ("/v1/messages", b"nope", "body: is not valid JSON"),
     ("/v1/messages", {"model": "an/claude-test-1", "messages": USER}, "max_tokens: is required"),
     ("/v1/messages", {"max_tokens": 5, "messages": USER}, "model: is required"),
