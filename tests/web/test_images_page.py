@@ -3,6 +3,7 @@ AUTOMATIC1111 API (tests/support/fake_a1111.py) behind a real ``pluma serve``.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -69,4 +70,37 @@ def test_image_backend_settings_generate_cancel_and_gallery(tmp_path: Path, new_
         sent = [r.body for r in fake.requests if r.path == "/sdapi/v1/txt2img"][-1]
         assert sent["negative_prompt"] == "blurry" and sent["seed"] == 1234
         screenshot(page, "images")
+
+        # A ComfyUI backend with an uploaded workflow: the page shows its placeholders.
+        page.get_by_role("button", name="Settings").click()
+        section.get_by_role("button", name="Add image backend").click()
+        form = page.get_by_role("form", name="Add an image backend")
+        form.get_by_label("Name", exact=True).fill("Comfy")
+        form.get_by_label("Kind").select_option("comfyui")
+        form.get_by_label("Base URL").fill("http://127.0.0.1:8188")
+        upload = form.get_by_label("ComfyUI workflow (API format JSON)")
+
+        def workflow(*names: str) -> dict[str, Any]:
+            inputs = {n: f"%{n}%" for n in names}
+            return {
+                "name": "w.json",
+                "mimeType": "application/json",
+                "buffer": json.dumps({"3": {"class_type": "KSampler", "inputs": inputs}}).encode(),
+            }
+
+        upload.set_input_files(workflow("prompt", "seed", "bogus"))
+        note = form.get_by_text("Placeholders used")
+        note.wait_for()
+        assert "%prompt%, %seed%, %bogus%" in note.inner_text()
+        assert "unknown to Pluma: bogus" in note.inner_text()
+        form.get_by_role("button", name="Add image backend").click()
+        form.locator(".form-error[role=alert]").wait_for()  # the server refuses it too
+        assert "bogus" in form.locator(".form-error[role=alert]").inner_text()
+
+        upload.set_input_files(workflow("prompt", "seed"))
+        form.get_by_text("unknown to Pluma").wait_for(state="detached")
+        form.get_by_role("button", name="Add image backend").click()
+        section.locator("li", has_text="Comfy").get_by_text(
+            "workflow: custom (prompt, seed)"
+        ).wait_for()
         assert not page.js_errors
