@@ -418,3 +418,35 @@ def test_a_refused_key_points_to_settings(
     page.locator("#view-settings").wait_for()
     assert page.locator(".tabs [aria-current=page]").inner_text() == "Settings"
     assert not page.js_errors
+
+
+def test_new_chat_mid_stream_stops_it_and_keeps_both_conversations_apart(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    upstream.replies = [
+        Reply.sse(
+            [chunk({"role": "assistant", "content": ""}), chunk({"content": "Half an answer"})],
+            hang=True,
+        )
+    ]
+    page = new_page(site.url)
+    send(page, "First conversation")
+    last_answer(page).get_by_text("Half an answer").wait_for()
+    page.get_by_role("button", name="+ New chat").click()
+    assert upstream.wait_disconnect(5.0)
+    page.wait_for_selector("#send:visible")
+    assert page.locator("article.msg").count() == 0
+    page.locator("#messages .empty").wait_for()
+
+    # The server saves the stopped reply once it notices the disconnect.
+    with site.api() as client:
+        listed = client.get("/api/conversations").json()["conversations"]
+        first = next(c for c in listed if c["title"] == "First conversation")
+        wait_until(
+            lambda: client.get(f"/api/conversations/{first['id']}").json()["message_count"],
+            lambda n: n == 2,
+        )
+    page.locator("#conversation-list .conv-open", has_text="First conversation").click()
+    page.locator("article.msg.assistant", has_text="Stopped").wait_for()
+    assert page.locator("article.msg").count() == 2
+    assert not page.js_errors

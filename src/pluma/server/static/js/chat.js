@@ -191,6 +191,7 @@ export class ChatView {
     this.controller = null;
     this.editing = false;
     this.stick = true;
+    this.epoch = 0; // bumped when another conversation is shown: late turn endings then stay out
 
     this.form.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -231,6 +232,7 @@ export class ChatView {
 
   newConversation() {
     if (this.streaming) this.stop();
+    this.epoch += 1;
     this.conversation = null;
     this.messages = [];
     this.systemPrompt.value = "";
@@ -244,6 +246,7 @@ export class ChatView {
     if (this.streaming) this.stop();
     const data = await api(`/api/conversations/${encodeURIComponent(id)}`);
     const { messages, ...summary } = data;
+    this.epoch += 1;
     this.conversation = summary;
     this.messages = messages;
     this.systemPrompt.value = summary.system_prompt || "";
@@ -425,13 +428,19 @@ export class ChatView {
   }
 
   async runTurn() {
-    let conversation;
+    let conversation = null;
     try {
       conversation = await this.ensureConversation();
     } catch (err) {
-      this.showError(err.message, nextStep(err.message, err.status, err.code), { retry: true });
-      return;
+      if (err.status !== 503) {
+        this.showError(err.message, nextStep(err.message, err.status, err.code), { retry: true });
+        return;
+      }
+      // No history store on the server: chat anyway, and say it is not saved.
+      this.log.append(h("p", { class: "note", role: "note",
+        text: `This conversation is not being saved: ${err.message}` }));
     }
+    const epoch = this.epoch;
     const live = new LiveReply(() => this.scroll());
     this.log.append(live.el);
     this.scroll();
@@ -439,10 +448,8 @@ export class ChatView {
     this.controller = controller;
     this.setStreaming(true);
     announce("Answer streaming…");
-    const body = {
-      messages: toOpenAI(this.messages),
-      conversation_id: conversation.id,
-    };
+    const body = { messages: toOpenAI(this.messages) };
+    if (conversation) body.conversation_id = conversation.id;
     const model = this.app.model();
     const connection = this.app.connectionId();
     if (model) body.model = model;
@@ -475,6 +482,12 @@ export class ChatView {
     live.end();
     this.controller = null;
     this.setStreaming(false);
+    if (epoch !== this.epoch) {
+      // The reader moved to another conversation meanwhile; the server has
+      // stored this turn in its own conversation.
+      this.app.sidebar.refresh();
+      return;
+    }
     const message = live.message(outcome.stop, outcome.message);
     this.messages.push(message);
     if (outcome.stop === "aborted") {
