@@ -97,3 +97,32 @@ def test_models_when_the_upstream_is_down_is_502(tmp_path: Path) -> None:
         response = client.get("/v1/models")
     assert response.status_code == 502
     assert f"127.0.0.1:{port}" in response.json()["error"]["message"]
+
+
+def test_sdks_authenticate_with_the_access_token(tmp_path: Path) -> None:
+    """With an access token, the OpenAI SDK sends it as ``Authorization: Bearer``
+    and the Anthropic SDK as ``x-api-key``: both are accepted; a wrong one is not."""
+    from tests.support.upstreams import OpenAIUpstream
+
+    with (
+        OpenAIUpstream() as upstream,
+        PlumaServer(
+            tmp_path, args=["--base-url", upstream.base_url], token="pluma-token-123456"
+        ) as server,
+    ):
+        oai = openai.OpenAI(base_url=server.url + "/v1", api_key=server.api_key, max_retries=0)
+        completion = oai.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert completion.choices[0].message.content == Script().text
+        ant = anthropic.Anthropic(base_url=server.url, api_key=server.api_key, max_retries=0)
+        message = ant.messages.create(
+            model="m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        )
+        assert message.content[0].text == Script().text  # type: ignore[union-attr]
+        wrong = anthropic.Anthropic(base_url=server.url, api_key="wrong", max_retries=0)
+        with pytest.raises(anthropic.AuthenticationError):
+            wrong.messages.create(
+                model="m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+            )
+        assert "pluma-token-123456" not in server.log_text()
