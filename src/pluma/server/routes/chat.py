@@ -27,7 +27,6 @@ from fastapi.responses import JSONResponse
 
 from pluma import llm
 from pluma.server.codecs.bodies import read_json
-from pluma.server.codecs.errors import RequestError
 from pluma.server.codecs.failures import Failure, failure_for
 from pluma.server.codecs.fields import opt_str
 from pluma.server.codecs.openai_request import decode_chat_completions, decode_reasoning
@@ -100,6 +99,3 @@ def _saver(store: Any, conversation_id: str) -> Callable[[llm.AssistantMessage],
             log.warning("could not save the reply to conversation %s: %s", conversation_id, exc)
 
     return save
-
-
-__all__ = ["RequestError", "router"]
