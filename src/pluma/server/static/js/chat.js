@@ -299,20 +299,20 @@ export class ChatView {
     for (const old of this.log.querySelectorAll(".msg-actions")) old.remove();
     if (this.streaming || this.messages.length === 0) return;
     const userAt = lastUserIndex(this.messages);
-    const articles = this.log.querySelectorAll("article.msg");
-    const lastArticle = articles[articles.length - 1];
+    if (userAt < 0) return;
     const buttons = [];
-    if (userAt >= 0) {
+    // A fresh error box already offers Retry; don't offer it twice.
+    const tail = this.log.lastElementChild;
+    const errorHasRetry = tail?.classList.contains("error") && tail.querySelector("button.retry");
+    if (!errorHasRetry) {
       const last = this.messages[this.messages.length - 1];
       const label = last.role === "assistant" && last.stopReason !== "error" ? "Regenerate" : "Retry";
       buttons.push(h("button", { type: "button", class: "secondary", text: label,
         onclick: () => this.regenerate() }));
-      buttons.push(h("button", { type: "button", class: "secondary", text: "Edit last message",
-        onclick: () => this.beginEdit() }));
     }
-    if (buttons.length && lastArticle) {
-      lastArticle.after(h("div", { class: "msg-actions" }, buttons));
-    }
+    buttons.push(h("button", { type: "button", class: "secondary", text: "Edit last message",
+      onclick: () => this.beginEdit() }));
+    this.log.append(h("div", { class: "msg-actions" }, buttons));
   }
 
   showError(message, hint, { retry = false } = {}) {
@@ -322,7 +322,7 @@ export class ChatView {
         onclick: () => this.app.show("settings") }));
     }
     if (retry) {
-      actions.push(h("button", { type: "button", class: "secondary", text: "Retry",
+      actions.push(h("button", { type: "button", class: "secondary retry", text: "Retry",
         onclick: () => this.regenerate() }));
     }
     const el = h("div", { class: "error", role: "alert" },
@@ -351,7 +351,7 @@ export class ChatView {
     const user = { role: "user", content: text, timestamp: Date.now() };
     this.messages.push(user);
     this.log.querySelector(".empty")?.remove();
-    this.renderActions();
+    for (const old of this.log.querySelectorAll(".msg-actions")) old.remove();
     this.log.append(renderMessage(user));
     this.stick = true;
     this.scroll();
