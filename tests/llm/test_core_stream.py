@@ -392,6 +392,8 @@ async def test_leaving_async_with_releases_the_connection(server: ScriptedServer
     assert adapter.closed == 1
     assert stream.terminal is not None and stream.terminal.message is not None
     assert stream.terminal.message.stop_reason == "aborted"
+    # the consumer left before the end; iterating again hands out the end, once
+    assert [e async for e in stream] == [stream.terminal]
     assert [e async for e in stream] == []
 
 
@@ -432,6 +434,33 @@ async def test_aclose_from_another_task_while_waiting(server: ScriptedServer) ->
     assert_contract(events)
     assert events[-1].message is not None and events[-1].message.stop_reason == "aborted"
     assert await asyncio.to_thread(server.wait_disconnect, 1.0)
+
+
+async def test_aclose_from_another_task_while_the_consumer_is_busy(
+    server: ScriptedServer,
+) -> None:
+    server.reply(_stalling_reply())
+    stream = client_with(MyProtocolAdapter()).stream(model_at(server.url), CTX)
+    got_delta, closed = asyncio.Event(), asyncio.Event()
+
+    async def consume() -> list[llm.Event]:
+        out = []
+        async for e in stream:
+            out.append(e)
+            if e.type == "text_delta" and not got_delta.is_set():
+                got_delta.set()
+                await closed.wait()  # busy with its own work, not reading the stream
+        return out
+
+    consumer = asyncio.create_task(consume())
+    await got_delta.wait()
+    await stream.aclose()
+    assert await asyncio.to_thread(server.wait_disconnect, 1.0)
+    closed.set()
+    events = await asyncio.wait_for(consumer, 5)
+    assert_contract(events)
+    assert [e.type for e in events] == ["start", "text_start", "text_delta", "error"]
+    assert events[-1].message is not None and events[-1].message.stop_reason == "aborted"
 
 
 async def test_cancelling_the_consumer_propagates_and_closes(server: ScriptedServer) -> None:

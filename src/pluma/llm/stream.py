@@ -42,6 +42,7 @@ class EventStream:
     __slots__ = (
         "_abort_reason",
         "_cancel_sent",
+        "_delivered",
         "_loop",
         "_message",
         "_pending",
@@ -60,6 +61,7 @@ class EventStream:
         )
         self._pending: Event | None = None
         self._result: Event | None = None
+        self._delivered = False  # the terminal event has been handed out
         self._started = False
         self._abort_reason: str | None = None
         self._waiting_task: asyncio.Task[object] | None = None
@@ -75,9 +77,16 @@ class EventStream:
         pending = self._pending
         if pending is not None:
             self._pending = None
+            if pending is self._result:
+                self._delivered = True
             return pending
-        if self._result is not None:
-            raise StopAsyncIteration
+        result = self._result
+        if result is not None:
+            if self._delivered:
+                raise StopAsyncIteration
+            # Ended without the consumer seeing it (aclose from elsewhere, a
+            # cancelled consumer): it still gets start (if due) and the end.
+            return self._hand_out(result)
         if self._abort_reason is not None:
             return await self._deliver(self._aborted_event())
         source = self._source
@@ -134,12 +143,7 @@ class EventStream:
                 event.message = self._message
             else:
                 self._message = event.message
-            event = await self._finish(event)
-            if not self._started:
-                self._started = True
-                self._pending = event
-                return Event("start", partial=self._message)
-            return event
+            return self._hand_out(await self._finish(event))
         if event.partial is None:
             event.partial = self._message
         else:
@@ -153,6 +157,15 @@ class EventStream:
             # A second start would break the contract; skip it.
             return await self.__anext__()
         return event
+
+    def _hand_out(self, terminal: Event) -> Event:
+        """The terminal event, preceded by ``start`` if that was never sent."""
+        if not self._started:
+            self._started = True
+            self._pending = terminal
+            return Event("start", partial=self._message)
+        self._delivered = True
+        return terminal
 
     # -- control -----------------------------------------------------------
 
@@ -193,7 +206,8 @@ class EventStream:
 
     async def aclose(self) -> None:
         """Stop now and release the upstream connection. The stream ends as
-        aborted if it had not ended yet.
+        aborted if it had not ended yet; iterating afterwards yields that
+        terminal event if it was not handed out yet, then stops.
 
         Called from another task while the consumer is waiting on the
         upstream, it acts as :meth:`abort` (the consumer's wait is cancelled,
@@ -206,7 +220,6 @@ class EventStream:
         if self._result is None:
             self._abort_reason = self._abort_reason or "the stream was closed"
             await self._finish(self._aborted_event())
-        self._pending = None
 
     async def __aenter__(self) -> EventStream:
         return self
