@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from tests.support.my_protocol import MyProtocolAdapter, model_at, sse, text_reply
@@ -15,7 +15,7 @@ from pluma import llm
 
 
 @pytest.fixture
-def server() -> ScriptedServer:
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as s:
         yield s
 
