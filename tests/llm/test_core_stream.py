@@ -518,3 +518,41 @@ async def test_module_level_functions_use_the_default_client(server: ScriptedSer
         assert events[-1].type == "done"
     finally:
         llm.default_client.registry.unregister("my-protocol")
+
+
+@pytest.mark.parametrize("how", ["abort", "aclose"])
+async def test_stopping_at_any_moment_keeps_the_contract(server: ScriptedServer, how: str) -> None:
+    """Stop from another task at many different points of a live stream
+    (before the request, mid-headers, between and during reads, after the
+    end): every stream still ends with exactly one terminal event, never
+    hangs, and leaves the consuming task uncancelled."""
+    body: list[str | float] = []
+    for i in range(15):
+        body += [sse("text", {"text": f"t{i} "}), 0.002]
+    body.append(sse("done", {}))
+    server.reply(Reply.sse(body))  # type: ignore[arg-type]
+    adapter = MyProtocolAdapter()
+    client = client_with(adapter)
+    outcomes = set()
+    for attempt in range(24):
+        stream = client.stream(model_at(server.url), CTX)
+
+        async def consume(s: llm.EventStream = stream) -> list[llm.Event]:
+            return [e async for e in s]
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(attempt * 0.003)
+        if how == "abort":
+            stream.abort()
+        else:
+            await stream.aclose()
+        events = await asyncio.wait_for(consumer, 5)
+        assert_contract(events)
+        final = events[-1].message
+        assert final is not None and final.stop_reason in ("aborted", "stop")
+        if final.stop_reason == "aborted":
+            assert final.text == "".join(e.delta for e in events if e.type == "text_delta")
+        outcomes.add(final.stop_reason)
+        assert consumer.cancelling() == 0
+    assert adapter.closed == adapter.calls  # every adapter run was closed
+    assert "aborted" in outcomes

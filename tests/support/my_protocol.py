@@ -75,8 +75,6 @@ class MyProtocolAdapter:
             protocol=model.protocol, provider=model.provider, model=model.id
         )
         writer = llm.StreamWriter(message)
-        if self.explicit_start:
-            yield writer.start()
         prompt = " ".join(
             m.content
             for m in context.messages
@@ -95,6 +93,8 @@ class MyProtocolAdapter:
         url = (options.base_url or model.base_url).rstrip("/") + "/generate"
         open_index: int | None = None
         try:
+            if self.explicit_start:
+                yield writer.start()
             async with open_stream(url, headers=headers, body=body, options=options) as response:
                 async for sse in read_sse(response, options.timeouts):
                     data = orjson.loads(sse.data) if sse.data else {}
