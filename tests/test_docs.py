@@ -145,7 +145,10 @@ def collect(path: Path) -> list[Block]:
         while i < len(lines) and lines[i].strip() != "```":
             body.append(lines[i])
             i += 1
-        info = _directives(lines, start)
+        try:
+            info = _directives(lines, start)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
         block = Block(
             path,
             start + 1,
@@ -313,6 +316,10 @@ def test_directives_are_parsed(tmp_path: Path) -> None:
     )
     first, second, third, indented = collect(page)
     assert indented.code == "if True:\n    y = 2\n"
+    typo = tmp_path / "typo.md"
+    typo.write_text("<!-- docs-test: skipp -->\n```python\npass\n```\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"typo\.md: unknown docs-test directive 'skipp'"):
+        collect(typo)
     assert (first.skip, first.line, first.code) == ("needs a real key", 4, "raise SystemExit(1)\n")
     assert (second.needs, second.expect, second.skip) == (["server"], ["a b"], None)
     assert third.prelude == [second] and third.needs == ["server"]
