@@ -119,6 +119,13 @@ def test_unknown_tool_names_the_available_ones() -> None:
         ('```json\n{"a": 1}\n```', {"a": 1}, "repaired"),
         ('{"a": [1, 2,], "b": 3,}', {"a": [1, 2], "b": 3}, "repaired"),
         ('{"text": "line one\nline two\ttab"}', {"text": "line one\nline two\ttab"}, "repaired"),
+        (
+            "{'city': 'Paris', 'ok': True, 'n': None}",
+            {"city": "Paris", "ok": True, "n": None},
+            "repaired",
+        ),
+        ("{'bad': {1, 2}}", {}, "invalid"),
+        ("{'code': __import__('os').getcwd()}", {}, "invalid"),
         ('{"a": 1, "b": "unfini', {"a": 1, "b": "unfini"}, "partial"),
         ('{"a": {"deep": [1, 2', {"a": {"deep": [1, 2]}}, "partial"),
         ('{"a": 1, "b"', {"a": 1}, "partial"),

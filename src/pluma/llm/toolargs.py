@@ -7,7 +7,8 @@ The final parse reports how the arguments were obtained:
 |------------|----------------------------------------------------------------|
 | strict     | the text is a valid JSON object                                |
 | repaired   | valid after fixing a common defect: code fences around it,     |
-|            | trailing commas, raw control characters inside strings         |
+|            | trailing commas, raw control characters inside strings, or a   |
+|            | Python dict literal (single quotes, True/False/None)           |
 | partial    | the text was cut short; the complete prefix is kept            |
 | invalid    | nothing usable; arguments are ``{}``                           |
 
@@ -18,6 +19,7 @@ one.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
@@ -62,6 +64,29 @@ def _escape_controls_in_strings(text: str) -> str:
     return "".join(out)
 
 
+def _python_literal(text: str) -> dict[str, Any] | None:
+    """A Python dict literal (``{'city': 'Paris', 'ok': True}``), as some
+    local models write, read safely with ``ast.literal_eval`` (literals only,
+    never code) and accepted if it is a JSON-compatible object."""
+    if len(text) > 100_000 or "{" not in text:
+        return None
+    try:
+        value = ast.literal_eval(text.strip())
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            return None
+        orjson.dumps(value)  # JSON-compatible (no sets, tuples as keys, bytes…)
+    except (
+        ValueError,
+        TypeError,
+        SyntaxError,
+        MemoryError,
+        RecursionError,
+        orjson.JSONEncodeError,
+    ):
+        return None
+    return value
+
+
 def parse_tool_arguments(text: str) -> ParsedArguments:
     """The final parse of a complete (or cut) argument text."""
     if not text.strip():
@@ -83,6 +108,9 @@ def parse_tool_arguments(text: str) -> ParsedArguments:
             return ParsedArguments(value, "repaired")
     except orjson.JSONDecodeError:
         pass
+    value = _python_literal(repaired)
+    if value is not None:
+        return ParsedArguments(value, "repaired")
     try:
         value = _as_object(pydantic_core.from_json(repaired, allow_partial="trailing-strings"))
         if value is not None:
