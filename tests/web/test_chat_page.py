@@ -258,9 +258,19 @@ def test_connection_settings_add_test_activate_edit_delete(
         listed = client.get("/api/connections").json()
     active = next(c for c in listed["connections"] if c["id"] == listed["active"])
     assert active["name"] == "Second backend"
-    # The chat view's switcher follows.
+    # The chat view's switcher follows, and switching there activates too.
     assert page.locator("#connection option:checked").inner_text() == "Second backend"
     screenshot(page, "settings")
+    page.get_by_role("button", name="Chat", exact=True).click()
+    page.select_option("#connection", label="Scripted")
+    with site.api() as client:
+        active = wait_until(
+            lambda: client.get("/api/connections").json()["active"],
+            lambda got: got == site.connection_id,
+        )
+    assert active == site.connection_id
+    page.get_by_role("button", name="Settings").click()
+    page.locator("#connection-list li.active", has_text="Scripted").wait_for()
 
     row = page.locator("#connection-list li", has_text="Second backend")
     row.get_by_role("button", name="Edit Second backend").click()
