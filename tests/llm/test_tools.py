@@ -102,6 +102,16 @@ def test_errors_name_each_failing_path() -> None:
     assert "<root>: 'customer' is a required property" in text
 
 
+@pytest.mark.parametrize(
+    "parameters",
+    [{"type": "objekt"}, {"type": "object", "properties": {"a": {"type": 5}}}, {"required": "a"}],
+)
+def test_a_broken_tool_schema_is_reported_as_such(parameters: dict[str, object]) -> None:
+    tool = llm.Tool("f", "", parameters)
+    with pytest.raises(llm.ToolSchemaError, match=r"tool 'f' has an invalid parameters schema"):
+        llm.validate_tool_call([tool], llm.ToolCall("c", "f", {"a": 1}))
+
+
 def test_unknown_tool_names_the_available_ones() -> None:
     with pytest.raises(llm.ToolValidationError, match=r"no such tool \(available: Order\)"):
         llm.validate_tool_call([ORDER], call({}, name="Refund"))

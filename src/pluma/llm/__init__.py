@@ -45,7 +45,12 @@ from pluma.llm.serialization import (
 )
 from pluma.llm.stream import EventStream
 from pluma.llm.toolargs import ParsedArguments, parse_partial_arguments, parse_tool_arguments
-from pluma.llm.tools import ToolValidationError, tool_from_model, validate_tool_call
+from pluma.llm.tools import (
+    ToolSchemaError,
+    ToolValidationError,
+    tool_from_model,
+    validate_tool_call,
+)
 from pluma.llm.types import (
     AssistantContent,
     AssistantMessage,
@@ -158,6 +163,7 @@ __all__ = [
     "Tool",
     "ToolCall",
     "ToolResultMessage",
+    "ToolSchemaError",
     "ToolValidationError",
     "UnknownProtocolError",
     "UpstreamTimeout",

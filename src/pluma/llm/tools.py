@@ -31,6 +31,11 @@ class ToolValidationError(LLMError, ValueError):
         super().__init__(f"invalid arguments for tool {tool!r}: {lines}")
 
 
+class ToolSchemaError(LLMError, ValueError):
+    """The tool's own ``parameters`` are not a valid JSON Schema (a mistake in
+    the tool definition, not in the model's call)."""
+
+
 def tool_from_model(
     model: type[BaseModel], *, name: str | None = None, description: str | None = None
 ) -> Tool:
@@ -160,7 +165,8 @@ def validate_tool_call(tools: Sequence[Tool], call: ToolCall) -> dict[str, Any]:
     """The call's arguments, coerced and checked against its tool's schema.
 
     Raises :class:`ToolValidationError` naming each failing path, or when no
-    tool has the call's name. The call itself is not modified.
+    tool has the call's name; :class:`ToolSchemaError` when the tool's own
+    schema is broken. The call itself is not modified.
     """
     tool = next((t for t in tools if t.name == call.name), None)
     if tool is None:
@@ -169,8 +175,16 @@ def validate_tool_call(tools: Sequence[Tool], call: ToolCall) -> dict[str, Any]:
     schema = tool.parameters
     args = _coerce(copy.deepcopy(call.arguments), schema, schema)
     validator_cls = jsonschema.validators.validator_for(schema)
-    validator = validator_cls(schema)
-    problems = sorted(validator.iter_errors(args), key=lambda e: list(e.absolute_path))
+    try:
+        validator_cls.check_schema(schema)
+        validator = validator_cls(schema)
+        problems = sorted(validator.iter_errors(args), key=lambda e: list(e.absolute_path))
+    except (jsonschema.exceptions.SchemaError, jsonschema.exceptions.UnknownType) as exc:
+        message = getattr(exc, "message", None) or str(exc).splitlines()[0]
+        raise ToolSchemaError(
+            f"tool {call.name!r} has an invalid parameters schema: {message}; "
+            "fix the Tool's JSON Schema"
+        ) from None
     if problems:
         raise ToolValidationError(
             call.name, [(_path(list(e.absolute_path)), e.message) for e in problems]
