@@ -299,6 +299,7 @@ async def read_sse(response: httpx.Response, timeouts: Timeouts) -> AsyncIterato
     """
     decoder = SSEDecoder()
     raw = response.aiter_raw()
+    _body_readers[response] = raw
     loop = asyncio.get_running_loop()
     deadline = _first_byte_deadlines.pop(response, None)
     if deadline is None and timeouts.first_byte is not None:
@@ -339,6 +340,35 @@ async def read_sse(response: httpx.Response, timeouts: Timeouts) -> AsyncIterato
         timer.close()
     for event in decoder.flush():
         yield event
+
+
+# The body iterator read_sse is reading, so finish_body can go on reading it
+# (httpx lets a response body be iterated only once).
+_body_readers: weakref.WeakKeyDictionary[httpx.Response, AsyncIterator[bytes]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def finish_body(response: httpx.Response, grace: float = 0.25) -> None:
+    """Read what is left of a body whose protocol has already ended.
+
+    An SSE stream's end marker (``[DONE]``, ``message_stop``) arrives just
+    before the end of the HTTP body (the last chunk of a chunked response).
+    Closing the response before reading that last bit makes httpx drop the
+    connection instead of returning it to the pool, so every stream would pay
+    for a new TCP connection. Adapters call this after their end marker and
+    before yielding the terminal event. A server that keeps the body open gets
+    ``grace`` seconds; then the connection is simply closed.
+    """
+    raw = _body_readers.pop(response, None)
+    if raw is None or response.is_closed:
+        return
+    try:
+        async with asyncio.timeout(grace):
+            async for _ in raw:
+                pass
+    except (TimeoutError, httpx.HTTPError):
+        pass
 
 
 def _origin(url: str) -> str:

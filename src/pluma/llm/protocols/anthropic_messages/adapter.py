@@ -24,7 +24,7 @@ from pluma.llm.protocols.anthropic_messages.request import (
     plan_tokens,
     protocol_options,
 )
-from pluma.llm.transport.http import open_stream, read_sse
+from pluma.llm.transport.http import finish_body, open_stream, read_sse
 from pluma.llm.types import AssistantMessage, Context, Model
 from pluma.llm.writer import StreamWriter
 
@@ -93,7 +93,10 @@ class AnthropicMessagesAdapter:
                             )
                         )
                         return
-                    for event in parser.feed(sse.event, data):
+                    events = parser.feed(sse.event, data)
+                    if writer.finished:
+                        await finish_body(response)
+                    for event in events:
                         yield event
                     if writer.finished:
                         return

@@ -27,7 +27,7 @@ from pluma.llm.protocols.openai_completions.chunks import ChunkParser
 from pluma.llm.protocols.openai_completions.compat import detect_compat
 from pluma.llm.protocols.openai_completions.options import PROTOCOL
 from pluma.llm.protocols.openai_completions.request import build_request
-from pluma.llm.transport.http import open_stream, read_sse
+from pluma.llm.transport.http import finish_body, open_stream, read_sse
 from pluma.llm.types import AssistantMessage, Context, Diagnostic, Model
 from pluma.llm.writer import StreamWriter
 
@@ -91,6 +91,8 @@ class OpenAICompletionsAdapter:
                             events = parser.feed(_named_error(sse.data))
                         else:
                             events = parser.feed_data(sse.data)
+                        if parser.finished:
+                            await finish_body(response)
                         for event in events:
                             yield event
                         if parser.finished:
