@@ -24,6 +24,9 @@ import { errorPayload, nextStep } from "./errors.js";
 
 export { nextStep, renderMessage };
 
+/** OpenAI finish_reason → the stored message's stop reason. */
+const FINISH = { stop: "stop", length: "length", tool_calls: "toolUse", function_call: "toolUse" };
+
 const STICK_DISTANCE = 48; // px from the bottom that still counts as "following"
 
 export class ChatView {
@@ -350,6 +353,9 @@ export class ChatView {
         { retry: true });
       announce("The answer failed.");
     } else {
+      if (outcome.stop === "length") {
+        live.el.append(h("p", { class: "note", text: "The answer hit the length limit." }));
+      }
       announce("Answer complete.");
     }
     this.renderActions();
@@ -359,12 +365,13 @@ export class ChatView {
   }
 
   async consume(response, live) {
+    let finish = "";
     for await (const { event, data } of readEvents(response)) {
       if (event === "error") {
         const err = errorPayload(data);
         return { stop: "error", message: err.message, code: err.code };
       }
-      if (data === "[DONE]") return { stop: "stop" };
+      if (data === "[DONE]") return { stop: FINISH[finish] || "stop" };
       let chunk;
       try {
         chunk = JSON.parse(data);
@@ -381,6 +388,7 @@ export class ChatView {
         if (typeof thinking === "string" && thinking) live.add("thinking", thinking);
         if (typeof delta.content === "string" && delta.content) live.add("text", delta.content);
         for (const call of delta.tool_calls || []) live.toolCall(call);
+        if (choice.finish_reason) finish = choice.finish_reason;
       }
     }
     return {
