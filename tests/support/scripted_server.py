@@ -111,6 +111,8 @@ class ScriptedServer:
         self._queue: list[Reply] = []
         self.requests: list[Request] = []
         self.disconnects = 0
+        self.connections = 0
+        """TCP connections accepted (to check that clients reuse pooled ones)."""
         self._disconnected = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
@@ -201,6 +203,7 @@ class ScriptedServer:
             pass
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 request = await self._read_request(reader)
