@@ -271,6 +271,12 @@ async def run(
                 checks.append(
                     (f"{label}: pluma / floor", ratio, "<= 2x", ratio <= 2 if ok else None)
                 )
+                if "pluma+aiohttp" in result:
+                    # What the opt-in aiohttp transport would give (not the default).
+                    ratio, ok = _ratio(sdk, result["pluma+aiohttp"])
+                    met = ratio >= want if ok else None
+                    what = f"{label}: {sdk_name} / pluma+aiohttp (opt-in)"
+                    checks.append((what, ratio, f">= {want:g}x", met))
 
             # Linear cost: per-delta time must not grow with the message length.
             small, large = scale
