@@ -357,7 +357,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         base = {"deltas": 1_000, "reps": 2, "scale": (1_000, 10_000), "scale_reps": (5, 2)}
     else:
-        base = {"deltas": 10_000, "reps": 5, "scale": (1_000, 100_000), "scale_reps": (21, 5)}
+        base = {"deltas": 10_000, "reps": 7, "scale": (1_000, 100_000), "scale_reps": (21, 5)}
     if args.deltas:
         base["deltas"] = args.deltas
     if args.reps:
