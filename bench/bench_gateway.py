@@ -237,6 +237,22 @@ def _checks(results: GatewayResults) -> None:
         checks.append(("pluma / litellm throughput at c=50", ratio, ">= 20x", ratio >= 20))
     else:
         checks.append(("pluma / litellm throughput at c=50", float("nan"), ">= 20x", None))
+    for target in ("pluma", "litellm"):
+        peaks = [
+            r.rss_peak
+            for r in results.runs
+            if r.target == target and r.concurrency == 200 and r.rss_peak
+        ]
+        if target == "pluma" or peaks:
+            mib = max(peaks) / 2**20 if peaks else float("nan")
+            checks.append(
+                (
+                    f"{target} peak RSS at 200 concurrent streams (MiB)",
+                    mib,
+                    "reported",
+                    bool(peaks) if target == "pluma" else None,
+                )
+            )
     for phase in ("c=200", "hold"):
         run = results.find("pluma", phase)
         errors = float(len(run.result.errors)) if run else float("nan")
