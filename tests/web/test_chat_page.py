@@ -69,6 +69,9 @@ def test_answer_streams_in_incrementally_and_survives_reload(
     assert details.get_attribute("open") is None
     details.locator("summary").click()
     assert "The user greets me." in details.inner_text()
+    details.locator("summary").click()  # folded again: the README picture shows it collapsed
+    assert details.get_attribute("open") is None
+    assert not details.locator(".thinking-text").is_visible()
     assert page.is_visible("#send")
 
     # What went upstream: the OpenAI-style history with the user's message.
@@ -83,6 +86,9 @@ def test_answer_streams_in_incrementally_and_survives_reload(
     reply = last_answer(page)
     reply.locator(".code-block").wait_for()
     assert "First half of the answer, with bold text." in reply.inner_text()
+    # A stored answer's reasoning is collapsed too.
+    assert reply.locator("details.reasoning").get_attribute("open") is None
+    assert not reply.get_by_text("The user greets me.").is_visible()
     assert page.locator("article.msg.user").inner_text().endswith("Hello, who are you?")
     assert not page.js_errors
 
