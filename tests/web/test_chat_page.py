@@ -466,3 +466,58 @@ def test_new_chat_mid_stream_stops_it_and_keeps_both_conversations_apart(
     page.locator("article.msg.assistant", has_text="Stopped").wait_for()
     assert page.locator("article.msg").count() == 2
     assert not page.js_errors
+
+
+def test_connection_switcher_is_the_conversations_connection(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    with ChatUpstream() as other, site.api() as client:
+        other.replies = [Reply.sse(answer("From the other backend."))]
+        r = client.post(
+            "/api/connections",
+            json={
+                "name": "Other backend",
+                "compat": "openai",
+                "base_url": other.base_url,
+                "default_model": "model-b",
+            },
+        )
+        assert r.status_code == 201, r.text
+        other_id = r.json()["id"]
+        try:
+            page = new_page(site.url)
+            send(page, "Which backend?")
+            page.locator("article.msg.assistant", has_text="Hello from the upstream.").wait_for()
+            page.wait_for_selector("#send:visible")
+            conversation_id = page.evaluate("window.pluma.chat.conversation.id")
+
+            # Switching stores the connection with the open conversation.
+            page.select_option("#connection", label="Other backend")
+            stored = wait_until(
+                lambda: client.get(f"/api/conversations/{conversation_id}").json()["connection"],
+                lambda got: got == other_id,
+            )
+            assert stored == other_id
+
+            # Reopened later, while another connection is active, the
+            # conversation comes back on its own connection and continues there.
+            client.post(f"/api/connections/{site.connection_id}/activate").raise_for_status()
+            page.reload()
+            page.wait_for_selector("body.ready")
+            page.locator("article.msg.assistant", has_text="Hello from the upstream.").wait_for()
+            assert page.locator("#connection option:checked").inner_text() == "Other backend"
+            send(page, "And now?")
+            page.locator("article.msg.assistant", has_text="From the other backend.").wait_for()
+            assert other.chat_requests[-1]["messages"][-1] == {
+                "role": "user",
+                "content": "And now?",
+            }
+
+            # A new chat starts on the active connection again.
+            page.get_by_role("button", name="+ New chat").click()
+            page.wait_for_function(
+                "(id) => document.getElementById('connection').value === id", arg=site.connection_id
+            )
+            assert not page.js_errors
+        finally:
+            client.delete(f"/api/connections/{other_id}")

@@ -130,7 +130,10 @@ class App {
     for (const c of this.connections) {
       this.connectionSelect.append(h("option", { value: c.id, text: c.name }));
     }
-    if (this.activeConnection) this.connectionSelect.value = this.activeConnection;
+    // An open conversation keeps its own connection while it still exists.
+    const own = this.chat.conversation?.connection;
+    const shown = own && this.connections.some((c) => c.id === own) ? own : this.activeConnection;
+    if (shown) this.connectionSelect.value = shown;
     this.connectionSelect.disabled = this.connections.length === 0;
     const firstRun = this.connections.length === 0;
     this.onboardingPanel.hidden = !firstRun;
@@ -138,20 +141,45 @@ class App {
     await this.loadModels();
   }
 
-  /** Select the conversation's model in the picker when the active
-   * connection offers it (otherwise the picker stays as it is). */
-  adoptModel(model) {
+  /** Show an opened conversation with the connection and model it was
+   * last used with: the switcher selects its connection (when it still
+   * exists; without activating it, so other chats keep the active one) and
+   * the picker its model (when that connection offers it). */
+  async adoptConversation(summary) {
+    const id = summary.connection;
+    const known = id && this.connections.some((c) => c.id === id);
+    const wanted = known ? id : this.activeConnection;
+    if (wanted && this.connectionSelect.value !== wanted) {
+      this.connectionSelect.value = wanted;
+      await this.loadModels();
+    }
+    const model = summary.model;
     if (model && [...this.modelSelect.options].some((o) => o.value === model)) {
       this.modelSelect.value = model;
     }
   }
 
+  /** A new chat starts on the active connection. */
+  async resetConnection() {
+    if (this.activeConnection && this.connectionSelect.value !== this.activeConnection) {
+      this.connectionSelect.value = this.activeConnection;
+      await this.loadModels();
+    }
+  }
+
+  /** The switcher: the chosen connection becomes the active one (new chats
+   * use it) and the open conversation's own connection. */
   async switchConnection() {
     const id = this.connectionSelect.value;
     try {
       await api(`/api/connections/${encodeURIComponent(id)}/activate`, { method: "POST" });
       this.activeConnection = id;
       announce(`Using ${this.connectionSelect.selectedOptions[0]?.textContent || id}.`);
+      const open = this.chat.conversation;
+      if (open) {
+        this.chat.conversation = await api(`/api/conversations/${encodeURIComponent(open.id)}`,
+          { method: "PATCH", body: { connection: id } });
+      }
     } catch (err) {
       this.chat.showError(err.message, "Open Settings → Connections to check this connection.");
     }
@@ -164,8 +192,10 @@ class App {
     this.modelSelect.append(h("option", { value: "", text: "Connection default" }));
     this.modelsNote.textContent = "";
     if (this.connections.length === 0) return;
+    const id = this.connectionId();
     try {
-      const models = normalizeModels(await api("/api/models"));
+      const models = normalizeModels(
+        await api(id ? `/api/models?connection=${encodeURIComponent(id)}` : "/api/models"));
       for (const m of models) this.modelSelect.append(h("option", { value: m.id, text: m.label }));
       if (models.some((m) => m.id === wanted)) this.modelSelect.value = wanted;
     } catch (err) {

@@ -94,6 +94,7 @@ export class ChatView {
     this.render();
     this.app.sidebar.markActive(null);
     this.input.focus();
+    this.app.resetConnection();
   }
 
   async open(id) {
@@ -104,7 +105,7 @@ export class ChatView {
     this.conversation = summary;
     this.messages = messages;
     this.systemPrompt.value = summary.system_prompt || "";
-    this.app.adoptModel(summary.model);
+    await this.app.adoptConversation(summary);
     this.cancelEdit();
     this.stick = true;
     this.render();
