@@ -77,6 +77,11 @@ def test_page_asks_for_the_access_token_of_a_protected_server(
         # Signed in: the API answers (first run: the welcome panel).
         page.locator("#onboarding").get_by_text("Welcome to Pluma").wait_for()
         assert page.is_visible("#composer-input")
+        # The token lives in the server's HttpOnly cookie: no script can read it.
+        (cookie,) = page.context.cookies()
+        assert cookie["name"] == "pluma_token" and cookie["httpOnly"] is True
+        assert cookie["sameSite"] == "Strict"
+        assert "tok-web-7" not in page.evaluate("document.cookie")
         page.reload()
         page.wait_for_selector("body.ready")  # the cookie is remembered
         assert not page.js_errors

@@ -217,8 +217,9 @@ class App {
   }
 
   /** A server started with an access token refuses the API without it.
-   * Ask for it once and keep it in the `pluma_token` cookie (what the
-   * server accepts from the page); resolves when the API answers. */
+   * Ask for it once and present it to POST /api/session, which answers
+   * with the `pluma_token` cookie (HttpOnly, SameSite=Strict: no script on
+   * the page can read it back); resolves when the API answers. */
   async signIn() {
     const check = () => fetch("/api/health?upstream=false").then((r) => r.status);
     if ((await check()) !== 401) return;
@@ -235,21 +236,24 @@ class App {
       h("div", { class: "row" }, h("button", { type: "submit", text: "Continue" })));
     main.append(form);
     input.focus();
+    const refuse = (message) => {
+      error.textContent = message;
+      error.hidden = false;
+      input.select();
+    };
     await new Promise((resolve) => {
       form.addEventListener("submit", async (e) => {
         e.preventDefault();
-        const token = input.value.trim();
-        if (!/^[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]+$/.test(token)) {
-          error.textContent = "That token has characters a browser cookie cannot carry (spaces, quotes, commas, semicolons or backslashes); start the server with a token made of letters, digits and -_.";
-          error.hidden = false;
+        try {
+          await api("/api/session", { method: "POST", body: { token: input.value.trim() } });
+        } catch (err) {
+          refuse(err.status === 401
+            ? "That token was not accepted. Check the value the server was started with."
+            : `Signing in failed: ${err.message}`);
           return;
         }
-        const secure = location.protocol === "https:" ? "; Secure" : "";
-        document.cookie = `pluma_token=${token}; path=/; SameSite=Strict${secure}`;
         if ((await check()) === 401) {
-          error.textContent = "That token was not accepted. Check the value the server was started with.";
-          error.hidden = false;
-          input.select();
+          refuse("The server accepted the token but this browser did not keep its cookie; allow cookies for this site and try again.");
           return;
         }
         form.remove();
