@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import httpx
 import pytest
@@ -218,6 +219,31 @@ async def test_cancel_interrupts_the_backend(client: httpx.AsyncClient) -> None:
         status = fake.history[prompt_id]["status"]
     assert status["status_str"] == "error"
     assert status["messages"][-1][0] == "execution_interrupted"
+    assert fake.steps_run < 400
+
+
+async def test_cancel_while_the_prompt_is_being_queued(client: httpx.AsyncClient) -> None:
+    """A cancel that lands while ``POST /prompt`` is in flight still drops
+    the job ComfyUI queues (it would otherwise run with nobody watching)."""
+    answer = threading.Event()
+    with FakeComfyUI(step_delay=0.05, hold_prompts=answer) as fake:
+        provider = provider_for(fake, client)
+        task = asyncio.ensure_future(
+            provider.generate(
+                ImageRequest(prompt="x", steps=400, checkpoint="v1-5-pruned-emaonly.ckpt")
+            )
+        )
+        assert await asyncio.to_thread(fake.prompt_received.wait, 10)
+        task.cancel()
+        answer.set()  # ComfyUI answers the POST only now, and queues the job
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        sent = fake.prompts[-1]["prompt_id"]
+        assert fake.deleted == [sent]
+        assert fake.interrupts == [{"prompt_id": sent}]
+        if fake.job_started.is_set():  # it began before the delete came: interrupted
+            assert await asyncio.to_thread(fake.job_finished.wait, 5)
+            assert fake.history[sent]["status"]["messages"][-1][0] == "execution_interrupted"
     assert fake.steps_run < 400
 
 

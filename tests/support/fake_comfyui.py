@@ -7,7 +7,8 @@ Modelled on ComfyUI's ``server.py`` / ``execution.py`` / ``main.py``:
 | ``GET /system_stats``                | ``{system: {...}, devices: [...]}``                      |
 | ``GET /object_info/{class}``         | ``{class: {input: {required: {...}}, ...}}``; ``{}`` for |
 |                                      | unknown classes; ``ckpt_name`` lists the checkpoints     |
-| ``POST /prompt {prompt, client_id}`` | validates: unknown ``class_type`` → 400                  |
+| ``POST /prompt {prompt, client_id,`` | keeps a client's ``prompt_id``; validates: unknown       |
+| ``prompt_id}``                       | ``class_type`` → 400                                     |
 |                                      | ``invalid_prompt``; ckpt not in list → 400               |
 |                                      | ``prompt_outputs_failed_validation`` with ``node_errors``|
 |                                      | ``{id: {errors: [{type, message, details, extra_info}],  |
@@ -29,7 +30,8 @@ Modelled on ComfyUI's ``server.py`` / ``execution.py`` / ``main.py``:
 
 Knobs: ``step_delay`` per sampler step, ``fail_node`` (node id that raises
 ``exception_message``), ``token`` (bearer auth on everything, as a reverse
-proxy would add), ``checkpoints``.
+proxy would add), ``checkpoints``, ``hold_prompts`` (keep ``POST /prompt``
+in flight until an event is set).
 """
 
 from __future__ import annotations
@@ -84,15 +86,19 @@ class FakeComfyUI:
     )
     preview_every: int = 1
     drop_socket_at_step: int | None = None
+    """Close the client's websocket at this sampler step (the job goes on)."""
     combo_format: bool = False
     """Describe ``ckpt_name`` the newer way: ``["COMBO", {"options": [...]}]``."""
-    """Close the client's websocket at this sampler step (the job goes on)."""
+    hold_prompts: threading.Event | None = None
+    """When given, ``POST /prompt`` waits for this event before it validates
+    and queues (``prompt_received`` is set first): a request in flight."""
 
     def __post_init__(self) -> None:
         self.requests: list[Recorded] = []
         self.prompts: list[dict[str, Any]] = []
         """The bodies of every POST /prompt, as received."""
         self.interrupt_received = threading.Event()
+        self.prompt_received = threading.Event()
         self.job_started = threading.Event()
         self.job_finished = threading.Event()
         """Set when a job's history entry is written."""
@@ -310,6 +316,9 @@ class FakeComfyUI:
     async def post_prompt(self, request: Request) -> Response:
         body = json.loads(await request.body())
         self.prompts.append(body)
+        self.prompt_received.set()
+        if self.hold_prompts is not None:
+            await asyncio.to_thread(self.hold_prompts.wait, 30)
         if "prompt" not in body:
             return JSONResponse({"error": "no prompt", "node_errors": []}, status_code=400)
         error, node_errors = self._validate(body["prompt"])
@@ -318,7 +327,9 @@ class FakeComfyUI:
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._worker = asyncio.ensure_future(self._work())
-        job = Job(str(uuid.uuid4()), self._number, body["prompt"], body.get("client_id"))
+        # server.py: ``prompt_id = str(json_data.get("prompt_id", uuid.uuid4()))``
+        prompt_id = str(body.get("prompt_id", uuid.uuid4()))
+        job = Job(prompt_id, self._number, body["prompt"], body.get("client_id"))
         self._number += 1
         await self._queue.put(job)
         await self.send(

@@ -4,8 +4,10 @@
 |----------------------|--------------------------------------------------------------------|
 | ``ping``             | ``GET /system_stats``                                              |
 | ``list_checkpoints`` | ``GET /object_info/CheckpointLoaderSimple`` → ``ckpt_name`` choices|
-| ``generate``         | open ``/ws?clientId=ID``, then ``POST /prompt {prompt, client_id}``|
-|                      | (400 ``node_errors`` → a message naming the node and problem)      |
+| ``generate``         | open ``/ws?clientId=ID``, then ``POST /prompt {prompt, client_id,``|
+|                      | ``prompt_id}`` (the id is ours, so a cancel can name the job even  |
+|                      | before ComfyUI answers; 400 ``node_errors`` → a message naming the |
+|                      | node and the problem)                                              |
 | progress             | websocket JSON ``progress {value, max}``, ``executing {node}``;    |
 |                      | binary frames ``>I event=1, >I format (1 JPEG, 2 PNG), bytes`` are |
 |                      | previews                                                           |
@@ -14,7 +16,8 @@
 | results              | ``GET /history/{prompt_id}``: every output node's ``images``       |
 |                      | (SaveImage and PreviewImage alike), bytes from ``GET /view``       |
 | cancel               | ``POST /queue {delete: [id]}`` (still queued) and                  |
-|                      | ``POST /interrupt {prompt_id}`` (running)                          |
+|                      | ``POST /interrupt {prompt_id}`` (running); a cancel that arrives   |
+|                      | while ``POST /prompt`` is in flight waits for it, then does both   |
 | auth                 | none by default; bearer or basic for a reverse proxy in front      |
 
 If the websocket closes early, the provider falls back to polling
@@ -64,6 +67,10 @@ LABEL = "ComfyUI"
 PREVIEW_IMAGE = 1
 """Binary websocket event type of a preview frame."""
 PREVIEW_FORMATS = {1: "image/jpeg", 2: "image/png"}
+
+SUBMIT_GRACE = 10.0
+"""Seconds a cancelled generation waits for its in-flight ``POST /prompt`` to
+be answered, so that the job it queued can be dropped."""
 
 HISTORY_GRACE = 5.0
 """Seconds to wait for the history entry of a finished prompt."""
@@ -171,7 +178,7 @@ class ComfyUIProvider:
         prompt, used, warnings = await self.build_prompt(request, seed)
         client_id = uuid.uuid4().hex
         async with self._socket(client_id) as ws:
-            prompt_id = await self._queue(prompt, client_id)
+            prompt_id = await self._submit(prompt, client_id)
             try:
                 async with asyncio.timeout(self.profile.timeout):
                     await self._follow(ws, prompt_id, on_progress)
@@ -244,10 +251,41 @@ class ComfyUIProvider:
         finally:
             await ws.close()
 
-    async def _queue(self, prompt: dict[str, Any], client_id: str) -> str:
+    async def _submit(self, prompt: dict[str, Any], client_id: str) -> str:
+        """Queue the prompt and return its id, dropping the job again when
+        cancelled while ``POST /prompt`` is in flight.
+
+        Cutting that request short would leave it unknown whether ComfyUI
+        queued the job (and a queued job runs to the end with nobody
+        watching), so the request is shielded: a cancel waits for its answer
+        (at most :data:`SUBMIT_GRACE` s) and then deletes and interrupts the
+        job. The id is chosen here and sent as ``prompt_id`` (ComfyUI keeps a
+        client's id), so even an unanswered request leaves an id to cancel.
+        """
+        wanted = str(uuid.uuid4())
+        post = asyncio.ensure_future(self._queue(prompt, client_id, wanted))
+        try:
+            return await asyncio.shield(post)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._drop_submitted(post, wanted))
+            raise
+
+    async def _drop_submitted(self, post: asyncio.Future[str], wanted: str) -> None:
+        try:
+            async with asyncio.timeout(SUBMIT_GRACE):
+                prompt_id = await post
+        except ImageBackendError as exc:
+            if exc.code == "node_error":
+                return  # rejected: nothing was queued
+            prompt_id = wanted
+        except TimeoutError:
+            prompt_id = wanted  # the request was cut short after all; cancel by our id
+        await self._cancel(prompt_id)
+
+    async def _queue(self, prompt: dict[str, Any], client_id: str, prompt_id: str) -> str:
         path = "/prompt"
         response = await self.http.send(
-            "POST", path, json={"prompt": prompt, "client_id": client_id}
+            "POST", path, json={"prompt": prompt, "client_id": client_id, "prompt_id": prompt_id}
         )
         if response.status_code == 400:
             raise ImageBackendError(
