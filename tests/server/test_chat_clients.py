@@ -198,9 +198,24 @@ def test_openai_tool_result_turn_reaches_anthropic_upstream(
     assert "sunny, 21 C" in json.dumps(result)
 
 
-def test_openai_models_lists_the_active_connection(oai: openai.OpenAI) -> None:
+def test_openai_models_lists_every_name_a_client_may_send(env: ChatEnv, oai: openai.OpenAI) -> None:
+    """The active connection's bare ids, then every connection's as
+    <name>/<id>; the keyless remote connection is left out and logged."""
     ids = [m.id for m in oai.models.list()]
-    assert ids == MODELS
+    claude = ["claude-test-1", "claude-test-2"]
+    assert ids == [
+        *MODELS,
+        *(f"oa/{m}" for m in MODELS),
+        *(f"an/{m}" for m in claude),
+        *(f"ln/{m}" for m in MODELS),
+    ]
+    assert "models of connection 'remote' left out of /v1/models" in env.server.log_text()
+    env.reset("an")
+    reply = oai.chat.completions.create(
+        model="an/claude-test-2", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.model == "an/claude-test-2"
+    assert env.anthropic.requests[-1].json()["model"] == "claude-test-2"
 
 
 def test_bare_model_id_with_a_slash_goes_to_the_active_connection(

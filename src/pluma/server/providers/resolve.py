@@ -10,10 +10,16 @@ names.
 
 The profile-name prefix is tried first, and only a name that exists counts,
 so model ids that themselves contain ``/`` pass through untouched.
+
+:func:`catalog` is the other direction: every name a client may send, as
+``GET /v1/models`` lists them — the active profile's models as bare ids, then
+every profile's models as ``<profile-name>/<model-id>``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +27,12 @@ import httpx
 
 from pluma import llm
 from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import Provider
+from pluma.server.providers.base import ModelInfo, Provider, create_provider
+
+log = logging.getLogger("pluma.server.models")
+
+CATALOG_TIMEOUT = 5.0
+"""Seconds each upstream gets to list its models for :func:`catalog`."""
 
 
 @dataclass(slots=True)
@@ -61,3 +72,76 @@ def resolve_target(
         )
     provider = connections.provider_for(profile.id, http)
     return Target(provider=provider, profile=profile, model=model_id)
+
+
+async def catalog(
+    connections: Any, http: httpx.AsyncClient, *, seconds: float = CATALOG_TIMEOUT
+) -> list[dict[str, Any]]:
+    """OpenAI model-list entries for every model a client may name.
+
+    | entry                      | from                                    |
+    |----------------------------|-----------------------------------------|
+    | ``<model-id>``             | the active profile (or the fallback)    |
+    | ``<profile-name>/<model-id>`` | every profile, the active one included |
+
+    All upstreams are asked at once, each for at most ``seconds``.
+    The active profile failing raises :class:`~pluma.server.codecs.failures.Failure`
+    (401 without a key, else 502, message naming the upstream): a client must
+    learn that its default upstream is down. Another profile failing only
+    leaves its models out, with a warning in the log, so one stopped local
+    backend does not hide the others.
+    """
+    from pluma.server.connections import NoConnection
+
+    if connections is None:
+        raise NoConnection()
+    active = connections.active()
+    if active is None:
+        raise NoConnection()
+    profiles: list[ConnectionProfile] = connections.list()
+    if all(p.id != active.id for p in profiles):
+        profiles.insert(0, active)  # the --base-url fallback
+    answers = await asyncio.gather(*(_models_of(connections, http, p, seconds) for p in profiles))
+    active_models = next(a for p, a in zip(profiles, answers, strict=True) if p.id == active.id)
+    if isinstance(active_models, Exception):
+        raise active_models
+    entries = [_entry(m.id, m, active) for m in active_models]
+    for profile, answer in zip(profiles, answers, strict=True):
+        if isinstance(answer, Exception):
+            log.warning("models of connection %r left out of /v1/models: %s", profile.name, answer)
+            continue
+        entries += [_entry(f"{profile.name}/{m.id}", m, profile) for m in answer]
+    return entries
+
+
+def _entry(model_id: str, model: ModelInfo, profile: ConnectionProfile) -> dict[str, Any]:
+    return {
+        "id": model_id,
+        "object": "model",
+        "created": 0,
+        "owned_by": model.family or profile.name,
+    }
+
+
+async def _models_of(
+    connections: Any, http: httpx.AsyncClient, profile: ConnectionProfile, seconds: float
+) -> list[ModelInfo] | Exception:
+    """The profile's models, or the failure (keys redacted) as a ``Failure``."""
+    from pluma.server.codecs.failures import Failure, failure_for
+    from pluma.server.upstream import check_upstream
+
+    try:
+        resolved = connections.resolve(profile)
+        provider = create_provider(resolved, http)
+    except Exception as exc:
+        return failure_for(exc)
+    verdict = await check_upstream(provider, key=resolved.api_key, timeout=seconds)
+    if verdict.ok:
+        return verdict.models
+    message = f"could not list the models of connection {profile.name!r}: {verdict.message}"
+    if verdict.verdict == "no_key":
+        return Failure(401, "authentication_error", "no_api_key", message)
+    code = (
+        verdict.verdict if verdict.verdict.startswith("upstream") else f"upstream_{verdict.verdict}"
+    )
+    return Failure(502, "api_error", code, message)

@@ -1,6 +1,10 @@
 """The OpenAI-compatible API: ``GET /v1/models`` and ``POST /v1/chat/completions``
 (stream and non-stream, tools, ``stream_options.include_usage``).
 
+``/v1/models`` lists every name ``model`` accepts: the active connection's
+models as bare ids, then each connection's as ``<connection-name>/<model-id>``
+(see :func:`pluma.server.providers.resolve.catalog`).
+
 Any OpenAI client works against it: ``OpenAI(base_url="http://127.0.0.1:PORT/v1")``.
 Streams hold their headers until the upstream has answered, so an upstream
 failure before the first token is a real HTTP status (see
@@ -21,7 +25,7 @@ from pluma.server.codecs.openai_response import encode_completion
 from pluma.server.codecs.openai_stream import OpenAIChunkEncoder
 from pluma.server.codecs.streaming import RelayResponse, drain, relay
 from pluma.server.providers.bridge import events_for
-from pluma.server.providers.resolve import resolve_target
+from pluma.server.providers.resolve import catalog, resolve_target
 from pluma.server.state import ServerState
 
 router = APIRouter(tags=["openai"])
@@ -32,28 +36,17 @@ def _error(exc: BaseException) -> JSONResponse:
     return JSONResponse(failure.openai_body(), status_code=failure.status)
 
 
-@router.get("/v1/models", summary="Models of the active connection (OpenAI shape)")
+@router.get(
+    "/v1/models",
+    summary="Models: the active connection's bare ids, then every connection's as <name>/<id>",
+)
 async def list_models(request: Request) -> Any:
     state: ServerState = request.app.state.pluma
     try:
-        from pluma.server.connections import NoConnection
-
-        if state.connections is None:
-            raise NoConnection()
-        profile = state.connections.active()
-        if profile is None:
-            raise NoConnection()
-        provider = state.connections.provider_for(profile.id, state.http)
-        models = await provider.list_models()
+        models = await catalog(state.connections, state.http)
     except Exception as exc:
         return _error(exc)
-    return {
-        "object": "list",
-        "data": [
-            {"id": m.id, "object": "model", "created": 0, "owned_by": m.family or profile.name}
-            for m in models
-        ],
-    }
+    return {"object": "list", "data": models}
 
 
 @router.post(
