@@ -92,3 +92,64 @@ def test_streamed_rendering_matches_whole_rendering(md_page: Any) -> None:
         SAMPLES,
     )
     assert mismatches == []
+
+
+def test_stream_holds_only_the_unfinished_tail(md_page: Any) -> None:
+    """Per-update cost must not grow with the answer: after many finished
+    paragraphs the stream keeps (and re-renders) only the last, open one."""
+    got = md_page.evaluate(
+        """() => {
+            const host = document.createElement('div');
+            const stream = new window.md.MarkdownStream(host);
+            const sizes = [];
+            for (let i = 0; i < 400; i += 1) {
+                for (const piece of [`Paragraph ${i} `, 'with **some** text.', '\\n\\n']) {
+                    stream.append(piece);
+                    sizes.push(stream.pending.length);
+                }
+            }
+            stream.append('Open tail');
+            return {max: Math.max(...sizes), paras: host.querySelectorAll('p').length,
+                    tail: stream.tail.textContent, length: stream.length};
+        }"""
+    )
+    assert got["paras"] == 401
+    assert got["max"] < 60, got
+    assert got["tail"] == "Open tail"
+
+
+def test_live_reply_paints_only_what_arrived(md_page: Any) -> None:
+    got = md_page.evaluate(
+        """async () => {
+            const { LiveReply } = await import('/js/messages.js');
+            const reply = new LiveReply(() => {});
+            document.body.append(reply.el);
+            const thinking = ['Let me ', 'think ', 'about <b>it</b>.'];
+            for (const t of thinking) { reply.add('thinking', t); reply.paint(); }
+            for (const t of ['Hello ', '<img src=x onerror=alert(1)>', '\\n\\nBye.']) {
+                reply.add('text', t); reply.paint();
+            }
+            reply.toolCall({index: 0, id: 'c1', function: {name: 'f', arguments: '{"a"'}});
+            reply.paint();
+            reply.toolCall({index: 0, function: {arguments: ': 1}'}});
+            reply.end();
+            const out = {
+                thinking: reply.el.querySelector('.thinking-text').textContent,
+                text: reply.el.querySelector('.md').textContent,
+                imgs: reply.el.querySelectorAll('img, b').length,
+                args: reply.el.querySelector('.tool-args').textContent,
+                message: reply.message('stop'),
+            };
+            reply.el.remove();
+            return out;
+        }"""
+    )
+    assert got["thinking"] == "Let me think about <b>it</b>."
+    assert got["text"] == "Hello <img src=x onerror=alert(1)>Bye."
+    assert got["imgs"] == 0
+    assert got["args"] == '{\n  "a": 1\n}'
+    assert got["message"]["content"] == [
+        {"type": "thinking", "thinking": "Let me think about <b>it</b>."},
+        {"type": "text", "text": "Hello <img src=x onerror=alert(1)>\n\nBye."},
+        {"type": "toolCall", "id": "c1", "name": "f", "arguments": {"a": 1}},
+    ]

@@ -418,24 +418,34 @@ export function stableBoundary(text, from) {
 }
 
 /** Renders a growing markdown text into `container`: finished blocks are
- * appended once; only the tail block is rebuilt on each update. */
+ * appended once; only the tail block is rebuilt on each update. It keeps
+ * only the unfinished tail, never the whole answer, so an update costs the
+ * size of that tail however long the answer has grown. */
 export class MarkdownStream {
   constructor(container) {
     this.container = container;
     this.stable = h("div", { class: "md-stable" });
     this.tail = h("div", { class: "md-tail" });
     container.replaceChildren(this.stable, this.tail);
-    this.stableEnd = 0;
-    this.text = "";
+    this.pending = ""; // the text after the last finished block
+    this.length = 0; // characters received in all
   }
 
-  update(text) {
-    this.text = text;
-    const boundary = stableBoundary(text, this.stableEnd);
-    if (boundary > this.stableEnd) {
-      this.stable.append(renderMarkdown(text.slice(this.stableEnd, boundary)));
-      this.stableEnd = boundary;
+  /** Add newly arrived text. */
+  append(delta) {
+    if (!delta) return;
+    this.length += delta.length;
+    this.pending += delta;
+    const boundary = stableBoundary(this.pending, 0);
+    if (boundary > 0) {
+      this.stable.append(renderMarkdown(this.pending.slice(0, boundary)));
+      this.pending = this.pending.slice(boundary);
     }
-    this.tail.replaceChildren(renderMarkdown(text.slice(this.stableEnd)));
+    this.tail.replaceChildren(renderMarkdown(this.pending));
+  }
+
+  /** Show `text`, which extends what was shown before. */
+  update(text) {
+    this.append(text.slice(this.length));
   }
 }

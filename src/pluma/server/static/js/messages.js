@@ -2,9 +2,12 @@
 // and LiveReply, the article of an answer that is still streaming.
 //
 // LiveReply keeps each content part's deltas in a list and paints at most
-// once per animation frame; text parts go through MarkdownStream, which
-// rebuilds only the growing last block, so a long answer costs the same per
-// update at the end as at the start and finished blocks never flicker.
+// once per animation frame, handing the painter only what arrived since the
+// last frame: text parts go to MarkdownStream (which rebuilds only the
+// growing last block), reasoning and tool arguments are appended to their
+// text nodes. So a long answer costs the same per update at the end as at
+// the start, and finished blocks never flicker. The parts' full text is
+// joined once, when the message is built.
 
 import { h } from "./dom.js";
 import { MarkdownStream, renderMarkdown } from "./markdown.js";
@@ -17,7 +20,7 @@ export class LiveReply {
     this.el = h("article", { class: "msg assistant streaming", "aria-busy": "true" },
       h("div", { class: "role", text: "Assistant" }), this.body);
     this.parts = []; // {type, el, chunks[], stream?}
-    this.toolCalls = new Map(); // index -> {id, name, args[], el, argsEl}
+    this.toolCalls = new Map(); // index -> {id, name, chunks[], painted, el, argsEl, target}
     this.frame = 0;
     this.dirty = new Set();
   }
@@ -27,13 +30,13 @@ export class LiveReply {
     if (last && last.type === type) return last;
     let part;
     if (type === "thinking") {
-      const text = h("div", { class: "thinking-text" });
+      const target = document.createTextNode("");
       const el = h("details", { class: "reasoning" },
-        h("summary", { text: "Reasoning" }), text);
-      part = { type, el, chunks: [], target: text };
+        h("summary", { text: "Reasoning" }), h("div", { class: "thinking-text" }, target));
+      part = { type, el, chunks: [], painted: 0, target };
     } else {
       const el = h("div", { class: "md" });
-      part = { type, el, chunks: [], stream: new MarkdownStream(el) };
+      part = { type, el, chunks: [], painted: 0, stream: new MarkdownStream(el) };
     }
     this.parts.push(part);
     this.body.append(part.el);
@@ -52,11 +55,12 @@ export class LiveReply {
     let call = this.toolCalls.get(index);
     if (!call) {
       const nameEl = h("span", { class: "tool-name" });
-      const argsEl = h("pre", { class: "tool-args" });
+      const target = document.createTextNode("");
+      const argsEl = h("pre", { class: "tool-args" }, target);
       const el = h("div", { class: "tool-call", role: "group", "aria-label": "Tool call" },
         h("div", { class: "tool-head" }, h("span", { class: "badge", text: "Tool call" }), nameEl),
         argsEl);
-      call = { id: "", name: "", args: [], el, nameEl, argsEl };
+      call = { id: "", name: "", chunks: [], painted: 0, el, nameEl, argsEl, target };
       this.toolCalls.set(index, call);
       this.parts.push({ type: "toolCall", el, call });
       this.body.append(el);
@@ -67,7 +71,7 @@ export class LiveReply {
       call.name += fn.name;
       call.nameEl.textContent = call.name;
     }
-    if (fn.arguments) call.args.push(fn.arguments);
+    if (fn.arguments) call.chunks.push(fn.arguments);
     this.dirty.add(call);
     this.schedule();
   }
@@ -81,9 +85,10 @@ export class LiveReply {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
     for (const item of this.dirty) {
-      if (item.stream) item.stream.update(item.chunks.join(""));
-      else if (item.target) item.target.textContent = item.chunks.join("");
-      else if (item.argsEl) item.argsEl.textContent = prettyArgs(item.args.join(""));
+      const fresh = item.chunks.slice(item.painted).join("");
+      item.painted = item.chunks.length;
+      if (item.stream) item.stream.append(fresh);
+      else item.target.appendData(fresh);
     }
     this.dirty.clear();
     this.onPaint();
@@ -98,7 +103,7 @@ export class LiveReply {
       else {
         let args = {};
         try {
-          args = JSON.parse(part.call.args.join("") || "{}");
+          args = JSON.parse(part.call.chunks.join("") || "{}");
         } catch {
           args = {};
         }
@@ -112,6 +117,10 @@ export class LiveReply {
 
   end() {
     this.paint();
+    // Tool arguments stream in as raw JSON; once complete, show them laid out.
+    for (const call of this.toolCalls.values()) {
+      call.argsEl.textContent = prettyArgs(call.chunks.join(""));
+    }
     this.el.classList.remove("streaming");
     this.el.removeAttribute("aria-busy");
   }
