@@ -525,6 +525,34 @@ async def test_non_streaming_json_answer_is_accepted(server: ScriptedServer) -> 
     assert message.usage.output == 2
 
 
+async def test_non_streaming_json_answer_that_stalls_times_out(server: ScriptedServer) -> None:
+    """The whole-JSON answer is read under the same idle timeout as a stream."""
+    server.reply(Reply(headers={"content-type": "application/json"}, body=[b'{"id": "x", ', 30.0]))
+    options = llm.StreamOptions(max_retries=0, timeouts=llm.Timeouts(first_byte=5, idle=0.3))
+    events, message = await asyncio.wait_for(run_pluma(server, options), 5)
+    assert events[-1].type == "error"
+    assert isinstance(events[-1].error, llm.UpstreamTimeout)
+    assert "idle timeout" in (message.error_message or "")
+    assert await asyncio.to_thread(server.wait_disconnect, 1.0)
+
+
+async def test_gzip_compressed_stream(server: ScriptedServer) -> None:
+    """A proxy that compresses the event stream although Pluma asks for
+    ``identity``: decoded like the SDK does."""
+    import gzip
+
+    packed = gzip.compress("".join(sse(text_stream(["Zip", "pé"]))).encode())
+    events, message, sdk = await both(
+        server,
+        [packed[:20], packed[20:]],
+        headers={"content-type": "text/event-stream", "content-encoding": "gzip"},
+    )
+    check_lifecycle(events)
+    assert message.text == "Zippé"
+    assert_agrees(message, sdk)
+    assert server.requests[0].headers["accept-encoding"] == "identity"
+
+
 async def test_complete_raises_with_partial_message(server: ScriptedServer) -> None:
     server.reply(Reply.sse(sse([chunk({"content": "part"})], done=False), cut=True))
     with pytest.raises(llm.StreamError) as caught:

@@ -366,3 +366,56 @@ async def test_shared_client_is_per_event_loop() -> None:
         return id(shared_client())
 
     assert await asyncio.to_thread(asyncio.run, other()) != id(here)
+
+
+async def test_bodies_are_asked_uncompressed(server: ScriptedServer) -> None:
+    server.reply(OK)
+    assert await fetch(server.url, StreamOptions()) == ["one", "two"]
+    assert server.requests[0].headers["accept-encoding"] == "identity"
+
+
+async def test_a_compressed_stream_is_still_decoded(server: ScriptedServer) -> None:
+    """An upstream (or a proxy in front of it) that gzips the event stream anyway."""
+    import gzip
+
+    packed = gzip.compress(b"data: one\n\ndata: tw\xc3\xa9\n\n")
+    server.reply(
+        Reply(
+            headers={"content-type": "text/event-stream", "content-encoding": "gzip"},
+            body=[packed[:9], packed[9:]],
+        )
+    )
+    assert await fetch(server.url, StreamOptions()) == ["one", "twé"]
+
+
+async def test_an_error_body_that_stalls_still_ends_with_the_status(
+    server: ScriptedServer,
+) -> None:
+    """Headers of a 500, a few body bytes, then silence: reported within the
+    read timeouts instead of hanging, and retried like any 500."""
+    stalled = Reply(status=500, headers={"content-type": "application/json"}, body=[b'{"err', 30.0])
+    timeouts = Timeouts(first_byte=5, idle=0.3)
+    server.reply(stalled)
+    started = time.monotonic()
+    with pytest.raises(llm.ProviderError) as info:
+        await fetch(server.url, StreamOptions(max_retries=0, timeouts=timeouts))
+    assert time.monotonic() - started < 2
+    assert info.value.status == 500 and info.value.retryable
+    assert "Internal Server Error" in str(info.value)
+
+    server.reply(OK)  # queued after the stalled one, which repeats until then
+    assert await fetch(server.url, StreamOptions(max_retries=1, timeouts=timeouts)) == [
+        "one",
+        "two",
+    ]
+
+
+async def test_a_web_page_instead_of_an_api_is_a_clear_error(server: ScriptedServer) -> None:
+    """A base URL pointing at a server's web UI rather than its API."""
+    server.reply(
+        Reply(headers={"content-type": "text/html; charset=utf-8"}, body=[b"<html>UI</html>"])
+    )
+    with pytest.raises(llm.ProviderError, match="answered with a web page") as info:
+        await fetch(server.url, StreamOptions(max_retries=2))
+    assert "check the base URL" in str(info.value)
+    assert len(server.requests) == 1  # not retried

@@ -15,6 +15,15 @@ Retry policy (only while nothing has been read from the response body):
 
 A ``Retry-After`` longer than ``StreamOptions.max_retry_delay`` is not waited
 for: the error is reported at once so the caller can decide.
+
+Every read of a response body — the stream, a whole JSON answer, an error
+body — waits at most until the first-byte deadline for its first bytes and
+``Timeouts.idle`` between later ones, so an upstream that sends headers and
+then stalls can never hang a call.
+
+Bodies are requested uncompressed (``accept-encoding: identity``): the SSE
+reader then works on the raw bytes with no decompression layer. An upstream
+that compresses anyway is still decoded (see :func:`read_sse`).
 """
 
 from __future__ import annotations
@@ -36,6 +45,9 @@ from pluma.llm.options import StreamOptions, Timeouts
 from pluma.llm.transport.sse import ServerSentEvent, SSEDecoder
 
 RETRY_STATUSES = frozenset({408, 409, 429, 529}) | frozenset(range(500, 600))
+
+# The most of an error body kept for its message (the rest is not read).
+MAX_ERROR_BODY = 64 * 1024
 
 # When each response's first-byte allowance runs out (event-loop time): the
 # wait for headers and the wait for the first body bytes share one deadline.
@@ -164,7 +176,12 @@ async def open_stream(
     block closes the response (and its connection, if unread)."""
     client = options.http_client or shared_client()
     content = orjson.dumps(body)
-    req_headers = {"content-type": "application/json", "accept": "text/event-stream", **headers}
+    req_headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream",
+        "accept-encoding": "identity",
+        **headers,
+    }
     timeout = _httpx_timeout(options.timeouts)
     first_byte = options.timeouts.first_byte
     attempt = 0
@@ -200,6 +217,13 @@ async def open_stream(
             delay = _backoff(attempt)
         else:
             if response.status_code < 300:
+                if _is_html(response):
+                    await response.aclose()
+                    raise ProviderError(
+                        f"{_origin(url)} answered with a web page (content-type "
+                        f"{response.headers.get('content-type')}), not an API response; "
+                        "check the base URL (API base URLs usually end in /v1)"
+                    )
                 if deadline is not None:
                     _first_byte_deadlines[response] = deadline
                 try:
@@ -208,9 +232,11 @@ async def open_stream(
                     await response.aclose()
                 return
             try:
-                raw = await response.aread()
-            except httpx.HTTPError:
-                raw = b""
+                raw = await read_body(
+                    response, options.timeouts, deadline=deadline, limit=MAX_ERROR_BODY
+                )
+            except ProviderError:
+                raw = b""  # a stalled or broken error body: the status still says enough
             finally:
                 await response.aclose()
             error = error_from_body(response.status_code, raw, response.reason_phrase)
@@ -298,7 +324,8 @@ async def read_sse(response: httpx.Response, timeouts: Timeouts) -> AsyncIterato
     later read may wait ``timeouts.idle``. There is no total cap.
     """
     decoder = SSEDecoder()
-    raw = response.aiter_raw()
+    # Raw bytes skip httpx's decoder layer; a compressed body needs it.
+    raw = response.aiter_raw() if _uncompressed(response) else response.aiter_bytes()
     _body_readers[response] = raw
     loop = asyncio.get_running_loop()
     deadline = _first_byte_deadlines.pop(response, None)
@@ -317,21 +344,9 @@ async def read_sse(response: httpx.Response, timeouts: Timeouts) -> AsyncIterato
             except asyncio.CancelledError:
                 if not timer.timed_out():
                     raise
-                if first:
-                    message = (
-                        f"the upstream sent no data within {timeouts.first_byte:g} s of the "
-                        "request (first-byte timeout); raise Timeouts.first_byte for slow models"
-                    )
-                else:
-                    message = (
-                        f"the upstream went silent for {idle:g} s mid-stream (idle timeout); "
-                        "the stream was cut"
-                    )
-                raise UpstreamTimeout(message) from None
+                raise _read_timeout(first, timeouts) from None
             except httpx.HTTPError as exc:
-                raise ProviderError(
-                    f"the connection to the upstream failed mid-stream: {_describe_transport(exc)}"
-                ) from exc
+                raise _read_failure(exc) from exc
             first = False
             timer.done(None if idle is None else loop.time() + idle)
             for event in decoder.feed(chunk):
@@ -340,6 +355,76 @@ async def read_sse(response: httpx.Response, timeouts: Timeouts) -> AsyncIterato
         timer.close()
     for event in decoder.flush():
         yield event
+
+
+async def read_body(
+    response: httpx.Response,
+    timeouts: Timeouts,
+    *,
+    deadline: float | None = None,
+    limit: int | None = None,
+) -> bytes:
+    """The whole (decoded) body, or its first ``limit`` bytes, for answers
+    that are not a stream: a JSON completion, an error.
+
+    The same clock as :func:`read_sse`: the first bytes must come by
+    ``deadline`` (default: the first-byte deadline set when the request was
+    sent), later ones within ``timeouts.idle`` of each other. Raises
+    :class:`UpstreamTimeout` or :class:`ProviderError`.
+    """
+    loop = asyncio.get_running_loop()
+    if deadline is None:
+        deadline = _first_byte_deadlines.pop(response, None)
+    if deadline is None and timeouts.first_byte is not None:
+        deadline = loop.time() + timeouts.first_byte
+    chunks = response.aiter_bytes()
+    parts: list[bytes] = []
+    size = 0
+    first = True
+    while limit is None or size < limit:
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise _read_timeout(first, timeouts) from None
+        except httpx.HTTPError as exc:
+            raise _read_failure(exc) from exc
+        first = False
+        parts.append(chunk)
+        size += len(chunk)
+        deadline = None if timeouts.idle is None else loop.time() + timeouts.idle
+    body = b"".join(parts)
+    return body if limit is None else body[:limit]
+
+
+def _read_timeout(first: bool, timeouts: Timeouts) -> UpstreamTimeout:
+    if first:
+        return UpstreamTimeout(
+            f"the upstream sent no data within {timeouts.first_byte:g} s of the "
+            "request (first-byte timeout); raise Timeouts.first_byte for slow models"
+        )
+    return UpstreamTimeout(
+        f"the upstream went silent for {timeouts.idle:g} s mid-stream (idle timeout); "
+        "the stream was cut"
+    )
+
+
+def _read_failure(exc: httpx.HTTPError) -> ProviderError:
+    return ProviderError(
+        f"the connection to the upstream failed mid-stream: {_describe_transport(exc)}"
+    )
+
+
+def _uncompressed(response: httpx.Response) -> bool:
+    encoding: str = response.headers.get("content-encoding", "")
+    return not encoding or encoding.strip().lower() == "identity"
+
+
+def _is_html(response: httpx.Response) -> bool:
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.lower().startswith("text/html")
 
 
 # The body iterator read_sse is reading, so finish_body can go on reading it

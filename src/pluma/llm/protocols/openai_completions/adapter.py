@@ -27,7 +27,7 @@ from pluma.llm.protocols.openai_completions.chunks import ChunkParser
 from pluma.llm.protocols.openai_completions.compat import detect_compat
 from pluma.llm.protocols.openai_completions.options import PROTOCOL
 from pluma.llm.protocols.openai_completions.request import build_request
-from pluma.llm.transport.http import finish_body, open_stream, read_sse
+from pluma.llm.transport.http import finish_body, open_stream, read_body, read_sse
 from pluma.llm.types import AssistantMessage, Context, Diagnostic, Model
 from pluma.llm.writer import StreamWriter
 
@@ -83,7 +83,8 @@ class OpenAICompletionsAdapter:
             ) as response:
                 yield writer.start()
                 if response.headers.get("content-type", "").startswith("application/json"):
-                    for event in parser.feed(_completion_as_chunk(await response.aread())):
+                    whole = await read_body(response, options.timeouts)
+                    for event in parser.feed(_completion_as_chunk(whole)):
                         yield event
                 else:
                     async for sse in read_sse(response, options.timeouts):
