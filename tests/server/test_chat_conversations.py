@@ -1,7 +1,8 @@
 """The conversation hook of ``/api/chat``: with a ``conversation_id`` the user's
 turn is stored before streaming and the reply after the stream ends —
 finished, failed, or cut short by the page going away (then with stop reason
-``aborted`` and what had arrived). An unknown id is a 404 before anything
+``aborted`` and what had arrived) — but only if the conversation still ends
+where it did when the request began. An unknown id is a 404 before anything
 streams.
 """
 
@@ -115,6 +116,52 @@ def test_reply_cut_by_a_disconnect_is_stored_as_aborted(env: ChatEnv, http: http
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert messages[1]["stopReason"] == "aborted"
     assert messages[1]["content"][0]["text"] == "Hello "
+
+
+def test_a_stopped_reply_never_lands_after_a_truncate_and_a_new_turn(
+    env: ChatEnv, http: httpx.Client
+) -> None:
+    """The page's Stop then Regenerate: it truncates the conversation and
+    sends the turn again while the server may still be saving the stopped
+    reply. Here the truncate and the whole new turn land first (the
+    worst order, made deterministic); the stale reply must be dropped, not
+    appended after the new turn."""
+    first = env.reset("oa", Script(text="Hello from the upstream.", hold_after=1))
+    conversation_id = new_conversation(http)
+    payload = json.dumps(
+        {"conversation_id": conversation_id, "messages": [{"role": "user", "content": "hi"}]}
+    ).encode()
+    sock = socket.create_connection(("127.0.0.1", env.server.port), timeout=10)
+    try:
+        sock.sendall(
+            f"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1:{env.server.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        received = b""
+        while b"Hello" not in received:
+            data = sock.recv(65536)
+            assert data
+            received += data
+        truncate = http.post(f"/api/conversations/{conversation_id}/truncate", json={"keep": 0})
+        assert truncate.status_code == 200, truncate.text
+        env.reset("ln", Script(text="Second answer."))
+        again = {"role": "user", "content": "hi again"}
+        second = http.post(
+            "/api/chat",
+            json={"conversation_id": conversation_id, "connection": "ln", "messages": [again]},
+        )
+        assert second.status_code == 200 and "Second" in second.text
+        assert len(stored(http, conversation_id, 2)) == 2
+    finally:
+        sock.close()
+    assert first.wait_disconnect(1.0)
+    env.server.wait_for_log(f"conversation {conversation_id} changed while its reply streamed")
+    messages = http.get(f"/api/conversations/{conversation_id}").json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert "hi again" in json.dumps(messages[0])
+    assert messages[1]["content"][0]["text"] == "Second answer."
+    assert messages[1]["stopReason"] == "stop"
 
 
 def test_unknown_conversation_is_404_before_streaming(env: ChatEnv, http: httpx.Client) -> None:

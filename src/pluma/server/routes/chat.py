@@ -14,12 +14,25 @@ Conversation hook: with ``conversation_id`` (and a conversation store), the
 last user turn is saved before streaming and the assistant's reply after it
 ends — finished, failed, or cut short by the client leaving (then with stop
 reason ``aborted`` and whatever had arrived).
+
+The reply is saved only where it belongs: right after the messages stored when
+its request started (:class:`_Turn`). The page's Stop then Regenerate sends a
+truncate (and a new turn) at once, while this server may still be saving the
+stopped reply; whichever lands first, a reply whose history was truncated or
+continued meanwhile is dropped (logged) instead of landing after the new turn.
+
+| stored when the reply ends                     | the reply is          |
+|------------------------------------------------|-----------------------|
+| exactly what was stored when the request began | appended              |
+| fewer messages, more, or a different last one  | dropped (logged)      |
+| the conversation is gone                       | dropped (logged)      |
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -84,16 +97,45 @@ async def _start(request: Request, state: ServerState) -> Response:
         last = chat_request.context.messages[-1]
         if last.role != "assistant":
             store.add_message(conversation_id, last)
-        on_end = _saver(store, conversation_id)
+        on_end = _saver(store, conversation_id, _Turn.now(store, conversation_id))
     encoder = OpenAIChunkEncoder(requested or target.model)
     return RelayResponse(
         relay(stream, encoder.encode, defer=False, on_end=on_end), Failure.openai_body
     )
 
 
-def _saver(store: Any, conversation_id: str) -> Callable[[llm.AssistantMessage], None]:
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """Where a reply belongs: after the ``count`` messages stored when its
+    request began, the last of them being ``last`` (message JSON)."""
+
+    count: int
+    last: dict[str, Any] | None
+
+    @classmethod
+    def now(cls, store: Any, conversation_id: str) -> _Turn:
+        messages = store.get(conversation_id).messages
+        return cls(len(messages), llm.message_to_dict(messages[-1]) if messages else None)
+
+
+def _saver(store: Any, conversation_id: str, turn: _Turn) -> Callable[[llm.AssistantMessage], None]:
+    """Saves the reply if the conversation is still as ``turn`` found it.
+
+    Check and append are two calls of the store's public API; the window
+    between them is a few microseconds of one thread, against a truncate that
+    needs a whole HTTP request from the page.
+    """
+
     def save(message: llm.AssistantMessage) -> None:
         try:
+            if _Turn.now(store, conversation_id) != turn:
+                log.info(
+                    "conversation %s changed while its reply streamed (truncated or continued); "
+                    "the %s reply is not saved",
+                    conversation_id,
+                    message.stop_reason,
+                )
+                return
             store.add_message(conversation_id, message)
         except Exception as exc:  # the conversation may have been deleted meanwhile
             log.warning("could not save the reply to conversation %s: %s", conversation_id, exc)
