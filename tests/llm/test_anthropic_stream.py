@@ -172,6 +172,18 @@ async def test_thinking_signature_and_tool_use(server: ScriptedServer) -> None:
     assert events[10].tool_call is not None
 
 
+async def test_live_partial_arguments_on_each_toolcall_delta(server: ScriptedServer) -> None:
+    """On every ``toolcall_delta`` the live call's arguments are the JSON
+    received so far, parsed best-effort (what a UI shows filling in)."""
+    server.reply(Reply.sse(THINKING_TOOL_STREAM))
+    live: list[dict[str, Any]] = []
+    async for event in llm.stream(make_model(server), CONTEXT, llm.StreamOptions()):
+        if event.type == "toolcall_delta":
+            assert event.tool_call is not None
+            live.append(dict(event.tool_call.arguments))
+    assert live == [{"city": "Pa"}, {"city": "Paris"}, {"city": "Paris", "unit": "c"}]
+
+
 async def test_usage_merges_start_and_delta_with_cache_fields(server: ScriptedServer) -> None:
     server.reply(Reply.sse(THINKING_TOOL_STREAM))
     _, message = await agree(server)

@@ -245,6 +245,27 @@ async def test_interleaved_parallel_tool_calls(server: ScriptedServer) -> None:
     assert_agrees(message, sdk)
 
 
+async def test_live_partial_arguments_on_each_toolcall_delta(server: ScriptedServer) -> None:
+    """What a UI sees while a call streams: on every ``toolcall_delta`` the
+    call's arguments parsed best-effort from the JSON received so far."""
+    pieces = ['{"city": "Pa', 'ris", "days"', ": 3, ", '"units": ["c"]}']
+    chunks = [chunk({"tool_calls": [tool_fragment(0, id="call_w", name="weather")]})]
+    chunks += [chunk({"tool_calls": [tool_fragment(0, arguments=p)]}) for p in pieces]
+    chunks.append(chunk({}, finish_reason="tool_calls"))
+    server.reply(Reply.sse(sse(chunks)))
+    live: list[tuple[str, dict[str, Any]]] = []
+    async for event in llm.stream(model_for(server.url), CONTEXT, llm.StreamOptions()):
+        if event.type == "toolcall_delta":
+            assert event.tool_call is not None
+            live.append((event.delta, dict(event.tool_call.arguments)))
+    assert live == [
+        (pieces[0], {"city": "Pa"}),
+        (pieces[1], {"city": "Paris"}),
+        (pieces[2], {"city": "Paris", "days": 3}),
+        (pieces[3], {"city": "Paris", "days": 3, "units": ["c"]}),
+    ]
+
+
 async def test_tool_fragments_keyed_only_by_id(server: ScriptedServer) -> None:
     """Some servers never send ``index``; every fragment repeats the call's id.
     The openai SDK cannot accumulate these (it requires ``index``)."""
