@@ -288,3 +288,32 @@ def test_mid_stream_failure_on_the_page_stream(env: ChatEnv, kind: str) -> None:
     )
     assert content == "Partial answ"
     assert "overloaded now" in json.loads(lines[at + 1][6:])["error"]["message"]
+
+
+@pytest.mark.parametrize("kind", ["oa", "an"])
+def test_a_connections_own_timeout_ends_a_silent_upstream(env: ChatEnv, kind: str) -> None:
+    """Timeouts are per connection: one with ``first_byte`` 0.3 s gives up on
+    an upstream that sends headers and then nothing, with a 502 saying so."""
+    created = _clients[env.url].post(
+        "/api/connections",
+        json={
+            "name": f"slow-{kind}",
+            "compat": "openai" if kind == "oa" else "anthropic",
+            "base_url": env.upstream(kind).base_url,
+            "timeouts": {"first_byte": 0.3},
+        },
+    )
+    assert created.status_code == 201, created.text
+    try:
+        upstream = env.reset(kind, Script(stall=30.0))
+        model = "model-a" if kind == "oa" else "claude-test-1"
+        response = post(
+            env, "/v1/chat/completions", {"model": f"slow-{kind}/{model}", "messages": USER}
+        )
+        assert response.status_code == 502, response.text
+        error = response.json()["error"]
+        assert error["code"] == "upstream_timeout"
+        assert "0.3" in error["message"]
+        assert upstream.wait_disconnect(1.0), "the timed-out upstream request was not closed"
+    finally:
+        _clients[env.url].delete(f"/api/connections/{created.json()['id']}")
