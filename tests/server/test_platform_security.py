@@ -230,6 +230,16 @@ def test_settings_reject_bad_values() -> None:
     assert "sk-hidden" not in repr(Settings(api_key="sk-hidden"))
 
 
+def test_data_dir_defaults_to_the_platform_user_data_dir_and_can_be_moved() -> None:
+    import platformdirs
+
+    default = Path(platformdirs.user_data_dir("pluma", appauthor=False))
+    assert Settings.from_env({}).data_dir == default
+    assert Settings.from_env({"PLUMA_DATA_DIR": "/srv/pluma"}).data_dir == Path("/srv/pluma")
+    flag = Settings.from_env({"PLUMA_DATA_DIR": "/srv/pluma"}, data_dir=Path("/opt/p"))
+    assert flag.data_dir == Path("/opt/p")  # the flag wins over the environment
+
+
 def test_the_page_exchanges_the_token_for_a_cookie(tmp_path: Path) -> None:
     with PlumaServer(tmp_path, token=TOKEN) as srv, httpx.Client(base_url=srv.url) as browser:
         assert browser.get("/api/connections").status_code == 401
