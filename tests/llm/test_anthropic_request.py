@@ -14,6 +14,7 @@ from pluma import llm
 from pluma.llm.protocols.anthropic_messages import (
     AnthropicMessagesOptions,
     NamedTool,
+    build_headers,
     plan_tokens,
 )
 
@@ -74,6 +75,25 @@ async def test_url_and_headers(server: ScriptedServer) -> None:
     assert request.headers["x-call-header"] == "c"
     assert request.headers["content-type"] == "application/json"
     assert "anthropic-beta" not in request.headers
+
+
+def test_header_overrides_replace_ours_whatever_their_case() -> None:
+    """A header given as ``X-Api-Key`` or ``Anthropic-Version`` replaces the
+    adapter's own instead of being sent beside it (two values for one header)."""
+    model = llm.Model(
+        id="m",
+        provider="proxy",
+        protocol="anthropic-messages",
+        headers={"Anthropic-Version": "2099-01-01"},
+    )
+    options = llm.StreamOptions(api_key="sk-env", headers={"X-Api-Key": "sk-proxy"})
+    headers = build_headers(
+        model, options, AnthropicMessagesOptions(), thinking=False, has_tools=False
+    )
+    assert headers["x-api-key"] == "sk-proxy"
+    assert headers["anthropic-version"] == "2099-01-01"
+    names = [name.lower() for name in headers]
+    assert len(names) == len(set(names)), headers
 
 
 async def test_base_url_option_wins_and_no_key_for_loopback(server: ScriptedServer) -> None:

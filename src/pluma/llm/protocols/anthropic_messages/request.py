@@ -144,8 +144,10 @@ def build_headers(
         betas.insert(0, INTERLEAVED_THINKING_BETA)
     if betas:
         headers["anthropic-beta"] = ",".join(dict.fromkeys(betas))
-    headers.update(model.headers)
-    headers.update(options.headers)
+    # Lower-cased so a model or call header replaces ours (``X-Api-Key`` for
+    # a proxy's own key) instead of going out next to it.
+    headers.update((name.lower(), value) for name, value in model.headers.items())
+    headers.update((name.lower(), value) for name, value in options.headers.items())
     return headers
 
 
