@@ -186,6 +186,19 @@ async def test_explicit_key_is_sent(
     assert server.requests[0].headers["authorization"] == "Bearer sk-explicit"
 
 
+def test_keys_and_headers_stay_out_of_reprs() -> None:
+    """Logging options or a model (``%r``, f"{x!r}") must never log a secret."""
+    options = llm.StreamOptions(
+        api_key="sk-secret-option", headers={"authorization": "Bearer sk-secret-header"}
+    )
+    model = llm.Model(
+        id="m", provider="p", protocol="openai-completions", headers={"x-api-key": "sk-model"}
+    )
+    for text in (repr(options), str(options), repr(model), f"{model!r}"):
+        assert "sk-" not in text, text
+    assert "max_retries=2" in repr(options) and "id='m'" in repr(model)
+
+
 async def test_key_from_the_providers_variable(
     server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -52,11 +52,13 @@ class StreamOptions:
     ``api_key`` falls back to the provider's environment variables (see
     :mod:`pluma.llm.keys`); ``base_url`` and ``headers`` override the model's.
     ``max_retries`` applies only before the first byte of the response.
+    The key and the headers (which may carry credentials) are left out of
+    ``repr`` so that logging the options never logs a secret.
     """
 
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     temperature: float | None = None
     max_tokens: int | None = None
     reasoning: ReasoningLevel | None = None

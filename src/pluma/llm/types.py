@@ -376,7 +376,8 @@ class Model:
 
     ``protocol`` picks the adapter from the registry. ``compat`` overrides the
     vendor quirks an adapter would otherwise detect from ``base_url`` and
-    ``provider`` (see each adapter's compat table).
+    ``provider`` (see each adapter's compat table). ``headers`` may carry
+    credentials, so ``repr`` leaves them out.
     """
 
     id: str
@@ -384,7 +385,7 @@ class Model:
     protocol: str
     base_url: str = ""
     name: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     reasoning: bool = False
     input: list[Modality] = field(default_factory=lambda: ["text"])
     context_window: int = 128_000
