@@ -203,6 +203,12 @@ def test_no_key_for_a_remote_connection_is_401_saying_how_to_set_one(
     assert "pluma keys set remote" in message
 
 
+def test_models_of_a_remote_connection_without_a_key_is_401(env: ChatEnv) -> None:
+    response = _clients[env.url].get("/api/models", params={"connection": "remote"})
+    assert response.status_code == 401, response.text
+    assert "pluma keys set remote" in response.json()["error"]["message"]
+
+
 def test_unknown_connection_is_404(env: ChatEnv) -> None:
     response = post(env, "/api/chat", {"messages": USER, "connection": "nosuch"})
     assert response.status_code == 404

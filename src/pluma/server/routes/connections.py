@@ -211,8 +211,10 @@ async def list_models(
     provider, key = _provider(state, profile)
     verdict = await check_upstream(provider, key=key, timeout=MODELS_TIMEOUT)
     if not verdict.ok:
+        # No key set is the caller's to fix (4xx); anything the upstream did is a 502.
         raise HTTPException(
-            502, detail=f"could not list models of {profile.name!r}: {verdict.message}"
+            401 if verdict.verdict == "no_key" else 502,
+            detail=f"could not list models of {profile.name!r}: {verdict.message}",
         )
     return {
         "connection": {"id": profile.id, "name": profile.name},
