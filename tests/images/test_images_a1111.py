@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 
 import httpx
@@ -188,6 +189,20 @@ async def test_generate_events_yields_progress_then_result(client: httpx.AsyncCl
     assert isinstance(items[-1], ImageResult)
     assert all(isinstance(i, Progress) for i in items[:-1])
     assert len(items) > 1
+
+
+async def test_leaving_generate_events_early_interrupts(client: httpx.AsyncClient) -> None:
+    with FakeA1111(step_delay=0.05) as fake:
+        provider = provider_for(fake, client)
+        events = generate_events(provider, ImageRequest(prompt="x", steps=400))
+        async with contextlib.aclosing(events):
+            async for item in events:
+                assert isinstance(item, Progress)
+                break
+        # Closing the iterator waited until the backend was told to stop.
+        assert fake.interrupt_received.is_set()
+        assert await asyncio.to_thread(fake.job_finished.wait, 5)
+    assert fake.jobs_interrupted == 1 and fake.steps_run < 400
 
 
 async def test_info_string_is_parsed(client: httpx.AsyncClient) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,23 @@ def comfy_connection(http: httpx.Client, comfy: FakeComfyUI) -> dict:
             "auth": "bearer",
             "secret": "proxy-token-123",
             "activate": True,
+        },
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def a1111_connection(http: httpx.Client, a1111: FakeA1111) -> dict:
+    response = http.post(
+        "/api/image-connections",
+        json={
+            "name": "SD ok",
+            "kind": "a1111",
+            "base_url": a1111.url,
+            "auth": "basic",
+            "username": "bob",
+            "secret": "a1111-pass",
         },
     )
     assert response.status_code == 201, response.text
@@ -203,6 +221,83 @@ def test_cancel_by_job_id(
     assert seen[-1].event == "error" and seen[-1].data["error"]["code"] == "cancelled"
     assert comfy.interrupt_received.wait(10)
     assert http.post("/api/images/cancel", json={"job_id": job_id}).status_code == 404
+
+
+def test_a1111_cancel_by_disconnect_reaches_backend(
+    server: PlumaServer, a1111: FakeA1111, a1111_connection: dict
+) -> None:
+    a1111.interrupt_received.clear()
+    a1111.job_finished.clear()
+    interrupted, steps = a1111.jobs_interrupted, a1111.steps_run
+    body = {"prompt": "long", "steps": 1000, "connection": a1111_connection["id"]}
+    with (
+        server.client() as client,
+        client.stream("POST", "/api/images/generate", json=body, timeout=30) as response,
+    ):
+        assert response.status_code == 200
+        for frame in frames(response):
+            if frame.event == "progress" and frame.data["step"]:
+                break
+    # The client left mid-generation: the server interrupts the web UI's job.
+    assert a1111.interrupt_received.wait(10)
+    assert a1111.job_finished.wait(10)
+    assert a1111.jobs_interrupted == interrupted + 1
+    assert a1111.steps_run - steps < 1000
+
+
+def test_cancel_ends_the_stream_before_the_backend_confirms(
+    server: PlumaServer, http: httpx.Client
+) -> None:
+    """The stream ends right after its ``cancelled`` event even while the
+    backend takes its time to answer the interrupt (it still gets it)."""
+    confirm = threading.Event()
+    with FakeA1111(step_delay=0.02, hold_interrupts=confirm) as fake:
+        created = http.post(
+            "/api/image-connections",
+            json={"name": "Slow to confirm", "kind": "a1111", "base_url": fake.url},
+        ).json()
+        body = {"prompt": "long", "steps": 1000, "connection": created["id"]}
+        try:
+            # A1111's interrupt gets 5 s to answer; the stream must not wait that long.
+            timeout = httpx.Timeout(30, read=3)
+            with (
+                server.client() as client,
+                client.stream("POST", "/api/images/generate", json=body, timeout=timeout) as r,
+            ):
+                stream = frames(r)
+                job_id = next(stream).data["job_id"]
+                for frame in stream:
+                    if frame.event == "progress" and frame.data["step"]:
+                        answer = http.post("/api/images/cancel", json={"job_id": job_id})
+                        assert answer.status_code == 200
+                        break
+                rest = list(stream)  # ends at once: the stream does not wait for the backend
+            assert rest[-1].event == "error" and rest[-1].data["error"]["code"] == "cancelled"
+            assert fake.interrupt_received.wait(10)
+            assert not confirm.is_set()
+        finally:
+            confirm.set()
+        assert fake.job_finished.wait(10) and fake.jobs_interrupted == 1
+        assert http.delete(f"/api/image-connections/{created['id']}").status_code == 204
+
+
+def test_get_one_and_activate(
+    http: httpx.Client, comfy_connection: dict, a1111_connection: dict
+) -> None:
+    by_name = http.get("/api/image-connections/sd%20OK")  # names are case-insensitive
+    assert by_name.status_code == 200 and by_name.json()["id"] == a1111_connection["id"]
+    assert by_name.json()["has_secret"] is True and "secret" not in by_name.json()
+    try:
+        chosen = http.post(f"/api/image-connections/{a1111_connection['id']}/activate")
+        assert chosen.status_code == 200 and chosen.json()["active"] is True
+        assert http.get("/api/image-connections").json()["active"] == a1111_connection["id"]
+        listed = http.get("/api/images/checkpoints").json()
+        assert listed["connection"]["kind"] == "a1111"
+        assert listed["checkpoints"][1] == "dreamshaper_8.safetensors [879db523c3]"
+    finally:
+        http.post(f"/api/image-connections/{comfy_connection['id']}/activate")
+    missing = http.post("/api/image-connections/nope/activate")
+    assert missing.status_code == 404 and "image connection" in missing.json()["error"]["message"]
 
 
 def test_caller_mistakes(http: httpx.Client, comfy_connection: dict) -> None:

@@ -167,13 +167,17 @@ class Recorded:
 @dataclass
 class FakeA1111:
     """Knobs: ``api`` (False = started without ``--api``), ``auth``
-    (``"user:pass"`` = ``--api-auth``), ``step_delay`` seconds per step."""
+    (``"user:pass"`` = ``--api-auth``), ``step_delay`` seconds per step,
+    ``hold_interrupts`` (answer ``/sdapi/v1/interrupt`` late)."""
 
     api: bool = True
     auth: str | None = None
     step_delay: float = 0.01
     requests: list[Recorded] = field(default_factory=list)
     checkpoint: str = str(MODELS[0]["title"])
+    hold_interrupts: threading.Event | None = None
+    """When given, ``POST /sdapi/v1/interrupt`` stops the job at once but
+    answers only once this event is set: a backend slow to confirm."""
 
     def __post_init__(self) -> None:
         self.interrupt_received = threading.Event()
@@ -268,6 +272,8 @@ class FakeA1111:
         self._interrupt = True
         self._state["interrupted"] = True
         self.interrupt_received.set()
+        if self.hold_interrupts is not None:
+            await asyncio.to_thread(self.hold_interrupts.wait, 30)
         return JSONResponse(None)
 
     async def txt2img(self, request: Request) -> Response:

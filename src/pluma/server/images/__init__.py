@@ -16,14 +16,15 @@ from pluma.server.images.base import (
     Progress,
     ProgressCallback,
     create_image_provider,
-    generate_events,
     image_provider_kinds,
     register_image_provider,
 )
+from pluma.server.images.jobs import GenerationJob, generate_events
 from pluma.server.images.profiles import ImageConnectionProfile
 
 __all__ = [
     "GeneratedImage",
+    "GenerationJob",
     "ImageBackendError",
     "ImageConnectionProfile",
     "ImageProvider",

@@ -22,10 +22,8 @@ Factories are registered by ``kind`` at import time with
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -230,35 +228,3 @@ async def report(on_progress: ProgressCallback | None, progress: Progress) -> No
     outcome = on_progress(progress)
     if outcome is not None:
         await outcome
-
-
-async def generate_events(
-    provider: ImageProvider, request: ImageRequest
-) -> AsyncIterator[Progress | ImageResult]:
-    """The generation as an async iterator: progress reports, then the result.
-
-    Leaving the loop early (``break``, an exception, the consumer being
-    cancelled) cancels the generation, which interrupts the backend job.
-    """
-    queue: asyncio.Queue[Progress] = asyncio.Queue()
-    task = asyncio.ensure_future(provider.generate(request, queue.put_nowait))
-    getter: asyncio.Future[Progress] | None = None
-    try:
-        while True:
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                yield getter.result()
-                continue
-            getter.cancel()
-            while not queue.empty():
-                yield queue.get_nowait()
-            yield task.result()
-            return
-    finally:
-        if getter is not None:
-            getter.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task

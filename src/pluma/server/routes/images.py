@@ -34,7 +34,9 @@ The generation stream (``text/event-stream``)::
 
 A client that disconnects cancels the generation, which interrupts the job on
 the backend (A1111 ``/sdapi/v1/interrupt``, ComfyUI ``/interrupt``); so does
-``POST /api/images/cancel``. Caller mistakes (bad body, unknown connection)
+``POST /api/images/cancel``, after which the stream sends its ``cancelled``
+error and ends at once (the backend is told in the background; see
+:mod:`pluma.server.images.jobs`). Caller mistakes (bad body, unknown connection)
 are answered before the stream with a 4xx JSON error.
 """
 
@@ -43,11 +45,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
@@ -60,13 +60,14 @@ from pluma.server.connections import ProfileInvalid
 from pluma.server.errors import error_body
 from pluma.server.images.base import (
     ImageBackendError,
+    ImageProvider,
     ImageRequest,
-    ImageResult,
     Progress,
     image_provider_kinds,
     load_entry_points,
 )
 from pluma.server.images.gallery import Gallery, GalleryError
+from pluma.server.images.jobs import GenerationJob, wait_for_cleanups
 from pluma.server.images.manager import (
     ImageConnectionManager,
     NoImageConnection,
@@ -82,10 +83,8 @@ router = APIRouter(tags=["images"])
 
 TEST_TIMEOUT = 10.0
 LIST_TIMEOUT = 30.0
-CANCEL_GRACE = 10.0
-"""Seconds a cancelled generation gets to tell its backend to stop."""
-
-_jobs: dict[str, asyncio.Task[ImageResult]] = {}
+_jobs: dict[str, GenerationJob] = {}
+"""Generations running now, by job id (for ``POST /api/images/cancel``)."""
 
 
 # -- start-up --------------------------------------------------------------------
@@ -362,34 +361,23 @@ def _progress_json(progress: Progress, previews: bool) -> dict[str, Any]:
 
 async def _generation(
     state: ServerState,
-    provider: Any,
+    provider: ImageProvider,
     profile: ImageConnectionProfile,
     request: ImageRequest,
     previews: bool,
 ) -> AsyncIterator[str]:
-    job_id = uuid.uuid4().hex
-    queue: asyncio.Queue[Progress] = asyncio.Queue()
-    task: asyncio.Task[ImageResult] = asyncio.ensure_future(
-        provider.generate(request, queue.put_nowait)
-    )
-    _jobs[job_id] = task
-    getter: asyncio.Future[Progress] | None = None
+    # Started here, not in the handler: a response that never starts
+    # iterating must not leave a job running that nobody follows.
+    job = GenerationJob(provider, request)
+    _jobs[job.id] = job
     try:
-        yield _sse("start", {"job_id": job_id, "connection": _connection_ref(profile)})
-        while True:
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                yield _sse("progress", _progress_json(getter.result(), previews))
-                continue
-            getter.cancel()
-            while not queue.empty():
-                yield _sse("progress", _progress_json(queue.get_nowait(), previews))
-            break
-        if task.cancelled():
+        yield _sse("start", {"job_id": job.id, "connection": _connection_ref(profile)})
+        async for progress in job.progress():
+            yield _sse("progress", _progress_json(progress, previews))
+        if job.cancelled:
             yield _error_frame("the generation was cancelled", "cancelled", 400)
             return
-        error = task.exception()
+        error = job.task.exception()
         if isinstance(error, ImageBackendError):
             log.warning("image generation on %r failed: %s", profile.name, error.message)
             yield _error_frame(error.message, error.code, error.status)
@@ -400,7 +388,7 @@ async def _generation(
                 f"the generation failed: {type(error).__name__}: {error}", "internal", 500
             )
             return
-        result = task.result()
+        result = job.task.result()
         gallery = Gallery(state.settings.data_dir)
         try:
             records = await asyncio.to_thread(gallery.save, result, _connection_ref(profile))
@@ -410,24 +398,18 @@ async def _generation(
         yield _sse(
             "result",
             {
-                "job_id": job_id,
+                "job_id": job.id,
                 "images": records,
                 "parameters": result.parameters,
                 "info": result.info,
             },
         )
     finally:
-        _jobs.pop(job_id, None)
-        if getter is not None:
-            getter.cancel()
-        if not task.done():
-            task.cancel()
-            # Give the provider time to tell the backend to stop, even though
-            # our own response is being torn down.
-            with anyio.CancelScope(shield=True):
-                await asyncio.wait({task}, timeout=CANCEL_GRACE)
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: no "exception never retrieved" noise
+        _jobs.pop(job.id, None)
+        # Cancelled (by job id, or the client left): the provider tells its
+        # backend to stop in the background, so this stream ends now however
+        # long the backend takes to answer its interrupt.
+        job.stop_later()
 
 
 def _failure_body(failure: Failure) -> dict[str, Any]:
@@ -461,10 +443,9 @@ class CancelBody(BaseModel):
 
 @router.post("/api/images/cancel", summary="Cancel a running generation")
 async def cancel(body: CancelBody) -> dict[str, Any]:
-    task = _jobs.get(body.job_id)
-    if task is None or task.done():
+    job = _jobs.get(body.job_id)
+    if job is None or not job.cancel():
         raise HTTPException(404, detail=f"no running generation with job_id {body.job_id!r}")
-    task.cancel()
     return {"job_id": body.job_id, "cancelled": True}
 
 
@@ -554,6 +535,9 @@ __all__ = ["NoImageConnection", "router", "shutdown", "startup"]
 
 
 async def shutdown(state: ServerState) -> None:
-    """Cancel generations still running (their backends get interrupted)."""
-    for task in list(_jobs.values()):
-        task.cancel()
+    """Cancel generations still running and give their backends' interrupts
+    (bounded) time to go out."""
+    for job in list(_jobs.values()):
+        job.cancel()
+        job.stop_later()
+    await wait_for_cleanups()
