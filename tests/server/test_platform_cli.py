@@ -205,3 +205,32 @@ def test_serve_refuses_with_a_clear_message(tmp_path: Path) -> None:
 
     done = run_cli(["serve", "--max-body", "huge"], data_dir=tmp_path / "d")
     assert done.returncode == 2 and "--max-body" in done.stderr
+
+
+DOCS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "connections.md"
+
+
+def docs_cli_lines() -> list[str]:
+    """The commands of the ``sh`` block under "From the command line" in
+    docs/connections.md, comments stripped."""
+    section = DOCS_PAGE.read_text().split("## From the command line", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_connections_page_cli_example_runs(tmp_path: Path, upstream: ScriptedServer) -> None:
+    """Each command of the docs' CLI example, in order, exits 0 (the local
+    upstream stands in for both Ollama and OpenAI)."""
+    import shlex
+
+    lines = docs_cli_lines()
+    assert len(lines) >= 8 and all(line.startswith("pluma ") for line in lines), lines
+    local = upstream.url + "/v1"
+    for line in lines:
+        line = line.replace("http://127.0.0.1:11434/v1", local)
+        args = shlex.split(line.replace("https://api.openai.com/v1", local))[1:]
+        key = UPSTREAM_KEY + "\n" if args[:2] == ["keys", "set"] else None
+        done = run_cli(args, data_dir=tmp_path / "data", input=key)
+        assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
+        if args[:2] == ["connections", "test"]:
+            assert "ok" in done.stdout.lower(), done.stdout
