@@ -334,7 +334,8 @@ def test_openapi_lists_the_platform_routes(tmp_path: Path) -> None:
         paths = c.get("/openapi.json").json()["paths"]
     for path in ("/api/health", "/api/providers", "/api/connections", "/api/connections/{ref}",
                  "/api/connections/{ref}/activate", "/api/connections/{ref}/test", "/api/models",
-                 "/api/discovery"):  # fmt: skip
+                 "/api/discovery", "/api/session", "/api/chat", "/v1/models",
+                 "/v1/chat/completions", "/v1/messages"):  # fmt: skip
         assert path in paths
 
 
