@@ -390,6 +390,27 @@ async def test_error_object_after_200(server: ScriptedServer) -> None:
     assert_agrees(message, sdk, usage=False)
 
 
+async def test_vllm_error_object_after_200(server: ScriptedServer) -> None:
+    """vLLM reports a failure mid-stream as a chunk of its ``ErrorResponse``
+    shape (``object: "error"``) and may still end with ``[DONE]``: an error,
+    not an empty success."""
+    vllm_error = {
+        "object": "error",
+        "message": "This model's maximum context length is 4096 tokens.",
+        "type": "BadRequestError",
+        "param": None,
+        "code": 400,
+    }
+    server.reply(Reply.sse(sse([chunk({"content": "Par"}), vllm_error])))
+    events, message = await run_pluma(server)
+    check_lifecycle(events)
+    assert events[-1].type == "error"
+    assert message.text == "Par"
+    assert message.error_message == "This model's maximum context length is 4096 tokens."
+    error = events[-1].error
+    assert isinstance(error, llm.ProviderError) and error.code == "400"
+
+
 async def test_cut_stream_keeps_partial_content(server: ScriptedServer) -> None:
     chunks = [chunk({"content": "Half a "}), chunk({"content": "sentence"})]
     events, message, sdk = await both(server, sse(chunks, done=False), cut=True)

@@ -27,7 +27,8 @@ How each part of a chunk is read:
 | ``usage`` at top level, in ``choices[].usage`` | usage (input excludes ``cached_tokens`` /            |
 | or in ``x_groq.usage``                        | DeepSeek's ``prompt_cache_hit_tokens``)              |
 | ``finish_reason``                             | remembered; ends the message at ``[DONE]``/``finish``|
-| ``{"error": …}`` (any chunk)                  | terminal error with the upstream's message           |
+| ``{"error": …}`` (any chunk), or              | terminal error with the upstream's message           |
+| ``{"object": "error", "message"}`` (vLLM)     |                                                      |
 | ``[DONE]``                                    | open blocks end; ``done`` (or error, see below)      |
 
 finish_reason → stop reason: ``stop`` → stop (toolUse when the reply holds
@@ -157,6 +158,8 @@ class ChunkParser:
             return []
         if chunk.get("error"):
             return self.fail(_chunk_error(chunk["error"]))
+        if chunk.get("object") == "error":  # vLLM's error shape, sent as a chunk
+            return self.fail(_chunk_error(chunk))
         message = self.message
         if message.response_id is None:
             rid = chunk.get("id")
