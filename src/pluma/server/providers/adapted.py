@@ -86,6 +86,7 @@ class AdapterProvider:
             headers=dict(self.profile.headers),
             reasoning=request.reasoning not in (None, "off"),
             max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
+            input=["text", "image"],  # a relay passes the client's images on; the upstream judges
         )
 
     def protocol_options(self, request: ChatRequest) -> llm.ProtocolOptions | None:
