@@ -3,6 +3,9 @@ upstream is a scripted OpenAI-compatible server on loopback."""
 
 from __future__ import annotations
 
+import base64
+import struct
+import zlib
 from typing import Any
 
 import pytest
@@ -521,3 +524,71 @@ def test_connection_switcher_is_the_conversations_connection(
             assert not page.js_errors
         finally:
             client.delete(f"/api/connections/{other_id}")
+
+
+def _png(width: int, height: int) -> bytes:
+    """A real PNG (RGB, one colour), built from the format's published layout."""
+
+    def part(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + b"\xd0\x40\x20" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + part(b"IHDR", header)
+        + part(b"IDAT", zlib.compress(rows))
+        + part(b"IEND", b"")
+    )
+
+
+def test_images_attached_from_the_composer_reach_the_model(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    png = _png(3, 2)
+    data_url = "data:image/png;base64," + base64.b64encode(png).decode()
+    upstream.replies = [Reply.sse(answer("A small orange picture."))]
+    page = new_page(site.url)
+
+    # Something that is not an image is refused with a reason.
+    page.set_input_files(
+        "#attach-input", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}]
+    )
+    refusal = page.locator("#attach-error")
+    refusal.wait_for()
+    assert "notes.txt is not an image" in refusal.inner_text()
+
+    page.set_input_files(
+        "#attach-input", files=[{"name": "dot.png", "mimeType": "image/png", "buffer": png}]
+    )
+    tray = page.get_by_role("list", name="Attached images")
+    tray.get_by_role("img", name="dot.png").wait_for()
+    assert not refusal.is_visible()
+    send(page, "What is this?")
+    page.locator("article.msg.assistant", has_text="A small orange picture.").wait_for()
+    page.wait_for_selector("#send:visible")
+    assert not tray.is_visible()  # sent: the tray is empty again
+
+    expected = [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": data_url}},
+    ]
+    assert upstream.chat_requests[-1]["messages"][-1]["content"] == expected
+    shown = page.locator("article.msg.user img.attachment")
+    assert shown.evaluate("img => img.complete && img.naturalWidth") == 3
+
+    # Regenerate sends the same message again, image included.
+    upstream.replies = [Reply.sse(answer("Still orange."))]
+    page.get_by_role("button", name="Regenerate").click()
+    page.locator("article.msg.assistant", has_text="Still orange.").wait_for()
+    page.wait_for_selector("#send:visible")
+    assert upstream.chat_requests[-1]["messages"][-1]["content"] == expected
+
+    # The stored conversation keeps the image.
+    page.reload()
+    page.wait_for_selector("body.ready")
+    page.locator("article.msg.assistant", has_text="Still orange.").wait_for()
+    assert page.locator("article.msg.user img.attachment").count() == 1
+    assert "What is this?" in page.locator("article.msg.user").inner_text()
+    assert not page.js_errors

@@ -21,8 +21,15 @@ import { readEvents } from "./sse.js";
 import { toOpenAI, lastUserIndex, textOf } from "./history.js";
 import { LiveReply, renderMessage } from "./messages.js";
 import { errorPayload, nextStep } from "./errors.js";
+import { Attachments } from "./attachments.js";
 
 export { nextStep, renderMessage };
+
+/** A user message's content: plain text, or text and image blocks. */
+function compose(text, images) {
+  if (!images.length) return text;
+  return [...(text.trim() ? [{ type: "text", text }] : []), ...images];
+}
 
 /** OpenAI finish_reason → the stored message's stop reason. */
 const FINISH = { stop: "stop", length: "length", tool_calls: "toolUse", function_call: "toolUse" };
@@ -40,6 +47,7 @@ export class ChatView {
     this.editNote = document.getElementById("edit-note");
     this.systemPrompt = document.getElementById("system-prompt");
     this.jump = document.getElementById("jump-latest");
+    this.attachments = new Attachments();
     this.conversation = null; // summary from the server
     this.messages = [];
     this.controller = null;
@@ -60,6 +68,18 @@ export class ChatView {
       }
     });
     this.stopButton.addEventListener("click", () => this.stop());
+    this.form.addEventListener("dragover", (e) => {
+      if (![...e.dataTransfer.types].includes("Files")) return;
+      e.preventDefault();
+      this.form.classList.add("dropping");
+    });
+    this.form.addEventListener("dragleave", () => this.form.classList.remove("dropping"));
+    this.form.addEventListener("drop", (e) => {
+      this.form.classList.remove("dropping");
+      if (!e.dataTransfer.files.length) return;
+      e.preventDefault();
+      this.attachments.add([...e.dataTransfer.files]);
+    });
     this.log.addEventListener("scroll", () => {
       const gap = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight;
       this.stick = gap < STICK_DISTANCE;
@@ -193,17 +213,18 @@ export class ChatView {
 
   submit() {
     const text = this.input.value;
-    if (!text.trim() || this.streaming) return;
+    if ((!text.trim() && !this.attachments.count) || this.streaming) return;
     if (this.editing) {
       this.resendEdited(text);
       return;
     }
     this.input.value = "";
-    this.send(text);
+    this.send(compose(text, this.attachments.take()));
   }
 
-  async send(text) {
-    const user = { role: "user", content: text, timestamp: Date.now() };
+  /** Send a user message (`content`: a string, or text and image blocks). */
+  async send(content) {
+    const user = { role: "user", content, timestamp: Date.now() };
     this.messages.push(user);
     this.log.querySelector(".empty")?.remove();
     for (const old of this.log.querySelectorAll(".msg-actions")) old.remove();
@@ -234,7 +255,7 @@ export class ChatView {
       const user = await this.dropFromLastUser();
       if (!user) return;
       this.render();
-      await this.send(typeof user.content === "string" ? user.content : textOf(user));
+      await this.send(user.content); // the same message, images included
     } catch (err) {
       this.showError(err.message, nextStep(err.message, err.status, err.code));
     }
@@ -261,9 +282,12 @@ export class ChatView {
   async resendEdited(text) {
     this.cancelEdit();
     try {
-      await this.dropFromLastUser();
+      const removed = await this.dropFromLastUser();
+      // The edited message keeps its images; newly attached ones are added.
+      const kept = Array.isArray(removed?.content)
+        ? removed.content.filter((b) => b.type === "image") : [];
       this.render();
-      await this.send(text);
+      await this.send(compose(text, [...kept, ...this.attachments.take()]));
     } catch (err) {
       this.showError(err.message, nextStep(err.message, err.status, err.code));
     }
@@ -412,5 +436,3 @@ export class ChatView {
     }
   }
 }
-
-/** A stored message (pluma.llm JSON) as an <article>. */

@@ -35,5 +35,3 @@ export function nextStep(message, status, code) {
   }
   return "Check the connection in Settings (Test shows whether the backend answers), then press Retry.";
 }
-
-/** A streaming assistant reply: accumulates deltas and paints them once per frame. */
