@@ -82,6 +82,17 @@ def test_generate_with_fallback_url_and_errors(tmp_path: Path) -> None:
         path = Path(made.stdout.strip())
         assert path.is_file() and path.parent == data / "images"
         assert "seed " in made.stderr
+        assert "━" not in made.stderr  # not a terminal: no progress bar in logs
+
+        # On a terminal (FORCE_COLOR makes rich treat stderr as one) the bar shows.
+        shown = run_cli(
+            ["images", "generate", "x", "--steps", "5"],
+            data_dir=data,
+            env={"PLUMA_IMAGE_URL": fake.url, "PLUMA_IMAGE_KIND": "comfyui", "FORCE_COLOR": "1"},
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "━" in shown.stderr and "100%" in shown.stderr
+        assert "default (comfyui)" in shown.stderr
 
         bad = run_cli(
             ["images", "generate", "x", "--checkpoint", "missing.ckpt"],
