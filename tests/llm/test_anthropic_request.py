@@ -439,6 +439,7 @@ async def test_forced_tool_with_thinking_is_a_clear_error(server: ScriptedServer
     )
     events = [e async for e in stream]
     assert [e.type for e in events] == ["start", "error"]
+    assert isinstance(events[-1].error, llm.ConfigurationError)  # as docs/events.md says
     message = await stream.result()
     assert message.error_message is not None and "reasoning='off'" in message.error_message
     assert server.requests == []
