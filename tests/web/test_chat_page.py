@@ -592,3 +592,25 @@ def test_images_attached_from_the_composer_reach_the_model(
     assert page.locator("article.msg.user img.attachment").count() == 1
     assert "What is this?" in page.locator("article.msg.user").inner_text()
     assert not page.js_errors
+
+
+def test_reload_mid_stream_keeps_what_had_arrived(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    upstream.replies = [
+        Reply.sse(
+            [chunk({"role": "assistant", "content": ""}), chunk({"content": "Words so far"})],
+            hang=True,
+        )
+    ]
+    page = new_page(site.url)
+    send(page, "Start a long answer")
+    last_answer(page).get_by_text("Words so far").wait_for()
+    page.reload()
+    page.wait_for_selector("body.ready")
+    assert upstream.wait_disconnect(5.0), "the reload did not cancel the upstream request"
+    reply = page.locator("article.msg.assistant", has_text="Words so far")
+    reply.wait_for()
+    assert "Stopped" in reply.inner_text()
+    assert page.locator("article.msg.user").inner_text().endswith("Start a long answer")
+    assert not page.js_errors
