@@ -182,6 +182,22 @@ async def test_bearer_auth(client: httpx.AsyncClient) -> None:
         assert err.value.code == "auth"
 
 
+async def test_basic_auth_on_http_and_websocket(client: httpx.AsyncClient) -> None:
+    with FakeComfyUI(basic="amy:proxy-pw") as fake:
+        good = provider_for(fake, client, auth="basic", username="amy", secret="proxy-pw")
+        assert (await good.generate(ImageRequest(prompt="x", steps=1))).images
+        assert {r.method for r in fake.requests} >= {"WS", "GET", "POST"}
+        assert all(r.headers.get("authorization", "").startswith("Basic ") for r in fake.requests)
+
+        bad = provider_for(fake, client, auth="basic", username="amy", secret="wrong-pw")
+        with pytest.raises(ImageBackendError) as err:
+            await bad.generate(
+                ImageRequest(prompt="x", steps=1, checkpoint="v1-5-pruned-emaonly.ckpt")
+            )
+    assert err.value.code == "auth" and "/ws" in err.value.message
+    assert "wrong-pw" not in err.value.message
+
+
 async def test_backend_down(client: httpx.AsyncClient) -> None:
     with FakeComfyUI() as fake:
         url = fake.url

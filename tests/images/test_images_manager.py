@@ -43,6 +43,10 @@ async def test_create_persist_and_secret(tmp_path: Path, secrets: KeyringSecretS
     assert doc["connections"][0]["workflow"]["6"]["inputs"]["text"] == "%prompt%"
     assert "tok-abcdef" not in json.dumps(doc)
     assert secrets.get(image_connection_secret(profile.id)) == "tok-abcdef"
+    # The keyring entry is named as the contract says: service "pluma",
+    # "image-connection:<profile-id>".
+    keyring = MemoryKeyring()
+    assert keyring.get_password("pluma", f"image-connection:{profile.id}") == "tok-abcdef"
 
     # Another process (a second manager on the same dir) sees it, secret resolved on use.
     other = ImageConnectionManager(tmp_path, secrets)
@@ -54,8 +58,14 @@ async def test_create_persist_and_secret(tmp_path: Path, secrets: KeyringSecretS
     other.update(profile.id, secret=None, name="Comfy 2")
     assert manager.lookup("comfy 2").id == profile.id
     assert not manager.has_secret(manager.get(profile.id))
+    assert keyring.get_password("pluma", f"image-connection:{profile.id}") is None
     manager.delete(profile.id)
     assert manager.list() == []
+    # Removing a profile removes its secret too.
+    other_profile = manager.create(name="SD", base_url="http://h", auth="basic", secret="pw-1")
+    assert keyring.get_password("pluma", f"image-connection:{other_profile.id}") == "pw-1"
+    manager.delete(other_profile.id)
+    assert keyring.get_password("pluma", f"image-connection:{other_profile.id}") is None
     with pytest.raises(NoImageConnection):
         manager.provider()
 

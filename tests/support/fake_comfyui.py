@@ -29,14 +29,15 @@ Modelled on ComfyUI's ``server.py`` / ``execution.py`` / ``main.py``:
 |                                      | binary previews ``>I 1, >I 2 (PNG), bytes``              |
 
 Knobs: ``step_delay`` per sampler step, ``fail_node`` (node id that raises
-``exception_message``), ``token`` (bearer auth on everything, as a reverse
-proxy would add), ``checkpoints``, ``hold_prompts`` (keep ``POST /prompt``
+``exception_message``), ``token`` / ``basic`` (bearer or Basic auth on
+everything, HTTP and websocket, as a reverse proxy would add), ``checkpoints``, ``hold_prompts`` (keep ``POST /prompt``
 in flight until an event is set).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import struct
@@ -81,6 +82,8 @@ class FakeComfyUI:
     fail_node: str | None = None
     exception_message: str = "Allocation on device 0 would exceed allowed memory. (out of memory)"
     token: str | None = None
+    basic: str | None = None
+    """``"user:pass"``: HTTP Basic on everything (a reverse proxy with a password)."""
     checkpoints: list[str] = field(
         default_factory=lambda: ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.ckpt"]
     )
@@ -589,9 +592,13 @@ class _Gate:
         headers = {
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
         }
-        authorized = (
-            self.fake.token is None or headers.get("authorization") == f"Bearer {self.fake.token}"
-        )
+        if self.fake.token is not None:
+            expected: str | None = f"Bearer {self.fake.token}"
+        elif self.fake.basic is not None:
+            expected = "Basic " + base64.b64encode(self.fake.basic.encode()).decode()
+        else:
+            expected = None
+        authorized = expected is None or headers.get("authorization") == expected
         if scope["type"] == "websocket":
             self.fake.requests.append(Recorded("WS", scope["path"], headers, None))
             if not authorized:
