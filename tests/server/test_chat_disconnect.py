@@ -1,7 +1,7 @@
 """A client that goes away cancels the upstream request, on every streaming
 endpoint and every kind of upstream: the upstream sees its connection closed
 within 1 s, both while Pluma is still waiting for the first token and in the
-middle of a stream.
+middle of a stream — and on the non-streaming ``/v1`` calls too.
 
 The client is a raw socket so that "going away" is exactly one ``close()`` at
 a known moment (no client library buffering or retrying in between).
@@ -84,6 +84,21 @@ def test_disconnect_mid_stream(env: ChatEnv, path: str, kind: str) -> None:
     try:
         received = read_until(sock, b"Hello")
         assert received.startswith(b"HTTP/1.1 200")
+    finally:
+        sock.close()
+    assert upstream.wait_disconnect(1.0), "the upstream request was not cancelled within 1 s"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_disconnect_during_a_non_streaming_call(env: ChatEnv, path: str, kind: str) -> None:
+    """Not only streams: a client that gives up on a non-streaming call (an
+    SDK timeout, say) cancels the upstream request too."""
+    upstream = env.reset(kind, Script(text="Hello from the upstream.", hold_after=1))
+    body = {**body_for(env, path, kind), "stream": False}
+    sock = send_request(env, path, body)
+    try:
+        assert upstream.wait_request(), "the request never reached the upstream"
     finally:
         sock.close()
     assert upstream.wait_disconnect(1.0), "the upstream request was not cancelled within 1 s"

@@ -199,8 +199,39 @@ async def relay(
                     on_end(terminal.message)
 
 
-async def drain(stream: llm.EventStream) -> llm.AssistantMessage:
-    """The final message of a non-streaming call, or :class:`Failure`."""
+async def drain(stream: llm.EventStream, receive: Receive | None = None) -> llm.AssistantMessage:
+    """The final message of a non-streaming call, or :class:`Failure`.
+
+    With ``receive`` (the request's ASGI receive, its body already read), a
+    client that disconnects while the reply is made cancels the upstream call
+    at once, as on the streaming paths; this then raises a 499
+    :class:`Failure` that nobody reads.
+    """
+    if receive is None:
+        return await _drain(stream)
+    outcome: llm.AssistantMessage | Exception | None = None
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        try:
+            outcome = await _drain(stream)
+        except Exception as exc:  # re-raised below, not wrapped in an ExceptionGroup
+            outcome = exc
+        finally:
+            group.cancel_scope.cancel()
+    if isinstance(outcome, Exception):
+        raise outcome
+    if outcome is None:
+        raise Failure(499, "api_error", "client_closed", "the client closed the connection")
+    return outcome
+
+
+async def _drain(stream: llm.EventStream) -> llm.AssistantMessage:
     async with stream:
         async for event in stream:
             if event.type == "error":

@@ -49,7 +49,7 @@ async def messages(request: Request) -> Response:
         encoder = AnthropicEventEncoder(requested)
         return RelayResponse(relay(stream, encoder.encode, defer=True), Failure.anthropic_body)
     try:
-        message = await drain(stream)
+        message = await drain(stream, request.receive)
     except Exception as exc:
         return _error(exc)
     return JSONResponse(encode_message(message, requested))

@@ -69,7 +69,7 @@ async def chat_completions(request: Request) -> Response:
         encoder = OpenAIChunkEncoder(requested, include_usage=decoded.include_usage)
         return RelayResponse(relay(stream, encoder.encode, defer=True), Failure.openai_body)
     try:
-        message = await drain(stream)
+        message = await drain(stream, request.receive)
     except Exception as exc:
         return _error(exc)
     return JSONResponse(encode_completion(message, requested))
