@@ -614,3 +614,89 @@ def test_reload_mid_stream_keeps_what_had_arrived(
     assert "Stopped" in reply.inner_text()
     assert page.locator("article.msg.user").inner_text().endswith("Start a long answer")
     assert not page.js_errors
+
+
+def test_compat_choices_are_the_servers_registered_providers(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    with site.api() as client:
+        registered = client.get("/api/providers").json()["providers"]
+    ids = [p if isinstance(p, str) else p.get("id") or p.get("compat") for p in registered]
+    page = new_page(site.url + "/#settings")
+    page.get_by_role("button", name="Add connection").click()
+    form = page.get_by_role("form", name="Add a connection")
+    offered = form.get_by_label("Compatibility").locator("option")
+    assert offered.evaluate_all("os => os.map(o => o.value)") == ids
+
+
+def test_a_connection_without_its_key_says_so_inline(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    with site.api() as client:
+        r = client.post(
+            "/api/connections",
+            json={
+                "name": "Keyless",
+                "compat": "openai",
+                "base_url": "https://api.example.invalid/v1",
+                "default_model": "gpt-x",
+            },
+        )
+        assert r.status_code == 201, r.text
+        keyless = r.json()["id"]
+        try:
+            page = new_page(site.url)
+            page.select_option("#connection", label="Keyless")
+            send(page, "Hello?")
+            alert = page.locator(".error[role=alert]")
+            alert.wait_for()
+            assert "no API key for profile Keyless" in alert.inner_text()
+            assert "Settings" in alert.locator(".hint").inner_text()
+            alert.get_by_role("button", name="Open Settings").click()
+            page.locator("#connection-list li", has_text="Keyless").wait_for()
+            assert (
+                "API key: not set"
+                in page.locator("#connection-list li", has_text="Keyless").inner_text()
+            )
+            assert not page.js_errors
+        finally:
+            client.delete(f"/api/connections/{keyless}")
+
+
+LABELS = """() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter((el) => el.offsetParent !== null && el.type !== 'hidden')
+    .filter((el) => {
+        const named = el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') ||
+            (el.labels && [...el.labels].some((l) => l.textContent.trim())) ||
+            (el.tagName === 'BUTTON' && el.textContent.trim());
+        return !named;
+    })
+    .map((el) => el.outerHTML.slice(0, 120))"""
+
+
+def test_themes_follow_the_system_focus_shows_and_controls_are_labelled(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    light = new_page(site.url, color_scheme="light")
+    dark = new_page(site.url, color_scheme="dark")
+    assert light.evaluate(background) == "rgb(247, 247, 248)"
+    assert dark.evaluate(background) == "rgb(21, 22, 26)"
+
+    # Keyboard focus is drawn.
+    light.keyboard.press("Tab")
+    outline = light.evaluate(
+        "() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, s.outlineWidth]; }"
+    )
+    assert outline == ["solid", "3px"]
+
+    # Every control a person can reach has a name, in each view.
+    assert light.evaluate(LABELS) == []
+    light.get_by_role("button", name="Settings").click()
+    light.get_by_role("button", name="Add connection").click()
+    light.get_by_role("form", name="Add a connection").wait_for()
+    assert light.evaluate(LABELS) == []
+    light.get_by_role("button", name="Images", exact=True).click()
+    light.get_by_role("form", name="Generate an image").wait_for()
+    assert light.evaluate(LABELS) == []
