@@ -41,7 +41,8 @@ def open_image_manager(settings: Any) -> Any:
     from pluma.server.images.manager import ImageConnectionManager, image_fallback_profile
     from pluma.server.secrets import SecretStoreError, open_secret_store
 
-    load_entry_points()
+    for problem in load_entry_points():
+        typer.echo(f"warning: {problem}", err=True)
     try:
         secrets = open_secret_store(settings.secrets, settings.data_dir)
     except SecretStoreError as exc:

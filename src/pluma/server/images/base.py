@@ -208,17 +208,21 @@ def create_image_provider(
 
 def load_entry_points() -> list[str]:
     """Import third-party image providers from the ``pluma.image_providers``
-    entry-point group (each module registers itself at import). Returns the
-    names that failed to load, so start-up can report them."""
+    entry-point group (each module registers itself at import). Returns a
+    message per plugin that failed to load (its name, module and error), so
+    start-up can report it; a broken plugin is never fatal."""
     from importlib.metadata import entry_points
 
-    failed: list[str] = []
+    problems: list[str] = []
     for ep in entry_points(group="pluma.image_providers"):
         try:
             ep.load()
-        except Exception:
-            failed.append(ep.name)
-    return failed
+        except Exception as exc:
+            problems.append(
+                f"image provider plugin {ep.name!r} ({ep.value}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            )
+    return problems
 
 
 async def report(on_progress: ProgressCallback | None, progress: Progress) -> None:

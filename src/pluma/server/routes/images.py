@@ -93,9 +93,9 @@ _jobs: dict[str, GenerationJob] = {}
 async def startup(state: ServerState) -> None:
     """Build the image connection manager (with the ``--image-url`` fallback)."""
     settings = state.settings
-    failed = load_entry_points()
-    for name in failed:
-        state.problems.append(f"image provider plugin {name!r} failed to load")
+    for problem in load_entry_points():
+        state.problems.append(problem)
+        log.warning("%s", problem)
     kind = getattr(settings, "image_kind", None) or "a1111"
     fallback = image_fallback_profile(
         getattr(settings, "image_url", None), kind, getattr(settings, "image_key", None)
