@@ -122,7 +122,7 @@ def test_unknown_id_is_404_with_error_shape(
     r = client.request(method, path, json=body)
     assert r.status_code == 404
     err = r.json()["error"]
-    assert err["type"] == "invalid_request_error" and err["code"] == "conversation_not_found"
+    assert err["type"] == "not_found_error" and err["code"] == "conversation_not_found"
 
 
 def test_invalid_input_is_rejected(client: httpx.Client) -> None:
@@ -136,6 +136,7 @@ def test_store_missing_is_503_with_a_reason(tmp_path: Path) -> None:
         r = httpx.get(served.url + "/api/conversations")
     assert r.status_code == 503
     assert "not open" in r.json()["error"]["message"]
+    assert r.json()["error"]["code"] == "conversations_unavailable"
 
 
 def test_openapi_documents_the_routes(client: httpx.Client) -> None:

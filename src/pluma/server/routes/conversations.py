@@ -32,6 +32,7 @@ from pluma.server.conversations import (
     ConversationStore,
     ConversationSummary,
 )
+from pluma.server.errors import error_body
 
 router = APIRouter(tags=["conversations"])
 log = logging.getLogger("pluma.conversations")
@@ -44,6 +45,7 @@ class ErrorDetail(BaseModel):
     message: str
     type: str
     code: str | None = None
+    param: str | None = None
 
 
 class ErrorBody(BaseModel):
@@ -120,9 +122,9 @@ async def shutdown(state: Any) -> None:
         state.conversations = None
 
 
-def _error(status: int, message: str, code: str, kind: str = "invalid_request_error") -> Response:
-    body = {"error": {"message": message, "type": kind, "code": code}}
-    return JSONResponse(body, status_code=status)
+def _error(status: int, message: str, code: str) -> Response:
+    """The server's error shape (pluma.server.errors), like every other route."""
+    return JSONResponse(error_body("/api/conversations", status, message, code=code), status)
 
 
 def _not_found(exc: ConversationNotFound) -> Response:
@@ -148,7 +150,6 @@ def _unavailable() -> Response:
         "the conversation store is not open (see the server log for why, e.g. an "
         "unwritable data dir); chat still works, but history is not saved",
         "conversations_unavailable",
-        "server_error",
     )
 
 
