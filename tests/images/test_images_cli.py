@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.support.fake_a1111 import FakeA1111, png_size
@@ -104,3 +108,29 @@ def test_generate_with_fallback_url_and_errors(tmp_path: Path) -> None:
 
     none = run_cli(["images", "generate", "x"], data_dir=tmp_path / "empty")
     assert none.returncode == 1 and "no image connection is configured" in none.stderr
+
+
+def test_ctrl_c_interrupts_the_backend(tmp_path: Path) -> None:
+    with FakeA1111(step_delay=0.05) as fake:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PLUMA_")}
+        env.update(
+            PLUMA_DATA_DIR=str(tmp_path / "data"), PLUMA_SECRETS="file", PLUMA_IMAGE_URL=fake.url
+        )
+        with subprocess.Popen(
+            [sys.executable, "-m", "pluma", "images", "generate", "x", "--steps", "400"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            try:
+                assert fake.job_started.wait(30), "the job never reached the backend"
+                proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+                _, stderr = proc.communicate(timeout=30)
+            finally:
+                proc.kill()
+        assert proc.returncode == 130, stderr
+        assert "cancelled" in stderr
+        assert fake.interrupt_received.is_set()  # sent before the CLI exited
+        assert fake.job_finished.wait(10) and fake.steps_run < 400
+    assert not list((tmp_path / "data").glob("images/*.png"))

@@ -11,7 +11,7 @@ from pluma.server.connections import ProfileInvalid, ProfileNotFound, ReadOnlyPr
 from pluma.server.images import GeneratedImage, ImageResult
 from pluma.server.images.a1111 import A1111Provider
 from pluma.server.images.comfyui import ComfyUIProvider
-from pluma.server.images.gallery import Gallery
+from pluma.server.images.gallery import Gallery, GalleryError
 from pluma.server.images.manager import (
     ImageConnectionManager,
     NoImageConnection,
@@ -133,3 +133,11 @@ def test_gallery_round_trip(tmp_path: Path) -> None:
     assert gallery.get("../../etc/passwd") is None
     assert gallery.delete(first[0]["id"]) and gallery.get(first[0]["id"]) is None
     assert not list(tmp_path.glob("images/.*.tmp"))
+
+
+def test_gallery_save_failure_says_where_and_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "images").write_text("not a directory")
+    with pytest.raises(GalleryError) as err:
+        Gallery(tmp_path).save(ImageResult([GeneratedImage(png(8, 8))], {"seed": 1}))
+    assert str(tmp_path / "images") in str(err.value)
+    assert "writable" in str(err.value)
