@@ -240,6 +240,20 @@ def test_data_dir_defaults_to_the_platform_user_data_dir_and_can_be_moved() -> N
     assert flag.data_dir == Path("/opt/p")  # the flag wins over the environment
 
 
+def test_fallback_upstream_from_the_environment_and_flags() -> None:
+    env = {"PLUMA_BASE_URL": "http://127.0.0.1:11434/v1", "PLUMA_API_KEY": "sk-env"}
+    s = Settings.from_env(env)
+    assert (s.base_url, s.api_key, s.fallback_compat) == (
+        "http://127.0.0.1:11434/v1",
+        "sk-env",
+        "openai",
+    )
+    s = Settings.from_env(
+        {**env, "PLUMA_COMPAT": "anthropic"}, base_url="http://h:1/v1", api_key="sk-flag"
+    )
+    assert (s.base_url, s.api_key, s.fallback_compat) == ("http://h:1/v1", "sk-flag", "anthropic")
+
+
 def test_the_page_exchanges_the_token_for_a_cookie(tmp_path: Path) -> None:
     with PlumaServer(tmp_path, token=TOKEN) as srv, httpx.Client(base_url=srv.url) as browser:
         assert browser.get("/api/connections").status_code == 401
