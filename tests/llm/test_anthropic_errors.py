@@ -67,6 +67,18 @@ async def test_error_event_mid_stream_keeps_partial_content(server: ScriptedServ
     assert error.type == "overloaded_error" and error.retryable
 
 
+async def test_a_key_quoted_in_a_mid_stream_error_is_masked(server: ScriptedServer) -> None:
+    key = "sk-ant-live-0123456789abcdef"
+    server.reply(Reply.sse([*PARTIAL, a.error("authentication_error", f"key {key} revoked")]))
+    events, message = await collect(server, llm.StreamOptions(api_key=key))
+    assert server.requests[0].headers["x-api-key"] == key
+    assert message.error_message == (
+        "the upstream reported an error mid-stream: key sk-…*** revoked"
+    )
+    assert key not in str(events[-1].error) and key not in repr(events[-1].error)
+    assert message.text == "Partial answer"
+
+
 async def test_sdk_also_fails_on_error_event(server: ScriptedServer) -> None:
     """The judge agrees that this stream is a failure, not a short answer."""
     server.reply(Reply.sse([*PARTIAL, a.error("overloaded_error", "Overloaded")]))

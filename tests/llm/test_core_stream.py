@@ -289,6 +289,26 @@ def test_writer_fail_and_abort_keep_content() -> None:
     assert isinstance(failed.error, llm.ProviderError)
 
 
+def test_writer_masks_the_calls_secrets_in_failures() -> None:
+    key = "sk-secret-0123456789"
+    message = llm.AssistantMessage(content=[llm.TextContent("kept")])
+    writer = llm.StreamWriter(message, secrets=[key])
+    upstream = llm.ProviderError(f"bad key {key}", status=401, code="invalid_api_key")
+    event = writer.fail(upstream)
+    assert event is not None and event.error is upstream  # same error, fields kept
+    assert message.error_message == "bad key sk-…*** (HTTP 401)"
+    assert upstream.status == 401 and upstream.code == "invalid_api_key"
+    assert key not in str(upstream) and key not in repr(upstream)
+    other = llm.StreamWriter(llm.AssistantMessage(), secrets=[key])
+    failed = other.fail(RuntimeError(f"echo {key}"))
+    assert failed is not None and isinstance(failed.error, llm.ProviderError)
+    assert failed.error.__cause__ is None and key not in repr(failed.error)
+    assert other.message.error_message == "echo sk-…***"
+    plain = llm.StreamWriter(llm.AssistantMessage())
+    untouched = RuntimeError("nothing secret")
+    assert (ev := plain.fail(untouched)) is not None and ev.error is untouched
+
+
 # -- cancellation ------------------------------------------------------------
 
 

@@ -390,6 +390,30 @@ async def test_error_object_after_200(server: ScriptedServer) -> None:
     assert_agrees(message, sdk, usage=False)
 
 
+@pytest.mark.parametrize("where", ["api_key", "header"])
+async def test_a_key_quoted_inside_the_stream_is_masked(server: ScriptedServer, where: str) -> None:
+    """An upstream (or proxy) that quotes the rejected key in an error chunk,
+    or a malformed chunk that echoes it: the message never carries it."""
+    key = "sk-proj-0123456789abcdefXYZ"
+    error = {"error": {"message": f"Incorrect API key provided: {key}.", "code": "invalid_key"}}
+    server.reply(
+        Reply.sse(sse([chunk({"content": "a"}), error], done=False)),
+        Reply.sse(sse([chunk({"content": "b"}), f"data: {{bad {key}\n\n"], done=False)),
+    )
+    options = (
+        llm.StreamOptions(max_retries=0, api_key=key)
+        if where == "api_key"
+        else llm.StreamOptions(max_retries=0, headers={"Authorization": f"Bearer {key}"})
+    )
+    for _ in range(2):
+        events, message = await run_pluma(server, options)
+        assert events[-1].type == "error"
+        assert message.error_message and "sk-…***" in message.error_message
+        assert key not in message.error_message
+        assert key not in str(events[-1].error) and key not in repr(events[-1].error)
+    assert server.requests[0].headers["authorization"] == f"Bearer {key}"
+
+
 async def test_vllm_error_object_after_200(server: ScriptedServer) -> None:
     """vLLM reports a failure mid-stream as a chunk of its ``ErrorResponse``
     shape (``object: "error"``) and may still end with ``[DONE]``: an error,

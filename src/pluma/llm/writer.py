@@ -16,13 +16,18 @@ The writer guarantees, whatever the adapter does:
 * exactly one terminal event: after ``done``/``fail``/``abort`` every call
   returns None, and the stream wrapper skips None;
 * a terminal error keeps the content assembled so far and records the reason
-  (``stop_reason`` ``error``, or ``aborted`` for cancellation).
+  (``stop_reason`` ``error``, or ``aborted`` for cancellation);
+* given the call's ``secrets`` (see :func:`pluma.llm.redact.secrets_of`), a
+  failure's message never contains them, whatever the upstream quoted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pluma.llm.errors import AbortedError, ProviderError
 from pluma.llm.events import Event
+from pluma.llm.redact import mask
 from pluma.llm.types import (
     AssistantMessage,
     StopReason,
@@ -45,12 +50,15 @@ class StreamWriter:
     ``message`` is owned by the adapter, which appends content blocks to it and
     sets usage, stop reason and response id; the writer only reads it (to
     attach ``partial``) and sets the stop reason and error on failure.
+    ``secrets`` (the call's API key and credential header values) are masked
+    in failure messages.
     """
 
-    __slots__ = ("_finished", "_started", "message")
+    __slots__ = ("_finished", "_started", "message", "secrets")
 
-    def __init__(self, message: AssistantMessage) -> None:
+    def __init__(self, message: AssistantMessage, *, secrets: Iterable[str] = ()) -> None:
         self.message = message
+        self.secrets = tuple(secrets)
         self._started = False
         self._finished = False
 
@@ -160,11 +168,29 @@ class StreamWriter:
         self._finished = True
         if isinstance(error, AbortedError):
             stop_reason = "aborted"
+        text = describe_error(error)
+        if self.secrets:
+            masked = mask(text, self.secrets)
+            if masked != text:
+                error, text = _masked(error, masked, self.secrets), masked
         self.message.stop_reason = stop_reason
-        self.message.error_message = describe_error(error)
+        self.message.error_message = text
         exc = error if isinstance(error, BaseException) else ProviderError(error)
         return Event("error", message=self.message, error=exc)
 
     def abort(self, reason: str = "the request was aborted") -> Event | None:
         """End with ``stop_reason`` ``aborted``."""
         return self.fail(AbortedError(reason), stop_reason="aborted")
+
+
+def _masked(
+    error: BaseException | str, masked: str, secrets: tuple[str, ...]
+) -> BaseException | str:
+    """``error`` without the secrets its text quoted. A ProviderError keeps its
+    type and fields; any other error becomes a ProviderError with the masked
+    text and no cause (the cause would still hold the secret)."""
+    if isinstance(error, ProviderError):
+        error.message = mask(error.message, secrets)
+        error.args = (error.message,)
+        return error
+    return masked

@@ -42,6 +42,7 @@ import orjson
 
 from pluma.llm.errors import ProviderError, UpstreamTimeout
 from pluma.llm.options import StreamOptions, Timeouts
+from pluma.llm.redact import mask, secrets_of
 from pluma.llm.transport.sse import ServerSentEvent, SSEDecoder
 
 RETRY_STATUSES = frozenset({408, 409, 429, 529}) | frozenset(range(500, 600))
@@ -133,23 +134,10 @@ def error_from_body(status: int, body: bytes, reason: str = "") -> ProviderError
     )
 
 
-# Request headers whose values are credentials.
-_SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
-
-
 def redact(text: str, headers: dict[str, str]) -> str:
-    """``text`` with any credential sent in ``headers`` masked.
-
-    Some upstreams echo the key they rejected in their error message; the
-    message goes into events, logs and API responses, so the key must not.
-    """
-    for name, value in headers.items():
-        if name.lower() not in _SECRET_HEADERS or not value:
-            continue
-        secret = value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value
-        if len(secret) >= 8 and secret in text:
-            text = text.replace(secret, secret[:3] + "…" + "***")
-    return text
+    """``text`` with any credential sent in ``headers`` masked (see
+    :mod:`pluma.llm.redact`): some upstreams echo the key they rejected."""
+    return mask(text, secrets_of(None, headers))
 
 
 def _backoff(attempt: int) -> float:

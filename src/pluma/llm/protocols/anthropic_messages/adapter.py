@@ -24,6 +24,7 @@ from pluma.llm.protocols.anthropic_messages.request import (
     plan_tokens,
     protocol_options,
 )
+from pluma.llm.redact import secrets_of
 from pluma.llm.transport.http import finish_body, open_stream, read_sse
 from pluma.llm.types import AssistantMessage, Context, Model
 from pluma.llm.writer import StreamWriter
@@ -52,7 +53,9 @@ class AnthropicMessagesAdapter:
         self, model: Model, context: Context, options: StreamOptions
     ) -> AsyncIterator[Event | None]:
         message = AssistantMessage(protocol=PROTOCOL, provider=model.provider, model=model.id)
-        writer = StreamWriter(message)
+        writer = StreamWriter(
+            message, secrets=secrets_of(options.api_key, model.headers, options.headers)
+        )
         anthropic = protocol_options(options)
         if not base_url(model, options):
             yield writer.fail(

@@ -27,6 +27,7 @@ from pluma.llm.protocols.openai_completions.chunks import ChunkParser
 from pluma.llm.protocols.openai_completions.compat import detect_compat
 from pluma.llm.protocols.openai_completions.options import PROTOCOL
 from pluma.llm.protocols.openai_completions.request import build_request
+from pluma.llm.redact import secrets_of
 from pluma.llm.transport.http import finish_body, open_stream, read_body, read_sse
 from pluma.llm.types import AssistantMessage, Context, Diagnostic, Model
 from pluma.llm.writer import StreamWriter
@@ -58,7 +59,8 @@ class OpenAICompletionsAdapter:
         self, model: Model, context: Context, options: StreamOptions
     ) -> AsyncIterator[Event | None]:
         message = AssistantMessage(protocol=PROTOCOL, provider=model.provider, model=model.id)
-        writer = StreamWriter(message)
+        headers = request_headers(model, options)
+        writer = StreamWriter(message, secrets=secrets_of(options.api_key, headers))
         if not (options.base_url or model.base_url):
             yield writer.fail(
                 ConfigurationError(
@@ -77,7 +79,7 @@ class OpenAICompletionsAdapter:
         try:
             async with open_stream(
                 endpoint(model, options),
-                headers=request_headers(model, options),
+                headers=headers,
                 body=body,
                 options=options,
             ) as response:
