@@ -263,6 +263,19 @@ async def test_cancel_while_the_prompt_is_being_queued(client: httpx.AsyncClient
     assert fake.steps_run < 400
 
 
+async def test_timeout_interrupts_and_says_so(client: httpx.AsyncClient) -> None:
+    with FakeComfyUI(step_delay=0.05) as fake:
+        provider = provider_for(fake, client, timeout=0.3)
+        with pytest.raises(ImageBackendError) as err:
+            await provider.generate(
+                ImageRequest(prompt="x", steps=400, checkpoint="v1-5-pruned-emaonly.ckpt")
+            )
+        assert await asyncio.to_thread(fake.interrupt_received.wait, 5)
+    assert err.value.code == "execution"
+    assert "did not finish the job in 0.3 s" in err.value.message and "timeout" in err.value.message
+    assert fake.steps_run < 400
+
+
 async def test_interrupted_elsewhere(client: httpx.AsyncClient) -> None:
     with FakeComfyUI(step_delay=0.05) as fake:
         provider = provider_for(fake, client)

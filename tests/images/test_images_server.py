@@ -84,6 +84,9 @@ def generate(http: httpx.Client, body: dict) -> list[Frame]:
 
 def test_providers_listed(http: httpx.Client) -> None:
     assert {"a1111", "comfyui"} <= set(http.get("/api/image-providers").json()["providers"])
+    shipped = http.get("/api/images/workflow").json()
+    assert shipped["workflow"]["6"]["inputs"]["text"] == "%prompt%"
+    assert {"prompt", "seed", "checkpoint", "model", "denoise"} <= set(shipped["placeholders"])
 
 
 def test_connection_secret_stays_secret(
