@@ -410,3 +410,9 @@ def test_models_via_httpx_has_openai_shape(env: ChatEnv) -> None:
         "created": 0,
         "owned_by": "test-org",
     }
+
+
+def test_the_compat_kinds_offered_come_from_the_registry(env: ChatEnv) -> None:
+    """The entry-point plugin's kind is offered next to the built-ins."""
+    response = httpx.get(env.url + "/api/providers", headers=env.server.headers)
+    assert response.json() == {"providers": ["anthropic", "lines", "openai"]}
