@@ -17,7 +17,7 @@
 
 import { h, clear, announce } from "./dom.js";
 import { api, readError } from "./api.js";
-import { readEvents } from "./sse.js";
+import { postForEvents, readEvents } from "./sse.js";
 import { toOpenAI, lastUserIndex, textOf } from "./history.js";
 import { LiveReply, renderMessage } from "./messages.js";
 import { errorPayload, nextStep } from "./errors.js";
@@ -339,12 +339,7 @@ export class ChatView {
 
     let outcome = { stop: "stop" };
     try {
-      const response = await fetch("/api/chat", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-        body: JSON.stringify(body),
-        signal: controller.signal,
-      });
+      const response = await postForEvents("/api/chat", body, controller.signal);
       if (!response.ok) {
         const err = await readError(response);
         outcome = { stop: "error", message: err.message, status: err.status, code: err.code };

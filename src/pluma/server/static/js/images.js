@@ -13,7 +13,7 @@
 
 import { h, clear, field, announce, uid } from "./dom.js";
 import { api, readError } from "./api.js";
-import { readEvents } from "./sse.js";
+import { postForEvents, readEvents } from "./sse.js";
 
 const SIZES = ["512x512", "768x768", "1024x1024", "512x768", "768x512", "832x1216", "1216x832"];
 
@@ -165,12 +165,7 @@ export class ImagesView {
     this.jobId = null;
     this.setBusy(true);
     try {
-      const response = await fetch("/api/images/generate", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-        body: JSON.stringify(body),
-        signal: controller.signal,
-      });
+      const response = await postForEvents("/api/images/generate", body, controller.signal);
       if (!response.ok) throw await readError(response);
       let finished = false;
       for await (const { event, data } of readEvents(response)) {

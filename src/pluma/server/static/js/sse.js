@@ -42,3 +42,14 @@ export async function* readEvents(response) {
     reader.releaseLock();
   }
 }
+
+/** POST a JSON body to a streaming endpoint (/api/chat, /api/images/generate);
+ * `signal` aborts it, which the server takes as the client leaving. */
+export function postForEvents(path, body, signal) {
+  return fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    body: JSON.stringify(body),
+    signal,
+  });
+}
