@@ -176,6 +176,18 @@ async def test_cancel_interrupts_the_backend(client: httpx.AsyncClient) -> None:
     assert fake.steps_run < 400
 
 
+async def test_timeout_interrupts_and_says_so(client: httpx.AsyncClient) -> None:
+    with FakeA1111(step_delay=0.05) as fake:
+        provider = provider_for(fake, client, timeout=0.3)
+        with pytest.raises(ImageBackendError) as err:
+            await provider.generate(ImageRequest(prompt="x", steps=400))
+        assert fake.interrupt_received.is_set()  # told before the error was raised
+        assert await asyncio.to_thread(fake.job_finished.wait, 5)
+    assert err.value.code == "execution"
+    assert "did not finish the job in 0.3 s" in err.value.message and "timeout" in err.value.message
+    assert fake.jobs_interrupted == 1 and fake.steps_run < 400
+
+
 async def test_generate_events_yields_progress_then_result(client: httpx.AsyncClient) -> None:
     with FakeA1111(step_delay=0.03) as fake:
         provider = create_image_provider(

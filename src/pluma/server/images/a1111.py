@@ -8,7 +8,7 @@
 |                        | ``override_settings.sd_model_checkpoint`` (restored after)    |
 | progress               | ``GET /sdapi/v1/progress`` polled while txt2img runs          |
 |                        | (``progress``, ``state.sampling_step/steps``, ``current_image``)|
-| cancel                 | ``POST /sdapi/v1/interrupt``                                  |
+| cancel, timeout        | ``POST /sdapi/v1/interrupt``                                  |
 | seed used              | the ``info`` JSON string of the txt2img answer (``seed``,     |
 |                        | ``all_seeds``)                                                |
 | auth (``--api-auth``)  | HTTP Basic                                                    |
@@ -147,16 +147,25 @@ class A1111Provider:
         seed = request.resolved_seed()
         body = self.payload(request, seed)
         path = "/sdapi/v1/txt2img"
-        job = asyncio.ensure_future(
-            self.http.send("POST", path, json=body, read_timeout=self.profile.timeout)
-        )
+        # No read timeout on the request itself: the job's deadline below
+        # covers it, and on expiry the job is interrupted, not just abandoned.
+        job = asyncio.ensure_future(self.http.send("POST", path, json=body, read_timeout=None))
         try:
-            await self._poll_progress(job, on_progress)
-            response = await job
+            async with asyncio.timeout(self.profile.timeout):
+                await self._poll_progress(job, on_progress)
+                response = await job
         except asyncio.CancelledError:
             job.cancel()
             await asyncio.shield(self._interrupt())
             raise
+        except TimeoutError:
+            job.cancel()
+            await asyncio.shield(self._interrupt())
+            raise ImageBackendError(
+                f"{LABEL} did not finish the job in {self.profile.timeout:g} s; it was "
+                "interrupted (raise the connection's timeout for large or slow jobs)",
+                code="execution",
+            ) from None
         self._check(response, path)
         answer = self.http.json_of(response, LABEL, path)
         return self._result(request, body, answer)
