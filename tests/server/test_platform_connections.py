@@ -109,6 +109,8 @@ def test_create_list_update_delete(cm: ConnectionManager, tmp_path: Path) -> Non
         ({"base_url": "http://user:pw@host/v1"}, "base_url"),
         ({"base_url": "not a url"}, "base_url"),
         ({"headers": {"Authorization": "Bearer sk"}}, "headers.Authorization"),
+        ({"headers": {"x-goog-api-key": "AIza-secret"}}, "headers.x-goog-api-key"),
+        ({"headers": {"X-Auth-Token": "t0ken"}}, "headers.X-Auth-Token"),
         ({"headers": {"bad name": "v"}}, "headers"),
         ({"headers": ["x"]}, "headers"),
         ({"timeouts": {"idle": -1}}, "timeouts.idle"),

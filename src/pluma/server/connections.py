@@ -55,6 +55,9 @@ NAME_MAX = 64
 CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"}
 )
+CREDENTIAL_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "session")
+"""A header whose name holds one of these (``x-goog-api-key``, ``X-Auth-Token``)
+carries a credential too, and would be saved in plain text."""
 UNSET: Any = object()
 """Marker for "leave the key as it is" in :meth:`ConnectionManager.update`."""
 
@@ -231,7 +234,7 @@ def _check_headers(value: Any) -> dict[str, str]:
             raise ProfileInvalid("headers", f"{name!r} is not a valid header name")
         if not isinstance(val, str) or "\r" in val or "\n" in val:
             raise ProfileInvalid(f"headers.{name}", "must be a single-line string")
-        if name.lower() in CREDENTIAL_HEADERS:
+        if name.lower() in CREDENTIAL_HEADERS or any(w in name.lower() for w in CREDENTIAL_WORDS):
             raise ProfileInvalid(
                 f"headers.{name}",
                 "credentials do not belong in headers (they would be saved in plain text); "
