@@ -419,3 +419,18 @@ async def test_a_web_page_instead_of_an_api_is_a_clear_error(server: ScriptedSer
         await fetch(server.url, StreamOptions(max_retries=2))
     assert "check the base URL" in str(info.value)
     assert len(server.requests) == 1  # not retried
+
+
+async def test_a_404_says_which_url_was_missing(server: ScriptedServer) -> None:
+    """Ollama without /v1 in the base URL answers a bare ``404 page not found``."""
+    server.reply(
+        Reply(status=404, headers={"content-type": "text/plain"}, body=[b"404 page not found"])
+    )
+    with pytest.raises(llm.ProviderError) as info:
+        await fetch(server.url + "/chat/completions?api-version=1", StreamOptions())
+    assert str(info.value) == (
+        f"404 page not found — POST {server.url}/chat/completions was not found: "
+        "check the base URL and the model id (HTTP 404)"
+    )
+    assert info.value.status == 404 and not info.value.retryable
+    assert len(server.requests) == 1

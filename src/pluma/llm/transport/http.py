@@ -229,6 +229,12 @@ async def open_stream(
                 await response.aclose()
             error = error_from_body(response.status_code, raw, response.reason_phrase)
             error.message = redact(error.message, req_headers)
+            if response.status_code == 404:
+                # Most often a base URL missing its /v1 (or with one too many).
+                error.message += (
+                    f" — {method} {_origin(url)}{httpx.URL(url).path} was not found: "
+                    "check the base URL and the model id"
+                )
             error.args = (error.message,)
             error.retry_after = _retry_after(response)
             if error.retryable:
