@@ -225,6 +225,10 @@ class ComfyUIProvider:
                 self._ws_url(client_id),
                 additional_headers=self.http.headers,
                 open_timeout=10,
+                # Closing waits for ComfyUI's close frame; a server that never
+                # sends one must not hold the job (and its stream) for the
+                # library's default 10 s.
+                close_timeout=2,
                 max_size=32 * 2**20,
                 ping_interval=None,
             )
