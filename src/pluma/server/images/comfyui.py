@@ -284,6 +284,9 @@ class ComfyUIProvider:
             prompt_id = wanted
         except TimeoutError:
             prompt_id = wanted  # the request was cut short after all; cancel by our id
+        except Exception:
+            log.exception("%s: POST /prompt failed while its job was being cancelled", LABEL)
+            prompt_id = wanted
         await self._cancel(prompt_id)
 
     async def _queue(self, prompt: dict[str, Any], client_id: str, prompt_id: str) -> str:
