@@ -409,7 +409,19 @@ def test_models_via_httpx_has_openai_shape(env: ChatEnv) -> None:
         "object": "model",
         "created": 0,
         "owned_by": "test-org",
+        "type": "model",
+        "display_name": "model-a",
+        "created_at": "1970-01-01T00:00:00Z",
     }
+
+
+def test_anthropic_sdk_lists_the_same_models(ant: anthropic.Anthropic) -> None:
+    models = list(ant.models.list())
+    ids = [m.id for m in models]
+    assert ids[:2] == MODELS and "an/claude-test-2" in ids
+    named = {m.id: m.display_name for m in models}
+    assert named["an/claude-test-2"] == "Claude claude-test-2 (an)"
+    assert all(m.type == "model" and m.created_at.year == 1970 for m in models)
 
 
 def test_the_compat_kinds_offered_come_from_the_registry(env: ChatEnv) -> None:

@@ -115,11 +115,18 @@ async def catalog(
 
 
 def _entry(model_id: str, model: ModelInfo, profile: ConnectionProfile) -> dict[str, Any]:
+    """One model in OpenAI's shape (``object``, ``created``, ``owned_by``) and,
+    side by side, Anthropic's (``type``, ``display_name``, ``created_at``), so
+    both SDKs' ``models.list()`` read it; each ignores the other's fields."""
+    display = model.display if model.display and model.display != model.id else ""
     return {
         "id": model_id,
         "object": "model",
         "created": 0,
         "owned_by": model.family or profile.name,
+        "type": "model",
+        "display_name": f"{display} ({profile.name})" if display else model_id,
+        "created_at": "1970-01-01T00:00:00Z",
     }
 
 

@@ -3,7 +3,9 @@
 
 ``/v1/models`` lists every name ``model`` accepts: the active connection's
 models as bare ids, then each connection's as ``<connection-name>/<model-id>``
-(see :func:`pluma.server.providers.resolve.catalog`).
+(see :func:`pluma.server.providers.resolve.catalog`). The entries and the
+list carry Anthropic's model-list fields too, so ``Anthropic().models.list()``
+reads the same answer.
 
 Any OpenAI client works against it: ``OpenAI(base_url="http://127.0.0.1:PORT/v1")``.
 Streams hold their headers until the upstream has answered, so an upstream
@@ -46,7 +48,14 @@ async def list_models(request: Request) -> Any:
         models = await catalog(state.connections, state.http)
     except Exception as exc:
         return _error(exc)
-    return {"object": "list", "data": models}
+    # OpenAI's list, with the page fields of Anthropic's (one page, no more).
+    return {
+        "object": "list",
+        "data": models,
+        "has_more": False,
+        "first_id": models[0]["id"] if models else None,
+        "last_id": models[-1]["id"] if models else None,
+    }
 
 
 @router.post(
