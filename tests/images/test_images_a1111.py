@@ -217,6 +217,28 @@ async def test_leaving_generate_events_early_interrupts(client: httpx.AsyncClien
     assert fake.jobs_interrupted == 1 and fake.steps_run < 400
 
 
+async def test_cancelling_a_generate_events_consumer_interrupts(
+    client: httpx.AsyncClient,
+) -> None:
+    with FakeA1111(step_delay=0.05) as fake:
+        provider = provider_for(fake, client)
+        first = asyncio.Event()
+
+        async def consume() -> None:
+            async for _ in generate_events(provider, ImageRequest(prompt="x", steps=400)):
+                first.set()
+
+        consumer = asyncio.ensure_future(consume())
+        await asyncio.wait_for(first.wait(), 10)
+        consumer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+        # The consumer ended only after the backend was told (shielded cleanup).
+        assert fake.interrupt_received.is_set()
+        assert await asyncio.to_thread(fake.job_finished.wait, 5)
+    assert fake.jobs_interrupted == 1
+
+
 async def test_info_string_is_parsed(client: httpx.AsyncClient) -> None:
     with FakeA1111() as fake:
         result = await provider_for(fake, client).generate(
