@@ -37,7 +37,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from starlette.applications import Starlette
@@ -133,6 +133,32 @@ class ThreadedApp:
             self._thread.join(10)
 
 
+class FakeServer:
+    """What both fakes share: ``app`` served by :class:`ThreadedApp` while the
+    ``with`` block runs, its :attr:`url`, and the :attr:`requests` it recorded."""
+
+    app: Any
+    requests: list[Recorded]
+    _server: ThreadedApp | None
+
+    def __enter__(self) -> Self:
+        self._server = ThreadedApp(self.app).__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.__exit__(*exc)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return self._server.url
+
+    def paths(self, method: str | None = None) -> list[str]:
+        """The paths requested, in order (only ``method``'s when given)."""
+        return [r.path for r in self.requests if method is None or r.method == method]
+
+
 # -- the fake A1111 ------------------------------------------------------------
 
 MODELS = [
@@ -165,7 +191,7 @@ class Recorded:
 
 
 @dataclass
-class FakeA1111:
+class FakeA1111(FakeServer):
     """Knobs: ``api`` (False = started without ``--api``), ``auth``
     (``"user:pass"`` = ``--api-auth``), ``step_delay`` seconds per step,
     ``hold_interrupts`` (answer ``/sdapi/v1/interrupt`` late)."""
@@ -201,24 +227,6 @@ class FakeA1111:
             ]
         )
         self.app.add_middleware(_Gate, fake=self)
-
-    # -- lifecycle -------------------------------------------------------------
-
-    def __enter__(self) -> FakeA1111:
-        self._server = ThreadedApp(self.app).__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.__exit__(*exc)
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return self._server.url
-
-    def paths(self, method: str | None = None) -> list[str]:
-        return [r.path for r in self.requests if method is None or r.method == method]
 
     # -- routes ----------------------------------------------------------------
 

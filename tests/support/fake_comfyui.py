@@ -53,7 +53,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tests.support.fake_a1111 import Recorded, ThreadedApp, colour_for, png
+from tests.support.fake_a1111 import FakeServer, Recorded, ThreadedApp, colour_for, png
 
 KNOWN_CLASSES = {
     "KSampler",
@@ -77,7 +77,7 @@ class Job:
 
 
 @dataclass
-class FakeComfyUI:
+class FakeComfyUI(FakeServer):
     step_delay: float = 0.01
     fail_node: str | None = None
     exception_message: str = "Allocation on device 0 would exceed allowed memory. (out of memory)"
@@ -131,24 +131,6 @@ class FakeComfyUI:
             ]
         )
         self.app.add_middleware(_Gate, fake=self)
-
-    # -- lifecycle -------------------------------------------------------------
-
-    def __enter__(self) -> FakeComfyUI:
-        self._server = ThreadedApp(self.app).__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.__exit__(*exc)
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return self._server.url
-
-    def paths(self, method: str | None = None) -> list[str]:
-        return [r.path for r in self.requests if method is None or r.method == method]
 
     # -- messaging -------------------------------------------------------------
 
