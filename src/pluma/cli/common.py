@@ -75,3 +75,26 @@ def user_errors() -> Iterator[None]:
 def run(call: Callable[[], T]) -> T:
     with user_errors():
         return call()
+
+
+def check_connection(cm: Any, ref: str | None, timeout: float = 10.0) -> tuple[Any, Any]:
+    """Ask the upstream of connection ``ref`` (name or id; None: the active
+    one) for its models: ``(profile, Verdict)``, see
+    :func:`pluma.server.upstream.check_upstream`. Known failures exit."""
+    import asyncio
+
+    import httpx
+
+    from pluma.server.connections import NoConnection
+    from pluma.server.upstream import check_upstream
+
+    async def go() -> tuple[Any, Any]:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as http:
+            profile = cm.lookup(ref) if ref else cm.active()
+            if profile is None:
+                raise NoConnection()
+            provider = cm.provider_for(profile.id, http)
+            key = cm.resolve(profile).api_key
+            return profile, await check_upstream(provider, key=key, timeout=timeout)
+
+    return run(lambda: asyncio.run(go()))

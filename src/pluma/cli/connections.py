@@ -8,7 +8,6 @@ go to the same secret store the server uses (see ``pluma keys``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -16,7 +15,15 @@ from typing import Any
 
 import typer
 
-from pluma.cli.common import DataDirOption, SecretsOption, fail, open_manager, run, settings_for
+from pluma.cli.common import (
+    DataDirOption,
+    SecretsOption,
+    check_connection,
+    fail,
+    open_manager,
+    run,
+    settings_for,
+)
 
 connections_app = typer.Typer(help="Manage chat connection profiles.", no_args_is_help=True)
 
@@ -148,24 +155,8 @@ def test(
     secrets: str = SecretsOption,
 ) -> None:
     """Check that a connection answers and accepts its key (exit 1 if not)."""
-    import httpx
-
-    from pluma.server.upstream import check_upstream
-
     cm = open_manager(settings_for(data_dir, secrets))
-
-    async def go() -> Any:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as http:
-            profile = cm.lookup(ref) if ref else cm.active()
-            if profile is None:
-                from pluma.server.connections import NoConnection
-
-                raise NoConnection()
-            provider = cm.provider_for(profile.id, http)
-            key = cm.resolve(profile).api_key
-            return profile, await check_upstream(provider, key=key)
-
-    profile, verdict = run(lambda: asyncio.run(go()))
+    profile, verdict = check_connection(cm, ref)
     if as_json:
         typer.echo(json.dumps({"connection": profile.name, **verdict.as_json()}, indent=2))
     else:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from pluma.cli.common import DataDirOption, SecretsOption, fail, open_manager, run, settings_for
+from pluma.cli.common import (
+    DataDirOption,
+    SecretsOption,
+    check_connection,
+    fail,
+    open_manager,
+    settings_for,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,20 +29,8 @@ def models(
     secrets: str = SecretsOption,
 ) -> None:
     """List the models of the active connection (or --connection)."""
-    import httpx
-
-    from pluma.server.upstream import check_upstream
-
     cm = open_manager(settings_for(data_dir, secrets))
-
-    async def go() -> Any:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as http:
-            provider = cm.provider_for(connection, http)
-            profile = cm.lookup(connection) if connection else cm.active()
-            key = cm.resolve(profile).api_key
-            return await check_upstream(provider, key=key, timeout=30.0)
-
-    verdict = run(lambda: asyncio.run(go()))
+    _, verdict = check_connection(cm, connection, timeout=30.0)
     if not verdict.ok:
         raise fail(verdict.message)
     if as_json:
