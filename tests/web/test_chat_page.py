@@ -83,6 +83,8 @@ def test_answer_streams_in_incrementally_and_survives_reload(
 
     # The list shows it, titled from the first message; reload finds it.
     page.locator("#conversation-list .conv-title", has_text="Hello, who are you?").wait_for()
+    current = page.locator("#conversation-list .conv-open[aria-current=true]")
+    assert current.inner_text() == "Hello, who are you?"  # the open one is marked
     screenshot(page, "chat", docs=True)
     page.reload()
     page.wait_for_selector("body.ready")

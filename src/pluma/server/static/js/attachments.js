@@ -1,4 +1,4 @@
-// Images attached to the next message: picked with the 📎 button or dropped
+// Images attached to the next message: picked with the "Image…" button or dropped
 // on the message box, shown as removable thumbnails, sent as image content
 // blocks (pluma.llm JSON: {type: "image", data: <base64>, mimeType}), which
 // history.js turns into OpenAI `image_url` data: URLs for POST /api/chat.

@@ -144,6 +144,7 @@ export class ChatView {
       },
     });
     history.replaceState(null, "", `#c=${encodeURIComponent(this.conversation.id)}`);
+    this.app.sidebar.markActive(this.conversation.id); // highlighted once the list shows it
     return this.conversation;
   }
 

@@ -70,7 +70,7 @@ export class Sidebar {
     const rename = h("button", { type: "button", class: "icon", "aria-label": `Rename “${title}”`,
       title: "Rename", text: "✎", onclick: () => this.beginRename(li, c) });
     const del = h("button", { type: "button", class: "icon danger", "aria-label": `Delete “${title}”`,
-      title: "Delete", text: "🗑", onclick: () => this.remove(c) });
+      title: "Delete", text: "✕", onclick: () => this.remove(c) });
     const li = h("li", { class: "conv", dataset: { id: c.id } }, open, rename, del);
     return li;
   }
