@@ -141,3 +141,19 @@ def test_gallery_save_failure_says_where_and_what_to_do(tmp_path: Path) -> None:
         Gallery(tmp_path).save(ImageResult([GeneratedImage(png(8, 8))], {"seed": 1}))
     assert str(tmp_path / "images") in str(err.value)
     assert "writable" in str(err.value)
+
+
+def test_a_file_broken_behind_our_back_loses_no_profile(
+    tmp_path: Path, secrets: KeyringSecretStore
+) -> None:
+    manager = ImageConnectionManager(tmp_path, secrets)
+    manager.create(name="A", base_url="http://127.0.0.1:7860")
+    manager.create(name="B", kind="comfyui", base_url="http://127.0.0.1:8188")
+    (tmp_path / "image_connections.json").write_text('{"version": 1, "connec')  # torn
+    manager.create(name="C", base_url="http://127.0.0.1:7861")
+    assert [p.name for p in manager.list()] == ["A", "B", "C"]
+    stored = json.loads((tmp_path / "image_connections.json").read_text())
+    assert [c["name"] for c in stored["connections"]] == ["A", "B", "C"]
+    kept = list(tmp_path.glob("image_connections.json.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_text() == '{"version": 1, "connec'
+    assert any("could not be read" in problem for problem in manager.problems)

@@ -19,6 +19,8 @@ token lives in the secret store under ``image-connection:<id>``)::
 | every write read-modify-write under    | the CLI edits the same file while a server     |
 | the store's cross-process lock         | runs                                           |
 | the file is re-read when it changes    | a running server sees CLI edits                |
+| a file broken behind our back is kept  | a write then starts from the profiles loaded   |
+| aside (``.corrupt-<time>``)            | before, so none is lost; ``problems`` says so  |
 | the fallback (``--image-url`` /        | the seed's boot fallback: it serves only while |
 | ``PLUMA_IMAGE_URL``) is read-only      | no image profile exists                        |
 """
@@ -418,10 +420,19 @@ class ImageConnectionManager:
             try:
                 result = self.store.update(change)
             except CorruptStoreError:
+                # The file was broken behind our back: keep it aside, start
+                # over from the profiles we had (recovery alone would start
+                # from an empty file and drop them all), and say so.
                 _, problem = self.store.recover()
                 if problem is not None:
                     self.problems.append(problem.describe())
                     log.error("%s", problem.describe())
+                    known = json.loads(json.dumps(self._doc))
+
+                    def restore(doc: dict[str, Any]) -> None:
+                        doc.update(known)
+
+                    self.store.update(restore)
                 result = self.store.update(change)
             self._accept(self.store.read())
             return result
