@@ -157,3 +157,12 @@ def test_a_file_broken_behind_our_back_loses_no_profile(
     kept = list(tmp_path.glob("image_connections.json.corrupt-*"))
     assert len(kept) == 1 and kept[0].read_text() == '{"version": 1, "connec'
     assert any("could not be read" in problem for problem in manager.problems)
+
+
+def test_temp_files_of_a_dead_writer_are_swept(tmp_path: Path, secrets: KeyringSecretStore) -> None:
+    ImageConnectionManager(tmp_path, secrets).create(name="A", base_url="http://h")
+    leftover = tmp_path / ".image_connections.json.x1y2.tmp"
+    leftover.write_text('{"half": ')
+    manager = ImageConnectionManager(tmp_path, secrets)
+    assert not leftover.exists()
+    assert [p.name for p in manager.list()] == ["A"] and manager.problems == []

@@ -281,6 +281,8 @@ class ImageConnectionManager:
         self._lock = threading.RLock()
         self._doc: dict[str, Any] = {"version": 1, "active": None, "connections": []}
         self._stat: tuple[int, int, int] | None = None
+        if self.data_dir.is_dir():
+            self.store.sweep()  # temp files of a writer that died mid-write
         doc, problem = self.store.recover()
         if problem is not None:
             self.store_problem = problem
