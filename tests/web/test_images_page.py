@@ -103,4 +103,24 @@ def test_image_backend_settings_generate_cancel_and_gallery(tmp_path: Path, new_
         section.locator("li", has_text="Comfy").get_by_text(
             "workflow: custom (prompt, seed)"
         ).wait_for()
+
+        # Activate, edit (the secret stays write-only) and delete, like chat connections.
+        section.get_by_role("button", name="Activate Comfy").click()
+        section.locator("li.active", has_text="Comfy").wait_for()
+        with server.client() as client:
+            listed = client.get("/api/image-connections").json()
+        active = next(c for c in listed["connections"] if c["id"] == listed["active"])
+        assert active["name"] == "Comfy"
+        section.get_by_role("button", name="Edit Comfy").click()
+        form = page.get_by_role("form", name="Edit Comfy")
+        form.get_by_label("Auth").select_option("bearer")
+        form.get_by_label("Password or token").fill("comfy-secret-77")
+        form.get_by_label("Name", exact=True).fill("Comfy renamed")
+        form.get_by_role("button", name="Save").click()
+        row = section.locator("li", has_text="Comfy renamed")
+        row.get_by_text("secret set").wait_for()
+        assert "comfy-secret-77" not in page.content()
+        page.once("dialog", lambda d: d.accept())
+        section.get_by_role("button", name="Delete Comfy renamed").click()
+        row.wait_for(state="detached")
         assert not page.js_errors
