@@ -73,6 +73,17 @@ async def test_model_lists(oa: OpenAIUpstream, an: AnthropicUpstream) -> None:
     assert an.requests[-1].headers["anthropic-version"] == "2023-06-01"
 
 
+@pytest.mark.parametrize("compat", ["openai", "anthropic"])
+async def test_an_answer_that_is_not_a_model_list_is_named(compat: str) -> None:
+    from tests.support.scripted_server import Reply, ScriptedServer
+
+    with ScriptedServer(lambda r: Reply.json({"models": ["x"]})) as odd:
+        async with httpx.AsyncClient() as http:
+            provider = create_provider(profile(compat, odd.url + "/v1", "sk-x"), http)
+            with pytest.raises(llm.ProviderError, match="did not answer a model list"):
+                await provider.list_models()
+
+
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
 async def test_built_ins_speak_the_seed_contract_too(
     oa: OpenAIUpstream, an: AnthropicUpstream, kind: str

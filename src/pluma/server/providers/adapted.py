@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -157,6 +157,17 @@ class AdapterProvider:
             return response.json()
         except ValueError:
             raise llm.ProviderError(f"{url} did not answer JSON") from None
+
+    async def model_entries(self, headers: dict[str, str]) -> list[dict[str, Any]]:
+        """The entries of ``GET {base}/models`` that have a string ``id`` (both
+        OpenAI and Anthropic answer ``{"data": [{"id", …}]}``)."""
+        body = await self.get_json("/models", headers)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise llm.ProviderError(
+                f"{self.upstream}/models did not answer a model list (no 'data' array)"
+            )
+        return [item for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
 
 
 def _upstream_message(response: httpx.Response) -> str:

@@ -40,21 +40,14 @@ class AnthropicProvider(AdapterProvider):
         headers = {"anthropic-version": API_VERSION}
         if key:
             headers["x-api-key"] = key
-        body = await self.get_json("/models", headers)
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, list):
-            raise llm.ProviderError(
-                f"{self.upstream}/models did not answer a model list (no 'data' array)"
-            )
         models = []
-        for item in data:
-            if isinstance(item, dict) and isinstance(item.get("id"), str):
-                display = item.get("display_name")
-                models.append(
-                    ModelInfo(
-                        id=item["id"],
-                        display=display if isinstance(display, str) else item["id"],
-                        family="claude",
-                    )
+        for item in await self.model_entries(headers):
+            display = item.get("display_name")
+            models.append(
+                ModelInfo(
+                    id=item["id"],
+                    display=display if isinstance(display, str) else item["id"],
+                    family="claude",
                 )
+            )
         return models

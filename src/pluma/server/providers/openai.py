@@ -28,21 +28,14 @@ class OpenAIProvider(AdapterProvider):
     async def list_models(self) -> list[ModelInfo]:
         key = self.api_key()
         headers = {"authorization": f"Bearer {key}"} if key else {}
-        body = await self.get_json("/models", headers)
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, list):
-            raise llm.ProviderError(
-                f"{self.upstream}/models did not answer a model list (no 'data' array)"
-            )
         models = []
-        for item in data:
-            if isinstance(item, dict) and isinstance(item.get("id"), str):
-                owner = item.get("owned_by")
-                models.append(
-                    ModelInfo(
-                        id=item["id"],
-                        display=item["id"],
-                        family=owner if isinstance(owner, str) else "",
-                    )
+        for item in await self.model_entries(headers):
+            owner = item.get("owned_by")
+            models.append(
+                ModelInfo(
+                    id=item["id"],
+                    display=item["id"],
+                    family=owner if isinstance(owner, str) else "",
                 )
+            )
         return models
