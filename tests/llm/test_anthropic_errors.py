@@ -200,6 +200,23 @@ async def test_client_errors_carry_anthropic_message_and_are_not_retried(
     assert server.requests[0].headers["x-api-key"] == secret
 
 
+async def test_a_401_without_a_key_says_none_was_sent(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    server.reply(
+        Reply.json(a.error_body("authentication_error", "x-api-key header is required"), 401)
+    )
+    _, message = await collect(server)
+    assert "x-api-key" not in server.requests[0].headers
+    assert message.error_message == (
+        "x-api-key header is required — no API key was sent (HTTP 401)"
+    )
+    _, message = await collect(server, llm.StreamOptions(headers={"X-Api-Key": "from-a-header"}))
+    assert message.error_message == "x-api-key header is required (HTTP 401)"
+
+
 async def test_529_overloaded_is_retried_then_reported(server: ScriptedServer) -> None:
     server.reply(
         Reply.json(

@@ -553,6 +553,29 @@ async def test_400_is_not_retried(server: ScriptedServer) -> None:
     assert len(server.requests) == 2
 
 
+async def test_a_401_without_a_key_says_why_none_was_sent(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """provider "openai" at another server: OPENAI_API_KEY is not sent there
+    (keys.py), and the 401 says so instead of leaving the user guessing."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-0123456789")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    server.reply(
+        Reply.json({"error": {"message": "Missing bearer token", "type": "auth"}}, status=401)
+    )
+    _, message = await run_pluma(server, provider="openai")
+    assert "authorization" not in server.requests[0].headers
+    assert message.error_message == (
+        "Missing bearer token — no API key was sent (OPENAI_API_KEY is only sent to "
+        f"openai's own endpoint or to OPENAI_BASE_URL, not to {server.url}/v1) (HTTP 401)"
+    )
+    # with a key sent, the upstream's words stand alone
+    _, message = await run_pluma(server, llm.StreamOptions(max_retries=0, api_key="k"))
+    assert message.error_message == "Missing bearer token (HTTP 401)"
+    _, message = await run_pluma(server, provider="acme")
+    assert message.error_message == "Missing bearer token — no API key was sent (HTTP 401)"
+
+
 async def test_non_streaming_json_answer_is_accepted(server: ScriptedServer) -> None:
     """A server that ignores ``stream: true`` and sends one chat.completion."""
     server.reply(

@@ -26,7 +26,7 @@ import os
 import re
 from urllib.parse import urlsplit
 
-from pluma.llm.errors import MissingAPIKeyError
+from pluma.llm.errors import MissingAPIKeyError, ProviderError
 
 # provider id → environment variables checked, in order. These providers
 # always need a key at their public endpoints.
@@ -143,3 +143,25 @@ def resolve_api_key(provider: str, base_url: str, explicit: str | None) -> str |
     if provider in ENV_KEYS and not is_local_url(base_url):
         raise MissingAPIKeyError(provider, list(ENV_KEYS[provider]))
     return None
+
+
+def explain_refused_without_key(error: ProviderError, provider: str, base_url: str) -> None:
+    """Add to a 401/403 of a call that sent no credentials that none was sent,
+    and why when the environment held one (the upstream only says it wants a
+    key). Worded for library and server users alike: how to give a key
+    differs between them.
+
+    Meant for adapters: call it when the upstream refused a request that
+    carried no key and no credential header.
+    """
+    if error.status not in (401, 403):
+        return
+    hint = "no API key was sent"
+    if env_key(provider) and not is_providers_endpoint(provider, base_url):
+        variable = next(name for name in env_names(provider) if os.environ.get(name))
+        hint += (
+            f" ({variable} is only sent to {provider}'s own endpoint or to "
+            f"{provider.upper()}_BASE_URL, not to {base_url})"
+        )
+    error.message = f"{error.message} — {hint}"
+    error.args = (error.message,)

@@ -40,6 +40,15 @@ def secrets_of(api_key: str | None, *headers: Mapping[str, str]) -> tuple[str, .
     return tuple(dict.fromkeys(s for s in found if len(s) >= MIN_SECRET_LENGTH))
 
 
+def carries_credentials(api_key: str | None, *headers: Mapping[str, str]) -> bool:
+    """Whether a call sends a key or a credential header at all."""
+    return bool(api_key) or any(
+        name.lower() in SECRET_HEADERS and value
+        for mapping in headers
+        for name, value in mapping.items()
+    )
+
+
 def mask(text: str, secrets: Iterable[str]) -> str:
     """``text`` with each secret replaced by a short, recognisable stub."""
     for secret in secrets:

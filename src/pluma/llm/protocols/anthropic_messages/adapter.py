@@ -14,6 +14,7 @@ import orjson
 
 from pluma.llm.errors import ConfigurationError, ProviderError
 from pluma.llm.events import Event
+from pluma.llm.keys import explain_refused_without_key
 from pluma.llm.models import ANTHROPIC_BASE
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.anthropic_messages.events import EventParser
@@ -24,7 +25,7 @@ from pluma.llm.protocols.anthropic_messages.request import (
     plan_tokens,
     protocol_options,
 )
-from pluma.llm.redact import secrets_of
+from pluma.llm.redact import carries_credentials, secrets_of
 from pluma.llm.transport.http import finish_body, open_stream, read_sse
 from pluma.llm.types import AssistantMessage, Context, Model
 from pluma.llm.writer import StreamWriter
@@ -104,6 +105,8 @@ class AnthropicMessagesAdapter:
                     if writer.finished:
                         return
         except ProviderError as exc:
+            if not carries_credentials(options.api_key, headers):
+                explain_refused_without_key(exc, model.provider, base_url(model, options))
             yield writer.fail(exc)
             return
         for event in parser.finish():

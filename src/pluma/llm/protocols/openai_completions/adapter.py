@@ -22,12 +22,13 @@ import orjson
 
 from pluma.llm.errors import ConfigurationError, ProviderError
 from pluma.llm.events import Event
+from pluma.llm.keys import explain_refused_without_key
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.openai_completions.chunks import ChunkParser
 from pluma.llm.protocols.openai_completions.compat import detect_compat
 from pluma.llm.protocols.openai_completions.options import PROTOCOL
 from pluma.llm.protocols.openai_completions.request import build_request
-from pluma.llm.redact import secrets_of
+from pluma.llm.redact import carries_credentials, secrets_of
 from pluma.llm.transport.http import finish_body, open_stream, read_body, read_sse
 from pluma.llm.types import AssistantMessage, Context, Diagnostic, Model
 from pluma.llm.writer import StreamWriter
@@ -103,6 +104,9 @@ class OpenAICompletionsAdapter:
                 for event in parser.finish():
                     yield event
         except ProviderError as exc:
+            if not carries_credentials(options.api_key, headers):
+                base = options.base_url or model.base_url
+                explain_refused_without_key(exc, model.provider, base)
             if parser.finish_reason is not None:
                 # The model had finished; only the trailer (usage, [DONE]) was
                 # lost. Keep the complete reply and say what was missed.
