@@ -175,13 +175,18 @@ class App {
       await api(`/api/connections/${encodeURIComponent(id)}/activate`, { method: "POST" });
       this.activeConnection = id;
       announce(`Using ${this.connectionSelect.selectedOptions[0]?.textContent || id}.`);
-      const open = this.chat.conversation;
-      if (open) {
-        this.chat.conversation = await api(`/api/conversations/${encodeURIComponent(open.id)}`,
-          { method: "PATCH", body: { connection: id } });
-      }
     } catch (err) {
       this.chat.showError(err.message, "Open Settings → Connections to check this connection.");
+    }
+    const open = this.chat.conversation;
+    if (open) {
+      try {
+        const saved = await api(`/api/conversations/${encodeURIComponent(open.id)}`,
+          { method: "PATCH", body: { connection: id } });
+        if (this.chat.conversation?.id === saved.id) this.chat.conversation = saved;
+      } catch (err) {
+        announce(`The conversation keeps its previous connection: ${err.message}`);
+      }
     }
     await this.loadModels();
   }
