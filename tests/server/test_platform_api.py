@@ -412,6 +412,13 @@ def test_body_over_the_limit_gets_413(tmp_path: Path) -> None:
             "/api/connections", content=chunks(), headers={"content-type": "application/json"}
         )
         assert r.status_code == 413 and "65536" in r.json()["error"]["message"]
+        for path in ("/api/chat", "/v1/chat/completions", "/v1/messages"):  # they read raw bodies
+            r = c.post(path, content=chunks(), headers={"content-type": "application/json"})
+            assert r.status_code == 413, (path, r.text)
+            error = r.json()["error"]
+            assert "65536" in error["message"] and "--max-body" in error["message"]
+            if path == "/v1/messages":
+                assert r.json()["type"] == "error" and error["type"] == "request_too_large"
         small = c.post("/api/connections", json={"name": "a", "base_url": "http://127.0.0.1:9/v1"})
         assert small.status_code == 201
         assert c.get("/api/connections").json()["connections"][0]["default_model"] == ""

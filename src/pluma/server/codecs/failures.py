@@ -6,6 +6,7 @@ put it inline (``event: error``). Who is at fault picks the status:
 | failure                                        | status | kind                   |
 |------------------------------------------------|--------|------------------------|
 | bad body (:class:`RequestError`)               | 400    | invalid_request_error  |
+| body over ``--max-body`` (raised while reading it) | 413 | request_too_large      |
 | no key for a remote profile                    | 401    | authentication_error   |
 | unknown connection (profile)                   | 404    | not_found_error        |
 | no connection configured                       | 409    | invalid_request_error  |
@@ -25,6 +26,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+
+from starlette.exceptions import HTTPException
 
 from pluma import llm
 from pluma.server.codecs.errors import RequestError
@@ -65,6 +68,10 @@ def failure_for(error: BaseException) -> Failure:
         return error
     if isinstance(error, RequestError):
         return Failure(400, "invalid_request_error", "invalid_request", str(error))
+    if isinstance(error, HTTPException) and error.status_code < 500:
+        # The security middleware's body limit, hit while the route reads a chunked body.
+        kind = "request_too_large" if error.status_code == 413 else "invalid_request_error"
+        return Failure(error.status_code, kind, kind, str(error.detail))
     if isinstance(error, NoAPIKeyError):
         return Failure(401, "authentication_error", "no_api_key", str(error))
     if isinstance(error, ProfileNotFound):
