@@ -128,6 +128,15 @@ async def test_unknown_sampler_keeps_a1111_message(client: httpx.AsyncClient) ->
     assert "Sampler not found" in err.value.message
 
 
+async def test_a1111_exception_answer_keeps_its_explanation(client: httpx.AsyncClient) -> None:
+    with FakeA1111() as fake, pytest.raises(ImageBackendError) as err:
+        await provider_for(fake, client).generate(
+            ImageRequest(prompt="x", steps=1, checkpoint="missing_model")
+        )
+    assert err.value.code == "upstream" and "HTTP 500" in err.value.message
+    assert "RuntimeError: checkpoint missing_model not found" in err.value.message
+
+
 async def test_basic_auth(client: httpx.AsyncClient) -> None:
     with FakeA1111(auth="alice:s3cret-pass") as fake:
         good = provider_for(fake, client, auth="basic", username="alice", secret="s3cret-pass")

@@ -11,7 +11,10 @@ What it implements, as the real ``modules/api/api.py`` does:
 |                                | ``override_settings.sd_model_checkpoint``, ``seed: -1`` =     |
 |                                | random; answers ``{images: [b64 PNG], parameters, info}``     |
 |                                | where ``info`` is a JSON *string*; unknown sampler → 404      |
-|                                | ``{"detail": "Sampler not found"}``                           |
+|                                | ``{"error": "HTTPException", "detail": "Sampler not found",   |
+|                                | "body": "", "errors": "404: Sampler not found"}``             |
+| errors (with ``--api``)        | ``api_middleware``'s ``{error: type, detail, body, errors:    |
+|                                | str(exc)}``, e.g. an unknown checkpoint → 500 ``RuntimeError``|
 | ``GET /sdapi/v1/progress``     | ``{progress, eta_relative, state{job_count, sampling_step,    |
 |                                | sampling_steps, interrupted, ...}, current_image, textinfo}`` |
 | ``POST /sdapi/v1/interrupt``   | stops the running job after its current step (the job still  |
@@ -288,7 +291,16 @@ class FakeA1111(FakeServer):
         body = json.loads(await request.body())
         sampler = body.get("sampler_name") or body.get("sampler_index") or "Euler"
         if sampler not in SAMPLERS:
-            return JSONResponse({"detail": "Sampler not found"}, status_code=404)
+            # raise HTTPException(404, "Sampler not found"), as api_middleware answers it
+            return JSONResponse(
+                {
+                    "error": "HTTPException",
+                    "detail": "Sampler not found",
+                    "body": "",
+                    "errors": "404: Sampler not found",
+                },
+                status_code=404,
+            )
         checkpoint = self.checkpoint
         override = body.get("override_settings") or {}
         if "sd_model_checkpoint" in override:

@@ -30,6 +30,16 @@ def backend_message(response: httpx.Response) -> str:
     except ValueError:
         payload = None
     if isinstance(payload, dict):
+        error, errors = payload.get("error"), payload.get("errors")
+        if (
+            isinstance(error, str)
+            and isinstance(errors, str)
+            and errors
+            and not payload.get("detail")
+        ):
+            # A1111 (--api) answers every exception as {error: <type>, detail,
+            # body, errors: str(exc)}; with no detail, the text is in errors.
+            return f"{error}: {errors}"[:300]
         for key in ("detail", "error", "message", "errors"):
             value = payload.get(key)
             if isinstance(value, dict):
