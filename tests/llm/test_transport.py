@@ -434,3 +434,15 @@ async def test_a_404_says_which_url_was_missing(server: ScriptedServer) -> None:
     )
     assert info.value.status == 404 and not info.value.retryable
     assert len(server.requests) == 1
+
+
+async def test_a_redirect_is_not_followed_but_named(server: ScriptedServer) -> None:
+    """http:// where the upstream wants https://, or a moved path: the POST is
+    not replayed elsewhere; the error says where the server points."""
+    server.reply(
+        Reply(status=308, headers={"location": "https://api.example.test/v1/x"}, body=[b""])
+    )
+    with pytest.raises(llm.ProviderError) as info:
+        await fetch(server.url + "/v1/x", StreamOptions())
+    assert "the server redirects to https://api.example.test/v1/x" in str(info.value)
+    assert info.value.status == 308 and len(server.requests) == 1

@@ -229,6 +229,12 @@ async def open_stream(
                 await response.aclose()
             error = error_from_body(response.status_code, raw, response.reason_phrase)
             error.message = redact(error.message, req_headers)
+            location = response.headers.get("location")
+            if 300 <= response.status_code < 400 and location:
+                # Not followed: a redirected POST may lose its body or method.
+                error.message += (
+                    f" — the server redirects to {location}; use that address in the base URL"
+                )
             if response.status_code == 404:
                 # Most often a base URL missing its /v1 (or with one too many).
                 error.message += (
