@@ -45,6 +45,7 @@ from pluma.server.codecs.fields import opt_str
 from pluma.server.codecs.openai_request import decode_chat_completions, decode_reasoning
 from pluma.server.codecs.openai_stream import OpenAIChunkEncoder
 from pluma.server.codecs.streaming import RelayResponse, relay
+from pluma.server.conversations import ConversationNotFound
 from pluma.server.providers.bridge import events_for
 from pluma.server.providers.resolve import resolve_target
 from pluma.server.state import ServerState
@@ -82,12 +83,7 @@ async def _start(request: Request, state: ServerState) -> Response:
         chat_request.reasoning = decode_reasoning(body["reasoning"], "reasoning")
     store = state.conversations
     if conversation_id and store is not None and not store.exists(conversation_id):
-        raise Failure(
-            404,
-            "not_found_error",
-            "unknown_conversation",
-            f"no conversation with id {conversation_id!r}; create one with POST /api/conversations",
-        )
+        raise _unknown(conversation_id)
     requested = chat_request.model
     target = resolve_target(state.connections, state.http, requested, connection)
     chat_request.model = target.model
@@ -95,12 +91,24 @@ async def _start(request: Request, state: ServerState) -> Response:
     on_end: Callable[[llm.AssistantMessage], None] | None = None
     if conversation_id and store is not None:
         last = chat_request.context.messages[-1]
-        if last.role != "assistant":
-            store.add_message(conversation_id, last)
-        on_end = _saver(store, conversation_id, _Turn.now(store, conversation_id))
+        try:
+            if last.role != "assistant":
+                store.add_message(conversation_id, last)
+            on_end = _saver(store, conversation_id, _Turn.now(store, conversation_id))
+        except ConversationNotFound:  # deleted since the check above
+            raise _unknown(conversation_id) from None
     encoder = OpenAIChunkEncoder(requested or target.model)
     return RelayResponse(
         relay(stream, encoder.encode, defer=False, on_end=on_end), Failure.openai_body
+    )
+
+
+def _unknown(conversation_id: str) -> Failure:
+    return Failure(
+        404,
+        "not_found_error",
+        "unknown_conversation",
+        f"no conversation with id {conversation_id!r}; create one with POST /api/conversations",
     )
 
 
