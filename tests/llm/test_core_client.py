@@ -151,6 +151,14 @@ def test_invalid_common_options_are_rejected(
     [
         ([llm.Tool("a", ""), llm.Tool("a", "again")], "two tools are named 'a'"),
         ([llm.Tool("", "")], "every tool needs a name"),
+        (
+            [llm.Tool("f", "", {"type": "array", "items": {"type": "string"}})],
+            r"""tool 'f': parameters must describe an object \("type": "object"\), got "type": 'array'""",
+        ),
+        (
+            [llm.Tool("g", "", "not a schema")],  # type: ignore[arg-type]
+            r"tool 'g': parameters must be a JSON Schema object \(a dict\), got str",
+        ),
     ],
 )
 def test_invalid_tools_are_rejected(

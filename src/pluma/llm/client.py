@@ -112,3 +112,17 @@ def _check_tools(context: Context) -> None:
                 f"two tools are named {tool.name!r}; the model could not tell them apart"
             )
         seen.add(tool.name)
+        # Arguments always arrive as an object (ToolCall.arguments is a dict),
+        # and every built-in protocol refuses other schemas with a 400.
+        parameters = tool.parameters
+        if not isinstance(parameters, dict):
+            raise ConfigurationError(
+                f"tool {tool.name!r}: parameters must be a JSON Schema object (a dict), "
+                f"got {type(parameters).__name__}"
+            )
+        kind = parameters.get("type", "object")
+        if kind != "object":
+            raise ConfigurationError(
+                f"tool {tool.name!r}: parameters must describe an object "
+                f'("type": "object"), got "type": {kind!r}; put the value in a property'
+            )
