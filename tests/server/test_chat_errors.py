@@ -74,6 +74,7 @@ MALFORMED: list[tuple[str, Any, str]] = [
     ("/api/chat", {"messages": USER, "reasoning": "extreme"}, "reasoning: expected one of"),
     ("/api/chat", {"messages": USER, "connection": 5}, "connection: expected a string"),
     ("/v1/chat/completions", {"messages": USER}, "model: is required"),
+    ("/v1/chat/completions", {"model": "oa/model-a", "messages": USER, "n": 3}, "n: only one"),
     ("/v1/chat/completions", {"model": "oa/model-a"}, "messages: is required"),
     (
         "/v1/chat/completions",

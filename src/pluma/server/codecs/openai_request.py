@@ -58,6 +58,8 @@ def decode_chat_completions(body: Any, *, require_model: bool = True) -> OpenAIC
     max_tokens = opt_positive_int(body, "max_completion_tokens", "max_completion_tokens")
     if max_tokens is None:
         max_tokens = opt_positive_int(body, "max_tokens", "max_tokens")
+    if opt_positive_int(body, "n", "n") not in (None, 1):
+        raise RequestError("n", "only one choice per request is supported: leave n out or send 1")
     stream = bool(opt_bool(body, "stream", "stream"))
     include_usage = False
     options = body.get("stream_options")
