@@ -119,13 +119,16 @@ export class ChatView {
 
   async open(id) {
     if (this.streaming) this.stop();
-    const data = await api(`/api/conversations/${encodeURIComponent(id)}`);
-    const { messages, ...summary } = data;
     this.epoch += 1;
+    const epoch = this.epoch;
+    const data = await api(`/api/conversations/${encodeURIComponent(id)}`);
+    if (epoch !== this.epoch) return; // another click came after this one
+    const { messages, ...summary } = data;
+    await this.app.adoptConversation(summary); // its connection's models, then its model
+    if (epoch !== this.epoch) return;
     this.conversation = summary;
     this.messages = messages;
     this.systemPrompt.value = summary.system_prompt || "";
-    await this.app.adoptConversation(summary);
     this.cancelEdit();
     this.stick = true;
     this.render();
@@ -150,9 +153,13 @@ export class ChatView {
 
   async saveSystemPrompt() {
     if (!this.conversation) return;
+    const id = this.conversation.id;
     try {
-      this.conversation = await api(`/api/conversations/${encodeURIComponent(this.conversation.id)}`,
+      const saved = await api(`/api/conversations/${encodeURIComponent(id)}`,
         { method: "PATCH", body: { system_prompt: this.systemPrompt.value } });
+      // The reader may have opened another conversation meanwhile (the
+      // change event fires when the box loses focus, e.g. to the list).
+      if (this.conversation?.id === id) this.conversation = saved;
       announce("System prompt saved for this conversation.");
     } catch (err) {
       this.showError(err.message, nextStep(err.message, err.status, err.code));
@@ -422,8 +429,10 @@ export class ChatView {
    * (same count), so later Regenerate/Edit work on exactly what is stored. */
   async syncFromServer() {
     if (!this.conversation) return;
+    const epoch = this.epoch;
     try {
       const data = await api(`/api/conversations/${encodeURIComponent(this.conversation.id)}`);
+      if (epoch !== this.epoch) return; // another conversation is shown now
       const { messages, ...summary } = data;
       this.conversation = summary;
       if (messages.length === this.messages.length) this.messages = messages;
