@@ -702,3 +702,21 @@ def test_themes_follow_the_system_focus_shows_and_controls_are_labelled(
     light.get_by_role("button", name="Images", exact=True).click()
     light.get_by_role("form", name="Generate an image").wait_for()
     assert light.evaluate(LABELS) == []
+
+
+def test_a_conversation_deleted_elsewhere_is_explained(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    page = new_page(site.url)
+    send(page, "Keep this one")
+    page.locator("article.msg.assistant", has_text="Hello from the upstream.").wait_for()
+    page.wait_for_selector("#send:visible")
+    conversation_id = page.evaluate("window.pluma.chat.conversation.id")
+    with site.api() as client:
+        assert client.delete(f"/api/conversations/{conversation_id}").status_code == 204
+    send(page, "Still there?")
+    alert = page.locator(".error[role=alert]")
+    alert.wait_for()
+    assert "no conversation with id" in alert.inner_text()
+    assert "New chat" in alert.locator(".hint").inner_text()
+    assert not page.js_errors

@@ -21,6 +21,9 @@ export function nextStep(message, status, code) {
   if (code === "network" || status === 0) {
     return "Check that `pluma serve` is still running, then press Retry.";
   }
+  if (code === "unknown_conversation" || code === "conversation_not_found") {
+    return "This conversation is gone from the server (deleted in another window?). Copy what you need, then press + New chat.";
+  }
   if (text.includes("api key") || text.includes("api_key") || status === 401 || status === 403) {
     return "Open Settings → Connections and set the API key for this connection, then press Retry.";
   }
