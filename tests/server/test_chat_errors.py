@@ -217,7 +217,9 @@ def test_unknown_connection_is_404(env: ChatEnv) -> None:
 
 
 @pytest.mark.parametrize("kind", ["oa", "an"])
-@pytest.mark.parametrize(("upstream_status", "status"), [(401, 502), (400, 400), (404, 404)])
+@pytest.mark.parametrize(
+    ("upstream_status", "status"), [(401, 502), (400, 400), (404, 404), (429, 429), (503, 502)]
+)
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
 def test_upstream_refusal_before_the_stream_is_an_http_error(
     env: ChatEnv, path: str, kind: str, upstream_status: int, status: int
