@@ -85,3 +85,24 @@ def test_page_asks_for_the_access_token_of_a_protected_server(
         page.reload()
         page.wait_for_selector("body.ready")  # the cookie is remembered
         assert not page.js_errors
+
+
+def test_without_a_history_store_chat_still_works_and_says_so(
+    tmp_path: Path, new_page: Any
+) -> None:
+    data_dir = tmp_path / "data"
+    (data_dir / "conversations.sqlite3").mkdir(parents=True)  # SQLite cannot open a directory
+    with ChatUpstream() as upstream:
+        upstream.replies = [Reply.sse(answer("Answered anyway."))]
+        args = ["--base-url", upstream.base_url, "--model", "model-a"]
+        with PlumaServer(tmp_path, args=args, data_dir=data_dir) as server:
+            page = new_page(server.url)
+            listing = page.locator("#conversation-error")
+            listing.wait_for()
+            assert "Conversations could not be loaded" in listing.inner_text()
+            page.fill("#composer-input", "Hello without history")
+            page.press("#composer-input", "Enter")
+            page.locator("article.msg.assistant", has_text="Answered anyway.").wait_for()
+            note = page.get_by_role("note").filter(has_text="not being saved")
+            assert "conversation store is not open" in note.inner_text()
+            assert not page.js_errors
