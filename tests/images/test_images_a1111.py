@@ -84,6 +84,18 @@ async def test_full_generation_with_progress(client: httpx.AsyncClient) -> None:
     assert any(p.preview is not None and p.preview.mime_type == "image/png" for p in reports)
 
 
+async def test_negative_seed_means_random_and_the_one_used_is_reported(
+    client: httpx.AsyncClient,
+) -> None:
+    with FakeA1111() as fake:
+        result = await provider_for(fake, client).generate(
+            ImageRequest(prompt="x", steps=1, seed=-1)
+        )
+    body = next(r.body for r in fake.requests if r.path == "/sdapi/v1/txt2img")
+    assert 0 <= body["seed"] <= 2**32 - 1  # drawn by Pluma, never -1 on the wire
+    assert result.seed == body["seed"]
+
+
 async def test_given_seed_is_kept(client: httpx.AsyncClient) -> None:
     with FakeA1111() as fake:
         result = await provider_for(fake, client).generate(

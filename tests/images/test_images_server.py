@@ -306,6 +306,10 @@ def test_get_one_and_activate(
 def test_caller_mistakes(http: httpx.Client, comfy_connection: dict) -> None:
     empty = http.post("/api/images/generate", json={"prompt": ""})
     assert empty.status_code == 422 and "prompt" in empty.json()["error"]["message"]
+    blank = http.post("/api/images/generate", json={"prompt": "  \n "})
+    assert blank.status_code == 422 and "prompt must not be empty" in blank.text
+    huge_seed = http.post("/api/images/generate", json={"prompt": "x", "seed": 2**64})
+    assert huge_seed.status_code == 422 and "seed" in huge_seed.json()["error"]["message"]
     unknown = http.post("/api/images/generate", json={"prompt": "x", "connection": "nope"})
     assert unknown.status_code == 404 and "image connection" in unknown.json()["error"]["message"]
     bad_workflow = http.post(
