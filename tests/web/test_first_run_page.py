@@ -74,9 +74,15 @@ def test_page_asks_for_the_access_token_of_a_protected_server(
         form.get_by_label("Access token").fill("tok-web-7")
         form.get_by_role("button", name="Continue").click()
         page.wait_for_selector("body.ready")
-        # Signed in: the API answers (first run: the welcome panel).
-        page.locator("#onboarding").get_by_text("Welcome to Pluma").wait_for()
+        # Signed in: the API answers (first run: the welcome panel; with no
+        # local backend found, it offers the form).
+        panel = page.locator("#onboarding")
+        panel.get_by_text("Welcome to Pluma").wait_for()
         assert page.is_visible("#composer-input")
+        assert "No local backend" in panel.inner_text()
+        panel.get_by_role("button", name="Add a connection…").click()
+        page.get_by_role("form", name="Add a connection").wait_for()
+        assert page.locator(".tabs [aria-current=page]").inner_text() == "Settings"
         # The token lives in the server's HttpOnly cookie: no script can read it.
         (cookie,) = page.context.cookies()
         assert cookie["name"] == "pluma_token" and cookie["httpOnly"] is True
