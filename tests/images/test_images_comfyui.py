@@ -256,10 +256,12 @@ async def test_cancel_while_the_prompt_is_being_queued(client: httpx.AsyncClient
             await task
         sent = fake.prompts[-1]["prompt_id"]
         assert fake.deleted == [sent]
-        assert fake.interrupts == [{"prompt_id": sent}]
         if fake.job_started.is_set():  # it began before the delete came: interrupted
+            assert fake.interrupts == [{"prompt_id": sent}]
             assert await asyncio.to_thread(fake.job_finished.wait, 5)
             assert fake.history[sent]["status"]["messages"][-1][0] == "execution_interrupted"
+        else:  # deleted while queued: it never starts, nothing to interrupt
+            assert fake.interrupts == []
     assert fake.steps_run < 400
 
 
@@ -274,6 +276,29 @@ async def test_timeout_interrupts_and_says_so(client: httpx.AsyncClient) -> None
     assert err.value.code == "execution"
     assert "did not finish the job in 0.3 s" in err.value.message and "timeout" in err.value.message
     assert fake.steps_run < 400
+
+
+async def test_cancel_of_a_queued_job_leaves_the_running_one_alone(
+    client: httpx.AsyncClient,
+) -> None:
+    """On a shared ComfyUI, cancelling our job still waiting in the queue
+    deletes it and sends no ``/interrupt`` (which older ComfyUI applies to
+    whatever runs: here, someone else's job)."""
+    request = ImageRequest(prompt="x", steps=40, checkpoint="v1-5-pruned-emaonly.ckpt")
+    with FakeComfyUI(step_delay=0.02) as fake:
+        other = asyncio.ensure_future(provider_for(fake, client).generate(request))
+        assert await asyncio.to_thread(fake.job_started.wait, 10)
+        fake.prompt_received.clear()
+        mine = asyncio.ensure_future(provider_for(fake, client).generate(request))
+        assert await asyncio.to_thread(fake.prompt_received.wait, 10)
+        mine.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await mine
+        mine_id = fake.prompts[-1]["prompt_id"]
+        assert fake.deleted == [mine_id]
+        assert fake.interrupts == []
+        assert (await other).images  # the other job ran to its end
+    assert fake.steps_run == 40
 
 
 async def test_interrupted_elsewhere(client: httpx.AsyncClient) -> None:

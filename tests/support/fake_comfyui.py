@@ -20,6 +20,8 @@ Modelled on ComfyUI's ``server.py`` / ``execution.py`` / ``main.py``:
 | ``POST /interrupt``                  | interrupts the running job (a ``prompt_id`` in the body  |
 |                                      | limits it to that job, as newer ComfyUI does)            |
 | ``POST /queue {delete: [ids]}``      | drops queued jobs                                        |
+| ``GET /queue``                       | ``{queue_running, queue_pending}``, entries              |
+|                                      | ``[number, prompt_id, prompt, extra_data, outputs]``     |
 | ``GET /ws?clientId=``                | JSON ``{type, data}`` messages to that client:           |
 |                                      | ``status``, ``execution_start``, ``execution_cached``,   |
 |                                      | ``executing {node}``, ``progress {value, max, node}``,   |
@@ -127,6 +129,7 @@ class FakeComfyUI(FakeServer):
                 Route("/view", self.view, methods=["GET"]),
                 Route("/interrupt", self.interrupt, methods=["POST"]),
                 Route("/queue", self.post_queue, methods=["POST"]),
+                Route("/queue", self.get_queue, methods=["GET"]),
                 WebSocketRoute("/ws", self.ws),
             ]
         )
@@ -354,6 +357,18 @@ class FakeComfyUI(FakeServer):
         for prompt_id in body.get("delete", []):
             self.deleted.append(prompt_id)
         return Response(status_code=200)
+
+    async def get_queue(self, request: Request) -> Response:
+        def row(job: Job) -> list[Any]:
+            return [job.number, job.prompt_id, job.prompt, {"client_id": job.client_id}, []]
+
+        waiting = list(self._queue._queue) if self._queue is not None else []  # type: ignore[attr-defined]
+        return JSONResponse(
+            {
+                "queue_running": [row(self._running)] if self._running else [],
+                "queue_pending": [row(j) for j in waiting if j.prompt_id not in self.deleted],
+            }
+        )
 
     async def ws(self, websocket: WebSocket) -> None:
         await websocket.accept()

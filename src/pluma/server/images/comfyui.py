@@ -15,9 +15,10 @@
 |                      | ``execution_error`` / ``execution_interrupted`` → an error         |
 | results              | ``GET /history/{prompt_id}``: every output node's ``images``       |
 |                      | (SaveImage and PreviewImage alike), bytes from ``GET /view``       |
-| cancel               | ``POST /queue {delete: [id]}`` (still queued) and                  |
-|                      | ``POST /interrupt {prompt_id}`` (running); a cancel that arrives   |
-|                      | while ``POST /prompt`` is in flight waits for it, then does both   |
+| cancel               | ``POST /queue {delete: [id]}`` (still queued), then, if            |
+|                      | ``GET /queue`` lists it as running, ``POST /interrupt {prompt_id}``|
+|                      | (older ComfyUI interrupts whatever runs); a cancel that arrives    |
+|                      | while ``POST /prompt`` is in flight waits for it, then does this   |
 | auth                 | none by default; bearer or basic for a reverse proxy in front      |
 
 If the websocket closes early, the provider falls back to polling
@@ -415,16 +416,37 @@ class ComfyUIProvider:
         return GeneratedImage(data=data, mime_type=mime)
 
     async def _cancel(self, prompt_id: str) -> None:
-        """Drop the prompt from the queue and interrupt it if it runs (best
-        effort: we are leaving either way)."""
-        for path, body in (
-            ("/queue", {"delete": [prompt_id]}),
-            ("/interrupt", {"prompt_id": prompt_id}),
-        ):
-            try:
-                await self.http.send("POST", path, json=body, read_timeout=5.0)
-            except ImageBackendError as exc:
-                log.warning("could not cancel on %s (%s): %s", LABEL, path, exc.message)
+        """Drop the prompt from the queue, then interrupt it if it is the one
+        running (best effort: we are leaving either way).
+
+        ``/interrupt`` is sent only when ``GET /queue`` lists our prompt as
+        running (or cannot be read): ComfyUI before targeted interrupts
+        ignores the ``prompt_id`` and stops whatever runs, which on a shared
+        server may be someone else's job. Deleting first means a prompt not
+        running at that moment can no longer start.
+        """
+        await self._post_quietly("/queue", {"delete": [prompt_id]})
+        if await self._running(prompt_id) is not False:
+            await self._post_quietly("/interrupt", {"prompt_id": prompt_id})
+
+    async def _running(self, prompt_id: str) -> bool | None:
+        """Whether ``GET /queue`` lists the prompt as running; None if unknown."""
+        try:
+            response = await self.http.send("GET", "/queue", read_timeout=5.0)
+            queue: Any = response.json() if response.is_success else None
+        except (ImageBackendError, ValueError):
+            return None
+        running = queue.get("queue_running") if isinstance(queue, dict) else None
+        if not isinstance(running, list):
+            return None
+        # Each entry: [number, prompt_id, prompt, extra_data, outputs_to_execute]
+        return any(isinstance(item, list) and prompt_id in item[1:2] for item in running)
+
+    async def _post_quietly(self, path: str, body: dict[str, Any]) -> None:
+        try:
+            await self.http.send("POST", path, json=body, read_timeout=5.0)
+        except ImageBackendError as exc:
+            log.warning("could not cancel on %s (%s): %s", LABEL, path, exc.message)
 
 
 def _node_order(node_id: str) -> tuple[int, str]:
