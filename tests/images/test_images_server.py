@@ -346,29 +346,40 @@ def test_backend_down(http: httpx.Client) -> None:
 
 
 def test_fallback_image_url(tmp_path: Path) -> None:
-    with (
-        FakeA1111(step_delay=0.05) as fake,
-        PlumaServer(tmp_path, args=["--image-url", fake.url]) as srv,
-        srv.client() as http,
-    ):
-        listed = http.get("/api/image-connections").json()
-        [fallback] = listed["connections"]
-        assert fallback["fallback"] is True and fallback["kind"] == "a1111"
-        assert listed["active"] == fallback["id"]
-        assert (
-            http.put(f"/api/image-connections/{fallback['id']}", json={"name": "x"}).status_code
-            == 409
-        )
-        result = generate(
-            http, {"prompt": "a fox", "steps": 20, "width": 64, "height": 64, "batch_size": 2}
-        )
-        assert result[-1].event == "result", result[-1]
-        progress = [f.data for f in result if f.event == "progress"]
-        assert progress and progress[-1]["steps"] == 20
-        images = result[-1].data["images"]
-        assert len(images) == 2
-        seed = result[-1].data["parameters"]["seed"]
-        assert result[-1].data["parameters"]["all_seeds"] == [seed, seed + 1]
-        for record in images:
-            assert png_size(http.get(record["url"]).content) == (64, 64)
-        assert fake.paths("POST").count("/sdapi/v1/txt2img") == 1
+    """``--image-url`` with ``user:password@`` (A1111 ``--api-auth``): the
+    password becomes Basic auth and shows nowhere."""
+    with FakeA1111(step_delay=0.05, auth="eve:url-pass-77") as fake:
+        url = fake.url.replace("http://", "http://eve:url-pass-77@")
+        with (
+            PlumaServer(tmp_path, args=["--image-url", url]) as srv,
+            srv.client() as http,
+        ):
+            _check_fallback(http, fake)
+            assert "url-pass-77" not in srv.log_text()
+
+
+def _check_fallback(http: httpx.Client, fake: FakeA1111) -> None:
+    """The fallback is listed read-only, without its password, and generates."""
+    listed = http.get("/api/image-connections").json()
+    assert "url-pass-77" not in json.dumps(listed)
+    [fallback] = listed["connections"]
+    assert fallback["fallback"] is True and fallback["kind"] == "a1111"
+    assert fallback["base_url"] == fake.url and fallback["auth"] == "basic"
+    assert fallback["has_secret"] is True
+    assert listed["active"] == fallback["id"]
+    assert (
+        http.put(f"/api/image-connections/{fallback['id']}", json={"name": "x"}).status_code == 409
+    )
+    result = generate(
+        http, {"prompt": "a fox", "steps": 20, "width": 64, "height": 64, "batch_size": 2}
+    )
+    assert result[-1].event == "result", result[-1]
+    progress = [f.data for f in result if f.event == "progress"]
+    assert progress and progress[-1]["steps"] == 20
+    images = result[-1].data["images"]
+    assert len(images) == 2
+    seed = result[-1].data["parameters"]["seed"]
+    assert result[-1].data["parameters"]["all_seeds"] == [seed, seed + 1]
+    for record in images:
+        assert png_size(http.get(record["url"]).content) == (64, 64)
+    assert fake.paths("POST").count("/sdapi/v1/txt2img") == 1
