@@ -138,6 +138,15 @@ def test_comfyui_end_to_end(http: httpx.Client, comfy: FakeComfyUI, comfy_connec
     assert gallery["images"][0]["id"] == record["id"]
 
 
+def test_previews_can_be_left_out(http: httpx.Client, comfy_connection: dict) -> None:
+    body = {"prompt": "x", "steps": 3, "width": 64, "height": 64, "previews": False}
+    result = generate(http, body)
+    progress = [f.data for f in result if f.event == "progress"]
+    assert [p["step"] for p in progress if p["step"]] == [1, 2, 3]
+    assert all(p["preview"] is None for p in progress)
+    assert result[-1].event == "result"
+
+
 def test_checkpoints_and_test(
     http: httpx.Client, comfy: FakeComfyUI, comfy_connection: dict
 ) -> None:
