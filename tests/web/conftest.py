@@ -186,22 +186,33 @@ class Site:
         return self.server.client()
 
 
+def add_connection(
+    client: httpx.Client, name: str, base_url: str, model: str, *, activate: bool = False
+) -> str:
+    """Create an OpenAI-compatible connection through the API; its id."""
+    r = client.post(
+        "/api/connections",
+        json={
+            "name": name,
+            "compat": "openai",
+            "base_url": base_url,
+            "default_model": model,
+            "activate": activate,
+        },
+    )
+    assert r.status_code == 201, r.text
+    connection_id: str = r.json()["id"]
+    return connection_id
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with ChatUpstream() as first, PlumaServer(tmp_path_factory.mktemp("web")) as server:
         with server.client() as client:
-            r = client.post(
-                "/api/connections",
-                json={
-                    "name": "Scripted",
-                    "compat": "openai",
-                    "base_url": first.base_url,
-                    "default_model": "model-a",
-                    "activate": True,
-                },
+            connection_id = add_connection(
+                client, "Scripted", first.base_url, "model-a", activate=True
             )
-        assert r.status_code == 201, r.text
-        yield Site(server, r.json()["id"])
+        yield Site(server, connection_id)
 
 
 @pytest.fixture

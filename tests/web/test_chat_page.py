@@ -15,6 +15,7 @@ from tests.web.conftest import (
     DONE,
     ChatUpstream,
     Site,
+    add_connection,
     answer,
     chunk,
     screenshot,
@@ -478,17 +479,7 @@ def test_connection_switcher_is_the_conversations_connection(
 ) -> None:
     with ChatUpstream() as other, site.api() as client:
         other.replies = [Reply.sse(answer("From the other backend."))]
-        r = client.post(
-            "/api/connections",
-            json={
-                "name": "Other backend",
-                "compat": "openai",
-                "base_url": other.base_url,
-                "default_model": "model-b",
-            },
-        )
-        assert r.status_code == 201, r.text
-        other_id = r.json()["id"]
+        other_id = add_connection(client, "Other backend", other.base_url, "model-b")
         try:
             page = new_page(site.url)
             send(page, "Which backend?")
@@ -635,17 +626,7 @@ def test_a_connection_without_its_key_says_so_inline(
     site: Site, upstream: ChatUpstream, new_page: Any
 ) -> None:
     with site.api() as client:
-        r = client.post(
-            "/api/connections",
-            json={
-                "name": "Keyless",
-                "compat": "openai",
-                "base_url": "https://api.example.invalid/v1",
-                "default_model": "gpt-x",
-            },
-        )
-        assert r.status_code == 201, r.text
-        keyless = r.json()["id"]
+        keyless = add_connection(client, "Keyless", "https://api.example.invalid/v1", "gpt-x")
         try:
             page = new_page(site.url)
             page.select_option("#connection", label="Keyless")
