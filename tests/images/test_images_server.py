@@ -145,6 +145,13 @@ def test_previews_can_be_left_out(http: httpx.Client, comfy_connection: dict) ->
     assert [p["step"] for p in progress if p["step"]] == [1, 2, 3]
     assert all(p["preview"] is None for p in progress)
     assert result[-1].event == "result"
+    # ... and the gallery entry can be removed again.
+    [record] = result[-1].data["images"]
+    assert http.delete(record["url"]).status_code == 204
+    assert http.get(record["url"]).status_code == 404
+    assert http.get(record["parameters_url"]).status_code == 404
+    assert http.delete(record["url"]).status_code == 404
+    assert record["id"] not in [r["id"] for r in http.get("/api/images").json()["images"]]
 
 
 def test_checkpoints_and_test(
