@@ -701,3 +701,36 @@ def test_a_conversation_deleted_elsewhere_is_explained(
     assert "no conversation with id" in alert.inner_text()
     assert "New chat" in alert.locator(".hint").inner_text()
     assert not page.js_errors
+
+
+def test_stop_then_regenerate_at_once_stores_only_the_new_answer(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    upstream.replies = [
+        Reply.sse(
+            [chunk({"role": "assistant", "content": ""}), chunk({"content": "Abandoned start"})],
+            hang=True,
+        ),
+        Reply.sse(answer("The replacement.")),
+    ]
+    page = new_page(site.url)
+    send(page, "Race me")
+    last_answer(page).get_by_text("Abandoned start").wait_for()
+    page.click("#stop")
+    # No waiting for the server to save the stopped reply: Regenerate at once.
+    page.get_by_role("button", name="Regenerate").click()
+    page.locator("article.msg.assistant", has_text="The replacement.").wait_for()
+    page.wait_for_selector("#send:visible")
+    conversation_id = page.evaluate("window.pluma.chat.conversation.id")
+    with site.api() as client:
+        stored = wait_until(
+            lambda: client.get(f"/api/conversations/{conversation_id}").json()["messages"],
+            lambda got: len(got) >= 2 and got[-1]["role"] == "assistant",
+        )
+    assert [m["role"] for m in stored] == ["user", "assistant"]
+    assert stored[1]["content"] == [{"type": "text", "text": "The replacement."}]
+    page.reload()
+    page.wait_for_selector("body.ready")
+    page.locator("article.msg.assistant", has_text="The replacement.").wait_for()
+    assert page.locator("article.msg").count() == 2
+    assert not page.js_errors
