@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 from tests.support import anthropic_streams as a
+from tests.support.openai_streams import SSL_CONTEXT
 from tests.support.scripted_server import Reply, ScriptedServer
 
 from pluma import llm
@@ -82,7 +83,12 @@ async def test_a_key_quoted_in_a_mid_stream_error_is_masked(server: ScriptedServ
 async def test_sdk_also_fails_on_error_event(server: ScriptedServer) -> None:
     """The judge agrees that this stream is a failure, not a short answer."""
     server.reply(Reply.sse([*PARTIAL, a.error("overloaded_error", "Overloaded")]))
-    client = anthropic.AsyncAnthropic(base_url=server.url, api_key="x", max_retries=0)
+    client = anthropic.AsyncAnthropic(
+        base_url=server.url,
+        api_key="x",
+        max_retries=0,
+        http_client=anthropic.DefaultAsyncHttpxClient(verify=SSL_CONTEXT),
+    )
     with pytest.raises(anthropic.APIStatusError, match="Overloaded"):
         async with client.messages.stream(
             model=a.MODEL, max_tokens=10, messages=[{"role": "user", "content": "Hello"}]

@@ -11,6 +11,7 @@ from typing import Any
 import anthropic
 import pytest
 from tests.support import anthropic_streams as a
+from tests.support.openai_streams import SSL_CONTEXT
 from tests.support.scripted_server import Reply, ScriptedServer
 
 from pluma import llm
@@ -47,7 +48,12 @@ async def run_pluma(server: ScriptedServer) -> tuple[list[llm.Event], llm.Assist
 
 
 async def run_sdk(server: ScriptedServer) -> Any:
-    client = anthropic.AsyncAnthropic(base_url=server.url, api_key="x", max_retries=0)
+    client = anthropic.AsyncAnthropic(
+        base_url=server.url,
+        api_key="x",
+        max_retries=0,
+        http_client=anthropic.DefaultAsyncHttpxClient(verify=SSL_CONTEXT),
+    )
     try:
         async with client.messages.stream(
             model=a.MODEL, max_tokens=1024, messages=[{"role": "user", "content": "Hello"}]

@@ -11,6 +11,7 @@ Pluma assembles the same message.
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,10 @@ import openai
 from openai.lib.streaming.chat import ChatCompletionStreamState
 
 from pluma import llm
+
+# Built once: an SDK client otherwise loads the CA bundle each time (~70 ms),
+# which only plain-HTTP local servers never need.
+SSL_CONTEXT = ssl.create_default_context()
 
 RESPONSE_ID = "chatcmpl-test123"
 MODEL_NAME = "gpt-test-2026-01-01"
@@ -140,7 +145,12 @@ async def sdk_accumulate(url: str, **create: Any) -> SDKResult:
     """Stream with ``openai.AsyncOpenAI`` from ``url`` + ``/v1`` and accumulate
     with ``ChatCompletionStreamState``. An exception mid-stream is recorded in
     ``error`` and the snapshot so far is returned."""
-    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+    client = openai.AsyncOpenAI(
+        base_url=url + "/v1",
+        api_key="x",
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpxClient(verify=SSL_CONTEXT),
+    )
     state = ChatCompletionStreamState()
     result = SDKResult()
     seen = False
