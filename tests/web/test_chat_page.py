@@ -552,12 +552,25 @@ def test_images_attached_from_the_composer_reach_the_model(
     refusal.wait_for()
     assert "notes.txt is not an image" in refusal.inner_text()
 
-    page.set_input_files(
-        "#attach-input", files=[{"name": "dot.png", "mimeType": "image/png", "buffer": png}]
-    )
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Image…").click()
+    chooser.value.set_files(files=[{"name": "dot.png", "mimeType": "image/png", "buffer": png}])
     tray = page.get_by_role("list", name="Attached images")
     tray.get_by_role("img", name="dot.png").wait_for()
     assert not refusal.is_visible()
+
+    # Dropped files are attached too; ✕ takes one out again.
+    dropped = page.evaluate_handle(
+        """(bytes) => { const dt = new DataTransfer();
+            dt.items.add(new File([new Uint8Array(bytes)], 'drop.png', {type: 'image/png'}));
+            return dt; }""",
+        list(png),
+    )
+    page.dispatch_event("#composer", "drop", {"dataTransfer": dropped})
+    tray.get_by_role("img", name="drop.png").wait_for()
+    tray.get_by_role("button", name="Remove drop.png").click()
+    tray.get_by_role("img", name="drop.png").wait_for(state="detached")
+    assert tray.get_by_role("img").count() == 1
     send(page, "What is this?")
     page.locator("article.msg.assistant", has_text="A small orange picture.").wait_for()
     page.wait_for_selector("#send:visible")
