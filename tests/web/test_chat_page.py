@@ -326,9 +326,24 @@ def test_conversations_rename_delete_and_phone_layout(
     page.wait_for_selector("#send:visible")
     screenshot(page, "phone-dark")
 
-    # On a phone the list is behind the menu button.
+    # Editing the last message: Escape gives the box back untouched.
+    page.get_by_role("button", name="Edit last message").click()
+    assert page.input_value("#composer-input") == "A conversation to rename"
+    assert page.locator("#send").inner_text() == "Resend"
+    page.keyboard.press("Escape")
+    assert page.input_value("#composer-input") == ""
+    assert page.locator("#send").inner_text() == "Send"
+
+    # On a phone the list is behind the menu button; Escape closes it again.
     assert not page.is_visible("#sidebar")
-    page.get_by_role("button", name="Conversations").click()
+    toggle = page.get_by_role("button", name="Conversations")
+    toggle.click()
+    page.locator("#sidebar").wait_for()
+    page.keyboard.press("Escape")
+    page.locator("#sidebar").wait_for(state="hidden")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert page.evaluate("document.activeElement.id") == "sidebar-toggle"
+    toggle.click()
     item = page.locator("#conversation-list li", has_text="A conversation to rename")
     item.wait_for()
     item.get_by_role("button", name="Rename “A conversation to rename”").click()
