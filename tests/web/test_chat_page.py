@@ -292,7 +292,15 @@ def test_connection_settings_add_test_activate_edit_delete(
     assert key.get_attribute("placeholder").startswith("set")
     form.get_by_label("Name").fill("Renamed backend")
     form.get_by_role("button", name="Save").click()
-    page.locator("#connection-list li", has_text="Renamed backend").wait_for()
+    renamed = page.locator("#connection-list li", has_text="Renamed backend")
+    renamed.wait_for()
+    assert "API key: set" in renamed.inner_text()  # saving without typing keeps the key
+
+    renamed.get_by_role("button", name="Edit Renamed backend").click()
+    form = page.get_by_role("form", name="Edit Renamed backend")
+    form.get_by_label("Remove the stored key").check()
+    form.get_by_role("button", name="Save").click()
+    renamed.get_by_text("API key: not set").wait_for()
 
     # A failing test shows the verdict too.
     with site.api() as client:
