@@ -169,7 +169,12 @@ export class ImagesView {
       if (!response.ok) throw await readError(response);
       let finished = false;
       for await (const { event, data } of readEvents(response)) {
-        const payload = JSON.parse(data);
+        let payload;
+        try {
+          payload = JSON.parse(data);
+        } catch {
+          continue; // not JSON (a future or foreign event): nothing to show
+        }
         if (event === "start") {
           this.jobId = payload.job_id;
         } else if (event === "progress") {
