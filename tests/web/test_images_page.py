@@ -71,6 +71,19 @@ def test_image_backend_settings_generate_cancel_and_gallery(tmp_path: Path, new_
         assert sent["negative_prompt"] == "blurry" and sent["seed"] == 1234
         screenshot(page, "images")
 
+        # A checkpoint removed from the backend since the list was loaded:
+        # the backend's refusal is shown inline with what to do.
+        view.get_by_label("Checkpoint").evaluate(
+            "s => s.append(new Option('gone.safetensors', 'gone.safetensors'))"
+        )
+        view.get_by_label("Checkpoint").select_option("gone.safetensors")
+        view.get_by_role("button", name="Generate").click()
+        alert = view.locator(".error[role=alert]")
+        alert.wait_for()
+        assert "gone.safetensors" in alert.inner_text()
+        assert "Settings" in alert.locator(".hint").inner_text()
+        view.get_by_role("button", name="Generate").wait_for()
+
         # A ComfyUI backend with an uploaded workflow: the page shows its placeholders.
         page.get_by_role("button", name="Settings").click()
         section.get_by_role("button", name="Add image backend").click()

@@ -14,6 +14,7 @@
 import { h, clear, field, announce, uid } from "./dom.js";
 import { api, readError } from "./api.js";
 import { postForEvents, readEvents } from "./sse.js";
+import { errorPayload } from "./errors.js";
 
 const SIZES = ["512x512", "768x768", "1024x1024", "512x768", "768x512", "832x1216", "1216x832"];
 
@@ -169,11 +170,11 @@ export class ImagesView {
       if (!response.ok) throw await readError(response);
       let finished = false;
       for await (const { event, data } of readEvents(response)) {
-        let payload;
+        let payload = {};
         try {
           payload = JSON.parse(data);
         } catch {
-          continue; // not JSON (a future or foreign event): nothing to show
+          if (event !== "error") continue; // not JSON: nothing to show
         }
         if (event === "start") {
           this.jobId = payload.job_id;
@@ -195,7 +196,7 @@ export class ImagesView {
           announce("Image generated.");
         } else if (event === "error") {
           finished = true;
-          const err = payload.error || {};
+          const err = errorPayload(data); // JSON {"error": {...}} or plain text
           if (err.code === "cancelled") {
             clear(this.message).append(h("p", { text: "Cancelled." }));
             announce("Generation cancelled.");
