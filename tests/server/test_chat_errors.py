@@ -326,3 +326,20 @@ def test_a_connections_own_timeout_ends_a_silent_upstream(env: ChatEnv, kind: st
         assert upstream.wait_disconnect(1.0), "the timed-out upstream request was not closed"
     finally:
         _clients[env.url].delete(f"/api/connections/{created.json()['id']}")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("kind", ["oa", "an"])
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_a_rate_limit_passes_its_retry_after_on(
+    env: ChatEnv, path: str, kind: str, stream: bool
+) -> None:
+    """An upstream 429 asking for a longer wait than Pluma retries for is
+    answered at once, with the upstream's Retry-After for the client's own
+    retry logic."""
+    upstream = env.reset(kind, Script(status=429, error_message="slow down", retry_after="120"))
+    response = post(env, path, {**BODIES[path](env.model(kind)), "stream": stream})
+    assert response.status_code == 429, response.text
+    assert response.headers["retry-after"] == "120"
+    assert "slow down" in error_message(path, response)
+    assert len(upstream.requests) == 1

@@ -59,6 +59,7 @@ class Script:
     fail_after: int | None = None
     status: int = 200
     error_message: str = "upstream is overloaded"
+    retry_after: str | None = None  # the Retry-After header of an error reply
 
 
 MODELS = ["model-a", "meta-llama/Llama-3-8B"]
@@ -138,6 +139,7 @@ class OpenAIUpstream(_Upstream):
             return Reply.json(
                 {"error": {"message": s.error_message, "type": "server_error", "code": None}},
                 status=s.status,
+                headers={"retry-after": s.retry_after} if s.retry_after else None,
             )
         finish = s.stop or ("tool_calls" if s.tools else "stop")
         usage = {
@@ -265,6 +267,7 @@ class AnthropicUpstream(_Upstream):
             return Reply.json(
                 {"type": "error", "error": {"type": kind, "message": s.error_message}},
                 status=s.status,
+                headers={"retry-after": s.retry_after} if s.retry_after else None,
             )
         model = body.get("model", "claude-test-1")
         start_usage = {

@@ -12,7 +12,7 @@ put it inline (``event: error``). Who is at fault picks the status:
 | no connection configured                       | 409    | invalid_request_error  |
 | other caller mistakes                          | 400    | invalid_request_error  |
 | upstream said 400 / 404 / 413 / 422 (the request or model is wrong) | same | invalid_request_error / not_found_error |
-| upstream said 429                              | 429    | rate_limit_error       |
+| upstream said 429                              | 429    | rate_limit_error (its ``Retry-After`` passed on) |
 | any other upstream failure (refused, 401, 5xx, cut, timeout) | 502 | api_error (upstream) |
 | the secret store cannot be read                | 503    | api_error              |
 | a server fault (logged with its traceback)     | 500    | api_error              |
@@ -24,6 +24,7 @@ never appear (providers never put them in errors).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +46,18 @@ class Failure(Exception):
     kind: str
     code: str
     message: str
+    retry_after: float | None = None
+    """Seconds the upstream asked to wait (a 429's ``Retry-After``), passed on
+    so the client's own retry logic honours it."""
 
     def __str__(self) -> str:
         return self.message
+
+    def headers(self) -> dict[str, str]:
+        """Response headers that go with the error body."""
+        if self.retry_after is None:
+            return {}
+        return {"retry-after": str(max(0, math.ceil(self.retry_after)))}
 
     def openai_body(self) -> dict[str, Any]:
         return {
@@ -83,7 +93,11 @@ def failure_for(error: BaseException) -> Failure:
         if status in _PASSED_THROUGH:
             assert status is not None
             return Failure(
-                status, _PASSED_THROUGH[status], f"upstream_{status}", f"upstream: {error}"
+                status,
+                _PASSED_THROUGH[status],
+                f"upstream_{status}",
+                f"upstream: {error}",
+                retry_after=error.retry_after if status == 429 else None,
             )
         code = "upstream_timeout" if isinstance(error, llm.UpstreamTimeout) else "upstream_error"
         return Failure(502, "api_error", code, f"upstream: {error}")

@@ -93,6 +93,7 @@ class RelayResponse(Response):
                     "headers": [
                         (b"content-type", b"application/json"),
                         (b"content-length", str(len(payload)).encode()),
+                        *((k.encode(), v.encode()) for k, v in failure.headers().items()),
                     ],
                 }
             )

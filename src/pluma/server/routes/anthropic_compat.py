@@ -28,7 +28,9 @@ router = APIRouter(tags=["anthropic"])
 
 def _error(exc: BaseException) -> JSONResponse:
     failure = failure_for(exc)
-    return JSONResponse(failure.anthropic_body(), status_code=failure.status)
+    return JSONResponse(
+        failure.anthropic_body(), status_code=failure.status, headers=failure.headers()
+    )
 
 
 @router.post(

@@ -66,7 +66,9 @@ async def chat(request: Request) -> Response:
         return await _start(request, state)
     except Exception as exc:
         failure = failure_for(exc)
-        return JSONResponse(failure.openai_body(), status_code=failure.status)
+        return JSONResponse(
+            failure.openai_body(), status_code=failure.status, headers=failure.headers()
+        )
 
 
 async def _start(request: Request, state: ServerState) -> Response:

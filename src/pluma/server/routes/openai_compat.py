@@ -35,7 +35,9 @@ router = APIRouter(tags=["openai"])
 
 def _error(exc: BaseException) -> JSONResponse:
     failure = failure_for(exc)
-    return JSONResponse(failure.openai_body(), status_code=failure.status)
+    return JSONResponse(
+        failure.openai_body(), status_code=failure.status, headers=failure.headers()
+    )
 
 
 @router.get(
