@@ -190,6 +190,60 @@ async def test_live_partial_arguments_on_each_toolcall_delta(server: ScriptedSer
     assert live == [{"city": "Pa"}, {"city": "Paris"}, {"city": "Paris", "unit": "c"}]
 
 
+async def test_a_whole_json_message_is_read_as_if_streamed(server: ScriptedServer) -> None:
+    """An Anthropic-compatible upstream that ignores ``stream: true`` and sends
+    one Message object: the same events and the same message the SDK's
+    ``Message`` model reads from it."""
+    payload = {
+        "id": "msg_whole",
+        "type": "message",
+        "role": "assistant",
+        "model": a.MODEL,
+        "content": [
+            {"type": "thinking", "thinking": "Think.", "signature": "sig-w"},
+            {"type": "redacted_thinking", "data": "opaque"},
+            {"type": "text", "text": "Calling."},
+            {"type": "tool_use", "id": "toolu_w", "name": "get_weather", "input": {"city": "Oslo"}},
+        ],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 9, "output_tokens": 21, "cache_read_input_tokens": 4},
+    }
+    server.reply(Reply.json(payload))
+    events, message = await run_pluma(server)
+    assert types_of(events) == [
+        "start",
+        "thinking_start",
+        "thinking_delta",
+        "thinking_end",
+        "thinking_start",
+        "thinking_end",
+        "text_start",
+        "text_delta",
+        "text_end",
+        "toolcall_start",
+        "toolcall_end",
+        "done",
+    ]
+    assert message.stop_reason == "toolUse"
+    assert summary_of_pluma(message) == summary_of_sdk(
+        anthropic.types.Message.model_validate(payload)
+    )
+
+
+async def test_a_whole_json_error_or_garbage_is_an_error(server: ScriptedServer) -> None:
+    server.reply(
+        Reply.json(a.error_body("overloaded_error", "Overloaded")),
+        Reply(headers={"content-type": "application/json"}, body=[b"{not json"]),
+    )
+    events, message = await run_pluma(server)
+    assert types_of(events) == ["start", "error"]
+    assert message.error_message == "the upstream reported an error mid-stream: Overloaded"
+    events, message = await run_pluma(server)
+    assert types_of(events) == ["start", "error"]
+    assert "malformed JSON: '{not json'" in (message.error_message or "")
+
+
 async def test_usage_merges_start_and_delta_with_cache_fields(server: ScriptedServer) -> None:
     server.reply(Reply.sse(THINKING_TOOL_STREAM))
     _, message = await agree(server)

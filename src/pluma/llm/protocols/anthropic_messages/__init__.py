@@ -11,7 +11,11 @@
 from __future__ import annotations
 
 from pluma.llm.protocols.anthropic_messages.adapter import AnthropicMessagesAdapter, messages_url
-from pluma.llm.protocols.anthropic_messages.events import STOP_REASONS, EventParser
+from pluma.llm.protocols.anthropic_messages.events import (
+    STOP_REASONS,
+    EventParser,
+    message_as_events,
+)
 from pluma.llm.protocols.anthropic_messages.options import (
     AnthropicMessagesOptions,
     NamedTool,
@@ -42,6 +46,7 @@ __all__ = [
     "build_body",
     "build_headers",
     "convert_messages",
+    "message_as_events",
     "messages_url",
     "plan_tokens",
 ]

@@ -3,7 +3,9 @@
 It only wires the parts together: :mod:`.request` builds the body and
 headers, :mod:`pluma.llm.transport.http` sends it (retries before the first
 byte, timeouts, HTTP errors carrying Anthropic's own message) and decodes SSE,
-and :class:`~.events.EventParser` turns each event into Pluma events.
+and :class:`~.events.EventParser` turns each event into Pluma events. An
+upstream that ignores ``stream: true`` and answers one JSON message is read
+too (:func:`~.events.message_as_events`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pluma.llm.events import Event
 from pluma.llm.keys import explain_refused_without_key
 from pluma.llm.models import ANTHROPIC_BASE
 from pluma.llm.options import StreamOptions
-from pluma.llm.protocols.anthropic_messages.events import EventParser
+from pluma.llm.protocols.anthropic_messages.events import EventParser, message_as_events
 from pluma.llm.protocols.anthropic_messages.options import PROTOCOL
 from pluma.llm.protocols.anthropic_messages.request import (
     build_body,
@@ -26,7 +28,7 @@ from pluma.llm.protocols.anthropic_messages.request import (
     protocol_options,
 )
 from pluma.llm.redact import carries_credentials, secrets_of
-from pluma.llm.transport.http import finish_body, open_stream, read_sse
+from pluma.llm.transport.http import finish_body, open_stream, read_body, read_sse
 from pluma.llm.types import AssistantMessage, Context, Model
 from pluma.llm.writer import StreamWriter
 
@@ -84,26 +86,33 @@ class AnthropicMessagesAdapter:
             async with open_stream(
                 messages_url(model, options), headers=headers, body=body, options=options
             ) as response:
-                async for sse in read_sse(response, options.timeouts):
-                    try:
-                        data = orjson.loads(sse.data)
-                    except orjson.JSONDecodeError:
-                        data = None
-                    if not isinstance(data, dict):
-                        yield writer.fail(
-                            ProviderError(
-                                f"the upstream sent a malformed {sse.event or 'unnamed'} event "
-                                f"(not a JSON object): {sse.data[:200]!r}"
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    # An upstream that ignored stream: true answered one message.
+                    whole = await read_body(response, options.timeouts)
+                    for name, payload in message_as_events(whole):
+                        for event in parser.feed(name, payload):
+                            yield event
+                else:
+                    async for sse in read_sse(response, options.timeouts):
+                        try:
+                            data = orjson.loads(sse.data)
+                        except orjson.JSONDecodeError:
+                            data = None
+                        if not isinstance(data, dict):
+                            yield writer.fail(
+                                ProviderError(
+                                    f"the upstream sent a malformed {sse.event or 'unnamed'} "
+                                    f"event (not a JSON object): {sse.data[:200]!r}"
+                                )
                             )
-                        )
-                        return
-                    events = parser.feed(sse.event, data)
-                    if writer.finished:
-                        await finish_body(response)
-                    for event in events:
-                        yield event
-                    if writer.finished:
-                        return
+                            return
+                        events = parser.feed(sse.event, data)
+                        if writer.finished:
+                            await finish_body(response)
+                        for event in events:
+                            yield event
+                        if writer.finished:
+                            return
         except ProviderError as exc:
             if not carries_credentials(options.api_key, headers):
                 explain_refused_without_key(exc, model.provider, base_url(model, options))

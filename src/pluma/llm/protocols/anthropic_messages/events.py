@@ -29,6 +29,10 @@ Stream rules, per the published Messages streaming API:
 |                                    | received so far is kept                                  |
 | end of input before message_stop   | terminal ``error`` (see :meth:`EventParser.finish`)      |
 
+An upstream that ignores ``stream: true`` and answers one JSON message is
+read through the same parser: :func:`message_as_events` rewrites the message
+into the events that would have streamed it.
+
 Stop reasons:
 
 | Anthropic                     | Pluma                                  |
@@ -50,6 +54,8 @@ Pluma's ``input`` as is; ``cache_read_input_tokens`` → ``cache_read``,
 from __future__ import annotations
 
 from typing import Any
+
+import orjson
 
 from pluma.llm.errors import ProviderError
 from pluma.llm.events import Event
@@ -350,3 +356,38 @@ class EventParser:
             events.extend(_one(self._writer.end_open_block(index)))
         self._open.clear()
         return events
+
+
+def message_as_events(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """A whole (non-streamed) Messages API answer as ``(event name, data)``
+    pairs for :meth:`EventParser.feed`: ``message_start``, a start and stop
+    per content block (text and thinking given whole at block start, which the
+    parser shows as one delta), ``message_delta`` with the stop reason and
+    usage, ``message_stop``. An error object or unreadable JSON becomes one
+    ``error`` event."""
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        payload = None
+    if not isinstance(payload, dict):
+        text = raw.decode("utf-8", "replace")[:200]
+        return [("error", {"type": "error", "error": {"message": f"malformed JSON: {text!r}"}})]
+    if payload.get("type") == "error" or payload.get("error"):
+        return [("error", payload)]
+    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": {**payload, "content": []}})
+    ]
+    for index, block in enumerate(payload.get("content") or []):
+        if isinstance(block, dict):
+            events.append(
+                (
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": block},
+                )
+            )
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    delta = {"stop_reason": payload.get("stop_reason"), "stop_sequence": None}
+    events.append(("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
+    events.append(("message_stop", {"type": "message_stop"}))
+    return events
