@@ -228,7 +228,6 @@ async def open_stream(
             finally:
                 await response.aclose()
             error = error_from_body(response.status_code, raw, response.reason_phrase)
-            error.message = redact(error.message, req_headers)
             location = response.headers.get("location")
             if 300 <= response.status_code < 400 and location:
                 # Not followed: a redirected POST may lose its body or method.
@@ -241,6 +240,7 @@ async def open_stream(
                     f" — {method} {_origin(url)}{httpx.URL(url).path} was not found: "
                     "check the base URL and the model id"
                 )
+            error.message = redact(error.message, req_headers)
             error.args = (error.message,)
             error.retry_after = _retry_after(response)
             if error.retryable:
