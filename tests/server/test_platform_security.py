@@ -220,6 +220,11 @@ def test_settings_reject_bad_values() -> None:
         Settings.from_env({"PLUMA_SECRETS": "vault"})
     with pytest.raises(SettingsError, match="--base-url"):
         Settings.from_env({}, base_url="localhost:11434")
+    # A URL without its scheme may still carry user:password@; never echoed.
+    for option in ("base_url", "image_url"):
+        with pytest.raises(SettingsError) as refused:
+            Settings.from_env({}, **{option: "admin:hunter22@gpu.lan:7860"})
+        assert "hunter22" not in str(refused.value)
     s = Settings.from_env(
         {"PLUMA_ALLOWED_HOSTS": "a.lan, b.lan", "PLUMA_DATA_DIR": "/tmp/x"}, port=9
     )

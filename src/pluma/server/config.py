@@ -183,13 +183,14 @@ class Settings:
             )
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
             raise SettingsError(
-                f"base URL {self.base_url!r} must start with http:// or https:// "
-                "(--base-url / PLUMA_BASE_URL)"
+                # The value is not echoed: it may carry user:password@.
+                "the base URL (--base-url / PLUMA_BASE_URL) must start with http:// or "
+                "https://, e.g. http://127.0.0.1:11434/v1"
             )
         if self.image_url is not None and not self.image_url.startswith(("http://", "https://")):
             raise SettingsError(
-                f"image URL {self.image_url!r} must start with http:// or https:// "
-                "(--image-url / PLUMA_IMAGE_URL)"
+                "the image URL (--image-url / PLUMA_IMAGE_URL) must start with http:// or "
+                "https://, e.g. http://127.0.0.1:7860"
             )
 
 
