@@ -8,16 +8,16 @@ store under ``connection:<id>``)::
         {"id": "...", "name": "...", "compat": "openai", "base_url": "...",
          "default_model": "", "headers": {}, "timeouts": {"connect": 10, ...}}]}
 
-Rules:
+The storage, the active profile, the fallback and the key's place in the
+secret store are :class:`~pluma.server.profile_registry.ProfileRegistry`'s
+(its docstring has the rules both managers share). What is chat's own:
 
-| rule                         | why                                                     |
-|------------------------------|---------------------------------------------------------|
-| ids generated, short, url-safe | stable handle for URLs and the keyring name           |
-| names unique (any case), no ``/`` | clients address models as ``<profile-name>/<model>`` |
-| credential headers refused   | ``Authorization`` etc. would put a key in the JSON file |
-| every write read-modify-write under the store lock | other processes (the CLI) edit too |
-| the file is re-read when it changes on disk | a running server sees CLI edits   |
-| fallback (``--base-url``) serves only while no profile exists | seed semantics   |
+| rule                              | why                                                     |
+|-----------------------------------|---------------------------------------------------------|
+| ids generated, short, url-safe    | stable handle for URLs and the keyring name             |
+| names have no ``/``               | clients address models as ``<profile-name>/<model>``    |
+| credential headers refused        | ``Authorization`` etc. would put a key in the JSON file |
+| ``compat`` must be registered     | the compat picks the provider factory                   |
 
 ``provider()`` builds a fresh provider on every call (providers are cheap,
 stateless wrappers around the shared HTTP client), with the key resolved into
@@ -26,14 +26,12 @@ stateless wrappers around the shared HTTP client), with the key resolved into
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib
 import logging
 import math
 import pkgutil
 import secrets as _random
-import threading
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -42,10 +40,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from pluma.server.profile_registry import UNSET, ProfileKind, ProfileRegistry
 from pluma.server.profiles import ConnectionProfile, ProfileTimeouts
 from pluma.server.providers.base import Provider, create_provider, provider_kinds
 from pluma.server.secrets import SecretStore, connection_secret
-from pluma.server.store import CorruptStoreError, JsonStore, StoreError, StoreProblem
+from pluma.server.store import StoreError
 
 log = logging.getLogger("pluma.connections")
 
@@ -58,8 +57,6 @@ CREDENTIAL_HEADERS = frozenset(
 CREDENTIAL_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "session")
 """A header whose name holds one of these (``x-goog-api-key``, ``X-Auth-Token``)
 carries a credential too, and would be saved in plain text."""
-UNSET: Any = object()
-"""Marker for "leave the key as it is" in :meth:`ConnectionManager.update`."""
 
 
 class ConnectionsError(Exception):
@@ -130,20 +127,6 @@ def load_providers() -> list[str]:
     for problem in problems:
         log.warning("%s", problem)
     return problems
-
-
-def _copy(profile: ConnectionProfile) -> ConnectionProfile:
-    """A copy callers may change (e.g. set ``api_key`` on) without touching
-    the manager's view."""
-    return ConnectionProfile(
-        id=profile.id,
-        name=profile.name,
-        compat=profile.compat,
-        base_url=profile.base_url,
-        default_model=profile.default_model,
-        headers=dict(profile.headers),
-        timeouts=profile.timeouts,
-    )
 
 
 def new_id() -> str:
@@ -291,8 +274,29 @@ EDITABLE = ("name", "compat", "base_url", "default_model", "headers", "timeouts"
 # -- the manager -------------------------------------------------------------
 
 
-class ConnectionManager:
-    """Thread-safe; every change goes through the file store at once."""
+def _with_key(profile: ConnectionProfile, key: str | None) -> ConnectionProfile:
+    return dataclasses.replace(profile, api_key=key)
+
+
+CONNECTIONS: ProfileKind[ConnectionProfile] = ProfileKind(
+    noun="connection",
+    file_name="connections.json",
+    to_json=profile_to_json,
+    from_json=profile_from_json,
+    secret_name=connection_secret,
+    with_secret=_with_key,
+    not_found=ProfileNotFound,
+    name_taken=NameTaken,
+    read_only=ReadOnlyProfile,
+    unconfigured=NoConnection,
+    log=log,
+)
+"""What makes a :class:`ProfileRegistry` hold chat connections."""
+
+
+class ConnectionManager(ProfileRegistry[ConnectionProfile]):
+    """The chat profiles: storage, the active one and the fallback come from
+    :class:`ProfileRegistry`; this adds their validation and providers."""
 
     def __init__(
         self,
@@ -303,128 +307,14 @@ class ConnectionManager:
         fallback_key: str | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        self.path = Path(data_dir) / "connections.json"
-        self.secrets = secrets
-        self.fallback = fallback
-        self._fallback_key = fallback_key
-        self.http = http
-        self.store = JsonStore(self.path)
-        self.problems: list[str] = []
-        self.store_problem: StoreProblem | None = None
-        self._lock = threading.RLock()
-        self._doc: dict[str, Any] = {"version": 1, "active": None, "connections": []}
-        self._stat: tuple[int, int, int] | None = None
-        self._cache: list[ConnectionProfile] = []
-        if self.path.parent.is_dir():
-            self.store.sweep()
-        doc, problem = self.store.recover()
-        if problem is not None:
-            self.store_problem = problem
-            self.problems.append(problem.describe())
-            log.error("%s", problem.describe())
-        self._accept(doc)
-
-    # -- loading -------------------------------------------------------------
-
-    def _accept(self, doc: Any) -> None:
-        """Adopt ``doc`` (as read from disk) as the in-memory view."""
-        connections = []
-        for index, item in enumerate(doc.get("connections", []) if isinstance(doc, dict) else []):
-            try:
-                connections.append(profile_to_json(profile_from_json(item)))
-            except (KeyError, TypeError, ValueError) as exc:
-                message = f"{self.path}: connection #{index} is malformed ({exc}) and was skipped"
-                if message not in self.problems:
-                    self.problems.append(message)
-                    log.warning("%s", message)
-        self._doc = {
-            "version": 1,
-            "active": doc.get("active") if isinstance(doc, dict) else None,
-            "connections": connections,
-        }
-        self._cache = [profile_from_json(c) for c in connections]
-        self._stat = self.store.stat_key()
-
-    def _refresh(self) -> None:
-        """Re-read the file when another process replaced it."""
-        if self.store.stat_key() == self._stat:
-            return
-        try:
-            self._accept(self.store.read())
-        except CorruptStoreError as exc:
-            message = f"{exc}; keeping the connections loaded before"
-            if message not in self.problems:
-                self.problems.append(message)
-                log.error("%s", message)
-
-    def _profiles(self) -> list[ConnectionProfile]:
-        """The current profiles, shared: copy (:func:`_copy`) what leaves."""
-        with self._lock:
-            self._refresh()
-            return self._cache
-
-    # -- reading -------------------------------------------------------------
-
-    def list(self) -> list[ConnectionProfile]:
-        """The stored profiles (keys not resolved)."""
-        return [_copy(p) for p in self._profiles()]
-
-    def get(self, profile_id: str) -> ConnectionProfile:
-        if self.fallback is not None and profile_id == self.fallback.id and not self._profiles():
-            return dataclasses.replace(self.fallback, api_key=None)
-        for profile in self._profiles():
-            if profile.id == profile_id:
-                return _copy(profile)
-        raise ProfileNotFound(profile_id)
-
-    def get_by_name(self, name: str) -> ConnectionProfile | None:
-        """The profile called ``name`` (case-insensitive), or None."""
-        folded = name.casefold()
-        profiles = self._profiles()
-        for profile in profiles:
-            if profile.name.casefold() == folded:
-                return _copy(profile)
-        if self.fallback is not None and not profiles and self.fallback.name.casefold() == folded:
-            return dataclasses.replace(self.fallback, api_key=None)
-        return None
-
-    def lookup(self, ref: str) -> ConnectionProfile:
-        """By id, else by name; raises :class:`ProfileNotFound`."""
-        profiles = self._profiles()
-        folded = ref.casefold()
-        for profile in profiles:
-            if profile.id == ref:
-                return _copy(profile)
-        for profile in profiles:
-            if profile.name.casefold() == folded:
-                return _copy(profile)
-        if (
-            self.fallback is not None
-            and not profiles
-            and ref in (self.fallback.id, self.fallback.name)
-        ):
-            return dataclasses.replace(self.fallback, api_key=None)
-        raise ProfileNotFound(ref)
-
-    @property
-    def active_id(self) -> str | None:
-        active = self.active()
-        return active.id if active else None
-
-    def active(self) -> ConnectionProfile | None:
-        """The active profile; the first one when the stored choice is gone;
-        the fallback when there are no profiles."""
-        with self._lock:
-            profiles = self._profiles()
-            chosen = self._doc.get("active")
-        for profile in profiles:
-            if profile.id == chosen:
-                return _copy(profile)
-        if profiles:
-            return _copy(profiles[0])
-        if self.fallback is not None:
-            return dataclasses.replace(self.fallback, api_key=None)
-        return None
+        super().__init__(
+            CONNECTIONS,
+            data_dir,
+            secrets,
+            fallback=fallback,
+            fallback_secret=fallback_key,
+            http=http,
+        )
 
     def Active(self) -> tuple[ConnectionProfile, bool]:
         """The seed's ``Active() (ConnectionProfile, bool)``."""
@@ -433,20 +323,8 @@ class ConnectionManager:
             return ConnectionProfile(id="", name="", compat="", base_url=""), False
         return profile, True
 
-    def is_fallback(self, profile: ConnectionProfile) -> bool:
-        return self.fallback is not None and profile.id == self.fallback.id
-
     def has_key(self, profile: ConnectionProfile | str) -> bool:
-        profile_id = profile if isinstance(profile, str) else profile.id
-        if self.fallback is not None and profile_id == self.fallback.id:
-            return bool(self._fallback_key)
-        return self.secrets.has(connection_secret(profile_id))
-
-    def resolve(self, profile: ConnectionProfile) -> ConnectionProfile:
-        """A copy of ``profile`` with its key from the secret store."""
-        if self.is_fallback(profile):
-            return dataclasses.replace(profile, api_key=self._fallback_key)
-        return dataclasses.replace(profile, api_key=self.secrets.get(connection_secret(profile.id)))
+        return self._has_secret(profile if isinstance(profile, str) else profile.id)
 
     # -- providers -------------------------------------------------------------
 
@@ -462,52 +340,10 @@ class ConnectionManager:
         Raises :class:`NoConnection`, :class:`ProfileNotFound`, or ValueError
         when the profile's compat has no registered provider.
         """
-        if profile_id_or_name:
-            profile = self.lookup(profile_id_or_name)
-        else:
-            active = self.active()
-            if active is None:
-                raise NoConnection()
-            profile = active
-        return create_provider(self.resolve(profile), http or self._client())
-
-    def _client(self) -> httpx.AsyncClient:
-        if self.http is not None:
-            return self.http
-        from pluma.llm.transport.http import shared_client
-
-        return shared_client()
+        profile = self._pick(profile_id_or_name)
+        return create_provider(self.resolve(profile), self._client(http))
 
     # -- writing ---------------------------------------------------------------
-
-    def _write(self, change: Any) -> Any:
-        with self._lock:
-            try:
-                result = self.store.update(change)
-            except CorruptStoreError:
-                # Someone broke the file while we ran: keep it aside, start over
-                # from what we had, and say so.
-                _, problem = self.store.recover()
-                if problem is not None:
-                    self.problems.append(problem.describe())
-                    log.error("%s", problem.describe())
-
-                    def restore(doc: dict[str, Any]) -> None:
-                        doc.update(self._doc)
-
-                    self.store.update(restore)
-                result = self.store.update(change)
-            self._accept(self.store.read())
-            return result
-
-    @staticmethod
-    def _name_free(doc: dict[str, Any], name: str, except_id: str | None = None) -> None:
-        for item in doc.get("connections", []):
-            if (
-                item.get("id") != except_id
-                and str(item.get("name", "")).casefold() == name.casefold()
-            ):
-                raise NameTaken(name)
 
     def create(
         self,
@@ -532,33 +368,12 @@ class ConnectionManager:
             headers=_check_headers(headers),
             timeouts=_check_timeouts(timeouts),
         )
-        key = _check_key(api_key)
-
-        def add(doc: dict[str, Any]) -> None:
-            self._name_free(doc, profile.name)
-            connections = doc.setdefault("connections", [])
-            doc["version"] = 1
-            connections.append(profile_to_json(profile))
-            if activate or not doc.get("active") or len(connections) == 1:
-                doc["active"] = profile.id
-
-        if key:
-            self.secrets.set(connection_secret(profile.id), key)
-        try:
-            self._write(add)
-        except BaseException:
-            if key:
-                with contextlib.suppress(Exception):
-                    self.secrets.delete(connection_secret(profile.id))
-            raise
-        log.info("connection %r (%s) added", profile.name, profile.id)
-        return profile
+        return self._insert(profile, _check_key(api_key), activate)
 
     def update(self, profile_id: str, **changes: Any) -> ConnectionProfile:
         """Change fields of a profile. ``api_key``: a string sets the key, None
         or "" clears it, absent (or :data:`UNSET`) leaves it."""
-        if self.fallback is not None and profile_id == self.fallback.id:
-            raise ReadOnlyProfile()
+        self._refuse_fallback(profile_id)
         unknown = set(changes) - set(EDITABLE)
         if unknown:
             raise ProfileInvalid(
@@ -576,72 +391,26 @@ class ConnectionManager:
             checked["default_model"] = _check_model(changes["default_model"])
         if "headers" in changes:
             checked["headers"] = _check_headers(changes["headers"])
-        new_key = UNSET if key is UNSET else _check_key(key)
 
-        def edit(doc: dict[str, Any]) -> ConnectionProfile:
-            for item in doc.get("connections", []):
-                if item.get("id") == profile_id:
-                    current = profile_from_json(item)
-                    if "name" in checked:
-                        self._name_free(doc, checked["name"], except_id=profile_id)
-                    if "timeouts" in changes:
-                        checked["timeouts"] = _check_timeouts(changes["timeouts"], current.timeouts)
-                    updated = dataclasses.replace(current, **checked)
-                    item.clear()
-                    item.update(profile_to_json(updated))
-                    return updated
-            raise ProfileNotFound(profile_id)
+        def revise(current: ConnectionProfile) -> ConnectionProfile:
+            if "timeouts" in changes:
+                # Only the given timeouts change: the others keep their values.
+                checked["timeouts"] = _check_timeouts(changes["timeouts"], current.timeouts)
+            return dataclasses.replace(current, **checked)
 
-        updated: ConnectionProfile = self._write(edit)
-        if new_key is not UNSET:
-            if new_key:
-                self.secrets.set(connection_secret(profile_id), new_key)
-            else:
-                self.secrets.delete(connection_secret(profile_id))
-        log.info("connection %r (%s) updated", updated.name, updated.id)
-        return updated
+        return self._revise(
+            profile_id,
+            revise,
+            name=checked.get("name"),
+            secret=UNSET if key is UNSET else _check_key(key),
+        )
 
     def set_key(self, profile_id: str, key: str | None) -> None:
         """Set (or with None, clear) the key of a stored profile."""
         profile = self.get(profile_id)
         if self.is_fallback(profile):
             raise ReadOnlyProfile()
-        checked = _check_key(key)
-        if checked:
-            self.secrets.set(connection_secret(profile.id), checked)
-        else:
-            self.secrets.delete(connection_secret(profile.id))
-
-    def delete(self, profile_id: str) -> None:
-        """Remove a profile and its key."""
-        if self.fallback is not None and profile_id == self.fallback.id and not self.list():
-            raise ReadOnlyProfile()
-
-        def remove(doc: dict[str, Any]) -> ConnectionProfile:
-            connections = doc.get("connections", [])
-            for index, item in enumerate(connections):
-                if item.get("id") == profile_id:
-                    del connections[index]
-                    if doc.get("active") == profile_id:
-                        doc["active"] = connections[0]["id"] if connections else None
-                    return profile_from_json(item)
-            raise ProfileNotFound(profile_id)
-
-        removed: ConnectionProfile = self._write(remove)
-        self.secrets.delete(connection_secret(profile_id))
-        log.info("connection %r (%s) removed", removed.name, removed.id)
-
-    def activate(self, profile_id: str) -> ConnectionProfile:
-        def choose(doc: dict[str, Any]) -> ConnectionProfile:
-            for item in doc.get("connections", []):
-                if item.get("id") == profile_id:
-                    doc["active"] = profile_id
-                    return profile_from_json(item)
-            raise ProfileNotFound(profile_id)
-
-        chosen: ConnectionProfile = self._write(choose)
-        log.info("connection %r (%s) is now active", chosen.name, chosen.id)
-        return chosen
+        self._store_secret(profile.id, _check_key(key))
 
 
 def fallback_profile(

@@ -9,31 +9,27 @@ token lives in the secret store under ``image-connection:<id>``)::
          "auth": "none" | "basic" | "bearer", "username": "", "default_checkpoint": "",
          "workflow": null | {ComfyUI API-format workflow}, "timeout": 600.0}]}
 
+The storage, the active profile, the fallback and the secret's place in the
+secret store are :class:`~pluma.server.profile_registry.ProfileRegistry`'s
+(its docstring has the rules both managers share). What is images' own:
+
 | rule                                   | why                                            |
 |----------------------------------------|------------------------------------------------|
 | ids generated, short, url-safe         | stable handle for URLs and the keyring name    |
-| names unique (any case)                | the CLI and page address profiles by name      |
+| (``img…``)                             |                                                |
 | ``kind`` must be registered            | the kind picks the provider factory            |
 | a ComfyUI workflow is validated on save| placeholders are checked before the first run  |
-| the secret goes to the secret store    | never in the JSON file, responses or logs      |
-| every write read-modify-write under    | the CLI edits the same file while a server     |
-| the store's cross-process lock         | runs                                           |
-| the file is re-read when it changes    | a running server sees CLI edits                |
-| a file broken behind our back is kept  | a write then starts from the profiles loaded   |
-| aside (``.corrupt-<time>``)            | before, so none is lost; ``problems`` says so  |
-| the fallback (``--image-url`` /        | the seed's boot fallback: it serves only while |
-| ``PLUMA_IMAGE_URL``) is read-only      | no image profile exists                        |
+| the fallback keeps its secret on itself| it comes from ``--image-url`` (``user:pass@``) |
+|                                        | or the command line, not the secret store      |
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import math
 import secrets as _random
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -52,8 +48,8 @@ from pluma.server.connections import (
 from pluma.server.images.base import ImageProvider, create_image_provider, image_provider_kinds
 from pluma.server.images.profiles import AUTH_KINDS, ImageConnectionProfile
 from pluma.server.images.workflows import check_workflow
+from pluma.server.profile_registry import UNSET, ProfileKind, ProfileRegistry
 from pluma.server.secrets import SecretStore, image_connection_secret
-from pluma.server.store import CorruptStoreError, JsonStore, StoreProblem
 
 log = logging.getLogger("pluma.images")
 
@@ -71,7 +67,6 @@ EDITABLE = (
     "workflow",
     "timeout",
 )
-UNSET: Any = object()
 
 
 class ImageProfileNotFound(ProfileNotFound):
@@ -259,8 +254,29 @@ def check_workflow_field(value: Any, kind: str) -> dict[str, Any] | None:
 # -- the manager -----------------------------------------------------------------
 
 
-class ImageConnectionManager:
-    """Thread-safe; every change goes through the file store at once."""
+def _with_secret(profile: ImageConnectionProfile, secret: str | None) -> ImageConnectionProfile:
+    return dataclasses.replace(profile, secret=secret)
+
+
+IMAGE_CONNECTIONS: ProfileKind[ImageConnectionProfile] = ProfileKind(
+    noun="image connection",
+    file_name="image_connections.json",
+    to_json=profile_to_json,
+    from_json=profile_from_json,
+    secret_name=image_connection_secret,
+    with_secret=_with_secret,
+    not_found=ImageProfileNotFound,
+    name_taken=ImageNameTaken,
+    read_only=ImageReadOnlyProfile,
+    unconfigured=NoImageConnection,
+    log=log,
+)
+"""What makes a :class:`ProfileRegistry` hold image connections."""
+
+
+class ImageConnectionManager(ProfileRegistry[ImageConnectionProfile]):
+    """The image profiles: storage, the active one and the fallback come from
+    :class:`ProfileRegistry`; this adds their validation and providers."""
 
     def __init__(
         self,
@@ -270,183 +286,32 @@ class ImageConnectionManager:
         fallback: ImageConnectionProfile | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        self.data_dir = Path(data_dir)
-        self.path = self.data_dir / "image_connections.json"
-        self.secrets = secrets
-        self.fallback = fallback
-        self.http = http
-        self.store = JsonStore(self.path)
-        self.problems: list[str] = []
-        self.store_problem: StoreProblem | None = None
-        self._lock = threading.RLock()
-        self._doc: dict[str, Any] = {"version": 1, "active": None, "connections": []}
-        self._stat: tuple[int, int, int] | None = None
-        if self.data_dir.is_dir():
-            self.store.sweep()  # temp files of a writer that died mid-write
-        doc, problem = self.store.recover()
-        if problem is not None:
-            self.store_problem = problem
-            self.problems.append(problem.describe())
-            log.error("%s", problem.describe())
-        self._accept(doc)
-
-    # -- loading -----------------------------------------------------------------
-
-    def _accept(self, doc: Any) -> None:
-        connections = []
-        for index, item in enumerate(doc.get("connections", []) if isinstance(doc, dict) else []):
-            try:
-                connections.append(profile_to_json(profile_from_json(item)))
-            except (KeyError, TypeError, ValueError) as exc:
-                message = (
-                    f"{self.path}: image connection #{index} is malformed ({exc}) and was skipped"
-                )
-                if message not in self.problems:
-                    self.problems.append(message)
-                    log.warning("%s", message)
-        self._doc = {
-            "version": 1,
-            "active": doc.get("active") if isinstance(doc, dict) else None,
-            "connections": connections,
-        }
-        self._stat = self.store.stat_key()
-
-    def _refresh(self) -> None:
-        if self.store.stat_key() == self._stat:
-            return
-        try:
-            self._accept(self.store.read())
-        except CorruptStoreError as exc:
-            message = f"{exc}; keeping the image connections loaded before"
-            if message not in self.problems:
-                self.problems.append(message)
-                log.error("%s", message)
-
-    def list(self) -> list[ImageConnectionProfile]:
-        with self._lock:
-            self._refresh()
-            return [profile_from_json(c) for c in self._doc["connections"]]
-
-    # -- reading -----------------------------------------------------------------
-
-    def get(self, profile_id: str) -> ImageConnectionProfile:
-        profiles = self.list()
-        if self.fallback is not None and profile_id == self.fallback.id and not profiles:
-            return dataclasses.replace(self.fallback, secret=None)
-        for profile in profiles:
-            if profile.id == profile_id:
-                return profile
-        raise ImageProfileNotFound(profile_id)
-
-    def lookup(self, ref: str) -> ImageConnectionProfile:
-        """By id, else by name (case-insensitive)."""
-        try:
-            return self.get(ref)
-        except ImageProfileNotFound:
-            folded = ref.casefold()
-            profiles = self.list()
-            for profile in profiles:
-                if profile.name.casefold() == folded:
-                    return profile
-            if (
-                self.fallback is not None
-                and not profiles
-                and self.fallback.name.casefold() == folded
-            ):
-                return dataclasses.replace(self.fallback, secret=None)
-            raise
-
-    def active(self) -> ImageConnectionProfile | None:
-        """The active profile; the first one when the stored choice is gone;
-        the fallback when there are no profiles."""
-        with self._lock:
-            profiles = self.list()
-            chosen = self._doc.get("active")
-        for profile in profiles:
-            if profile.id == chosen:
-                return profile
-        if profiles:
-            return profiles[0]
-        if self.fallback is not None:
-            return dataclasses.replace(self.fallback, secret=None)
-        return None
-
-    @property
-    def active_id(self) -> str | None:
-        active = self.active()
-        return active.id if active else None
-
-    def is_fallback(self, profile: ImageConnectionProfile) -> bool:
-        return self.fallback is not None and profile.id == self.fallback.id
+        # The fallback carries its own secret (from the URL or the command line).
+        super().__init__(
+            IMAGE_CONNECTIONS,
+            data_dir,
+            secrets,
+            fallback=fallback,
+            fallback_secret=fallback.secret if fallback is not None else None,
+            http=http,
+        )
 
     def has_secret(self, profile: ImageConnectionProfile) -> bool:
-        if self.is_fallback(profile):
-            return bool(self.fallback and self.fallback.secret)
-        return self.secrets.has(image_connection_secret(profile.id))
-
-    def resolve(self, profile: ImageConnectionProfile) -> ImageConnectionProfile:
-        """A copy of ``profile`` with its secret from the secret store."""
-        if self.is_fallback(profile):
-            assert self.fallback is not None
-            return dataclasses.replace(profile, secret=self.fallback.secret)
-        secret = self.secrets.get(image_connection_secret(profile.id))
-        return dataclasses.replace(profile, secret=secret)
+        return self._has_secret(profile.id)
 
     def provider(
         self, ref: str | None = None, http: httpx.AsyncClient | None = None
     ) -> tuple[ImageProvider, ImageConnectionProfile]:
         """A fresh provider for the given profile (id or name) or the active
         one, and that profile (without its secret)."""
-        if ref:
-            profile = self.lookup(ref)
-        else:
-            active = self.active()
-            if active is None:
-                raise NoImageConnection()
-            profile = active
-        client = http or self.http
-        if client is None:
-            from pluma.llm.transport.http import shared_client
-
-            client = shared_client()
+        profile = self._pick(ref)
         try:
-            provider = create_image_provider(self.resolve(profile), client)
+            provider = create_image_provider(self.resolve(profile), self._client(http))
         except ValueError as exc:
             raise ProfileInvalid("kind", str(exc)) from None
         return provider, profile
 
     # -- writing -----------------------------------------------------------------
-
-    def _write(self, change: Any) -> Any:
-        with self._lock:
-            try:
-                result = self.store.update(change)
-            except CorruptStoreError:
-                # The file was broken behind our back: keep it aside, start
-                # over from the profiles we had (recovery alone would start
-                # from an empty file and drop them all), and say so.
-                _, problem = self.store.recover()
-                if problem is not None:
-                    self.problems.append(problem.describe())
-                    log.error("%s", problem.describe())
-                    known = json.loads(json.dumps(self._doc))
-
-                    def restore(doc: dict[str, Any]) -> None:
-                        doc.update(known)
-
-                    self.store.update(restore)
-                result = self.store.update(change)
-            self._accept(self.store.read())
-            return result
-
-    @staticmethod
-    def _name_free(doc: dict[str, Any], name: str, except_id: str | None = None) -> None:
-        for item in doc.get("connections", []):
-            if (
-                item.get("id") != except_id
-                and str(item.get("name", "")).casefold() == name.casefold()
-            ):
-                raise ImageNameTaken(name)
 
     def create(
         self,
@@ -476,33 +341,12 @@ class ImageConnectionManager:
             workflow=check_workflow_field(workflow, checked_kind),
             timeout=_check_timeout(timeout),
         )
-        value = _check_secret(secret)
-
-        def add(doc: dict[str, Any]) -> None:
-            self._name_free(doc, profile.name)
-            connections = doc.setdefault("connections", [])
-            doc["version"] = 1
-            connections.append(profile_to_json(profile))
-            if activate or not doc.get("active") or len(connections) == 1:
-                doc["active"] = profile.id
-
-        if value:
-            self.secrets.set(image_connection_secret(profile.id), value)
-        try:
-            self._write(add)
-        except BaseException:
-            if value:
-                with contextlib.suppress(Exception):
-                    self.secrets.delete(image_connection_secret(profile.id))
-            raise
-        log.info("image connection %r (%s) added", profile.name, profile.id)
-        return profile
+        return self._insert(profile, _check_secret(secret), activate)
 
     def update(self, profile_id: str, **changes: Any) -> ImageConnectionProfile:
         """Change fields. ``secret``: a string sets it, None or "" clears it,
         absent leaves it."""
-        if self.fallback is not None and profile_id == self.fallback.id:
-            raise ImageReadOnlyProfile()
+        self._refuse_fallback(profile_id)
         unknown = set(changes) - set(EDITABLE)
         if unknown:
             raise ProfileInvalid(
@@ -526,61 +370,17 @@ class ImageConnectionManager:
         if "timeout" in changes:
             checked["timeout"] = _check_timeout(changes["timeout"])
 
-        def edit(doc: dict[str, Any]) -> ImageConnectionProfile:
-            for item in doc.get("connections", []):
-                if item.get("id") == profile_id:
-                    current = profile_from_json(item)
-                    if "name" in checked:
-                        self._name_free(doc, checked["name"], except_id=profile_id)
-                    kind = checked.get("kind", current.kind)
-                    if "workflow" in changes:
-                        checked["workflow"] = check_workflow_field(changes["workflow"], kind)
-                    elif kind != "comfyui":
-                        checked["workflow"] = None
-                    updated = dataclasses.replace(current, **checked)
-                    item.clear()
-                    item.update(profile_to_json(updated))
-                    return updated
-            raise ImageProfileNotFound(profile_id)
+        def revise(current: ImageConnectionProfile) -> ImageConnectionProfile:
+            # The workflow is checked against the kind the profile will have;
+            # a profile that stops being ComfyUI drops its workflow.
+            kind = checked.get("kind", current.kind)
+            if "workflow" in changes:
+                checked["workflow"] = check_workflow_field(changes["workflow"], kind)
+            elif kind != "comfyui":
+                checked["workflow"] = None
+            return dataclasses.replace(current, **checked)
 
-        updated: ImageConnectionProfile = self._write(edit)
-        if new_secret is not UNSET:
-            if new_secret:
-                self.secrets.set(image_connection_secret(profile_id), new_secret)
-            else:
-                self.secrets.delete(image_connection_secret(profile_id))
-        log.info("image connection %r (%s) updated", updated.name, updated.id)
-        return updated
-
-    def delete(self, profile_id: str) -> None:
-        if self.fallback is not None and profile_id == self.fallback.id and not self.list():
-            raise ImageReadOnlyProfile()
-
-        def remove(doc: dict[str, Any]) -> ImageConnectionProfile:
-            connections = doc.get("connections", [])
-            for index, item in enumerate(connections):
-                if item.get("id") == profile_id:
-                    del connections[index]
-                    if doc.get("active") == profile_id:
-                        doc["active"] = connections[0]["id"] if connections else None
-                    return profile_from_json(item)
-            raise ImageProfileNotFound(profile_id)
-
-        removed: ImageConnectionProfile = self._write(remove)
-        self.secrets.delete(image_connection_secret(profile_id))
-        log.info("image connection %r (%s) removed", removed.name, removed.id)
-
-    def activate(self, profile_id: str) -> ImageConnectionProfile:
-        def choose(doc: dict[str, Any]) -> ImageConnectionProfile:
-            for item in doc.get("connections", []):
-                if item.get("id") == profile_id:
-                    doc["active"] = profile_id
-                    return profile_from_json(item)
-            raise ImageProfileNotFound(profile_id)
-
-        chosen: ImageConnectionProfile = self._write(choose)
-        log.info("image connection %r (%s) is now active", chosen.name, chosen.id)
-        return chosen
+        return self._revise(profile_id, revise, name=checked.get("name"), secret=new_secret)
 
 
 def image_fallback_profile(
