@@ -29,18 +29,30 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
-import math
 import pkgutil
-import secrets as _random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from pluma.server.profile_registry import UNSET, ProfileKind, ProfileRegistry
+from pluma.server.profile_registry import (
+    NAME_MAX,
+    UNSET,
+    ConnectionsError,
+    ProfileInvalid,
+    ProfileKind,
+    ProfileRegistry,
+    check_base_url,
+    check_changes,
+    check_editable,
+    check_name,
+    check_secret,
+    check_text,
+    is_seconds,
+    new_id,
+)
 from pluma.server.profiles import ConnectionProfile, ProfileTimeouts
 from pluma.server.providers.base import Provider, create_provider, provider_kinds
 from pluma.server.secrets import SecretStore, connection_secret
@@ -50,17 +62,12 @@ log = logging.getLogger("pluma.connections")
 
 FALLBACK_ID = "fallback"
 FALLBACK_NAME = "default"
-NAME_MAX = 64
 CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"}
 )
 CREDENTIAL_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "session")
 """A header whose name holds one of these (``x-goog-api-key``, ``X-Auth-Token``)
 carries a credential too, and would be saved in plain text."""
-
-
-class ConnectionsError(Exception):
-    """Base class; ``str()`` is a message fit for the user."""
 
 
 class ProfileNotFound(ConnectionsError, LookupError):
@@ -70,14 +77,6 @@ class ProfileNotFound(ConnectionsError, LookupError):
             "or `pluma connections list`"
         )
         self.ref = ref
-
-
-class ProfileInvalid(ConnectionsError, ValueError):
-    """A field has an unusable value; ``field`` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 class NameTaken(ProfileInvalid):
@@ -129,10 +128,6 @@ def load_providers() -> list[str]:
     return problems
 
 
-def new_id() -> str:
-    return _random.token_urlsafe(6).replace("-", "x").replace("_", "y")
-
-
 # -- (de)serialization ------------------------------------------------------
 
 
@@ -168,17 +163,11 @@ def profile_from_json(data: Mapping[str, Any]) -> ConnectionProfile:
 
 
 def _check_name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ProfileInvalid("name", "must be a non-empty string")
-    name = value.strip()
-    if len(name) > NAME_MAX:
-        raise ProfileInvalid("name", f"must be at most {NAME_MAX} characters")
+    name = check_name(value)
     if "/" in name:
         raise ProfileInvalid(
             "name", "must not contain '/' (models are addressed as <name>/<model>)"
         )
-    if any(ord(c) < 32 for c in name):
-        raise ProfileInvalid("name", "must not contain control characters")
     return name
 
 
@@ -195,15 +184,7 @@ def _check_compat(value: Any) -> str:
 
 
 def _check_base_url(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ProfileInvalid("base_url", "must be a URL such as http://127.0.0.1:11434/v1")
-    url = value.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ProfileInvalid("base_url", f"{value!r} is not an http:// or https:// URL with a host")
-    if parts.username or parts.password:
-        raise ProfileInvalid("base_url", "must not contain credentials; set api_key instead")
-    return url
+    return check_base_url(value, example="http://127.0.0.1:11434/v1", instead="api_key")
 
 
 def _check_headers(value: Any) -> dict[str, str]:
@@ -238,37 +219,30 @@ def _check_timeouts(value: Any, current: ProfileTimeouts | None = None) -> Profi
     for key, seconds in value.items():
         if key not in base:
             raise ProfileInvalid(f"timeouts.{key}", "unknown; use connect, first_byte or idle")
-        if seconds is not None and (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, int | float)
-            or not math.isfinite(seconds)
-            or seconds <= 0
-        ):
+        if seconds is not None and not is_seconds(seconds):
             raise ProfileInvalid(f"timeouts.{key}", "must be a positive number of seconds or null")
         base[key] = float(seconds) if seconds is not None else None
     return ProfileTimeouts(**base)
 
 
 def _check_model(value: Any) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ProfileInvalid("default_model", "must be a string")
-    return value.strip()
+    return check_text(value, "default_model")
 
 
 def _check_key(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ProfileInvalid("api_key", "must be a string (or null to clear it)")
-    key = value.strip()
-    if any(c in key for c in "\r\n"):
-        raise ProfileInvalid("api_key", "must be a single line")
-    return key or None
+    return check_secret(value, "api_key")
 
 
 EDITABLE = ("name", "compat", "base_url", "default_model", "headers", "timeouts", "api_key")
+UPDATE_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "name": _check_name,
+    "compat": _check_compat,
+    "base_url": _check_base_url,
+    "default_model": _check_model,
+    "headers": _check_headers,
+}
+"""The fields an update checks on their own (``timeouts`` merge with the
+stored ones, ``api_key`` goes to the secret store)."""
 
 
 # -- the manager -------------------------------------------------------------
@@ -374,23 +348,9 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
         """Change fields of a profile. ``api_key``: a string sets the key, None
         or "" clears it, absent (or :data:`UNSET`) leaves it."""
         self._refuse_fallback(profile_id)
-        unknown = set(changes) - set(EDITABLE)
-        if unknown:
-            raise ProfileInvalid(
-                sorted(unknown)[0], f"unknown field; editable: {', '.join(EDITABLE)}"
-            )
+        check_editable(changes, EDITABLE)
         key = changes.pop("api_key", UNSET)
-        checked: dict[str, Any] = {}
-        if "name" in changes:
-            checked["name"] = _check_name(changes["name"])
-        if "compat" in changes:
-            checked["compat"] = _check_compat(changes["compat"])
-        if "base_url" in changes:
-            checked["base_url"] = _check_base_url(changes["base_url"])
-        if "default_model" in changes:
-            checked["default_model"] = _check_model(changes["default_model"])
-        if "headers" in changes:
-            checked["headers"] = _check_headers(changes["headers"])
+        checked = check_changes(changes, UPDATE_CHECKS)
 
         def revise(current: ConnectionProfile) -> ConnectionProfile:
             if "timeouts" in changes:
@@ -430,6 +390,7 @@ def fallback_profile(
 
 __all__ = [
     "FALLBACK_ID",
+    "NAME_MAX",
     "UNSET",
     "ConnectionManager",
     "ConnectionsError",
@@ -441,6 +402,7 @@ __all__ = [
     "StoreError",
     "fallback_profile",
     "load_providers",
+    "new_id",
     "profile_from_json",
     "profile_to_json",
 ]

@@ -24,8 +24,9 @@ and follow the same rules, which live here so they cannot drift apart:
 |                                               | changing the registry's view                  |
 
 What differs between the two — the profile type, its JSON codec, the secret's
-name, the wording of errors and log lines — is one :class:`ProfileKind`. Field
-validation stays with each manager: the fields are not the same.
+name, the wording of errors and log lines — is one :class:`ProfileKind`. Each
+manager validates its own fields, with the checks here for the fields both
+have (name, base URL, secret, seconds), so a rule is worded and enforced once.
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
+import secrets as _random
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -46,6 +50,99 @@ from pluma.server.store import CorruptStoreError, JsonStore, StoreProblem
 
 UNSET: Any = object()
 """Marker for "leave the secret as it is" in an update."""
+NAME_MAX = 64
+
+
+class ConnectionsError(Exception):
+    """Base class of the managers' errors; ``str()`` is a message fit for the
+    user (``app.py`` maps each subclass to its HTTP status)."""
+
+
+class ProfileInvalid(ConnectionsError, ValueError):
+    """A field has an unusable value; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def new_id(prefix: str = "") -> str:
+    """A short, url-safe id: a stable handle for URLs and the keyring name."""
+    return prefix + _random.token_urlsafe(6).replace("-", "x").replace("_", "y")
+
+
+# -- the fields both kinds of profile have -------------------------------------
+
+
+def check_name(value: Any) -> str:
+    """A display name: non-empty, short, one line (uniqueness is checked on write)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ProfileInvalid("name", "must be a non-empty string")
+    name = value.strip()
+    if len(name) > NAME_MAX:
+        raise ProfileInvalid("name", f"must be at most {NAME_MAX} characters")
+    if any(ord(c) < 32 for c in name):
+        raise ProfileInvalid("name", "must not contain control characters")
+    return name
+
+
+def check_base_url(value: Any, *, example: str, instead: str) -> str:
+    """An http(s) URL with a host, without a trailing ``/``. Credentials in it
+    are refused (the file is plain text): ``instead`` says where they go."""
+    if not isinstance(value, str) or not value.strip():
+        raise ProfileInvalid("base_url", f"must be a URL such as {example}")
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProfileInvalid("base_url", f"{value!r} is not an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise ProfileInvalid("base_url", f"must not contain credentials; set {instead} instead")
+    return url
+
+
+def check_secret(value: Any, field: str) -> str | None:
+    """A key, password or token: None (or blank) for none. Surrounding
+    whitespace (a pasted newline) is dropped; a line break inside is refused,
+    it would break the header it is sent in."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or any(c in value.strip() for c in "\r\n"):
+        raise ProfileInvalid(field, "must be a single-line string (or null to clear it)")
+    return value.strip() or None
+
+
+def check_text(value: Any, field: str) -> str:
+    """An optional free-text field (a default model or checkpoint): "" for none."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ProfileInvalid(field, "must be a string")
+    return value.strip()
+
+
+def is_seconds(value: Any) -> bool:
+    """A usable timeout: a finite number above zero (``True`` is not one)."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def check_editable(changes: Mapping[str, Any], editable: tuple[str, ...]) -> None:
+    """Refuse a field an update cannot change (a typo must not pass silently)."""
+    unknown = set(changes) - set(editable)
+    if unknown:
+        raise ProfileInvalid(sorted(unknown)[0], f"unknown field; editable: {', '.join(editable)}")
+
+
+def check_changes(
+    changes: Mapping[str, Any], checks: Mapping[str, Callable[[Any], Any]]
+) -> dict[str, Any]:
+    """The given fields, each through its check. In the table's order, so
+    which of several bad fields is named does not depend on the caller's."""
+    return {field: check(changes[field]) for field, check in checks.items() if field in changes}
 
 
 class StoredProfile(Protocol):
@@ -411,4 +508,20 @@ class ProfileRegistry(Generic[P]):
         return chosen
 
 
-__all__ = ["UNSET", "ProfileKind", "ProfileRegistry", "StoredProfile"]
+__all__ = [
+    "NAME_MAX",
+    "UNSET",
+    "ConnectionsError",
+    "ProfileInvalid",
+    "ProfileKind",
+    "ProfileRegistry",
+    "StoredProfile",
+    "check_base_url",
+    "check_changes",
+    "check_editable",
+    "check_name",
+    "check_secret",
+    "check_text",
+    "is_seconds",
+    "new_id",
+]

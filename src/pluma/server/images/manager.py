@@ -28,9 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
-import secrets as _random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,14 +46,25 @@ from pluma.server.connections import (
 from pluma.server.images.base import ImageProvider, create_image_provider, image_provider_kinds
 from pluma.server.images.profiles import AUTH_KINDS, ImageConnectionProfile
 from pluma.server.images.workflows import check_workflow
-from pluma.server.profile_registry import UNSET, ProfileKind, ProfileRegistry
+from pluma.server.profile_registry import (
+    UNSET,
+    ProfileKind,
+    ProfileRegistry,
+    check_base_url,
+    check_changes,
+    check_editable,
+    check_name,
+    check_secret,
+    check_text,
+    is_seconds,
+)
+from pluma.server.profile_registry import new_id as registry_new_id
 from pluma.server.secrets import SecretStore, image_connection_secret
 
 log = logging.getLogger("pluma.images")
 
 FALLBACK_ID = "image-fallback"
 FALLBACK_NAME = "default"
-NAME_MAX = 64
 EDITABLE = (
     "name",
     "kind",
@@ -109,7 +118,7 @@ class ImageReadOnlyProfile(ReadOnlyProfile):
 
 
 def new_id() -> str:
-    return "img" + _random.token_urlsafe(6).replace("-", "x").replace("_", "y")
+    return registry_new_id("img")
 
 
 # -- (de)serialization ---------------------------------------------------------
@@ -151,17 +160,6 @@ def profile_from_json(data: Mapping[str, Any]) -> ImageConnectionProfile:
 # -- validation ------------------------------------------------------------------
 
 
-def _check_name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ProfileInvalid("name", "must be a non-empty string")
-    name = value.strip()
-    if len(name) > NAME_MAX:
-        raise ProfileInvalid("name", f"must be at most {NAME_MAX} characters")
-    if any(ord(c) < 32 for c in name):
-        raise ProfileInvalid("name", "must not contain control characters")
-    return name
-
-
 def _check_kind(value: Any) -> str:
     kinds = image_provider_kinds()
     if not isinstance(value, str) or value not in kinds:
@@ -172,17 +170,9 @@ def _check_kind(value: Any) -> str:
 
 
 def _check_base_url(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ProfileInvalid("base_url", "must be a URL such as http://127.0.0.1:7860")
-    url = value.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ProfileInvalid("base_url", f"{value!r} is not an http:// or https:// URL with a host")
-    if parts.username or parts.password:
-        raise ProfileInvalid(
-            "base_url", "must not contain credentials; set auth, username and secret instead"
-        )
-    return url
+    return check_base_url(
+        value, example="http://127.0.0.1:7860", instead="auth, username and secret"
+    )
 
 
 def _check_auth(value: Any) -> str:
@@ -202,30 +192,17 @@ def _check_username(value: Any) -> str:
 
 
 def _check_secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or any(c in value for c in "\r\n"):
-        raise ProfileInvalid("secret", "must be a single-line string (or null to clear it)")
-    return value.strip() or None
+    return check_secret(value, "secret")
 
 
 def _check_checkpoint(value: Any) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ProfileInvalid("default_checkpoint", "must be a string")
-    return value.strip()
+    return check_text(value, "default_checkpoint")
 
 
 def _check_timeout(value: Any) -> float:
     if value is None:
         return 600.0
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if not is_seconds(value):
         raise ProfileInvalid("timeout", "must be a positive number of seconds")
     return float(value)
 
@@ -249,6 +226,19 @@ def check_workflow_field(value: Any, kind: str) -> dict[str, Any] | None:
         raise ProfileInvalid("workflow", "; ".join(check.problems))
     assert isinstance(value, dict)
     return value
+
+
+UPDATE_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "name": check_name,
+    "kind": _check_kind,
+    "base_url": _check_base_url,
+    "auth": _check_auth,
+    "username": _check_username,
+    "default_checkpoint": _check_checkpoint,
+    "timeout": _check_timeout,
+}
+"""The fields an update checks on their own (``workflow`` depends on the
+kind, ``secret`` goes to the secret store)."""
 
 
 # -- the manager -----------------------------------------------------------------
@@ -332,7 +322,7 @@ class ImageConnectionManager(ProfileRegistry[ImageConnectionProfile]):
         checked_kind = _check_kind(kind)
         profile = ImageConnectionProfile(
             id=new_id(),
-            name=_check_name(name),
+            name=check_name(name),
             kind=checked_kind,
             base_url=_check_base_url(base_url),
             auth=_check_auth(auth),  # type: ignore[arg-type]
@@ -347,28 +337,10 @@ class ImageConnectionManager(ProfileRegistry[ImageConnectionProfile]):
         """Change fields. ``secret``: a string sets it, None or "" clears it,
         absent leaves it."""
         self._refuse_fallback(profile_id)
-        unknown = set(changes) - set(EDITABLE)
-        if unknown:
-            raise ProfileInvalid(
-                sorted(unknown)[0], f"unknown field; editable: {', '.join(EDITABLE)}"
-            )
+        check_editable(changes, EDITABLE)
         secret = changes.pop("secret", UNSET)
         new_secret = UNSET if secret is UNSET else _check_secret(secret)
-        checked: dict[str, Any] = {}
-        if "name" in changes:
-            checked["name"] = _check_name(changes["name"])
-        if "kind" in changes:
-            checked["kind"] = _check_kind(changes["kind"])
-        if "base_url" in changes:
-            checked["base_url"] = _check_base_url(changes["base_url"])
-        if "auth" in changes:
-            checked["auth"] = _check_auth(changes["auth"])
-        if "username" in changes:
-            checked["username"] = _check_username(changes["username"])
-        if "default_checkpoint" in changes:
-            checked["default_checkpoint"] = _check_checkpoint(changes["default_checkpoint"])
-        if "timeout" in changes:
-            checked["timeout"] = _check_timeout(changes["timeout"])
+        checked = check_changes(changes, UPDATE_CHECKS)
 
         def revise(current: ImageConnectionProfile) -> ImageConnectionProfile:
             # The workflow is checked against the kind the profile will have;
