@@ -156,11 +156,24 @@ class ChunkParser:
         writer = self.writer
         if writer.finished:
             return []
+        message = self.message
+        index = self._open
+        if index is not None and message.response_id is not None:
+            # Fast path for nearly every chunk of a stream: more text for the
+            # open text block and nothing else (see _plain_text). It does what
+            # the general path below does for such a chunk — append the text,
+            # one text_delta — without its dozen lookups and three calls.
+            block = message.content[index]
+            if type(block) is TextContent:
+                text = _plain_text(chunk)
+                if text is not None:
+                    block.append(text)
+                    event = writer.text_delta(index, text)
+                    return [event] if event is not None else []
         if chunk.get("error"):
             return self.fail(_chunk_error(chunk["error"]))
         if chunk.get("object") == "error":  # vLLM's error shape, sent as a chunk
             return self.fail(_chunk_error(chunk))
-        message = self.message
         if message.response_id is None:
             rid = chunk.get("id")
             if isinstance(rid, str) and rid:
@@ -386,6 +399,41 @@ class ChunkParser:
         if event is not None:
             out.append(event)
         return out
+
+
+def _plain_text(chunk: dict[str, Any]) -> str | None:
+    """The text of a plain content-delta chunk, else None.
+
+    Plain means: the first choice has index 0 and a delta holding only a
+    non-empty ``content`` string, and nothing else in the chunk would act —
+    no ``finish_reason``, no ``usage`` (in the choice or the chunk), no
+    ``x_groq``, no ``error``, no ``object: "error"``. ``ChunkParser.feed``
+    handles such a chunk on its fast path; every other chunk (role, reasoning,
+    tool calls, refusal, finish, usage, errors) takes the general path.
+    """
+    choices = chunk.get("choices")
+    if type(choices) is not list or not choices:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or len(delta) != 1:
+        return None
+    text = delta.get("content")
+    if (
+        not text
+        or type(text) is not str
+        or choice.get("index", 0) != 0
+        or choice.get("finish_reason")
+        or choice.get("usage")
+        or chunk.get("usage")
+        or chunk.get("error")
+        or chunk.get("object") == "error"
+        or "x_groq" in chunk
+    ):
+        return None
+    return text
 
 
 def _int(value: Any) -> int:
