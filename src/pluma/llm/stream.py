@@ -132,6 +132,15 @@ class EventStream:
                     "(yield what the StreamWriter returns)"
                 )
             )
+        kind = event.type
+        if self._started and kind != "start" and kind != "done" and kind != "error":
+            # Nearly every event: a non-terminal one after start. This is
+            # _deliver's branch for it, inlined to save a coroutine per event.
+            if event.partial is None:
+                event.partial = self._message
+            else:
+                self._message = event.partial
+            return event
         return await self._deliver(event)
 
     async def _deliver(self, event: Event) -> Event:
