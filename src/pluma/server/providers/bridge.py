@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from typing import TypeGuard
 
 from pluma import llm
 from pluma.server.providers.base import ChatRequest, EventProvider, Provider
@@ -28,8 +29,30 @@ from pluma.server.providers.base import ChatRequest, EventProvider, Provider
 LINE_PROTOCOL = "openai-completions"
 
 
+_EVENT_CLASSES: set[type] = set()
+"""Provider classes known to implement :class:`EventProvider`. A
+``runtime_checkable`` isinstance walks every protocol member on each call
+(tens of microseconds per request); a class that has every member itself
+keeps that answer, so it is asked once. Anything else (members set on the
+instance, plain providers) is checked in full every time."""
+
+
+def _speaks_events(provider: Provider) -> TypeGuard[EventProvider]:
+    cls = type(provider)
+    if cls in _EVENT_CLASSES:
+        return True
+    if not isinstance(provider, EventProvider):
+        return False
+    if all(
+        hasattr(cls, name)
+        for name in ("id", "upstream", "list_models", "stream_chat", "stream_events")
+    ):
+        _EVENT_CLASSES.add(cls)
+    return True
+
+
 def events_for(provider: Provider, request: ChatRequest) -> llm.EventStream:
-    if isinstance(provider, EventProvider):
+    if _speaks_events(provider):
         return provider.stream_events(request)
     model = llm.Model(
         id=request.model, provider=provider.id, protocol=LINE_PROTOCOL, base_url=provider.upstream

@@ -70,7 +70,9 @@ def resolve_target(
             f"no model given and connection {profile.name} has no default model — "
             "name a model in the request or set the connection's default model"
         )
-    provider = connections.provider_for(profile.id, http)
+    # The profile in hand is resolved directly: asking ``provider_for(id)``
+    # would look it up (and copy it) a second time.
+    provider = create_provider(connections.resolve(profile), http)
     return Target(provider=provider, profile=profile, model=model_id)
 
 
