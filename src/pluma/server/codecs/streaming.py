@@ -60,22 +60,38 @@ class RelayResponse(Response):
         self.error_body = error_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with anyio.create_task_group() as group:
+        # Plain asyncio, not an anyio task group: one watcher task, and the
+        # disconnect cancels this task directly. The group's cancel scopes cost
+        # more than the relay of a short stream does.
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        sending = True
+        left = False
 
-            async def watch() -> None:
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        group.cancel_scope.cancel()
-                        return
+        async def watch() -> None:
+            nonlocal left
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    if sending:  # single-threaded: the cancel lands inside _send_all
+                        left = True
+                        task.cancel()
+                    return
 
-            group.start_soon(watch)
-            try:
-                await self._send_all(send)
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await _aclose(self.frames)
-            group.cancel_scope.cancel()
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            await self._send_all(send)
+            sending = False
+        except asyncio.CancelledError:
+            sending = False
+            if not left or task.uncancel() > cancelling:
+                raise  # cancelled from elsewhere (shutdown): not ours to swallow
+        finally:
+            sending = False
+            watcher.cancel()
+            with anyio.CancelScope(shield=True):
+                await _aclose(self.frames)
 
     async def _send_all(self, send: Send) -> None:
         body = self.frames
@@ -138,12 +154,12 @@ async def _coalesce(body: AsyncIterator[str], send: Send) -> None:
             finished = True
             ready.set()
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(read)
+    reader = asyncio.get_running_loop().create_task(read())
+    try:
         while True:
             if not pending:
                 if finished:
-                    return
+                    break
                 ready.clear()
                 await ready.wait()
                 continue
@@ -151,6 +167,11 @@ async def _coalesce(body: AsyncIterator[str], send: Send) -> None:
             pending.clear()
             room.set()
             await send({"type": "http.response.body", "body": data, "more_body": True})
+        await reader  # the reader's own failure, if any, is ours
+    finally:
+        if not reader.done():  # we failed or were cancelled: stop reading, wait for its cleanup
+            reader.cancel()
+            await asyncio.wait([reader])
 
 
 async def _aclose(body: AsyncIterator[str]) -> None:
