@@ -65,6 +65,11 @@ ROUTER_MODULES: tuple[str, ...] = (
 )
 """Modules of :mod:`pluma.server.routes` whose ``router`` is included, in order."""
 
+HOT_ROUTERS: tuple[str, ...] = ("openai_compat", "chat", "anthropic_compat")
+"""Included before the others: the router tries routes in order, and each
+miss costs a few microseconds on every chat request. Their paths overlap no
+other module's, so which route answers does not change."""
+
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -84,6 +89,14 @@ def router_modules() -> list[ModuleType]:
         if module is not None and hasattr(module, "router"):
             modules.append(module)
     return modules
+
+
+def _hot_first(modules: list[ModuleType]) -> list[ModuleType]:
+    def rank(module: ModuleType) -> int:
+        name = module.__name__.rsplit(".", 1)[-1]
+        return HOT_ROUTERS.index(name) if name in HOT_ROUTERS else len(HOT_ROUTERS)
+
+    return sorted(modules, key=rank)
 
 
 def new_http_client() -> httpx.AsyncClient:
@@ -175,7 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
-    for module in modules:
+    for module in _hot_first(modules):
         app.include_router(module.router)
     if STATIC_DIR.is_dir() and any(STATIC_DIR.iterdir()):
         from fastapi.staticfiles import StaticFiles
