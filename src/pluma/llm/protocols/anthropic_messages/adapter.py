@@ -107,11 +107,13 @@ class AnthropicMessagesAdapter:
                             )
                             return
                         events = parser.feed(sse.event, data)
-                        if writer.finished:
+                        # Only the parser ends the writer, so one read serves both checks.
+                        finished = writer.finished
+                        if finished:
                             await finish_body(response)
                         for event in events:
                             yield event
-                        if writer.finished:
+                        if finished:
                             return
         except ProviderError as exc:
             if not carries_credentials(options.api_key, headers):

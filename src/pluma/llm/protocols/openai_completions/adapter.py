@@ -95,11 +95,13 @@ class OpenAICompletionsAdapter:
                             events = parser.feed(_named_error(sse.data))
                         else:
                             events = parser.feed_data(sse.data)
-                        if parser.finished:
+                        # Only the parser ends the writer, so one read serves both checks.
+                        finished = writer.finished
+                        if finished:
                             await finish_body(response)
                         for event in events:
                             yield event
-                        if parser.finished:
+                        if finished:
                             break
                 for event in parser.finish():
                     yield event

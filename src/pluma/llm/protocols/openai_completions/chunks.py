@@ -149,13 +149,18 @@ class ChunkParser:
                     f"the upstream sent a chunk that is not an object: {stripped[:200]!r}"
                 )
             )
-        return self.feed(chunk)
+        return self._chunk(chunk)
 
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
         """One decoded chunk (``chat.completion.chunk`` or an error object)."""
-        writer = self.writer
-        if writer.finished:
+        if self.writer.finished:
             return []
+        return self._chunk(chunk)
+
+    def _chunk(self, chunk: dict[str, Any]) -> list[Event]:
+        """``feed`` once the stream is known not to have ended (``feed_data``
+        has checked that already)."""
+        writer = self.writer
         message = self.message
         index = self._open
         if index is not None and message.response_id is not None:
