@@ -91,10 +91,14 @@ class EventStream:
             return await self._deliver(self._aborted_event())
         source = self._source
         assert source is not None
-        task = asyncio.current_task()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        # Given the loop (a stream lives on the one it was first read on, as
+        # abort() already assumes), current_task() skips its own
+        # get_running_loop(), which is most of its cost per event.
+        task = asyncio.current_task(loop)
         self._waiting_task = task
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
         try:
             event = await source.__anext__()
             while event is None:
