@@ -46,6 +46,7 @@ from pluma.server.connections import (
 )
 from pluma.server.discovery import Discovery
 from pluma.server.errors import error_body
+from pluma.server.hot_routes import HotRoutes, hot_endpoints
 from pluma.server.secrets import SecretStoreError, open_secret_store
 from pluma.server.security import SecurityMiddleware
 from pluma.server.state import ServerState
@@ -194,6 +195,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from fastapi.staticfiles import StaticFiles
 
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    # Added first, so it runs inside the security middleware (all checks first).
+    endpoints = hot_endpoints(route for module in modules for route in module.router.routes)
+    app.add_middleware(HotRoutes, endpoints=endpoints)
     app.add_middleware(SecurityMiddleware, settings=settings)
     return app
 
