@@ -27,7 +27,8 @@ import httpx
 
 from pluma import llm
 from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import ModelInfo, Provider, create_provider
+from pluma.server.providers.base import ChatRequest, ModelInfo, Provider, create_provider
+from pluma.server.providers.bridge import events_for
 
 log = logging.getLogger("pluma.server.models")
 
@@ -74,6 +75,25 @@ def resolve_target(
     # would look it up (and copy it) a second time.
     provider = create_provider(connections.resolve(profile), http)
     return Target(provider=provider, profile=profile, model=model_id)
+
+
+def open_chat(
+    connections: Any,
+    http: httpx.AsyncClient,
+    request: ChatRequest,
+    connection: str | None = None,
+) -> llm.EventStream:
+    """Route ``request`` to its connection and start its event stream.
+
+    The one path every chat endpoint takes from a decoded request to neutral
+    events. ``request.model`` is rewritten from what the client addressed
+    (``<profile>/<model>``, a bare id, or empty for the default) to the
+    upstream's id, so callers that echo the client's name read it first.
+    Raises as :func:`resolve_target` does.
+    """
+    target = resolve_target(connections, http, request.model, connection)
+    request.model = target.model
+    return events_for(target.provider, request)
 
 
 async def catalog(

@@ -19,8 +19,7 @@ from pluma.server.codecs.anthropic_stream import AnthropicEventEncoder
 from pluma.server.codecs.bodies import read_json
 from pluma.server.codecs.failures import Failure, failure_for
 from pluma.server.codecs.streaming import RelayResponse, drain, relay
-from pluma.server.providers.bridge import events_for
-from pluma.server.providers.resolve import resolve_target
+from pluma.server.providers.resolve import open_chat
 from pluma.server.state import ServerState
 
 router = APIRouter(tags=["anthropic"])
@@ -42,9 +41,7 @@ async def messages(request: Request) -> Response:
         decoded = decode_messages_request(await read_json(request))
         chat_request = decoded.request
         requested = chat_request.model
-        target = resolve_target(state.connections, state.http, requested)
-        chat_request.model = target.model
-        stream = events_for(target.provider, chat_request)
+        stream = open_chat(state.connections, state.http, chat_request)
     except Exception as exc:
         return _error(exc)
     if decoded.stream:

@@ -46,8 +46,7 @@ from pluma.server.codecs.openai_request import decode_chat_completions, decode_r
 from pluma.server.codecs.openai_stream import OpenAIChunkEncoder
 from pluma.server.codecs.streaming import RelayResponse, relay
 from pluma.server.conversations import ConversationNotFound
-from pluma.server.providers.bridge import events_for
-from pluma.server.providers.resolve import resolve_target
+from pluma.server.providers.resolve import open_chat
 from pluma.server.state import ServerState
 
 log = logging.getLogger("pluma.server.chat")
@@ -87,9 +86,7 @@ async def _start(request: Request, state: ServerState) -> Response:
     if conversation_id and store is not None and not store.exists(conversation_id):
         raise _unknown(conversation_id)
     requested = chat_request.model
-    target = resolve_target(state.connections, state.http, requested, connection)
-    chat_request.model = target.model
-    stream = events_for(target.provider, chat_request)
+    stream = open_chat(state.connections, state.http, chat_request, connection)
     on_end: Callable[[llm.AssistantMessage], None] | None = None
     if conversation_id and store is not None:
         last = chat_request.context.messages[-1]
@@ -99,7 +96,7 @@ async def _start(request: Request, state: ServerState) -> Response:
             on_end = _saver(store, conversation_id, _Turn.now(store, conversation_id))
         except ConversationNotFound:  # deleted since the check above
             raise _unknown(conversation_id) from None
-    encoder = OpenAIChunkEncoder(requested or target.model)
+    encoder = OpenAIChunkEncoder(requested or chat_request.model)
     return RelayResponse(
         relay(stream, encoder.encode, defer=False, on_end=on_end), Failure.openai_body
     )

@@ -26,8 +26,7 @@ from pluma.server.codecs.openai_request import decode_chat_completions
 from pluma.server.codecs.openai_response import encode_completion
 from pluma.server.codecs.openai_stream import OpenAIChunkEncoder
 from pluma.server.codecs.streaming import RelayResponse, drain, relay
-from pluma.server.providers.bridge import events_for
-from pluma.server.providers.resolve import catalog, resolve_target
+from pluma.server.providers.resolve import catalog, open_chat
 from pluma.server.state import ServerState
 
 router = APIRouter(tags=["openai"])
@@ -71,9 +70,7 @@ async def chat_completions(request: Request) -> Response:
         decoded = decode_chat_completions(await read_json(request))
         chat_request = decoded.request
         requested = chat_request.model
-        target = resolve_target(state.connections, state.http, requested)
-        chat_request.model = target.model
-        stream = events_for(target.provider, chat_request)
+        stream = open_chat(state.connections, state.http, chat_request)
     except Exception as exc:
         return _error(exc)
     if decoded.stream:
