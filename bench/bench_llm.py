@@ -12,8 +12,6 @@ unit of work whatever it yields per delta.
 |--------------------|---------------------------------------------------------------------|
 | pluma              | ``llm.stream(model, ctx, opts)``, iterate every event               |
 | pluma-transport    | Pluma's ``open_stream`` + ``read_sse`` + ``orjson.loads`` (no events) |
-| pluma+aiohttp      | ``pluma`` with ``StreamOptions.http_client`` on httpx-aiohttp's       |
-|                    | transport (opt-in, not the default; shown when installed)           |
 | openai-sdk         | ``AsyncOpenAI().chat.completions.create(stream=True)``, every chunk  |
 | anthropic-sdk      | ``AsyncAnthropic().messages.stream()``, every event                  |
 | floor              | httpx ``aiter_lines`` + ``json.loads`` per ``data:`` line            |
@@ -64,7 +62,7 @@ class Measure:
 # -- contenders -------------------------------------------------------------
 
 
-def pluma_runner(port: int, protocol: str, http_client: httpx.AsyncClient | None = None) -> Runner:
+def pluma_runner(port: int, protocol: str) -> Runner:
     from pluma import llm
 
     if protocol == "openai":
@@ -73,9 +71,7 @@ def pluma_runner(port: int, protocol: str, http_client: httpx.AsyncClient | None
         proto, provider = "anthropic-messages", "anthropic"
     base = f"http://127.0.0.1:{port}/v1"
     ctx = llm.Context(messages=[llm.UserMessage("Say many words.")])
-    opts = llm.StreamOptions(
-        api_key="bench", max_retries=0, max_tokens=1024, http_client=http_client
-    )
+    opts = llm.StreamOptions(api_key="bench", max_retries=0, max_tokens=1024)
 
     async def run(n: int, suffix: str) -> int:
         model = llm.Model(id=f"bench-{n}{suffix}", provider=provider, protocol=proto, base_url=base)
@@ -90,18 +86,6 @@ def pluma_runner(port: int, protocol: str, http_client: httpx.AsyncClient | None
         return deltas
 
     return run
-
-
-def aiohttp_client() -> httpx.AsyncClient | None:
-    """An httpx client on aiohttp's transport (C HTTP parser), if installed.
-
-    Not Pluma's default: measured here to show what the HTTP engine costs per
-    event (see docs/benchmarks.md)."""
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
-        return None
-    return httpx.AsyncClient(transport=AiohttpTransport(), timeout=None)
 
 
 def pluma_transport_runner(port: int, protocol: str) -> Runner:
@@ -247,14 +231,12 @@ async def run(
 ) -> LLMResults:
     rows: list[Measure] = []
     checks: list[tuple[str, float, str, bool | None]] = []
-    aio = aiohttp_client()
     with upstream_process() as port:
         for protocol in ("openai", "anthropic"):
             sdk_name = "openai-sdk" if protocol == "openai" else "anthropic-sdk"
             runners: dict[str, Runner] = {
                 "pluma": pluma_runner(port, protocol),
                 "pluma-transport": pluma_transport_runner(port, protocol),
-                **({"pluma+aiohttp": pluma_runner(port, protocol, aio)} if aio else {}),
                 sdk_name: openai_runner(port) if protocol == "openai" else anthropic_runner(port),
                 "floor": floor_runner(port, protocol),
             }
@@ -271,12 +253,6 @@ async def run(
                 checks.append(
                     (f"{label}: pluma / floor", ratio, "<= 2x", ratio <= 2 if ok else None)
                 )
-                if "pluma+aiohttp" in result:
-                    # What the opt-in aiohttp transport would give (not the default).
-                    ratio, ok = _ratio(sdk, result["pluma+aiohttp"])
-                    met = ratio >= want if ok else None
-                    what = f"{label}: {sdk_name} / pluma+aiohttp (opt-in)"
-                    checks.append((what, ratio, f">= {want:g}x", met))
 
             # Linear cost: per-delta time must not grow with the message length.
             small, large = scale
@@ -294,8 +270,6 @@ async def run(
                     ratio <= 1.2 if ok else None,
                 )
             )
-    if aio is not None:
-        await aio.aclose()
     return LLMResults(rows, checks)
 
 

@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=200)
     parser.add_argument("--bulk", action="store_true", help="upstream sends 64 KiB HTTP chunks")
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--save", type=Path, help="also keep the cProfile stats in this file")
     args = parser.parse_args()
     model = f"bench-{args.chunks}" + ("-bulk" if args.bulk else "")
 
@@ -141,6 +142,8 @@ def main() -> None:
         finally:
             stop_process(proc)
         stats = pstats.Stats(str(stats_file))
+        if args.save:
+            stats.dump_stats(str(args.save))
 
     print(f"pluma serve, {args.streams} streams of {args.chunks} chunks ({model}), one at a time")
     print(

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from tests.support.scripted_server import Reply, ScriptedServer
 
-from pluma.llm.options import Timeouts
-from pluma.llm.transport.http import read_sse
+from pluma.llm.options import StreamOptions, Timeouts
+from pluma.llm.transport.http import open_stream, read_sse
 from pluma.llm.transport.sse import ServerSentEvent, SSEDecoder
 
 
@@ -135,7 +134,7 @@ async def test_read_sse_over_real_http_with_split_reads(server: ScriptedServer) 
     # Every byte a separate chunk on the wire; the decoder sees real reads.
     body: list[bytes | float] = [REALISTIC[i : i + 7] for i in range(0, len(REALISTIC), 7)]
     server.reply(Reply(body=body))
-    async with httpx.AsyncClient() as client, client.stream("GET", server.url) as response:
+    async with open_stream(server.url, headers={}, body={}, options=StreamOptions()) as response:
         events = [e async for e in read_sse(response, Timeouts())]
     assert events == REALISTIC_EVENTS
     assert json.loads(events[0].data)["choices"][0]["delta"]["content"] == "Héllo €"

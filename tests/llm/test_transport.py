@@ -4,16 +4,23 @@ upstream's own error messages, and timeouts that never cap a live stream."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
 from tests.support.scripted_server import Reply, ScriptedServer
 
 from pluma import llm
 from pluma.llm.options import StreamOptions, Timeouts
-from pluma.llm.transport.http import open_stream, read_sse
+from pluma.llm.transport.http import (
+    close_shared_session,
+    open_stream,
+    read_sse,
+    shared_session,
+)
 
 
 @pytest.fixture
@@ -282,7 +289,8 @@ async def test_request_carries_json_and_headers(server: ScriptedServer) -> None:
     async with open_stream(
         server.url + "/v1/x", headers={"x-api-key": "k"}, body={"a": [1, "é"]}, options=options
     ) as response:
-        assert response.status_code == 200
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
     request = server.requests[0]
     assert (request.method, request.path) == ("POST", "/v1/x")
     assert request.json() == {"a": [1, "é"]}
@@ -331,12 +339,10 @@ def test_error_from_body_keeps_the_upstream_words(
 def test_retry_after_forms() -> None:
     import email.utils
 
-    import httpx
-
     from pluma.llm.transport.http import _retry_after
 
-    def with_headers(**headers: str) -> httpx.Response:
-        return httpx.Response(429, headers={k.replace("_", "-"): v for k, v in headers.items()})
+    def with_headers(**headers: str) -> dict[str, str]:
+        return {k.replace("_", "-"): v for k, v in headers.items()}
 
     assert _retry_after(with_headers(retry_after="2")) == 2.0
     assert _retry_after(with_headers(retry_after_ms="150", retry_after="9")) == 0.15
@@ -347,25 +353,84 @@ def test_retry_after_forms() -> None:
     assert _retry_after(with_headers(retry_after="soon")) is None
 
 
-async def test_a_caller_supplied_http_client_is_used(server: ScriptedServer) -> None:
-    import httpx
-
+async def test_a_caller_supplied_http_session_is_used(server: ScriptedServer) -> None:
     server.reply(OK)
-    async with httpx.AsyncClient(headers={"x-from-client": "yes"}) as client:
-        assert await fetch(server.url, StreamOptions(http_client=client)) == ["one", "two"]
-    assert server.requests[0].headers["x-from-client"] == "yes"
+    async with aiohttp.ClientSession(headers={"x-from-session": "yes"}) as session:
+        assert await fetch(server.url, StreamOptions(http_session=session)) == ["one", "two"]
+        assert not session.closed
+    assert server.requests[0].headers["x-from-session"] == "yes"
 
 
-async def test_shared_client_is_per_event_loop() -> None:
-    from pluma.llm.transport.http import shared_client
-
-    here = shared_client()
-    assert shared_client() is here
+async def test_shared_session_is_per_event_loop() -> None:
+    here = shared_session()
+    assert shared_session() is here
 
     async def other() -> int:
-        return id(shared_client())
+        return id(shared_session())
 
     assert await asyncio.to_thread(asyncio.run, other()) != id(here)
+
+
+def test_shared_session_is_closed_when_its_loop_shuts_down(server: ScriptedServer) -> None:
+    """asyncio.run closes the session (and its pooled connection) on the way
+    out, with no "Unclosed client session" report."""
+    server.reply(OK)
+    reports: list[dict[str, object]] = []
+
+    async def use() -> aiohttp.ClientSession:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: reports.append(ctx))
+        assert await fetch(server.url, StreamOptions()) == ["one", "two"]
+        return shared_session()
+
+    session = asyncio.run(use())
+    assert session.closed
+    del session
+    gc.collect()
+    assert reports == []
+
+
+async def test_close_shared_session_closes_the_pool(server: ScriptedServer) -> None:
+    server.reply(OK)
+    assert await fetch(server.url, StreamOptions()) == ["one", "two"]
+    session = shared_session()
+    await close_shared_session()
+    assert session.closed
+    assert shared_session() is not session
+    assert await fetch(server.url, StreamOptions()) == ["one", "two"]
+    assert server.connections == 2
+
+
+async def test_proxy_from_the_environment_is_used(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY is honoured (read when the loop's session opens): the proxy
+    gets the request in absolute form."""
+    server.reply(OK)
+    await close_shared_session()
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    monkeypatch.setenv("NO_PROXY", "")
+    try:
+        target = "http://upstream.invalid:9/v1/chat"
+        assert await fetch(target, StreamOptions(max_retries=0)) == ["one", "two"]
+    finally:
+        await close_shared_session()
+    assert server.requests[0].path == target
+    assert server.requests[0].headers["host"] == "upstream.invalid:9"
+
+
+async def test_no_proxy_exempts_a_host(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.reply(OK)
+    await close_shared_session()
+    with socket.socket() as dead:
+        dead.bind(("127.0.0.1", 0))  # bound, not listening: a proxy that refuses
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{dead.getsockname()[1]}")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        try:
+            assert await fetch(server.url, StreamOptions(max_retries=0)) == ["one", "two"]
+        finally:
+            await close_shared_session()
 
 
 async def test_bodies_are_asked_uncompressed(server: ScriptedServer) -> None:

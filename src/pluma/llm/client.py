@@ -93,7 +93,7 @@ def _check_limits(options: StreamOptions) -> None:
         raise ConfigurationError(
             f"max_retry_delay must be 0 or more seconds, got {options.max_retry_delay}"
         )
-    for name in ("connect", "first_byte", "idle", "write"):
+    for name in ("connect", "first_byte", "idle"):
         value = getattr(options.timeouts, name)
         if value is not None and value <= 0:
             raise ConfigurationError(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from pluma.llm.types import ReasoningLevel, Tool
 
 if TYPE_CHECKING:
-    import httpx
+    import aiohttp
 
 
 @runtime_checkable
@@ -36,13 +36,13 @@ class Timeouts:
     keeps sending may run as long as it likes. ``first_byte`` covers sending the
     request until the first byte of the response body (reasoning models may
     think for minutes); ``idle`` is the longest silence between two reads after
-    that. Keep-alive comments count as activity.
+    that. Keep-alive comments count as activity. ``connect`` covers waiting for
+    a pooled connection and opening a new one.
     """
 
     connect: float | None = 10.0
     first_byte: float | None = 600.0
     idle: float | None = 120.0
-    write: float | None = 30.0
 
 
 @dataclass(slots=True)
@@ -52,6 +52,8 @@ class StreamOptions:
     ``api_key`` falls back to the provider's environment variables (see
     :mod:`pluma.llm.keys`); ``base_url`` and ``headers`` override the model's.
     ``max_retries`` applies only before the first byte of the response.
+    ``http_session`` replaces the shared per-loop ``aiohttp`` session (see
+    :mod:`pluma.llm.transport.http`), e.g. for a proxy or client certificates.
     The key and the headers (which may carry credentials) are left out of
     ``repr`` so that logging the options never logs a secret.
     """
@@ -66,4 +68,4 @@ class StreamOptions:
     max_retries: int = 2
     max_retry_delay: float = 60.0
     timeouts: Timeouts = field(default_factory=Timeouts)
-    http_client: httpx.AsyncClient | None = None
+    http_session: aiohttp.ClientSession | None = None

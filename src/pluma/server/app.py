@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pluma import __version__
+from pluma.llm.transport.http import close_shared_session
 from pluma.server.config import Settings
 from pluma.server.connections import (
     ConnectionManager,
@@ -47,6 +48,7 @@ from pluma.server.connections import (
 from pluma.server.discovery import Discovery
 from pluma.server.errors import error_body
 from pluma.server.hot_routes import HotRoutes, hot_endpoints
+from pluma.server.http_client import new_http_client
 from pluma.server.secrets import SecretStoreError, open_secret_store
 from pluma.server.security import SecurityMiddleware
 from pluma.server.state import ServerState
@@ -100,16 +102,6 @@ def _hot_first(modules: list[ModuleType]) -> list[ModuleType]:
     return sorted(modules, key=rank)
 
 
-def new_http_client() -> httpx.AsyncClient:
-    """The shared upstream client: no overall timeout (profiles set their own),
-    a pool large enough for hundreds of concurrent streams, no redirects."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(None),
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
-        follow_redirects=False,
-    )
-
-
 def build_state(settings: Settings, http: httpx.AsyncClient) -> ServerState:
     """Everything the routes share; raises SecretStoreError when a required
     keyring is unusable (``--secrets keyring``)."""
@@ -148,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state = build_state(settings, http)
         except BaseException:
             await http.aclose()
+            await close_shared_session()
             raise
         app.state.pluma = state
         log.info("data directory: %s", settings.data_dir)

@@ -371,9 +371,9 @@ class ProfileRegistry(Generic[P]):
             return http
         if self.http is not None:
             return self.http
-        from pluma.llm.transport.http import shared_client
+        from pluma.server.http_client import shared_http_client
 
-        return shared_client()
+        return shared_http_client()
 
     # -- writing ---------------------------------------------------------------
 

@@ -1,16 +1,26 @@
-"""HTTP for adapters: one pooled client per event loop, retries before the
-first byte, timeouts that never cap a healthy stream, and upstream errors
-turned into :class:`~pluma.llm.errors.ProviderError` with the upstream's own
-message.
+"""HTTP for adapters: one pooled aiohttp session per event loop, retries
+before the first byte, timeouts that never cap a healthy stream, and upstream
+errors turned into :class:`~pluma.llm.errors.ProviderError` with the
+upstream's own message.
+
+Why aiohttp here (the rest of Pluma uses httpx): a streamed call is one
+request and then hundreds of small body reads, and both ends are hot paths
+of ``pluma serve``. On the same streams (``bench/bench_llm.py``,
+``bench/bench_gateway.py``) httpx's client stack — request building, cookie
+handling, httpcore's pool and h11's pure-Python parser — cost about half of
+the server's CPU per stream; aiohttp's C parser and lean stream reader do the
+same work for a fraction of it.
 
 Retry policy (only while nothing has been read from the response body):
 
 | failure                                   | retried | delay                                   |
 |-------------------------------------------|---------|-----------------------------------------|
 | connect error / connect timeout           | yes     | 0.5 s × 2^attempt (jittered), ≤ 8 s     |
+| connection closed before an answer        | yes     | the backoff above                       |
 | HTTP 408, 409, 429, 500-599 (incl. 529)   | yes     | ``Retry-After`` if given (≤ max delay), |
 |                                           |         | else the backoff above                  |
 | any other 4xx                             | no      |                                         |
+| invalid URL, untrusted TLS certificate    | no      |                                         |
 | anything after the first body byte        | never   |                                         |
 
 A ``Retry-After`` longer than ``StreamOptions.max_retry_delay`` is not waited
@@ -21,23 +31,28 @@ body — waits at most until the first-byte deadline for its first bytes and
 ``Timeouts.idle`` between later ones, so an upstream that sends headers and
 then stalls can never hang a call.
 
-Bodies are requested uncompressed (``accept-encoding: identity``): the SSE
-reader then works on the raw bytes with no decompression layer. An upstream
-that compresses anyway is still decoded (see :func:`read_sse`).
+Bodies are requested uncompressed (``accept-encoding: identity``); an
+upstream that compresses anyway is still decoded by aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
+import functools
+import os
 import random
+import ssl
 import time
+import urllib.request
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import orjson
 
 from pluma.llm.errors import ProviderError, UpstreamTimeout
@@ -50,43 +65,139 @@ RETRY_STATUSES = frozenset({408, 409, 429, 529}) | frozenset(range(500, 600))
 # The most of an error body kept for its message (the rest is not read).
 MAX_ERROR_BODY = 64 * 1024
 
-# When each response's first-byte allowance runs out (event-loop time): the
-# wait for headers and the wait for the first body bytes share one deadline.
-_first_byte_deadlines: weakref.WeakKeyDictionary[httpx.Response, float] = (
+# The shared pool: enough connections for hundreds of concurrent streams.
+MAX_CONNECTIONS = 1000
+
+# How much of a large first read is decoded before its first events are
+# yielded (a few events' worth).
+FIRST_READ_SLICE = 2048
+
+
+class UpstreamResponse:
+    """An upstream's 2xx answer, open for reading with :func:`read_sse` or
+    :func:`read_body` inside :func:`open_stream`'s block.
+
+    ``headers`` is case-insensitive. The body is read only through this
+    module's readers, which apply the first-byte and idle timeouts.
+    """
+
+    __slots__ = ("_first_byte_deadline", "_raw", "headers", "reason", "status")
+
+    def __init__(self, raw: aiohttp.ClientResponse, first_byte_deadline: float | None) -> None:
+        self._raw = raw
+        self._first_byte_deadline = first_byte_deadline
+        self.status: int = raw.status
+        self.reason: str = raw.reason or ""
+        self.headers: Mapping[str, str] = raw.headers
+
+    def __repr__(self) -> str:
+        return f"<UpstreamResponse {self.status} {self.reason}>"
+
+    def _take_deadline(self, timeouts: Timeouts, loop: asyncio.AbstractEventLoop) -> float | None:
+        """The deadline for the first body bytes: the one set when the request
+        was sent (headers and first bytes share one allowance), once."""
+        deadline = self._first_byte_deadline
+        self._first_byte_deadline = None
+        if deadline is None and timeouts.first_byte is not None:
+            deadline = loop.time() + timeouts.first_byte
+        return deadline
+
+
+# -- the shared session --------------------------------------------------------
+
+
+class _LoopSession:
+    __slots__ = ("closer", "proxies", "session")
+
+    def __init__(self, session: aiohttp.ClientSession, closer: AsyncGenerator[None, None]) -> None:
+        self.session = session
+        self.closer = closer
+        # Read once: aiohttp's own trust_env reads them (and ~/.netrc) in a
+        # worker thread on every request.
+        self.proxies = urllib.request.getproxies_environment()
+
+
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSession] = (
     weakref.WeakKeyDictionary()
 )
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """Certifi's CA bundle (or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), like httpx:
+    the system store is missing on some Python builds (python.org's macOS)."""
+    import certifi
+
+    return ssl.create_default_context(
+        cafile=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        capath=os.environ.get("SSL_CERT_DIR"),
+    )
 
 
-def shared_client() -> httpx.AsyncClient:
-    """The pooled client of the running event loop.
+async def _close_at_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await session.close()
+
+
+def shared_session() -> aiohttp.ClientSession:
+    """The pooled session of the running event loop.
 
     Connections belong to the loop that opened them, so each loop gets its own
-    client; all streams in one loop share its pool.
+    session; all streams in one loop share its pool. The session is closed when
+    the loop shuts down: it is tied to an async generator parked at its
+    ``yield``, which the loop tracks and ``loop.shutdown_asyncgens()`` (run by
+    ``asyncio.run`` and ``asyncio.Runner``) closes — asyncio's only hook for
+    work at loop shutdown. :func:`close_shared_session` closes it sooner.
     """
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None or client.is_closed:
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(None),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-            follow_redirects=False,
-        )
-        _clients[loop] = client
-    return client
+    entry = _sessions.get(loop)
+    if entry is not None and not entry.session.closed:
+        return entry.session
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=_ssl_context()),
+        timeout=aiohttp.ClientTimeout(total=None),
+        cookie_jar=aiohttp.DummyCookieJar(),  # API calls carry no cookies
+    )
+    closer = _close_at_shutdown(session)
+    with contextlib.suppress(StopIteration):
+        closer.asend(None).send(None)  # run to the yield: the loop now tracks it
+    _sessions[loop] = _LoopSession(session, closer)
+    return session
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value: str | None = response.headers.get("retry-after-ms")
+async def close_shared_session() -> None:
+    """Close the running loop's shared session and its connections, if any
+    (the next call opens a new one)."""
+    entry = _sessions.pop(asyncio.get_running_loop(), None)
+    if entry is not None:
+        await entry.closer.aclose()
+
+
+def _proxy_for(url: str, loop: asyncio.AbstractEventLoop) -> str | None:
+    """The ``HTTP(S)_PROXY`` for ``url`` unless ``NO_PROXY`` exempts it."""
+    entry = _sessions.get(loop)
+    proxies = entry.proxies if entry is not None else {}
+    if not proxies:
+        return None
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxies.get(parts.scheme)
+
+
+# -- sending -------------------------------------------------------------------
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after-ms")
     if value:
         try:
             return float(value) / 1000
         except ValueError:
             pass
-    value = response.headers.get("retry-after")
+    value = headers.get("retry-after")
     if not value:
         return None
     try:
@@ -144,10 +255,13 @@ def _backoff(attempt: int) -> float:
     return min(8.0, 0.5 * 2.0**attempt) * (0.75 + random.random() * 0.5)
 
 
-def _httpx_timeout(t: Timeouts) -> httpx.Timeout:
-    # Reads are timed by read_sse (first byte, then idle) so a slow but live
-    # stream is never cut by a total deadline.
-    return httpx.Timeout(connect=t.connect, read=None, write=t.write, pool=t.connect)
+@functools.lru_cache(maxsize=64)
+def _client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    # Reads are timed by this module (first byte, then idle) so a slow but
+    # live stream is never cut by a total deadline.
+    return aiohttp.ClientTimeout(
+        total=None, connect=timeouts.connect, sock_connect=timeouts.connect
+    )
 
 
 @asynccontextmanager
@@ -158,11 +272,20 @@ async def open_stream(
     body: Any,
     options: StreamOptions,
     method: str = "POST",
-) -> AsyncIterator[httpx.Response]:
-    """POST ``body`` as JSON and yield the 2xx response, retrying per the
-    module's policy. Non-2xx answers raise :class:`ProviderError`. Leaving the
-    block closes the response (and its connection, if unread)."""
-    client = options.http_client or shared_client()
+) -> AsyncIterator[UpstreamResponse]:
+    """Send ``body`` as JSON and yield the 2xx response, retrying per the
+    module's policy. Non-2xx answers raise :class:`ProviderError`.
+
+    Leaving the block hands a fully read connection back to the pool and
+    closes any other at once, so an aborted stream's upstream sees its
+    connection close immediately.
+    """
+    loop = asyncio.get_running_loop()
+    session = options.http_session
+    proxy = None
+    if session is None:
+        session = shared_session()
+        proxy = _proxy_for(url, loop)
     content = orjson.dumps(body)
     req_headers = {
         "content-type": "application/json",
@@ -170,32 +293,40 @@ async def open_stream(
         "accept-encoding": "identity",
         **headers,
     }
-    timeout = _httpx_timeout(options.timeouts)
+    timeout = _client_timeout(options.timeouts)
     first_byte = options.timeouts.first_byte
     attempt = 0
     while True:
-        request = client.build_request(
-            method, url, content=content, headers=req_headers, timeout=timeout
-        )
         delay: float | None = None
-        loop = asyncio.get_running_loop()
         deadline = None if first_byte is None else loop.time() + first_byte
         try:
             async with asyncio.timeout_at(deadline):
-                response = await client.send(request, stream=True)
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"no response from {_origin(url)} within {first_byte:g} s (first-byte "
-                "timeout); raise Timeouts.first_byte for slow models",
-                retryable=True,
-            ) from None
-        except httpx.TimeoutException as exc:
+                raw = await session.request(
+                    method,
+                    url,
+                    data=content,
+                    headers=req_headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    proxy=proxy,
+                )
+        # aiohttp's timeouts are TimeoutErrors too: they must be caught first.
+        except aiohttp.ServerTimeoutError as exc:
             error: ProviderError = UpstreamTimeout(
                 f"timed out connecting to {_origin(url)}", retryable=True
             )
             error.__cause__ = exc
             delay = _backoff(attempt)
-        except httpx.TransportError as exc:
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+            raise ProviderError(
+                f"{url!r} is not a usable http:// or https:// URL ({exc}); check the base URL"
+            ) from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise ProviderError(
+                f"the TLS certificate of {_origin(url)} is not trusted: {exc.certificate_error}"
+                " (for a private CA, point SSL_CERT_FILE at its certificate)"
+            ) from None
+        except aiohttp.ClientError as exc:
             error = ProviderError(
                 f"cannot reach {_origin(url)}: {_describe_transport(exc)} "
                 "(is the server running, and is the base URL right?)",
@@ -203,52 +334,65 @@ async def open_stream(
             )
             error.__cause__ = exc
             delay = _backoff(attempt)
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"no response from {_origin(url)} within {first_byte:g} s (first-byte "
+                "timeout); raise Timeouts.first_byte for slow models",
+                retryable=True,
+            ) from None
         else:
-            if response.status_code < 300:
-                if _is_html(response):
-                    await response.aclose()
-                    raise ProviderError(
-                        f"{_origin(url)} answered with a web page (content-type "
-                        f"{response.headers.get('content-type')}), not an API response; "
-                        "check the base URL (API base URLs usually end in /v1)"
-                    )
-                if deadline is not None:
-                    _first_byte_deadlines[response] = deadline
+            response = UpstreamResponse(raw, deadline)
+            if raw.status < 300:
                 try:
+                    if _is_html(response):
+                        raise ProviderError(
+                            f"{_origin(url)} answered with a web page (content-type "
+                            f"{response.headers.get('content-type')}), not an API response; "
+                            "check the base URL (API base URLs usually end in /v1)"
+                        )
                     yield response
                 finally:
-                    await response.aclose()
+                    _done_with(raw)
                 return
             try:
-                raw = await read_body(
-                    response, options.timeouts, deadline=deadline, limit=MAX_ERROR_BODY
-                )
+                body_bytes = await read_body(response, options.timeouts, limit=MAX_ERROR_BODY)
             except ProviderError:
-                raw = b""  # a stalled or broken error body: the status still says enough
+                body_bytes = b""  # a stalled or broken error body: the status still says enough
             finally:
-                await response.aclose()
-            error = error_from_body(response.status_code, raw, response.reason_phrase)
+                _done_with(raw)
+            error = error_from_body(raw.status, body_bytes, response.reason)
             location = response.headers.get("location")
-            if 300 <= response.status_code < 400 and location:
+            if 300 <= raw.status < 400 and location:
                 # Not followed: a redirected POST may lose its body or method.
                 error.message += (
                     f" — the server redirects to {location}; use that address in the base URL"
                 )
-            if response.status_code == 404:
+            if raw.status == 404:
                 # Most often a base URL missing its /v1 (or with one too many).
                 error.message += (
-                    f" — {method} {_origin(url)}{httpx.URL(url).path} was not found: "
+                    f" — {method} {_origin(url)}{urlsplit(url).path} was not found: "
                     "check the base URL and the model id"
                 )
             error.message = redact(error.message, req_headers)
             error.args = (error.message,)
-            error.retry_after = _retry_after(response)
+            error.retry_after = _retry_after(response.headers)
             if error.retryable:
                 delay = error.retry_after if error.retry_after is not None else _backoff(attempt)
         if delay is None or attempt >= options.max_retries or delay > options.max_retry_delay:
             raise error
         attempt += 1
         await asyncio.sleep(delay)
+
+
+def _done_with(raw: aiohttp.ClientResponse) -> None:
+    """Pool the connection of a body read to its end; close any other now."""
+    if raw.content.at_eof():
+        raw.release()
+    else:
+        raw.close()
+
+
+# -- reading -------------------------------------------------------------------
 
 
 class _ReadTimer:
@@ -288,7 +432,7 @@ class _ReadTimer:
     def wait(self) -> None:
         """A read starts: the deadline now applies."""
         self.waiting = True
-        self.task = asyncio.current_task()
+        self.task = asyncio.current_task(self.loop)
         deadline = self.deadline
         if deadline is not None and (self.handle is None or deadline < self.armed_at):
             if self.handle is not None:
@@ -315,7 +459,9 @@ class _ReadTimer:
             self.handle = None
 
 
-async def read_sse(response: httpx.Response, timeouts: Timeouts) -> AsyncIterator[ServerSentEvent]:
+async def read_sse(
+    response: UpstreamResponse, timeouts: Timeouts
+) -> AsyncIterator[ServerSentEvent]:
     """The response body as SSE events, with first-byte and idle timeouts and
     transport failures reported as :class:`ProviderError`.
 
@@ -324,29 +470,31 @@ async def read_sse(response: httpx.Response, timeouts: Timeouts) -> AsyncIterato
     later read may wait ``timeouts.idle``. There is no total cap.
     """
     decoder = SSEDecoder()
-    # Raw bytes skip httpx's decoder layer; a compressed body needs it.
-    raw = response.aiter_raw() if _uncompressed(response) else response.aiter_bytes()
-    _body_readers[response] = raw
+    read = response._raw.content.readany
     loop = asyncio.get_running_loop()
-    deadline = _first_byte_deadlines.pop(response, None)
-    if deadline is None and timeouts.first_byte is not None:
-        deadline = loop.time() + timeouts.first_byte
     first = True
     idle = timeouts.idle
-    timer = _ReadTimer(loop, deadline)
+    timer = _ReadTimer(loop, response._take_deadline(timeouts, loop))
     try:
         while True:
             timer.wait()
             try:
-                chunk = await raw.__anext__()
-            except StopAsyncIteration:
-                break
+                chunk = await read()
             except asyncio.CancelledError:
                 if not timer.timed_out():
                     raise
                 raise _read_timeout(first, timeouts) from None
-            except httpx.HTTPError as exc:
+            except aiohttp.ClientError as exc:
                 raise _read_failure(exc) from exc
+            if not chunk:
+                break
+            if first and len(chunk) > FIRST_READ_SLICE:
+                # A fast upstream's whole reply can arrive in the first read:
+                # the first events go out before the rest is decoded, so time
+                # to first token does not wait on decoding the burst.
+                for event in decoder.feed(chunk[:FIRST_READ_SLICE]):
+                    yield event
+                chunk = chunk[FIRST_READ_SLICE:]
             first = False
             timer.done(None if idle is None else loop.time() + idle)
             for event in decoder.feed(chunk):
@@ -358,45 +506,60 @@ async def read_sse(response: httpx.Response, timeouts: Timeouts) -> AsyncIterato
 
 
 async def read_body(
-    response: httpx.Response,
-    timeouts: Timeouts,
-    *,
-    deadline: float | None = None,
-    limit: int | None = None,
+    response: UpstreamResponse, timeouts: Timeouts, *, limit: int | None = None
 ) -> bytes:
     """The whole (decoded) body, or its first ``limit`` bytes, for answers
     that are not a stream: a JSON completion, an error.
 
-    The same clock as :func:`read_sse`: the first bytes must come by
-    ``deadline`` (default: the first-byte deadline set when the request was
-    sent), later ones within ``timeouts.idle`` of each other. Raises
-    :class:`UpstreamTimeout` or :class:`ProviderError`.
+    The same clock as :func:`read_sse`: the first bytes must come by the
+    first-byte deadline set when the request was sent, later ones within
+    ``timeouts.idle`` of each other. Raises :class:`UpstreamTimeout` or
+    :class:`ProviderError`.
     """
     loop = asyncio.get_running_loop()
-    if deadline is None:
-        deadline = _first_byte_deadlines.pop(response, None)
-    if deadline is None and timeouts.first_byte is not None:
-        deadline = loop.time() + timeouts.first_byte
-    chunks = response.aiter_bytes()
+    deadline = response._take_deadline(timeouts, loop)
+    read = response._raw.content.readany
     parts: list[bytes] = []
     size = 0
     first = True
     while limit is None or size < limit:
         try:
             async with asyncio.timeout_at(deadline):
-                chunk = await chunks.__anext__()
-        except StopAsyncIteration:
-            break
+                chunk = await read()
         except TimeoutError:
             raise _read_timeout(first, timeouts) from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise _read_failure(exc) from exc
+        if not chunk:
+            break
         first = False
         parts.append(chunk)
         size += len(chunk)
         deadline = None if timeouts.idle is None else loop.time() + timeouts.idle
     body = b"".join(parts)
     return body if limit is None else body[:limit]
+
+
+async def finish_body(response: UpstreamResponse, grace: float = 0.25) -> None:
+    """Read what is left of a body whose protocol has already ended.
+
+    An SSE stream's end marker (``[DONE]``, ``message_stop``) arrives just
+    before the end of the HTTP body (the last chunk of a chunked response).
+    A connection is only pooled again once its body has been read to the end,
+    so without this every stream would pay for a new TCP connection. Adapters
+    call this after their end marker and before yielding the terminal event.
+    A server that keeps the body open gets ``grace`` seconds; then the
+    connection is simply closed.
+    """
+    content = response._raw.content
+    if content.at_eof():
+        return
+    try:
+        async with asyncio.timeout(grace):
+            while await content.readany():
+                pass
+    except (TimeoutError, aiohttp.ClientError):
+        pass
 
 
 def _read_timeout(first: bool, timeouts: Timeouts) -> UpstreamTimeout:
@@ -411,60 +574,39 @@ def _read_timeout(first: bool, timeouts: Timeouts) -> UpstreamTimeout:
     )
 
 
-def _read_failure(exc: httpx.HTTPError) -> ProviderError:
+def _read_failure(exc: aiohttp.ClientError) -> ProviderError:
     return ProviderError(
         f"the connection to the upstream failed mid-stream: {_describe_transport(exc)}"
     )
 
 
-def _uncompressed(response: httpx.Response) -> bool:
-    encoding: str = response.headers.get("content-encoding", "")
-    return not encoding or encoding.strip().lower() == "identity"
-
-
-def _is_html(response: httpx.Response) -> bool:
-    content_type: str = response.headers.get("content-type", "")
-    return content_type.lower().startswith("text/html")
-
-
-# The body iterator read_sse is reading, so finish_body can go on reading it
-# (httpx lets a response body be iterated only once).
-_body_readers: weakref.WeakKeyDictionary[httpx.Response, AsyncIterator[bytes]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def finish_body(response: httpx.Response, grace: float = 0.25) -> None:
-    """Read what is left of a body whose protocol has already ended.
-
-    An SSE stream's end marker (``[DONE]``, ``message_stop``) arrives just
-    before the end of the HTTP body (the last chunk of a chunked response).
-    Closing the response before reading that last bit makes httpx drop the
-    connection instead of returning it to the pool, so every stream would pay
-    for a new TCP connection. Adapters call this after their end marker and
-    before yielding the terminal event. A server that keeps the body open gets
-    ``grace`` seconds; then the connection is simply closed.
-    """
-    raw = _body_readers.pop(response, None)
-    if raw is None or response.is_closed:
-        return
-    try:
-        async with asyncio.timeout(grace):
-            async for _ in raw:
-                pass
-    except (TimeoutError, httpx.HTTPError):
-        pass
+def _is_html(response: UpstreamResponse) -> bool:
+    return response.headers.get("content-type", "").lower().startswith("text/html")
 
 
 def _origin(url: str) -> str:
-    parsed = httpx.URL(url)
-    return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.port}" if parsed.port else "")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
-def _describe_transport(exc: httpx.HTTPError) -> str:
-    text = str(exc)
-    if isinstance(exc, httpx.ConnectError):
-        return text or "connection refused"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return text or "the server closed the connection"
-    return text or type(exc).__name__
+def _describe_transport(exc: aiohttp.ClientError) -> str:
+    """aiohttp's failure in words a person can act on."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "the host name does not resolve"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        error = exc.os_error
+        if isinstance(error, ConnectionRefusedError):
+            return "connection refused"
+        return error.strerror or str(error) or type(error).__name__
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the server closed the connection before the response ended"
+    return str(exc) or type(exc).__name__

@@ -103,7 +103,6 @@ class AdapterProvider:
             timeouts=llm.Timeouts(
                 connect=timeouts.connect, first_byte=timeouts.first_byte, idle=timeouts.idle
             ),
-            http_client=self.http,
         )
 
     # -- the contract -------------------------------------------------------
