@@ -21,6 +21,7 @@ whatever URL a connection names. Pass ``StreamOptions(api_key=...)`` there.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -71,8 +72,11 @@ OFFICIAL_HOSTS: dict[str, tuple[str, ...]] = {
 }
 
 
+@functools.lru_cache(maxsize=256)
 def is_local_url(url: str) -> bool:
-    """True for this machine: ``localhost``, 127.0.0.0/8, ``::1``, ``0.0.0.0``."""
+    """True for this machine: ``localhost``, 127.0.0.0/8, ``::1``, ``0.0.0.0``.
+
+    Cached: asked on every call with one of a few base URLs."""
     host = urlsplit(url).hostname or ""
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -93,6 +97,7 @@ def env_names(provider: str) -> tuple[str, ...]:
     return (f"{derived}_API_KEY",) if derived else ()
 
 
+@functools.lru_cache(maxsize=256)
 def _origin(url: str) -> tuple[str, int | None]:
     parts = urlsplit(url)
     try:

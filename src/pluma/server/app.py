@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -31,6 +32,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pluma import __version__
 from pluma.llm.transport.http import close_shared_session
@@ -129,7 +131,7 @@ def build_state(settings: Settings, http: httpx.AsyncClient) -> ServerState:
     return state
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> PlumaApp:
     settings = settings or Settings.from_env()
     modules = router_modules()
 
@@ -173,7 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await discovery_task
             await http.aclose()
 
-    app = FastAPI(
+    app = PlumaApp(
         title="Pluma",
         version=__version__,
         description="Self-hosted chat server: connections, chat relay, OpenAI- and "
@@ -188,11 +190,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from fastapi.staticfiles import StaticFiles
 
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
-    # Added first, so it runs inside the security middleware (all checks first).
     endpoints = hot_endpoints(route for module in modules for route in module.router.routes)
-    app.add_middleware(HotRoutes, endpoints=endpoints)
-    app.add_middleware(SecurityMiddleware, settings=settings)
+    stack = functools.partial(FastAPI.__call__, app)
+    app.front = SecurityMiddleware(HotRoutes(stack, endpoints, owner=app), settings)
     return app
+
+
+class PlumaApp(FastAPI):
+    """The FastAPI app with its front: the security checks, then the chat hot
+    routes (see :mod:`pluma.server.hot_routes`), then FastAPI's own stack.
+
+    The checks sit in front of everything, so no route, hot or not, is
+    reached without them.
+    """
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
 
 
 # -- errors ------------------------------------------------------------------

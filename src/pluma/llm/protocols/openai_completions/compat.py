@@ -38,6 +38,7 @@ OpenAI asks for its o-series and GPT-5 models; everywhere else it is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
@@ -183,7 +184,8 @@ def detect_compat(model: Model, base_url: str | None = None) -> Compat:
     return _apply_overrides(base, model.compat)
 
 
-def _detect(provider: str, url: str) -> Compat:
+@functools.lru_cache(maxsize=256)
+def _detect(provider: str, url: str) -> Compat:  # cached: Compat is frozen
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     for pattern, compat in _BY_HOST:
