@@ -68,9 +68,10 @@ MAX_ERROR_BODY = 64 * 1024
 # The shared pool: enough connections for hundreds of concurrent streams.
 MAX_CONNECTIONS = 1000
 
-# How much of a large first read is decoded before its first events are
-# yielded (a few events' worth).
-FIRST_READ_SLICE = 2048
+# The most the first read of a stream takes (a few events' worth): a fast
+# upstream's whole reply may already be buffered, and taking all of it (one
+# step per HTTP chunk) and decoding it would delay the first event.
+FIRST_READ = 2048
 
 
 class UpstreamResponse:
@@ -470,7 +471,8 @@ async def read_sse(
     later read may wait ``timeouts.idle``. There is no total cap.
     """
     decoder = SSEDecoder()
-    read = response._raw.content.readany
+    content = response._raw.content
+    read = content.readany
     loop = asyncio.get_running_loop()
     first = True
     idle = timeouts.idle
@@ -479,7 +481,7 @@ async def read_sse(
         while True:
             timer.wait()
             try:
-                chunk = await read()
+                chunk = await (content.read(FIRST_READ) if first else read())
             except asyncio.CancelledError:
                 if not timer.timed_out():
                     raise
@@ -488,13 +490,6 @@ async def read_sse(
                 raise _read_failure(exc) from exc
             if not chunk:
                 break
-            if first and len(chunk) > FIRST_READ_SLICE:
-                # A fast upstream's whole reply can arrive in the first read:
-                # the first events go out before the rest is decoded, so time
-                # to first token does not wait on decoding the burst.
-                for event in decoder.feed(chunk[:FIRST_READ_SLICE]):
-                    yield event
-                chunk = chunk[FIRST_READ_SLICE:]
             first = False
             timer.done(None if idle is None else loop.time() + idle)
             for event in decoder.feed(chunk):
