@@ -207,6 +207,25 @@ async def test_connect_timeout() -> None:
             filler.close()
 
 
+async def test_an_answer_that_is_not_http_is_reported_without_retrying() -> None:
+    """Another protocol on the port (here an SSH banner): the message says so."""
+
+    async def handler(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+        await writer.drain()
+
+    async with RawServer(handler) as raw:
+        with pytest.raises(llm.ProviderError) as info:
+            await fetch(raw.url, StreamOptions(max_retries=2))
+        assert raw.connections == 1
+        url = raw.url
+    message = str(info.value)
+    assert message.startswith(f"{url} did not answer with valid HTTP (Bad status line)")
+    assert "scheme (http or https) and port" in message
+    assert not info.value.retryable
+
+
 async def test_first_byte_timeout_while_waiting_for_headers() -> None:
     async def handler(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)

@@ -20,7 +20,8 @@ Retry policy (only while nothing has been read from the response body):
 | HTTP 408, 409, 429, 500-599 (incl. 529)   | yes     | ``Retry-After`` if given (≤ max delay), |
 |                                           |         | else the backoff above                  |
 | any other 4xx                             | no      |                                         |
-| invalid URL, untrusted TLS certificate    | no      |                                         |
+| invalid URL, untrusted TLS certificate,   | no      |                                         |
+| an answer that is not HTTP                |         |                                         |
 | anything after the first body byte        | never   |                                         |
 
 A ``Retry-After`` longer than ``StreamOptions.max_retry_delay`` is not waited
@@ -326,6 +327,12 @@ async def open_stream(
             raise ProviderError(
                 f"the TLS certificate of {_origin(url)} is not trusted: {exc.certificate_error}"
                 " (for a private CA, point SSL_CERT_FILE at its certificate)"
+            ) from None
+        except aiohttp.ClientResponseError as exc:  # what came back is not HTTP/1.1
+            what = (exc.message or "a malformed response").splitlines()[0].rstrip(": ")
+            raise ProviderError(
+                f"{_origin(url)} did not answer with valid HTTP ({what}); check the base "
+                "URL's scheme (http or https) and port"
             ) from None
         except aiohttp.ClientError as exc:
             error = ProviderError(
