@@ -142,7 +142,6 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
             state = build_state(settings, http)
         except BaseException:
             await http.aclose()
-            await close_shared_session()
             raise
         app.state.pluma = state
         log.info("data directory: %s", settings.data_dir)
@@ -174,6 +173,7 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
                 with contextlib.suppress(BaseException):
                     await discovery_task
             await http.aclose()
+            await close_shared_session()
 
     app = PlumaApp(
         title="Pluma",
