@@ -13,7 +13,9 @@ import keyring
 import pytest
 from keyring.backends import chainer, fail, null
 
+from pluma.server.connections import ConnectionManager
 from pluma.server.secrets import (
+    KEYRING_CACHE_SECONDS,
     SERVICE,
     FileSecretStore,
     KeyringSecretStore,
@@ -197,3 +199,73 @@ def test_memory_keyring_is_never_chosen_automatically(tmp_path: Path) -> None:
     assert chosen != "MemoryKeyring"
     if chosen == "Keyring":  # keyring's "fail" backend: this machine has none
         assert fallback == "True"
+
+
+class CountingKeyring(MemoryKeyring):
+    """The OS keyring of these tests: one store shared by every "process"
+    (every KeyringSecretStore over it), counting reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[tuple[str, str], str] = {}
+        self.reads = 0
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.reads += 1
+        return self.values.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.values[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.values.pop((service, username), None)
+
+
+def test_keyring_reads_are_cached_and_writes_update_the_cache() -> None:
+    backend = CountingKeyring()
+    store = KeyringSecretStore(backend)
+    name = connection_secret("cache-1")
+    store.set(name, "sk-first-key")
+    assert store.get(name) == "sk-first-key"
+    assert store.get(name) == "sk-first-key"
+    assert backend.reads == 1
+    store.set(name, "sk-second-key")
+    assert store.get(name) == "sk-second-key"
+    store.delete(name)
+    assert store.get(name) is None
+    assert store.get(name) is None
+    assert backend.reads == 3
+
+
+def test_a_key_changed_outside_pluma_is_read_again_after_a_while() -> None:
+    backend = CountingKeyring()
+    now = [0.0]
+    store = KeyringSecretStore(backend, clock=lambda: now[0])
+    name = connection_secret("cache-2")
+    store.set(name, "sk-first-key")
+    assert store.get(name) == "sk-first-key"
+    backend.values[(SERVICE, name)] = "sk-changed-elsewhere"  # e.g. `keyring set`
+    now[0] += KEYRING_CACHE_SECONDS - 1
+    assert store.get(name) == "sk-first-key"
+    now[0] += 2
+    assert store.get(name) == "sk-changed-elsewhere"
+
+
+def test_a_key_set_by_another_process_is_used_at_once(tmp_path: Path) -> None:
+    """Two managers over one data dir and one keyring, each with its own
+    cache, as the server and `pluma keys set` are."""
+    backend = CountingKeyring()
+    server = ConnectionManager(tmp_path, KeyringSecretStore(backend))
+    cli = ConnectionManager(tmp_path, KeyringSecretStore(backend))
+    profile = server.create(name="acme", base_url="https://api.acme.test/v1", api_key="sk-old-key1")
+    assert server.resolve(profile).api_key == "sk-old-key1"
+    assert server.resolve(profile).api_key == "sk-old-key1"
+    reads = backend.reads
+    assert reads <= 1
+
+    cli.set_key(profile.id, "sk-new-key22")
+    assert json.loads((tmp_path / "connections.json").read_text())["keys_changed"] == 1
+    assert server.resolve(server.active() or profile).api_key == "sk-new-key22"
+
+    cli.set_key(profile.id, None)
+    assert server.resolve(server.active() or profile).api_key is None

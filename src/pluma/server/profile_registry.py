@@ -184,6 +184,13 @@ class ProfileKind(Generic[P]):
     log: logging.Logger
 
 
+def _count_key_change(doc: dict[str, Any]) -> None:
+    """Bump ``keys_changed`` (a count, never a key): the rewritten file is how
+    other processes learn that a key changed."""
+    count = doc.get("keys_changed")
+    doc["keys_changed"] = (count if isinstance(count, int) else 0) + 1
+
+
 class ProfileRegistry(Generic[P]):
     """Thread-safe; every change goes through the file store at once.
 
@@ -253,9 +260,12 @@ class ProfileRegistry(Generic[P]):
         self._stat = self.store.stat_key()
 
     def _refresh(self) -> None:
-        """Re-read the file when another process replaced it."""
+        """Re-read the file when another process replaced it (and forget
+        cached secrets: that process may have changed a key, see
+        :meth:`_store_secret`)."""
         if self.store.stat_key() == self._stat:
             return
+        self.secrets.forget()
         try:
             self._accept(self.store.read())
         except CorruptStoreError as exc:
@@ -413,12 +423,20 @@ class ProfileRegistry(Generic[P]):
         if self.fallback is not None and profile_id == self.fallback.id:
             raise self.kind.read_only()
 
-    def _store_secret(self, profile_id: str, secret: str | None) -> None:
-        """Set the secret, or with None (or ""), remove it."""
+    def _store_secret(self, profile_id: str, secret: str | None, *, announce: bool = True) -> None:
+        """Set the secret, or with None (or ""), remove it.
+
+        ``announce`` rewrites the profile file afterwards, so that other
+        processes, which cache secrets, notice the change (see
+        :mod:`pluma.server.secrets`); a caller that writes the file next
+        anyway passes False.
+        """
         if secret:
             self.secrets.set(self.kind.secret_name(profile_id), secret)
         else:
             self.secrets.delete(self.kind.secret_name(profile_id))
+        if announce:
+            self._write(_count_key_change)
 
     def _insert(self, profile: P, secret: str | None, activate: bool | None) -> P:
         """Add a validated profile. The first profile becomes active (or any,
@@ -434,13 +452,13 @@ class ProfileRegistry(Generic[P]):
                 doc["active"] = profile.id
 
         if secret:
-            self._store_secret(profile.id, secret)
+            self._store_secret(profile.id, secret, announce=False)  # the write below announces
         try:
             self._write(add)
         except BaseException:
             if secret:
                 with contextlib.suppress(Exception):
-                    self._store_secret(profile.id, None)
+                    self._store_secret(profile.id, None, announce=False)
             raise
         self.kind.log.info("%s %r (%s) added", self.kind.noun, profile.name, profile.id)
         return profile

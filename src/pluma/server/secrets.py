@@ -21,6 +21,18 @@ Choosing the store (``Settings.secrets`` / ``PLUMA_SECRETS``):
 Using the file is never silent: :attr:`SecretStore.notice` says so and the
 server logs it at start and shows it in ``/api/health``.
 
+Reads are cached, because every chat request needs its connection's key and
+a keyring read can cost milliseconds (the Secret Service backend opens a
+D-Bus connection per call). What each cached value is kept until:
+
+| store   | a cached value is dropped when                                          |
+|---------|-------------------------------------------------------------------------|
+| keyring | this process changes it; another Pluma process changes a key (it        |
+|         | rewrites the profile file afterwards, and the registries then call      |
+|         | :meth:`SecretStore.forget`); or it is :data:`KEYRING_CACHE_SECONDS` old   |
+|         | (a key changed with other tools)                                        |
+| file    | the file changes (its inode, size and mtime are compared on each read)  |
+
 Values never leave this module except through :meth:`SecretStore.get`; errors
 name the secret, never its value.
 """
@@ -30,6 +42,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,6 +56,7 @@ from keyring.compat import properties
 from pluma.server.store import CorruptStoreError, JsonStore
 
 SERVICE = "pluma"
+KEYRING_CACHE_SECONDS = 30.0
 MEMORY_KEYRING = "pluma.server.secrets.MemoryKeyring"
 log = logging.getLogger("pluma.secrets")
 
@@ -120,6 +135,9 @@ class SecretStore:
     def has(self, name: str) -> bool:
         return self.get(name) is not None
 
+    def forget(self) -> None:
+        """Drop cached values: another process may have changed them."""
+
     def describe(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
@@ -130,11 +148,22 @@ class SecretStore:
 
 
 class KeyringSecretStore(SecretStore):
-    def __init__(self, backend: keyring.backend.KeyringBackend) -> None:
+    def __init__(
+        self,
+        backend: keyring.backend.KeyringBackend,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._kr = backend
         self.backend = f"keyring ({_backend_name(backend)})"
+        self._clock = clock
+        # name -> (value, when read); see the module table.
+        self._cache: dict[str, tuple[str | None, float]] = {}
 
     def get(self, name: str) -> str | None:
+        now = self._clock()
+        cached = self._cache.get(name)
+        if cached is not None and now - cached[1] < KEYRING_CACHE_SECONDS:
+            return cached[0]
         try:
             value: str | None = _seen(self._kr.get_password(SERVICE, name))
         except keyring.errors.KeyringError as exc:
@@ -142,12 +171,17 @@ class KeyringSecretStore(SecretStore):
                 f"the keyring could not read secret {name!r}: {type(exc).__name__}; "
                 "unlock the keyring or start with --secrets file"
             ) from None
+        self._cache[name] = (value, now)
         return value
+
+    def forget(self) -> None:
+        self._cache.clear()
 
     def set(self, name: str, value: str) -> None:
         if not value:
             raise SecretStoreError(f"refusing to store an empty secret for {name!r}")
         _seen(value)
+        self._cache.pop(name, None)
         try:
             self._kr.set_password(SERVICE, name, value)
         except keyring.errors.KeyringError as exc:
@@ -157,6 +191,7 @@ class KeyringSecretStore(SecretStore):
             ) from None
 
     def delete(self, name: str) -> None:
+        self._cache.pop(name, None)
         try:
             self._kr.delete_password(SERVICE, name)
         except keyring.errors.PasswordDeleteError:
