@@ -46,7 +46,7 @@ STAGES = [
     ("EventStream.__anext__", "llm/stream.py", "__anext__"),
     ("adapter generator", "openai_completions/adapter.py", "stream"),
     ("read_sse (transport)", "transport/http.py", "read_sse"),
-    ("httpx body read (aiter_raw, h11)", "httpx/_models.py", "aiter_raw"),
+    ("aiohttp body read (readany)", "aiohttp/streams.py", "readany"),
     ("SSE decoding", "transport/sse.py", "feed"),
     ("chunk parser (feed_data)", "openai_completions/chunks.py", "feed_data"),
     ("StreamWriter.text_delta", "llm/writer.py", "text_delta"),
