@@ -25,6 +25,7 @@ from pluma.server.secrets import (
     open_secret_store,
     redact,
 )
+from pluma.server.store import StoreError
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -269,3 +270,21 @@ def test_a_key_set_by_another_process_is_used_at_once(tmp_path: Path) -> None:
 
     cli.set_key(profile.id, None)
     assert server.resolve(server.active() or profile).api_key is None
+
+
+def test_a_key_is_kept_when_the_change_cannot_be_announced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = CountingKeyring()
+    cm = ConnectionManager(tmp_path, KeyringSecretStore(backend))
+    profile = cm.create(name="acme", base_url="https://api.acme.test/v1")
+
+    def full_disk(change: object) -> None:
+        raise StoreError(f"cannot write {tmp_path / 'connections.json'}: No space left on device")
+
+    monkeypatch.setattr(cm.store, "update", full_disk)
+    cm.set_key(profile.id, "sk-new-key22")
+    assert backend.values[(SERVICE, connection_secret(profile.id))] == "sk-new-key22"
+    assert "No space left on device" in caplog.text
+    assert "may use the previous key for up to 30 s" in caplog.text
+    assert "sk-new-key22" not in caplog.text

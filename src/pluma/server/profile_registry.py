@@ -45,8 +45,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from pluma.server.secrets import SecretStore
-from pluma.server.store import CorruptStoreError, JsonStore, StoreProblem
+from pluma.server.secrets import KEYRING_CACHE_SECONDS, SecretStore
+from pluma.server.store import CorruptStoreError, JsonStore, StoreError, StoreProblem
 
 UNSET: Any = object()
 """Marker for "leave the secret as it is" in an update."""
@@ -436,7 +436,14 @@ class ProfileRegistry(Generic[P]):
         else:
             self.secrets.delete(self.kind.secret_name(profile_id))
         if announce:
-            self._write(_count_key_change)
+            try:
+                self._write(_count_key_change)
+            except StoreError as exc:  # the key itself is stored: say what is late, not fail
+                self.kind.log.warning(
+                    "%s; other Pluma processes may use the previous key for up to %g s",
+                    exc,
+                    KEYRING_CACHE_SECONDS,
+                )
 
     def _insert(self, profile: P, secret: str | None, activate: bool | None) -> P:
         """Add a validated profile. The first profile becomes active (or any,
