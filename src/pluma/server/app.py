@@ -3,8 +3,8 @@
 Routers come from one list, :data:`ROUTER_MODULES`: each name is a module in
 :mod:`pluma.server.routes` exposing ``router`` (a FastAPI ``APIRouter``) and
 optionally ``async def startup(state)`` / ``async def shutdown(state)`` run
-in the lifespan. A module that does not exist yet is skipped, so each part of
-the server adds its router by adding one name here.
+in the lifespan; each part of the server adds its router by adding one name
+here.
 
 The web page is served from ``src/pluma/server/static/`` at ``/`` when that
 directory exists (mounted after every router, so API routes win).
@@ -78,22 +78,8 @@ other module's, so which route answers does not change."""
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def _import_optional(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
-
-
 def router_modules() -> list[ModuleType]:
-    modules = []
-    for name in ROUTER_MODULES:
-        module = _import_optional(f"pluma.server.routes.{name}")
-        if module is not None and hasattr(module, "router"):
-            modules.append(module)
-    return modules
+    return [importlib.import_module(f"pluma.server.routes.{name}") for name in ROUTER_MODULES]
 
 
 def _hot_first(modules: list[ModuleType]) -> list[ModuleType]:
