@@ -18,26 +18,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import pstats
 import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from common import cpu_seconds, free_port, stop_process, upstream_process
+from common import cpu_seconds, upstream_process
 from loadgen import run_phase
-from servers import _wait_ready
+from servers import pluma_server
 
+# Runs `pluma serve` (argv after the stats path) under cProfile with a CPU clock.
 _RUNNER = """
-import cProfile, sys, time, uvicorn
+import cProfile, sys, time
+from pluma.cli import main
+stats, sys.argv = sys.argv[1], sys.argv[2:]
 profiler = cProfile.Profile(time.process_time)
 profiler.enable()
-uvicorn.run("pluma.server.app:app_from_env", factory=True, host="127.0.0.1",
-            port=int(sys.argv[2]), log_level="warning", access_log=False)
-profiler.disable()
-profiler.dump_stats(sys.argv[1])
+try:
+    main()
+except SystemExit:
+    pass
+finally:
+    profiler.disable()
+    profiler.dump_stats(stats)
 """
 
 # (label, file suffix, function): stages of one relayed stream, outermost first.
@@ -55,19 +59,6 @@ STAGES = [
     ("upstream request (open_stream)", "transport/http.py", "open_stream"),
     ("route handler", "routes/openai_compat.py", "chat_completions"),
 ]
-
-
-def _env(upstream: int, port: int, data_dir: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PLUMA_HOST": "127.0.0.1",
-        "PLUMA_PORT": str(port),
-        "PLUMA_BASE_URL": f"http://127.0.0.1:{upstream}/v1",
-        "PLUMA_DATA_DIR": data_dir,
-        "PLUMA_SECRETS": "memory",
-        "PLUMA_DISCOVERY": "0",
-        "PLUMA_LOG_LEVEL": "warning",
-    }
 
 
 def _drive(port: int, model: str, streams: int, chunks: int) -> int:
@@ -94,53 +85,19 @@ def main() -> None:
 
     with upstream_process() as upstream, tempfile.TemporaryDirectory() as tmp:
         # Pass 1: no profiler, CPU per stream from /proc.
-        port = free_port()
-        env = _env(upstream, port, str(Path(tmp) / "a"))
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "pluma.server.app:app_from_env",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-        log = Path(tmp) / "plain.log"
-        with open(log, "wb") as fh:
-            proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
-        try:
-            _wait_ready(proc, f"http://127.0.0.1:{port}/api/health", log, 30.0, {})
-            _drive(port, model, 10, args.chunks)
-            before = cpu_seconds(proc.pid)
-            done = _drive(port, model, args.streams, args.chunks)
-            per_stream = (cpu_seconds(proc.pid) - before) / done * 1000
-        finally:
-            stop_process(proc)
+        with pluma_server(upstream) as server:
+            _drive(server.port, model, 10, args.chunks)
+            before = cpu_seconds(server.pid)
+            done = _drive(server.port, model, args.streams, args.chunks)
+            per_stream = (cpu_seconds(server.pid) - before) / done * 1000
 
         # Pass 2: the same under cProfile with a CPU clock.
-        port = free_port()
-        env = _env(upstream, port, str(Path(tmp) / "b"))
         stats_file = Path(tmp) / "server.prof"
-        log = Path(tmp) / "profiled.log"
-        with open(log, "wb") as fh:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _RUNNER, str(stats_file), str(port)],
-                env=env,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            _wait_ready(proc, f"http://127.0.0.1:{port}/api/health", log, 60.0, {})
-            _drive(port, model, args.streams, args.chunks)
-            proc.send_signal(signal.SIGINT)  # uvicorn shuts down; the runner dumps stats
-            proc.wait(60)
-        finally:
-            stop_process(proc)
+        with pluma_server(upstream, [sys.executable, "-c", _RUNNER, str(stats_file)]) as server:
+            _drive(server.port, model, args.streams, args.chunks)
+            assert server.process is not None
+            server.process.send_signal(signal.SIGINT)  # uvicorn stops; the runner dumps stats
+            server.process.wait(60)
         stats = pstats.Stats(str(stats_file))
         if args.save:
             stats.dump_stats(str(args.save))

@@ -2,10 +2,7 @@
 
 * ``pluma_server``: ``pluma serve`` configured through its ``PLUMA_*``
   environment (boot fallback profile from ``PLUMA_BASE_URL``, a throw-away
-  data dir, in-memory secrets, no discovery probes). If the installed CLI has
-  no working ``serve`` yet, the same app is run with
-  ``uvicorn pluma.server.app:app_from_env --factory``, which reads the same
-  environment.
+  data dir, in-memory secrets, no discovery probes).
 * ``litellm_proxy``: the LiteLLM proxy with a one-model config, as in
   /work/shared/NOTES.md (local price map, master key).
 
@@ -19,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -41,6 +37,7 @@ class Server:
     """The command line used (for the report)."""
     headers: dict[str, str]
     """Headers each request needs (auth)."""
+    process: subprocess.Popen[bytes] | None = None
 
 
 class StartError(RuntimeError):
@@ -75,8 +72,13 @@ def _tail(log: Path, lines: int = 25) -> str:
 
 
 @contextlib.contextmanager
-def pluma_server(upstream_port: int) -> Iterator[Server]:
-    """A real ``pluma serve`` whose fallback profile is the bench upstream."""
+def pluma_server(upstream_port: int, runner: list[str] | None = None) -> Iterator[Server]:
+    """A real ``pluma serve`` whose fallback profile is the bench upstream.
+
+    ``runner`` runs the same command another way: ``[python, -c, code]``
+    where ``code`` runs ``pluma serve`` from ``sys.argv[1:]`` (the profiler's
+    harness does).
+    """
     with tempfile.TemporaryDirectory(prefix="pluma-bench-") as tmp:
         port = free_port()
         env = {
@@ -90,40 +92,15 @@ def pluma_server(upstream_port: int) -> Iterator[Server]:
             "PLUMA_DISCOVERY": "0",
             "PLUMA_LOG_LEVEL": "warning",
         }
-        commands = [
-            [str(VENV_BIN / "pluma"), "serve"],
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "pluma.server.app:app_from_env",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-        ]
-        failures = []
-        for i, cmd in enumerate(commands):
-            log = Path(tmp) / f"pluma-{i}.log"
-            with open(log, "wb") as fh:
-                proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
-            try:
-                _wait_ready(proc, f"http://127.0.0.1:{port}/api/health", log, 30.0, {})
-            except StartError as exc:
-                stop_process(proc)
-                failures.append(f"{' '.join(cmd)}: {exc}")
-                continue
-            try:
-                yield Server("pluma", port, proc.pid, " ".join(cmd[-8:] if i else cmd), {})
-            finally:
-                stop_process(proc)
-            return
-        raise StartError("pluma serve did not start:\n" + "\n".join(failures))
+        cmd = [*(runner or []), str(VENV_BIN / "pluma"), "serve"]
+        log = Path(tmp) / "pluma.log"
+        with open(log, "wb") as fh:
+            proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        try:
+            _wait_ready(proc, f"http://127.0.0.1:{port}/api/health", log, 60.0, {})
+            yield Server("pluma", port, proc.pid, "pluma serve", {}, proc)
+        finally:
+            stop_process(proc)
 
 
 @contextlib.contextmanager
