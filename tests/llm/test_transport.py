@@ -226,6 +226,22 @@ async def test_an_answer_that_is_not_http_is_reported_without_retrying() -> None
     assert not info.value.retryable
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://user:sk-in-the-url-123@127.0.0.1:99999999/v1?key=sk-in-the-query-456",
+        "ftp://user:sk-in-the-url-123@example.test/v1",
+    ],
+)
+async def test_an_unusable_url_is_reported_without_its_credentials(url: str) -> None:
+    with pytest.raises(llm.ProviderError) as info:
+        await fetch(url, StreamOptions(max_retries=2))
+    message = str(info.value)
+    assert "is not a usable http:// or https:// URL; check the base URL" in message
+    assert "sk-in-the" not in message and "user" not in message
+    assert not info.value.retryable
+
+
 async def test_first_byte_timeout_while_waiting_for_headers() -> None:
     async def handler(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)

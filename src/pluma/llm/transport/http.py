@@ -44,6 +44,7 @@ import email.utils
 import functools
 import os
 import random
+import re
 import ssl
 import time
 import urllib.request
@@ -319,9 +320,10 @@ async def open_stream(
             )
             error.__cause__ = exc
             delay = _backoff(attempt)
-        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
             raise ProviderError(
-                f"{url!r} is not a usable http:// or https:// URL ({exc}); check the base URL"
+                f"{_without_credentials(url)!r} is not a usable http:// or https:// URL; "
+                "check the base URL"
             ) from None
         except aiohttp.ClientConnectorCertificateError as exc:
             raise ProviderError(
@@ -584,6 +586,12 @@ def _read_failure(exc: aiohttp.ClientError) -> ProviderError:
 
 def _is_html(response: UpstreamResponse) -> bool:
     return response.headers.get("content-type", "").lower().startswith("text/html")
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` as it may be shown: no ``user:password@``, no query string
+    (either may hold a key), even when the URL does not parse."""
+    return re.sub(r"//[^/?#]*@", "//", url.split("?", 1)[0].split("#", 1)[0])
 
 
 def _origin(url: str) -> str:
