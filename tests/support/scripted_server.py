@@ -123,6 +123,7 @@ class ScriptedServer:
         self.connections = 0
         """TCP connections accepted (to check that clients reuse pooled ones)."""
         self._disconnected = threading.Event()
+        self._arrived = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
@@ -137,6 +138,11 @@ class ScriptedServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def wait_requests(self, count: int, timeout: float) -> bool:
+        """True once ``count`` requests have arrived within ``timeout`` seconds."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
 
     def wait_disconnect(self, timeout: float) -> bool:
         """True when a client closed its connection mid-response within
@@ -218,7 +224,9 @@ class ScriptedServer:
                 request = await self._read_request(reader)
                 if request is None:
                     return
-                self.requests.append(request)
+                with self._arrived:
+                    self.requests.append(request)
+                    self._arrived.notify_all()
                 reply = self._next_reply(request)
                 finished = await self._write_reply(reply, reader, writer)
                 if not finished:

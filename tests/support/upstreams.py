@@ -77,7 +77,18 @@ def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
 
 
 class _Upstream(ScriptedServer):
-    script: Script
+    """A scripted upstream API: subclasses answer each request from ``script``."""
+
+    def __init__(self) -> None:
+        super().__init__(handler=self.answer)
+        self.script = Script()
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def answer(self, request: Request) -> Reply:
+        raise NotImplementedError
 
     def reset(self, script: Script | None = None) -> None:
         """A new script, a clean request log and disconnect flag (servers are
@@ -87,28 +98,12 @@ class _Upstream(ScriptedServer):
         self._disconnected.clear()
 
     def wait_request(self, count: int = 1, timeout: float = 5.0) -> bool:
-        """True once ``count`` requests have arrived (polled; the server runs
-        in its own thread)."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < count:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
-        return True
+        """True once ``count`` requests have arrived."""
+        return self.wait_requests(count, timeout)
 
 
 class OpenAIUpstream(_Upstream):
     """An OpenAI Chat Completions server."""
-
-    def __init__(self) -> None:
-        super().__init__(handler=self.answer)
-        self.script = Script()
-
-    @property
-    def base_url(self) -> str:
-        return self.url + "/v1"
 
     def answer(self, request: Request) -> Reply:
         if request.method == "GET" and request.path == "/v1/models":
@@ -218,14 +213,6 @@ class OpenAIUpstream(_Upstream):
 
 class AnthropicUpstream(_Upstream):
     """An Anthropic Messages server (API version 2023-06-01)."""
-
-    def __init__(self) -> None:
-        super().__init__(handler=self.answer)
-        self.script = Script()
-
-    @property
-    def base_url(self) -> str:
-        return self.url + "/v1"
 
     def answer(self, request: Request) -> Reply:
         if request.method == "GET" and request.path.startswith("/v1/models"):
