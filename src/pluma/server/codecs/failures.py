@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 
 from pluma import llm
 from pluma.server.codecs.errors import RequestError
@@ -66,6 +68,13 @@ class Failure(Exception):
 
     def anthropic_body(self) -> dict[str, Any]:
         return {"type": "error", "error": {"type": self.kind, "message": self.message}}
+
+
+def error_response(error: BaseException, body: Callable[[Failure], dict[str, Any]]) -> JSONResponse:
+    """The HTTP error answering ``error``, its body in the client's protocol
+    (``Failure.openai_body`` or ``Failure.anthropic_body``)."""
+    failure = failure_for(error)
+    return JSONResponse(body(failure), status_code=failure.status, headers=failure.headers())
 
 
 def failure_for(error: BaseException) -> Failure:

@@ -17,7 +17,7 @@ from pluma.server.codecs.anthropic_request import decode_messages_request
 from pluma.server.codecs.anthropic_response import encode_message
 from pluma.server.codecs.anthropic_stream import AnthropicEventEncoder
 from pluma.server.codecs.bodies import read_json
-from pluma.server.codecs.failures import Failure, failure_for
+from pluma.server.codecs.failures import Failure, error_response
 from pluma.server.codecs.streaming import RelayResponse, drain, relay
 from pluma.server.providers.resolve import open_chat
 from pluma.server.state import ServerState
@@ -26,10 +26,7 @@ router = APIRouter(tags=["anthropic"])
 
 
 def _error(exc: BaseException) -> JSONResponse:
-    failure = failure_for(exc)
-    return JSONResponse(
-        failure.anthropic_body(), status_code=failure.status, headers=failure.headers()
-    )
+    return error_response(exc, Failure.anthropic_body)
 
 
 @router.post(

@@ -36,11 +36,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 
 from pluma import llm
 from pluma.server.codecs.bodies import read_json
-from pluma.server.codecs.failures import Failure, failure_for
+from pluma.server.codecs.failures import Failure, error_response
 from pluma.server.codecs.fields import opt_str
 from pluma.server.codecs.openai_request import decode_chat_completions, decode_reasoning
 from pluma.server.codecs.openai_stream import OpenAIChunkEncoder
@@ -64,10 +63,7 @@ async def chat(request: Request) -> Response:
     try:
         return await _start(request, state)
     except Exception as exc:
-        failure = failure_for(exc)
-        return JSONResponse(
-            failure.openai_body(), status_code=failure.status, headers=failure.headers()
-        )
+        return error_response(exc, Failure.openai_body)
 
 
 async def _start(request: Request, state: ServerState) -> Response:

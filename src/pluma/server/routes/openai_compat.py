@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from pluma.server.codecs.bodies import read_json
-from pluma.server.codecs.failures import Failure, failure_for
+from pluma.server.codecs.failures import Failure, error_response
 from pluma.server.codecs.openai_request import decode_chat_completions
 from pluma.server.codecs.openai_response import encode_completion
 from pluma.server.codecs.openai_stream import OpenAIChunkEncoder
@@ -33,10 +33,7 @@ router = APIRouter(tags=["openai"])
 
 
 def _error(exc: BaseException) -> JSONResponse:
-    failure = failure_for(exc)
-    return JSONResponse(
-        failure.openai_body(), status_code=failure.status, headers=failure.headers()
-    )
+    return error_response(exc, Failure.openai_body)
 
 
 @router.get(
