@@ -290,6 +290,15 @@ class ProfileRegistry(Generic[P]):
 
     # -- reading -------------------------------------------------------------
 
+    def listing(self) -> tuple[str | None, list[P]]:
+        """What a list shows: the active profile's id, and the stored profiles
+        (or, while none exists, the fallback, which is read-only)."""
+        active = self.active()
+        profiles = self.list()
+        if not profiles and active is not None:
+            profiles = [active]
+        return (active.id if active else None), profiles
+
     def list(self) -> list[P]:
         """The stored profiles (secrets not resolved)."""
         return [self._copy(p) for p in self._profiles()]

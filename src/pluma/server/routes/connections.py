@@ -102,11 +102,7 @@ def list_providers() -> dict[str, Any]:
 @router.get("/api/connections")
 def list_connections(state: ServerState = Depends(get_state)) -> dict[str, Any]:
     cm: ConnectionManager = state.connections
-    active = cm.active()
-    active_id = active.id if active else None
-    profiles = cm.list()
-    if not profiles and active is not None:
-        profiles = [active]  # the --base-url fallback, shown read-only
+    active_id, profiles = cm.listing()
     return {
         "active": active_id,
         "connections": [_out(cm, p, active_id).model_dump() for p in profiles],

@@ -206,11 +206,7 @@ def list_image_providers() -> dict[str, Any]:
 @router.get("/api/image-connections", summary="Image connection profiles")
 def list_image_connections(state: ServerState = Depends(get_state)) -> dict[str, Any]:
     manager = _manager(state)
-    active = manager.active()
-    active_id = active.id if active else None
-    profiles = manager.list()
-    if not profiles and active is not None:
-        profiles = [active]  # the --image-url fallback, shown read-only
+    active_id, profiles = manager.listing()
     return {
         "active": active_id,
         "connections": [_out(manager, p, active_id).model_dump() for p in profiles],
