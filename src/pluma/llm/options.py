@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from pluma.llm.types import ReasoningLevel, Tool
+from pluma.llm.types import ReasoningLevel, ResponseFormat, Tool
 
 if TYPE_CHECKING:
     import aiohttp
@@ -51,6 +51,11 @@ class StreamOptions:
 
     ``api_key`` falls back to the provider's environment variables (see
     :mod:`pluma.llm.keys`); ``base_url`` and ``headers`` override the model's.
+
+    The sampling and output controls (``stop`` … ``parallel_tool_calls``) are
+    mapped by every adapter whose protocol has them; an adapter whose protocol
+    has no equivalent refuses the call with a :class:`ConfigurationError`
+    naming the field, before any byte leaves. None leaves the upstream default.
     ``max_retries`` applies only before the first byte of the response.
     ``http_session`` replaces the shared per-loop ``aiohttp`` session (see
     :mod:`pluma.llm.transport.http`), e.g. for a proxy or client certificates.
@@ -64,6 +69,17 @@ class StreamOptions:
     temperature: float | None = None
     max_tokens: int | None = None
     reasoning: ReasoningLevel | None = None
+    stop: list[str] | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    response_format: ResponseFormat | None = None
+    user: str | None = None
+    """An id for the end user, for the upstream's abuse monitoring."""
+    metadata: dict[str, str] | None = None
+    parallel_tool_calls: bool | None = None
     protocol_options: ProtocolOptions | None = None
     max_retries: int = 2
     max_retry_delay: float = 60.0

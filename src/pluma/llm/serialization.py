@@ -118,6 +118,8 @@ def message_to_dict(message: Message) -> dict[str, Any]:
             out["errorMessage"] = message.error_message
         if message.response_id is not None:
             out["responseId"] = message.response_id
+        if message.stop_sequence is not None:
+            out["stopSequence"] = message.stop_sequence
         if message.diagnostics:
             out["diagnostics"] = [
                 {"kind": d.kind, "message": d.message, "contentIndex": d.content_index}
@@ -253,6 +255,7 @@ def message_from_dict(obj: Any, where: str = "message") -> Message:
             stop_reason=stop,
             error_message=_opt_str(obj, "errorMessage", where),
             response_id=_opt_str(obj, "responseId", where),
+            stop_sequence=_opt_str(obj, "stopSequence", where),
             diagnostics=[
                 Diagnostic(str(d.get("kind", "")), str(d.get("message", "")), d.get("contentIndex"))
                 for d in obj.get("diagnostics", [])

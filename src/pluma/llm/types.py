@@ -307,6 +307,9 @@ class AssistantMessage:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     timestamp: int = field(default_factory=_now_ms)
     role: Literal["assistant"] = "assistant"
+    stop_sequence: str | None = None
+    """The stop sequence that ended the reply (``stop_reason`` is then ``stop``),
+    when the upstream says which one matched."""
 
     @property
     def text(self) -> str:
@@ -322,6 +325,24 @@ class AssistantMessage:
     @property
     def tool_calls(self) -> list[ToolCall]:
         return [b for b in self.content if isinstance(b, ToolCall)]
+
+
+@dataclass(slots=True, frozen=True)
+class ResponseFormat:
+    """The shape the reply must take.
+
+    ``text`` is the default (no constraint); ``json_object`` asks for any JSON
+    object; ``json_schema`` asks for JSON matching ``schema`` (named ``name``,
+    enforced exactly when ``strict``). A protocol without an equivalent refuses
+    the call before any byte leaves, unless its adapter documents a faithful
+    emulation.
+    """
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    schema: dict[str, Any] | None = None
+    name: str | None = None
+    description: str | None = None
+    strict: bool | None = None
 
 
 @dataclass(slots=True)
