@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 
 from pluma.llm.adapter import ProtocolAdapter
+from pluma.llm.catalog import get_model, list_models
 from pluma.llm.client import Client
 from pluma.llm.errors import (
     AbortedError,
@@ -31,7 +32,6 @@ from pluma.llm.errors import (
     UpstreamTimeout,
 )
 from pluma.llm.events import Event, EventType
-from pluma.llm.models import get_model, list_models
 from pluma.llm.options import ProtocolOptions, StreamOptions, Timeouts
 from pluma.llm.registry import AdapterRegistry
 from pluma.llm.serialization import (
