@@ -24,6 +24,7 @@ from pluma.llm.client import Client
 from pluma.llm.errors import (
     AbortedError,
     ConfigurationError,
+    ContextOverflowError,
     LLMError,
     MissingAPIKeyError,
     ProviderError,
@@ -137,6 +138,7 @@ __all__ = [
     "ConfigurationError",
     "ContentBlock",
     "Context",
+    "ContextOverflowError",
     "Cost",
     "Diagnostic",
     "Event",
