@@ -396,6 +396,33 @@ def find_model(provider: str, model_id: str) -> Model | None:
     return _catalog().models.get(provider, {}).get(model_id)
 
 
+@functools.cache
+def _providers_by_host() -> dict[str, tuple[str, ...]]:
+    hosts: dict[str, list[str]] = {}
+    for info in _catalog().providers.values():
+        for host in info.hosts:
+            hosts.setdefault(host, []).append(info.id)
+    return {host: tuple(ids) for host, ids in hosts.items()}
+
+
+def price_of(model_id: str, *, base_url: str, provider: str = "") -> ModelCost | None:
+    """The catalog's prices for ``model_id`` served at ``base_url``, or None.
+
+    For callers that build :class:`Model` themselves (the server's connection
+    profiles): the provider is found from the endpoint's host (a profile
+    pointing at ``api.groq.com`` is priced as Groq), else taken as
+    ``provider`` when the catalog has one by that id (a local proxy serving
+    ``gpt-4o`` under the ``openai`` compat is priced as OpenAI; a local
+    server's own models are not in the catalog and cost nothing)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    candidates = _providers_by_host().get(host, ()) if host else ()
+    for pid in (*candidates, provider):
+        model = find_model(pid, model_id)
+        if model is not None:
+            return copy.copy(model.cost)
+    return None
+
+
 def list_models(provider: str | None = None) -> list[Model]:
     """Copies of the catalog's models, all or one provider's (with the same
     environment override as :func:`get_model`). Models whose endpoint needs a
