@@ -33,6 +33,7 @@ from pluma.llm.errors import (
     UpstreamTimeout,
 )
 from pluma.llm.events import Event, EventType
+from pluma.llm.handoff import transform_messages
 from pluma.llm.options import ProtocolOptions, StreamOptions, Timeouts
 from pluma.llm.registry import AdapterRegistry
 from pluma.llm.serialization import (
@@ -190,5 +191,6 @@ __all__ = [
     "stream",
     "to_json",
     "tool_from_model",
+    "transform_messages",
     "validate_tool_call",
 ]
