@@ -62,6 +62,7 @@ import difflib
 import functools
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -291,9 +292,12 @@ def _catalog() -> _Catalog:
             if protocol is None or base_url is None:
                 continue
             own[model.id] = _convert(provider, model, protocol, base_url)
-        protocol = _protocol_of(provider, None)
-        base_url = _base_url_of(provider, protocol) if protocol is not None else None
-        if not own or protocol is None or base_url is None:
+        if not own:
+            continue
+        # The protocol most of its models speak (OpenAI: Chat Completions).
+        protocol = Counter(m.protocol for m in own.values()).most_common(1)[0][0]
+        base_url = _base_url_of(provider, protocol)
+        if base_url is None:
             continue
         models[provider.id] = own
         providers[provider.id] = ProviderInfo(
