@@ -30,6 +30,7 @@ from pluma.llm.errors import (
     UnknownProtocolError,
     UpstreamTimeout,
 )
+from pluma.llm.event_stream import EventStream
 from pluma.llm.events import Event, EventType
 from pluma.llm.models import get_model, list_models
 from pluma.llm.options import ProtocolOptions, StreamOptions, Timeouts
@@ -43,7 +44,6 @@ from pluma.llm.serialization import (
     messages_to_json,
     to_json,
 )
-from pluma.llm.stream import EventStream
 from pluma.llm.toolargs import ParsedArguments, parse_partial_arguments, parse_tool_arguments
 from pluma.llm.tools import (
     ToolSchemaError,

@@ -80,7 +80,7 @@ def payloads(item: str) -> Iterator[str]:
 async def _from_lines(
     provider: Provider, request: ChatRequest, model: llm.Model
 ) -> AsyncIterator[llm.Event | None]:
-    from pluma.llm.protocols.openai_completions.chunks import ChunkParser
+    from pluma.llm.protocols.openai_completions.stream import ChunkParser
 
     message = llm.AssistantMessage(protocol=LINE_PROTOCOL, provider=provider.id, model=model.id)
     writer = llm.StreamWriter(message)
