@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TypeGuard
 
 from pluma import llm
-from pluma.server.providers.base import ChatRequest, EventProvider, Provider
+from pluma.server.chat.providers.base import ChatRequest, EventProvider, Provider
 
 LINE_PROTOCOL = "openai-completions"
 
