@@ -65,12 +65,13 @@ ROUTER_MODULES: tuple[str, ...] = (
     "chat",
     "openai_compat",
     "anthropic_compat",
+    "responses_compat",
     "images",
     "conversations",
 )
 """Modules of :mod:`pluma.server.routes` whose ``router`` is included, in order."""
 
-HOT_ROUTERS: tuple[str, ...] = ("openai_compat", "chat", "anthropic_compat")
+HOT_ROUTERS: tuple[str, ...] = ("openai_compat", "chat", "anthropic_compat", "responses_compat")
 """Included before the others: the router tries routes in order, and each
 miss costs a few microseconds on every chat request. Their paths overlap no
 other module's, so which route answers does not change."""
