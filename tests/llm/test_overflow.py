@@ -322,3 +322,22 @@ def test_groq_usage_under_x_groq() -> None:
         o.chunk({}, finish_reason="stop"), {**o.chunk(no_choices=True), "x_groq": {"usage": raw}}
     )
     assert (usage.input, usage.output) == (10, 3)
+
+
+async def test_anthropic_overflow_as_an_error_event_mid_stream() -> None:
+    stream = [
+        a.message_start(),
+        a.error("invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"),
+    ]
+    with ScriptedServer() as server:
+        server.reply(Reply.sse(stream))
+        model = llm.Model(
+            id="claude-test",
+            provider="anthropic",
+            protocol="anthropic-messages",
+            base_url=server.url + "/v1",
+        )
+        with pytest.raises(llm.StreamError) as caught:
+            await llm.complete(model, HELLO, llm.StreamOptions(api_key="k"))
+    assert isinstance(caught.value.cause, llm.ContextOverflowError)
+    assert caught.value.message.stop_reason == "error"
