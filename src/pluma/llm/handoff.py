@@ -10,8 +10,9 @@ adapter runs, so switching models mid-conversation just works.
 | in the history                                  | sent to the target model as                       |
 |-------------------------------------------------|---------------------------------------------------|
 | thinking (with its signature), text signatures, | kept verbatim, when the assistant message came    |
-| Gemini thought signatures on tool calls          | from the same provider, protocol and model (or    |
-|                                                 | names none of them: history built by hand)        |
+| Gemini thought signatures on tool calls          | from the same provider, protocol and model (a     |
+|                                                 | field left empty, in history built by hand, is    |
+|                                                 | not held against it)                              |
 | thinking from another model                     | plain text of the reasoning (signature dropped);  |
 |                                                 | empty thinking is dropped                         |
 | redacted thinking from another model            | dropped (its payload means nothing elsewhere)     |
@@ -114,12 +115,11 @@ def same_model(message: AssistantMessage, model: Model) -> bool:
 
     Upstreams often answer with a dated snapshot of the id asked for
     (``gpt-4o`` → ``gpt-4o-2024-08-06``), so that counts as the same model.
-    A message that names no origin (built by hand) is taken as the target's
-    own, and one naming only provider and protocol as that provider's: the
-    adapter's own replay rules then apply."""
-    if not message.protocol and not message.provider:
-        return True
-    if message.provider != model.provider or message.protocol != model.protocol:
+    A field the message leaves empty (history built by hand) is not held
+    against it: only the provider, protocol and model it names must match."""
+    if message.provider and message.provider != model.provider:
+        return False
+    if message.protocol and message.protocol != model.protocol:
         return False
     return (
         not message.model or message.model == model.id or message.model.startswith(model.id + "-")
