@@ -7,6 +7,7 @@ import dataclasses
 from typing import get_args
 
 from pluma.llm.adapter import ProtocolAdapter
+from pluma.llm.controls import check_controls
 from pluma.llm.errors import ConfigurationError
 from pluma.llm.keys import resolve_api_key
 from pluma.llm.options import StreamOptions
@@ -56,6 +57,7 @@ class Client:
         if options.max_tokens is not None and options.max_tokens <= 0:
             raise ConfigurationError(f"max_tokens must be positive, got {options.max_tokens}")
         _check_limits(options)
+        check_controls(options)
         _check_tools(context)
         base_url = options.base_url or model.base_url
         key = resolve_api_key(model.provider, base_url, options.api_key)

@@ -24,6 +24,7 @@ from pluma.llm.protocols.anthropic_messages.options import PROTOCOL
 from pluma.llm.protocols.anthropic_messages.request import (
     build_body,
     build_headers,
+    json_output_tool,
     plan_tokens,
     protocol_options,
 )
@@ -81,7 +82,7 @@ class AnthropicMessagesAdapter:
             thinking=plan.thinking_budget is not None,
             has_tools=bool(context.tools),
         )
-        parser = EventParser(writer, model)
+        parser = EventParser(writer, model, json_tool=json_output_tool(options))
         try:
             async with open_stream(
                 messages_url(model, options), headers=headers, body=body, options=options
