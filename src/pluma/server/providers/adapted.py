@@ -24,7 +24,7 @@ import httpx
 from pluma import llm
 from pluma.llm.keys import is_local_url
 from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import ChatRequest
+from pluma.server.providers.base import ChatRequest, refuse_extra
 
 DEFAULT_MAX_TOKENS = 4096
 
@@ -92,6 +92,14 @@ class AdapterProvider:
     def protocol_options(self, request: ChatRequest) -> llm.ProtocolOptions | None:
         return None
 
+    def passthrough(self, request: ChatRequest) -> dict[str, Any]:
+        """The client's unmodelled fields to forward verbatim (its protocol is
+        this upstream's), else a 400 naming them (see :func:`refuse_extra`)."""
+        if request.protocol != self.protocol:
+            refuse_extra(request, self.protocol)
+            return {}
+        return dict(request.extra)
+
     def options_for(self, request: ChatRequest) -> llm.StreamOptions:
         timeouts = self.profile.timeouts
         return llm.StreamOptions(
@@ -99,6 +107,16 @@ class AdapterProvider:
             temperature=request.temperature,
             max_tokens=request.max_tokens,
             reasoning=request.reasoning,
+            stop=request.stop,
+            top_p=request.top_p,
+            top_k=request.top_k,
+            seed=request.seed,
+            presence_penalty=request.presence_penalty,
+            frequency_penalty=request.frequency_penalty,
+            response_format=request.response_format,
+            user=request.user,
+            metadata=request.metadata,
+            parallel_tool_calls=request.parallel_tool_calls,
             protocol_options=self.protocol_options(request),
             timeouts=llm.Timeouts(
                 connect=timeouts.connect, first_byte=timeouts.first_byte, idle=timeouts.idle

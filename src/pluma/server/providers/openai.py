@@ -19,11 +19,12 @@ class OpenAIProvider(AdapterProvider):
     protocol = "openai-completions"
 
     def protocol_options(self, request: ChatRequest) -> llm.ProtocolOptions | None:
-        if request.tool_choice is None:
+        extra = self.passthrough(request)
+        if request.tool_choice is None and not extra:
             return None
         from pluma.llm.protocols.openai_completions.options import OpenAICompletionsOptions
 
-        return OpenAICompletionsOptions(tool_choice=request.tool_choice)
+        return OpenAICompletionsOptions(tool_choice=request.tool_choice, extra_body=extra)
 
     async def list_models(self) -> list[ModelInfo]:
         key = self.api_key()

@@ -68,7 +68,7 @@ async def chat(request: Request) -> Response:
 
 async def _start(request: Request, state: ServerState) -> Response:
     body = await read_json(request)
-    decoded = decode_chat_completions(body, require_model=False)
+    decoded = decode_chat_completions(body, require_model=False, page=True)
     chat_request = decoded.request
     connection = opt_str(body, "connection", "connection")
     conversation_id = opt_str(body, "conversation_id", "conversation_id")
