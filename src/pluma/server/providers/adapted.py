@@ -80,7 +80,7 @@ class AdapterProvider:
         return llm.Model(
             id=model_id,
             name=model_id,
-            provider=self.compat,
+            provider=self.model_provider(),
             protocol=self.protocol,
             base_url=self.profile.base_url.rstrip("/"),
             headers=dict(self.profile.headers),
@@ -91,6 +91,10 @@ class AdapterProvider:
 
     def protocol_options(self, request: ChatRequest) -> llm.ProtocolOptions | None:
         return None
+
+    def model_provider(self) -> str:
+        """``llm.Model.provider`` of the calls (the adapters detect vendor quirks by it)."""
+        return self.compat
 
     def passthrough(self, request: ChatRequest) -> dict[str, Any]:
         """The client's unmodelled fields to forward verbatim (its protocol is
@@ -126,10 +130,15 @@ class AdapterProvider:
     # -- the contract -------------------------------------------------------
 
     def stream_events(self, request: ChatRequest) -> llm.EventStream:
-        """Start the upstream call; caller mistakes raise ``llm.ConfigurationError`` here."""
-        return llm.default_client.stream(
-            self.model_for(request), request.context, self.options_for(request)
-        )
+        """Start the upstream call; caller mistakes raise ``llm.ConfigurationError`` here,
+        including what the adapter would refuse (its optional ``check``), so every
+        chat route answers them with a 400 rather than an error event."""
+        model = self.model_for(request)
+        options = self.options_for(request)
+        check = getattr(llm.default_client.registry.get(model.protocol), "check", None)
+        if callable(check):
+            check(model, request.context, options)
+        return llm.default_client.stream(model, request.context, options)
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         """The seed contract: ``data: {chunk}`` lines, then ``data: [DONE]``;

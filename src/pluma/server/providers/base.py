@@ -83,14 +83,15 @@ def refuse_extra(request: ChatRequest, upstream: str) -> None:
     from pluma.server.codecs.errors import RequestError
 
     names = sorted(request.extra)
-    spoken = f" {request.protocol}" if request.protocol else ""
+    spoken = request.protocol or "the client's protocol"
+    one = len(names) == 1
     raise RequestError(
         names[0],
-        f"{', '.join(names)} {'is a' if len(names) == 1 else 'are'}{spoken} field"
-        f"{'' if len(names) == 1 else 's'} Pluma does not translate, and this connection's "
-        f"upstream speaks {upstream}; remove {'it' if len(names) == 1 else 'them'}, or use a "
-        f"connection whose upstream speaks{spoken or ' the same protocol'} (fields Pluma does "
-        "not model are passed through only to an upstream of the client's own protocol)",
+        f"Pluma does not translate {'this' if one else 'these'} {spoken} "
+        f"field{'' if one else 's'} ({', '.join(names)}), and this connection's upstream "
+        f"speaks {upstream}; remove {'it' if one else 'them'}, or use a connection whose "
+        f"upstream speaks {spoken} (fields Pluma does not model pass through only to an "
+        "upstream of the client's own protocol)",
     )
 
 

@@ -24,6 +24,7 @@ from pluma.llm.protocols.anthropic_messages.options import PROTOCOL
 from pluma.llm.protocols.anthropic_messages.request import (
     build_body,
     build_headers,
+    check_request,
     json_output_tool,
     plan_tokens,
     protocol_options,
@@ -52,6 +53,10 @@ class AnthropicMessagesAdapter:
     """Streams from any endpoint speaking the Anthropic Messages API."""
 
     protocol = PROTOCOL
+
+    def check(self, model: Model, context: Context, options: StreamOptions) -> None:
+        """Raise :class:`ConfigurationError` for what the request would be refused for."""
+        check_request(model, context, options)
 
     async def stream(
         self, model: Model, context: Context, options: StreamOptions

@@ -206,20 +206,8 @@ def build_body(
     in a way the caller can fix.
     """
     thinking = plan.thinking_budget is not None
-    if thinking and anthropic.forces_tool_use:
-        raise ConfigurationError(
-            "the Anthropic API does not allow forcing tool use (tool_choice 'any' or a named "
-            "tool) while thinking is enabled; set StreamOptions(reasoning='off') or use "
-            "tool_choice 'auto'"
-        )
+    _check(context, options, anthropic, thinking=thinking)
     json_tool = json_output_tool(options)
-    if json_tool is not None and thinking:
-        raise UnsupportedControlError(
-            f"response_format {options.response_format.type if options.response_format else ''}",
-            "anthropic-messages with thinking enabled",
-            "JSON output is emulated with a forced tool call, which the API refuses while "
-            "thinking; set reasoning='off'",
-        )
     caching = anthropic.prompt_caching
     body: dict[str, Any] = {
         "model": model.id,
@@ -239,7 +227,7 @@ def build_body(
     choice = anthropic.tool_choice_param() if context.tools else None
     choice = _parallel_choice(choice, options, anthropic, has_tools=bool(context.tools))
     if json_tool is not None:
-        tools.append(_json_tool(json_tool, options, context))
+        tools.append(_json_tool(json_tool, options))
         choice = _json_choice(choice, json_tool, has_tools=bool(context.tools))
     if tools:
         if caching:
@@ -256,20 +244,33 @@ def build_body(
         # With thinking the API accepts only its default temperature, so the
         # option is dropped rather than sent to be refused.
         body["temperature"] = options.temperature
-    _add_controls(body, options, thinking=thinking)
+    _add_controls(body, options)
     body.update(anthropic.extra_body)
     return body
 
 
-def json_output_tool(options: StreamOptions) -> str | None:
-    """The name of the tool emulating JSON output, or None when none is asked for."""
-    fmt = options.response_format
-    if fmt is None or fmt.type == "text":
-        return None
-    return fmt.name or JSON_TOOL
+def check_request(model: Model, context: Context, options: StreamOptions) -> None:
+    """Every refusal :func:`build_body` would make, without building the body:
+    the client calls it before streaming, so a caller mistake raises at once."""
+    anthropic = protocol_options(options)
+    plan = plan_tokens(model, options, anthropic)
+    _check(context, options, anthropic, thinking=plan.thinking_budget is not None)
 
 
-def _add_controls(body: dict[str, Any], options: StreamOptions, *, thinking: bool) -> None:
+def _check(
+    context: Context,
+    options: StreamOptions,
+    anthropic: AnthropicMessagesOptions,
+    *,
+    thinking: bool,
+) -> None:
+    """Raise :class:`ConfigurationError` for what the API refuses or Pluma cannot map."""
+    if thinking and anthropic.forces_tool_use:
+        raise ConfigurationError(
+            "the Anthropic API does not allow forcing tool use (tool_choice 'any' or a named "
+            "tool) while thinking is enabled; set StreamOptions(reasoning='off') or use "
+            "tool_choice 'auto'"
+        )
     for name in _NO_EQUIVALENT:
         if getattr(options, name) is not None:
             raise UnsupportedControlError(
@@ -281,23 +282,70 @@ def _add_controls(body: dict[str, Any], options: StreamOptions, *, thinking: boo
             "anthropic-messages",
             "its metadata holds only user_id; send the end-user id as user",
         )
+    if thinking and options.top_p is not None and options.top_p < 0.95:
+        raise UnsupportedControlError(
+            f"top_p {options.top_p:g}",
+            "anthropic-messages with thinking enabled",
+            "the API accepts only 0.95 to 1 while thinking",
+        )
+    if thinking and options.top_k is not None:
+        raise UnsupportedControlError(
+            "top_k",
+            "anthropic-messages with thinking enabled",
+            "the API refuses top_k while thinking",
+        )
+    if options.parallel_tool_calls and anthropic.disable_parallel_tool_use:
+        raise ConfigurationError(
+            "parallel_tool_calls=True contradicts AnthropicMessagesOptions("
+            "disable_parallel_tool_use=True); set one of them"
+        )
+    fmt = options.response_format
+    tool_name = json_output_tool(options)
+    if fmt is None or tool_name is None:
+        return
+    label = f"response_format {fmt.type}"
+    if thinking:
+        raise UnsupportedControlError(
+            label,
+            "anthropic-messages with thinking enabled",
+            "JSON output is emulated with a forced tool call, which the API refuses while "
+            "thinking; set reasoning='off'",
+        )
+    if any(tool.name == tool_name for tool in context.tools):
+        raise ConfigurationError(
+            f"{label} is emulated on anthropic-messages with a tool named {tool_name!r}, but the "
+            "context already has a tool of that name; give response_format another name"
+        )
+    if fmt.type == "json_schema" and fmt.schema is not None and fmt.schema.get("type") != "object":
+        raise UnsupportedControlError(
+            label,
+            "anthropic-messages",
+            "JSON output is emulated with a tool whose input must be an object; make the "
+            "schema's root an object and put the value in a property",
+        )
+    choice = anthropic.tool_choice if context.tools else None
+    if choice is not None and choice not in ("auto", "none"):
+        raise ConfigurationError(
+            f"tool_choice {choice!r} contradicts response_format on anthropic-messages, where "
+            "JSON output is emulated by forcing a tool; use tool_choice 'auto' or 'none'"
+        )
+
+
+def json_output_tool(options: StreamOptions) -> str | None:
+    """The name of the tool emulating JSON output, or None when none is asked for."""
+    fmt = options.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    return fmt.name or JSON_TOOL
+
+
+def _add_controls(body: dict[str, Any], options: StreamOptions) -> None:
+    """The controls the Messages API has (:func:`_check` refused the others)."""
     if options.stop is not None:
         body["stop_sequences"] = list(options.stop)
     if options.top_p is not None:
-        if thinking and options.top_p < 0.95:
-            raise UnsupportedControlError(
-                f"top_p {options.top_p:g}",
-                "anthropic-messages with thinking enabled",
-                "the API accepts only 0.95 to 1 while thinking",
-            )
         body["top_p"] = options.top_p
     if options.top_k is not None:
-        if thinking:
-            raise UnsupportedControlError(
-                "top_k",
-                "anthropic-messages with thinking enabled",
-                "the API refuses top_k while thinking",
-            )
         body["top_k"] = options.top_k
     if options.user is not None:
         body["metadata"] = {"user_id": options.user}
@@ -312,14 +360,7 @@ def _parallel_choice(
 ) -> dict[str, object] | None:
     """``parallel_tool_calls`` folded into the tool choice."""
     parallel = options.parallel_tool_calls
-    if parallel is None:
-        return choice
-    if parallel and anthropic.disable_parallel_tool_use:
-        raise ConfigurationError(
-            "parallel_tool_calls=True contradicts AnthropicMessagesOptions("
-            "disable_parallel_tool_use=True); set one of them"
-        )
-    if parallel or not has_tools:
+    if parallel is None or parallel or not has_tools:
         return choice  # parallel calls are the API's default; without tools nothing to say
     out: dict[str, object] = dict(choice) if choice is not None else {"type": "auto"}
     if out["type"] != "none":
@@ -327,25 +368,12 @@ def _parallel_choice(
     return out
 
 
-def _json_tool(name: str, options: StreamOptions, context: Context) -> dict[str, Any]:
+def _json_tool(name: str, options: StreamOptions) -> dict[str, Any]:
     fmt = options.response_format
     assert fmt is not None
-    label = f"response_format {fmt.type}"
-    if any(tool.name == name for tool in context.tools):
-        raise ConfigurationError(
-            f"{label} is emulated on anthropic-messages with a tool named {name!r}, but the "
-            "context already has a tool of that name; give response_format another name"
-        )
     schema = fmt.schema if fmt.type == "json_schema" and fmt.schema is not None else None
     if schema is None:
         schema = {"type": "object"}
-    elif schema.get("type") != "object":
-        raise UnsupportedControlError(
-            label,
-            "anthropic-messages",
-            "JSON output is emulated with a tool whose input must be an object; make the "
-            "schema's root an object and put the value in a property",
-        )
     tool: dict[str, Any] = {
         "name": name,
         "description": fmt.description or _JSON_TOOL_DESCRIPTION,
@@ -361,11 +389,6 @@ def _json_choice(
 ) -> dict[str, object]:
     """The tool choice that forces an answer through the JSON tool."""
     kind = choice["type"] if choice is not None else "auto"
-    if kind not in ("auto", "none"):
-        raise ConfigurationError(
-            f"tool_choice {kind!r} contradicts response_format on anthropic-messages, where "
-            "JSON output is emulated by forcing a tool; use tool_choice 'auto' or 'none'"
-        )
     out: dict[str, object] = (
         {"type": "any"} if has_tools and kind == "auto" else {"type": "tool", "name": name}
     )

@@ -97,6 +97,7 @@ def build_request(model: Model, context: Context, options: StreamOptions, compat
                 body["reasoning"] = {"effort": effort}
             else:
                 body["reasoning_effort"] = effort
+    check_controls(options, compat)
     _add_controls(body, context, options, compat)
     protocol_options = options.protocol_options
     if isinstance(protocol_options, OpenAICompletionsOptions):
@@ -104,25 +105,36 @@ def build_request(model: Model, context: Context, options: StreamOptions, compat
         if choice is not None and context.tools:
             body["tool_choice"] = choice
         parallel = protocol_options.parallel_tool_calls
-        if parallel is not None:
-            if options.parallel_tool_calls not in (None, parallel):
-                raise ConfigurationError(
-                    "parallel_tool_calls is set twice with different values (StreamOptions and "
-                    "OpenAICompletionsOptions); set it in one place"
-                )
-            if context.tools:
-                body["parallel_tool_calls"] = parallel
+        if parallel is not None and context.tools:
+            body["parallel_tool_calls"] = parallel
         body.update(protocol_options.extra_body)
     return body
 
 
-def _add_controls(body: Wire, context: Context, options: StreamOptions, compat: Compat) -> None:
-    """The sampling and output controls, after refusing any the vendor lacks."""
+def check_controls(options: StreamOptions, compat: Compat) -> None:
+    """Refuse the controls this vendor lacks, and contradicting settings."""
     unsupported = compat.unsupported_controls
     upstream = f"{compat.vendor} (openai-completions)"
     for name in controls_set(options):
         if name in unsupported:
             raise UnsupportedControlError(name, upstream)
+    fmt = options.response_format
+    if fmt is not None and f"response_format.{fmt.type}" in unsupported:
+        raise UnsupportedControlError(f"response_format {fmt.type}", upstream)
+    protocol_options = options.protocol_options
+    if (
+        isinstance(protocol_options, OpenAICompletionsOptions)
+        and protocol_options.parallel_tool_calls is not None
+        and options.parallel_tool_calls not in (None, protocol_options.parallel_tool_calls)
+    ):
+        raise ConfigurationError(
+            "parallel_tool_calls is set twice with different values (StreamOptions and "
+            "OpenAICompletionsOptions); set it in one place"
+        )
+
+
+def _add_controls(body: Wire, context: Context, options: StreamOptions, compat: Compat) -> None:
+    """The sampling and output controls (:func:`check_controls` refused the rest)."""
     if options.stop is not None:
         body["stop"] = list(options.stop)
     if options.top_p is not None:
@@ -137,8 +149,6 @@ def _add_controls(body: Wire, context: Context, options: StreamOptions, compat: 
         body["frequency_penalty"] = options.frequency_penalty
     fmt = options.response_format
     if fmt is not None:
-        if f"response_format.{fmt.type}" in unsupported:
-            raise UnsupportedControlError(f"response_format {fmt.type}", upstream)
         if fmt.type == "json_schema":
             spec: Wire = {"name": fmt.name or "response", "schema": fmt.schema}
             if fmt.description:
