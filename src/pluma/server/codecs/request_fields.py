@@ -255,12 +255,29 @@ MESSAGES: tuple[Field, ...] = (
             "inference_geo",
             "service_tier",
             "speed",
-            "user_profile_id",
-            "workspace_id",
+        )
+    ),
+    *(
+        Field(
+            name,
+            "",
+            refused(f"the `{header}` header is not translated"),
+            Fate("passed", note=f"as the `{header}` header"),
+        )
+        for name, header in (
+            ("user_profile_id", "anthropic-user-profile-id"),
+            ("workspace_id", "anthropic-workspace-id"),
         )
     ),
 )
 """``POST /v1/messages``."""
+
+HEADER_FIELDS: dict[str, str] = {
+    "user_profile_id": "anthropic-user-profile-id",
+    "workspace_id": "anthropic-workspace-id",
+}
+"""SDK parameters that travel as request headers (the ``anthropic`` SDK sends
+them so); the Messages route forwards them like unmodelled body members."""
 
 PAGE_ONLY: tuple[tuple[str, str], ...] = (
     ("connection", "the connection (profile id or name) to use"),

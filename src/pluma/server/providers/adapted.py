@@ -108,6 +108,7 @@ class AdapterProvider:
         timeouts = self.profile.timeouts
         return llm.StreamOptions(
             api_key=self.api_key(),
+            headers=dict(request.extra_headers) if request.protocol == self.protocol else {},
             temperature=request.temperature,
             max_tokens=request.max_tokens,
             reasoning=request.reasoning,

@@ -72,17 +72,19 @@ class ChatRequest:
     metadata: dict[str, str] | None = None
     parallel_tool_calls: bool | None = None
     protocol: str = ""
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    """Request headers of ``protocol`` to forward as ``extra`` is (same protocol only)."""
 
 
 def refuse_extra(request: ChatRequest, upstream: str) -> None:
     """Raise a 400-class error naming ``request.extra``'s members, which an
     upstream speaking ``upstream`` (another protocol than the client's) could
     not take verbatim."""
-    if not request.extra:
+    if not request.extra and not request.extra_headers:
         return
     from pluma.server.codecs.errors import RequestError
 
-    names = sorted(request.extra)
+    names = sorted(request.extra) + [f"{name} header" for name in sorted(request.extra_headers)]
     spoken = request.protocol or "the client's protocol"
     one = len(names) == 1
     raise RequestError(

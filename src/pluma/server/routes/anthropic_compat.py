@@ -18,6 +18,7 @@ from pluma.server.codecs.anthropic_response import encode_message
 from pluma.server.codecs.anthropic_stream import AnthropicEventEncoder
 from pluma.server.codecs.bodies import read_json
 from pluma.server.codecs.failures import Failure, error_response
+from pluma.server.codecs.request_fields import HEADER_FIELDS
 from pluma.server.codecs.streaming import RelayResponse, drain, relay
 from pluma.server.providers.resolve import open_chat
 from pluma.server.state import ServerState
@@ -37,6 +38,11 @@ async def messages(request: Request) -> Response:
     try:
         decoded = decode_messages_request(await read_json(request))
         chat_request = decoded.request
+        chat_request.extra_headers = {
+            header: value
+            for header in HEADER_FIELDS.values()
+            if (value := request.headers.get(header))
+        }
         requested = chat_request.model
         stream = open_chat(state.connections, state.http, chat_request)
     except Exception as exc:
