@@ -36,7 +36,7 @@ from tests.server.test_request_fields import typed_dict_keys
 from tests.support.chat_env import ChatEnv, chat_env
 from tests.support.upstreams import Script
 
-from pluma.server.codecs.request_fields import (
+from pluma.server.chat.codecs.request_fields import (
     ANTHROPIC,
     CHAT_COMPLETIONS,
     HEADER_FIELDS,

@@ -1,7 +1,7 @@
 """The request-field table against the official SDKs' own request types and the docs.
 
 A field added to ``openai`` or ``anthropic`` (their ``*CreateParams`` TypedDicts)
-and missing from :mod:`pluma.server.codecs.request_fields` fails here, and so
+and missing from :mod:`pluma.server.chat.codecs.request_fields` fails here, and so
 does a ``docs/sdk-clients.md`` table that no longer matches the code.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from anthropic.types import message_create_params
 from openai.types.chat import completion_create_params
 
-from pluma.server.codecs.request_fields import (
+from pluma.server.chat.codecs.request_fields import (
     CHAT_COMPLETIONS,
     MESSAGES,
     UPSTREAMS,
@@ -49,7 +49,7 @@ def test_every_sdk_request_field_has_a_fate(params: type, table: tuple) -> None:
     missing = sorted(keys - listed)
     assert not missing, (
         f"{params.__module__}.{params.__name__} has fields the request table does not list: "
-        f"{missing}; add them to pluma/server/codecs/request_fields.py (mapped, passed or "
+        f"{missing}; add them to pluma/server/chat/codecs/request_fields.py (mapped, passed or "
         "refused) and regenerate the table in docs/sdk-clients.md"
     )
 
@@ -76,7 +76,7 @@ def test_docs_table_is_generated_from_the_code() -> None:
     assert found, "docs/sdk-clients.md lost its request-fields markers"
     assert found.group(1) == render_markdown(), (
         "docs/sdk-clients.md's field table is stale: replace the text between the markers "
-        "with pluma.server.codecs.request_fields.render_markdown()"
+        "with pluma.server.chat.codecs.request_fields.render_markdown()"
     )
     for table in (CHAT_COMPLETIONS, MESSAGES):
         for field in table:

@@ -15,7 +15,7 @@
 | ``response_format``, ``user``, ``metadata``, ``parallel_tool_calls`` |                     |
 
 Every other documented member has its fate in
-:data:`~pluma.server.codecs.request_fields.CHAT_COMPLETIONS`: refused with a
+:data:`~pluma.server.chat.codecs.request_fields.CHAT_COMPLETIONS`: refused with a
 400 saying why, or (not modelled, and any member the table does not know) kept
 in ``ChatRequest.extra`` to be forwarded verbatim to an openai-completions
 upstream and refused by any other. Nothing is silently ignored.
@@ -29,8 +29,8 @@ from typing import Any, cast, get_args
 import orjson
 
 from pluma import llm
-from pluma.server.codecs.errors import RequestError
-from pluma.server.codecs.fields import (
+from pluma.server.chat.codecs.errors import RequestError
+from pluma.server.chat.codecs.fields import (
     describe,
     opt_bool,
     opt_number,
@@ -41,8 +41,8 @@ from pluma.server.codecs.fields import (
     require_object,
     require_str,
 )
-from pluma.server.codecs.request_fields import CHAT_COMPLETIONS, OPENAI, PAGE_ONLY, modelled
-from pluma.server.providers.base import ChatRequest, ToolChoice
+from pluma.server.chat.codecs.request_fields import CHAT_COMPLETIONS, OPENAI, PAGE_ONLY, modelled
+from pluma.server.chat.providers.base import ChatRequest, ToolChoice
 
 REASONING_LEVELS: frozenset[str] = frozenset(get_args(llm.ReasoningLevel))
 _MODELLED = modelled(CHAT_COMPLETIONS, OPENAI)

@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 import httpx
 
 from pluma import llm
-from pluma.server.profiles import ConnectionProfile
+from pluma.server.profiles.chat import ConnectionProfile
 
 ToolChoice: TypeAlias = Literal["auto", "none", "required"] | dict[str, str]
 """``auto``, ``none``, ``required`` (any tool), or ``{"name": tool}`` for one tool."""
@@ -82,7 +82,7 @@ def refuse_extra(request: ChatRequest, upstream: str) -> None:
     not take verbatim."""
     if not request.extra and not request.extra_headers:
         return
-    from pluma.server.codecs.errors import RequestError
+    from pluma.server.chat.codecs.errors import RequestError
 
     names = sorted(request.extra) + [f"{name} header" for name in sorted(request.extra_headers)]
     spoken = request.protocol or "the client's protocol"

@@ -17,7 +17,7 @@
 |                                            | ``output_config`` stay in ``extra``         |
 
 Every other documented member has its fate in
-:data:`~pluma.server.codecs.request_fields.MESSAGES`; members Pluma does not
+:data:`~pluma.server.chat.codecs.request_fields.MESSAGES`; members Pluma does not
 model (and any the table does not know) are kept in ``ChatRequest.extra``,
 forwarded verbatim to an anthropic-messages upstream and refused (400) by any
 other. Nothing is silently ignored.
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pluma import llm
-from pluma.server.codecs.errors import RequestError
-from pluma.server.codecs.fields import (
+from pluma.server.chat.codecs.errors import RequestError
+from pluma.server.chat.codecs.fields import (
     describe,
     opt_bool,
     opt_number,
@@ -43,9 +43,9 @@ from pluma.server.codecs.fields import (
     require_object,
     require_str,
 )
-from pluma.server.codecs.openai_request import decode_stop, unmodelled
-from pluma.server.codecs.request_fields import ANTHROPIC, MESSAGES, modelled
-from pluma.server.providers.base import ChatRequest, ToolChoice
+from pluma.server.chat.codecs.openai_request import decode_stop, unmodelled
+from pluma.server.chat.codecs.request_fields import ANTHROPIC, MESSAGES, modelled
+from pluma.server.chat.providers.base import ChatRequest, ToolChoice
 
 _BUDGETS: list[tuple[int, llm.ReasoningLevel]] = [
     (2048, "minimal"),
