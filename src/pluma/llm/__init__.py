@@ -7,8 +7,9 @@
         ...
 
 This package imports nothing from ``pluma.server``; it is usable on its own.
-Built-in adapters (``openai-completions``, ``anthropic-messages``) are in the
-default registry; third-party packages add theirs through the
+Built-in adapters (``openai-completions``, ``anthropic-messages``,
+``openai-responses``, ``google-generative-ai``, ``ollama``) are in the default
+registry; third-party packages add theirs through the
 ``pluma.llm.adapters`` entry-point group or :func:`register`.
 """
 
@@ -99,10 +100,12 @@ def load_entry_point_adapters(registry: AdapterRegistry, entries: Iterable[Entry
 
 
 def _builtin_registry() -> AdapterRegistry:
+    from pluma.llm.protocols import register_native
     from pluma.llm.protocols.anthropic_messages import AnthropicMessagesAdapter
     from pluma.llm.protocols.openai_completions import OpenAICompletionsAdapter
 
     registry = AdapterRegistry([OpenAICompletionsAdapter(), AnthropicMessagesAdapter()])
+    register_native(registry)  # openai-responses, google-generative-ai, ollama
     load_entry_point_adapters(registry, entry_points(group="pluma.llm.adapters"))
     return registry
 
