@@ -8,7 +8,7 @@ it on every read, and hand over a last line that lacks its newline.
 
 | input                   | handling                                           |
 |-------------------------|----------------------------------------------------|
-| ``\\n`` or ``\\r\\n``       | ends a line (the ``\\r`` is dropped)                 |
+| ``\\n`` or ``\\r\\n``       | ends a line (a ``\\r`` stays: JSON reads it as space) |
 | blank / whitespace line | skipped                                            |
 | a line split over reads | held back until its newline arrives                |
 | end of input            | a pending last line is handed over (lenient)       |
