@@ -96,6 +96,7 @@ class GeminiParser:
         "_finish_reason",
         "_model",
         "_open",
+        "_open_text",
         "_skipped",
         "_usage_raw",
         "message",
@@ -107,6 +108,7 @@ class GeminiParser:
         self.message = writer.message
         self._model = model
         self._open: int | None = None  # the open text/thinking block
+        self._open_text: TextContent | None = None  # the same, when it is text
         self._calls = 0
         self._finish_reason: str | None = None
         self._finish_message: str | None = None
@@ -130,44 +132,57 @@ class GeminiParser:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
             chunk = None
-        if not isinstance(chunk, dict):
+        if type(chunk) is not dict:
             text = data if isinstance(data, str) else data.decode("utf-8", "replace")
             return self.fail(
                 ProviderError(f"the upstream sent a malformed chunk: {text.strip()[:200]!r}")
             )
-        return self.feed(chunk)
+        if self._open_text is not None:
+            hot = self._more_text(chunk)
+            if hot is not None:
+                return hot
+        return self._chunk(chunk)
 
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
         """The neutral events for one ``GenerateContentResponse``."""
-        writer = self.writer
-        if writer.finished:
+        if self.writer.finished:
             return []
+        if self._open_text is not None:
+            hot = self._more_text(chunk)
+            if hot is not None:
+                return hot
+        return self._chunk(chunk)
+
+    def _more_text(self, chunk: dict[str, Any]) -> list[Event] | None:
+        """The hot path: one candidate whose only part is plain text for the
+        open text block, no finish reason, no error or prompt feedback. None
+        when the chunk is anything else."""
+        candidates = chunk.get("candidates")
+        if type(candidates) is not list or len(candidates) != 1:
+            return None
+        candidate = candidates[0]
+        if type(candidate) is not dict or "finishReason" in candidate:
+            return None
+        content = candidate.get("content")
+        parts = content.get("parts") if type(content) is dict else None
+        if type(parts) is not list or len(parts) != 1:
+            return None
+        part = parts[0]
+        if type(part) is not dict or len(part) != 1:
+            return None
+        text = part.get("text")
+        if not text or type(text) is not str or "error" in chunk or "promptFeedback" in chunk:
+            return None
+        self._open_text.append(text)  # type: ignore[union-attr]
+        usage = chunk.get("usageMetadata")
+        if type(usage) is dict:
+            self._usage_raw = usage
+        event = self.writer.text_delta(self._open, text)  # type: ignore[arg-type]
+        return [event] if event is not None else []
+
+    def _chunk(self, chunk: dict[str, Any]) -> list[Event]:
         message = self.message
         candidates = chunk.get("candidates")
-        index = self._open
-        if index is not None and type(candidates) is list and len(candidates) == 1:
-            # The hot path: one candidate whose only part is plain text for the
-            # open text block, no finish reason, no error or prompt feedback.
-            candidate = candidates[0]
-            if type(candidate) is dict and "finishReason" not in candidate:
-                content = candidate.get("content")
-                parts = content.get("parts") if type(content) is dict else None
-                if type(parts) is list and len(parts) == 1:
-                    part = parts[0]
-                    text = part.get("text") if type(part) is dict and len(part) == 1 else None
-                    block = message.content[index]
-                    if (
-                        text
-                        and type(text) is str
-                        and type(block) is TextContent
-                        and "error" not in chunk
-                        and "promptFeedback" not in chunk
-                    ):
-                        block.append(text)
-                        usage = chunk.get("usageMetadata")
-                        if type(usage) is dict:
-                            self._usage_raw = usage
-                        return _one(writer.text_delta(index, text))
         error = chunk.get("error")
         if error:
             return self.fail(_error(error))
@@ -283,6 +298,7 @@ class GeminiParser:
             block = kind()
             content.append(block)
             self._open = index
+            self._open_text = block if isinstance(block, TextContent) else None
             start = (
                 writer.text_start(index) if kind is TextContent else writer.thinking_start(index)
             )
@@ -342,6 +358,7 @@ class GeminiParser:
         index = self._open
         if index is not None:
             self._open = None
+            self._open_text = None
             out.extend(_one(self.writer.end_open_block(index)))
 
     def _apply_usage(self) -> None:

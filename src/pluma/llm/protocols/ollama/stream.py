@@ -64,13 +64,14 @@ class OllamaParser:
     returns ``[]``.
     """
 
-    __slots__ = ("_calls", "_model", "_named", "_open", "message", "writer")
+    __slots__ = ("_calls", "_model", "_named", "_open", "_open_text", "message", "writer")
 
     def __init__(self, writer: StreamWriter, model: Model) -> None:
         self.writer = writer
         self.message = writer.message
         self._model = model
         self._open: int | None = None
+        self._open_text: TextContent | None = None  # the open block when it is text
         self._calls = 0
         self._named = False
 
@@ -80,39 +81,39 @@ class OllamaParser:
 
     def feed_line(self, line: bytes | str) -> list[Event]:
         """One NDJSON line."""
-        if self.writer.finished:
+        writer = self.writer
+        if writer.finished:
             return []
         try:
             item = orjson.loads(line)
         except orjson.JSONDecodeError:
             item = None
-        if not isinstance(item, dict):
-            text = line if isinstance(line, str) else line.decode("utf-8", "replace")
+        if type(item) is not dict:
+            shown = line if isinstance(line, str) else line.decode("utf-8", "replace")
             return self.fail(
-                ProviderError(f"the upstream sent a malformed line: {text.strip()[:200]!r}")
+                ProviderError(f"the upstream sent a malformed line: {shown.strip()[:200]!r}")
             )
-        return self.feed(item)
+        block = self._open_text
+        if block is not None and item.get("done") is False:
+            # The hot path: a line whose message is only more text for the
+            # open text block (``role`` and ``content``, nothing else).
+            body = item.get("message")
+            if type(body) is dict and len(body) == 2:
+                piece = body.get("content")
+                if piece and type(piece) is str and "role" in body:
+                    block.append(piece)
+                    event = writer.text_delta(self._open, piece)  # type: ignore[arg-type]
+                    return [event] if event is not None else []
+        return self._line(item)
 
     def feed(self, item: dict[str, Any]) -> list[Event]:
         """The neutral events for one decoded line."""
-        writer = self.writer
-        if writer.finished:
+        if self.writer.finished:
             return []
+        return self._line(item)
+
+    def _line(self, item: dict[str, Any]) -> list[Event]:
         body = item.get("message")
-        index = self._open
-        if index is not None and item.get("done") is False and type(body) is dict:
-            # The hot path: a line with only more text for the open text block.
-            text = body.get("content")
-            block = self.message.content[index]
-            if (
-                text
-                and type(text) is str
-                and type(block) is TextContent
-                and not body.get("thinking")
-                and not body.get("tool_calls")
-            ):
-                block.append(text)
-                return _one(writer.text_delta(index, text))
         error = item.get("error")
         if error:
             return self.fail(ProviderError(str(error)))
@@ -167,6 +168,7 @@ class OllamaParser:
             block = kind()
             content.append(block)
             self._open = index
+            self._open_text = block if isinstance(block, TextContent) else None
             start = (
                 writer.text_start(index) if kind is TextContent else writer.thinking_start(index)
             )
@@ -182,6 +184,7 @@ class OllamaParser:
         index = self._open
         if index is not None:
             self._open = None
+            self._open_text = None
             out.extend(_one(self.writer.end_open_block(index)))
 
     def _tool_call(self, raw: dict[str, Any], out: list[Event]) -> None:

@@ -131,30 +131,39 @@ class ResponsesParser:
             event = orjson.loads(data)
         except orjson.JSONDecodeError:
             event = None
-        if not isinstance(event, dict):
+        if type(event) is not dict:
             text = data if isinstance(data, str) else data.decode("utf-8", "replace")
             return self.fail(
                 ProviderError(f"the upstream sent a malformed event: {text.strip()[:200]!r}")
             )
-        return self.feed(event)
+        return self._event(event)
 
     def feed(self, event: dict[str, Any]) -> list[Event]:
         """The neutral events for one decoded upstream event."""
-        writer = self.writer
-        if writer.finished:
+        if self.writer.finished:
             return []
+        return self._event(event)
+
+    def _event(self, event: dict[str, Any]) -> list[Event]:
+        writer = self.writer
         kind = event.get("type")
         if kind == "response.output_text.delta":
-            # The hot path: nearly every event of a long reply.
-            key = (event.get("output_index"), event.get("content_index"))
-            block = self._last_text if key == self._last_key else None
-            if block is None:
-                return self._text_delta(event, key)
-            delta = event.get("delta")
-            if not delta or type(delta) is not str:
-                return []
-            block.append(delta)
-            return _one(writer.text_delta(self._last_index, delta))
+            # The hot path: nearly every event of a long reply goes to the
+            # text block the previous one went to.
+            block = self._last_text
+            last = self._last_key
+            if (
+                block is not None
+                and event.get("content_index") == last[1]  # type: ignore[index]
+                and event.get("output_index") == last[0]  # type: ignore[index]
+            ):
+                delta = event.get("delta")
+                if not delta or type(delta) is not str:
+                    return []
+                block.append(delta)
+                made = writer.text_delta(self._last_index, delta)
+                return [made] if made is not None else []
+            return self._text_delta(event, (event.get("output_index"), event.get("content_index")))
         if (
             kind == "response.reasoning_summary_text.delta"
             or kind == "response.reasoning_text.delta"
