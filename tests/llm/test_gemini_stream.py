@@ -390,3 +390,14 @@ def test_parser_without_http() -> None:
     assert parser.message.thinking == "**Weighing** it up."
     assert parser.message.content[1].text_signature == g.sig("text-sig")  # type: ignore[union-attr]
     assert parser.message.usage.output == 42
+
+
+def test_transcripts_are_valid_for_the_sdk_types() -> None:
+    """Every chunk validates strictly against google-genai's response type."""
+    from google.genai import types
+
+    builders = [*COMPLETE.values(), safety_stop, recitation_stop]
+    for build in builders:
+        for item in build():
+            parsed = types.GenerateContentResponse.model_validate(item)
+            assert parsed.candidates is not None

@@ -275,3 +275,11 @@ def test_parser_without_http() -> None:
     assert out[-1].type == "done" and parser.message.stop_reason == "toolUse"
     assert [c.name for c in parser.message.tool_calls] == ["get_weather", "get_time"]
     assert len({c.id for c in parser.message.tool_calls}) == 2
+
+
+def test_transcripts_are_valid_for_the_client_types() -> None:
+    import ollama
+
+    for build in COMPLETE.values():
+        for item in build():
+            ollama.ChatResponse.model_validate(item)

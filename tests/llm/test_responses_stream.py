@@ -6,6 +6,7 @@ every split mode from the whole body to one byte per read."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -62,7 +63,7 @@ async def run_pluma(
 def text_only() -> r.Transcript:
     t = r.Transcript()
     t.message(["Hel", "lo, ", "wörld", " 🎉", "!"])
-    t.completed(r.usage(120, 9, cached=100))
+    t.completed(r.usage(120, 9, cached=100, written=12))
     return t
 
 
@@ -394,3 +395,79 @@ def test_parser_without_http_and_json_answer() -> None:
 
 def make_model_stub() -> llm.Model:
     return llm.Model(id=r.MODEL, provider="openai", protocol="openai-responses", cost=COST)
+
+
+# -- in bulk, without the network ---------------------------------------------------
+
+PIECES = ["a", "b ", "é", "🎉", "\n", "日本", '"q"', "\\"]
+
+
+def random_transcript(seed: int) -> r.Transcript:
+    """Items of every kind in random order and number, random pieces."""
+    rng = random.Random(seed)
+
+    def pieces() -> list[str]:
+        return [rng.choice(PIECES) for _ in range(rng.randint(1, 6))]
+
+    t = r.Transcript(f"resp_{seed}")
+    for _ in range(rng.randint(1, 5)):
+        kind = rng.choice(["reasoning", "text", "refusal", "calls"])
+        if kind == "reasoning":
+            encrypted = rng.choice([None, f"enc-{seed}"])
+            t.reasoning([pieces() for _ in range(rng.randint(0, 3))], encrypted=encrypted)
+        elif kind in ("text", "refusal"):
+            t.message(pieces(), refusal=kind == "refusal")
+        else:
+            calls = []
+            for number in range(rng.randint(1, 3)):
+                arguments = json.dumps(
+                    {f"k{i}": rng.choice(PIECES) for i in range(rng.randint(0, 3))}
+                )
+                cuts = sorted(rng.sample(range(1, len(arguments)), min(3, len(arguments) - 1)))
+                fragments = [
+                    arguments[i:j] for i, j in zip([0, *cuts], [*cuts, len(arguments)], strict=True)
+                ]
+                calls.append((f"call_{seed}_{len(t.output)}_{number}", f"tool_{number}", fragments))
+            t.function_calls(calls)
+    prompt = rng.randint(5, 500)
+    cached = rng.randint(0, prompt)
+    written = rng.randint(0, prompt - cached)
+    t.completed(r.usage(prompt, rng.randint(1, 99), cached=cached, written=written))
+    return t
+
+
+def test_parser_agrees_with_the_sdk_state_on_random_streams() -> None:
+    from openai import omit
+    from openai.lib.streaming.responses._responses import ResponseStreamState
+    from openai.types.responses import ResponseStreamEvent
+    from pydantic import TypeAdapter
+
+    events_type: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
+    for seed in range(200):
+        transcript = random_transcript(seed)
+        state: ResponseStreamState[Any] = ResponseStreamState(input_tools=omit, text_format=omit)
+        final = None
+        for event in transcript.events:
+            for out in state.handle_event(events_type.validate_python(event)):
+                if out.type == "response.completed":
+                    final = out.response
+        parser = ResponsesParser(llm.StreamWriter(llm.AssistantMessage()), make_model_stub())
+        events: list[llm.Event] = []
+        for event in transcript.events:
+            events += parser.feed(event)
+        assert events[-1].type == "done", seed
+        assert_deltas_build_the_message(events, parser.message)
+        assert r.summary_of_pluma(parser.message) == r.summary_of_sdk(final), seed
+
+
+def test_transcripts_are_valid_events_for_the_sdk_types() -> None:
+    """Every hand-written transcript validates strictly against the SDK's
+    event types (over HTTP the SDK reads leniently, so check it here)."""
+    from openai.types.responses import ResponseStreamEvent
+    from pydantic import TypeAdapter
+
+    events_type: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
+    builders = [*COMPLETE.values(), truncated, error_event_mid_stream, failed_mid_stream]
+    for build in builders:
+        for event in build().events:
+            events_type.validate_python(event)

@@ -260,11 +260,11 @@ class Transcript:
 
 
 def usage(
-    input_tokens: int, output_tokens: int, cached: int = 0, reasoning: int = 0
+    input_tokens: int, output_tokens: int, cached: int = 0, reasoning: int = 0, written: int = 0
 ) -> dict[str, Any]:
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": cached},
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": written},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": input_tokens + output_tokens,
@@ -351,8 +351,16 @@ def summary_of_sdk(response: Any) -> dict[str, Any]:
     summary: dict[str, Any] = {"blocks": blocks, "id": response.id}
     if response.usage is not None:
         u = response.usage
-        cached = u.input_tokens_details.cached_tokens if u.input_tokens_details else 0
-        summary["usage"] = (u.input_tokens - cached, cached, u.output_tokens, u.total_tokens)
+        details = u.input_tokens_details
+        cached = (details.cached_tokens or 0) if details else 0
+        written = (getattr(details, "cache_write_tokens", 0) or 0) if details else 0
+        summary["usage"] = (
+            u.input_tokens - cached - written,
+            cached,
+            written,
+            u.output_tokens,
+            u.total_tokens,
+        )
     return summary
 
 
@@ -370,5 +378,5 @@ def summary_of_pluma(message: Any, *, usage: bool = True) -> dict[str, Any]:
     summary: dict[str, Any] = {"blocks": blocks, "id": message.response_id}
     if usage:
         u = message.usage
-        summary["usage"] = (u.input, u.cache_read, u.output, u.total)
+        summary["usage"] = (u.input, u.cache_read, u.cache_write, u.output, u.total)
     return summary

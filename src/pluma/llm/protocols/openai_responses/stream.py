@@ -36,10 +36,11 @@ so a recorded log, a proxy or a test can reuse it without a network.
 |                                             | and code; the partial content is kept            |
 | end of input before a terminal event        | terminal error (the stream was cut)              |
 
-Usage: ``input_tokens`` counts cached tokens, so ``input`` =
-``input_tokens`` − ``input_tokens_details.cached_tokens`` and ``cache_read``
-= the cached count; ``output_tokens`` already includes
-``output_tokens_details.reasoning_tokens``.
+Usage: ``input_tokens`` counts every input token, cached or written to the
+cache, so ``input`` = ``input_tokens`` − ``input_tokens_details.cached_tokens``
+− ``input_tokens_details.cache_write_tokens``, ``cache_read`` = the cached
+count and ``cache_write`` = the written count; ``output_tokens`` already
+includes ``output_tokens_details.reasoning_tokens``.
 """
 
 from __future__ import annotations
@@ -463,10 +464,14 @@ class ResponsesParser:
 
     def _usage(self, raw: dict[str, Any]) -> None:
         details = raw.get("input_tokens_details")
-        cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+        cached = written = 0
+        if isinstance(details, dict):
+            cached = _int(details.get("cached_tokens"))
+            written = _int(details.get("cache_write_tokens"))
         usage = self.message.usage
         usage.cache_read = cached
-        usage.input = max(0, _int(raw.get("input_tokens")) - cached)
+        usage.cache_write = written
+        usage.input = max(0, _int(raw.get("input_tokens")) - cached - written)
         usage.output = _int(raw.get("output_tokens"))
         calculate_cost(self._model, usage)
 
