@@ -100,7 +100,19 @@ def parallel_calls() -> list[dict[str, Any]]:
     ]
 
 
+def signature_after_a_call() -> list[dict[str, Any]]:
+    """Text, a call, then a signature on an empty part: it keeps its place."""
+    return [
+        g.chunk([{"text": "Let me check."}]),
+        g.chunk([{"functionCall": {"name": "lookup", "args": {}}}]),
+        g.chunk(
+            [{"text": "", "thoughtSignature": g.sig("late")}], finish="STOP", usage=g.usage(4, 3)
+        ),
+    ]
+
+
 COMPLETE = {
+    "signature-after-call": signature_after_a_call,
     "text": text_only,
     "thinking-signed-text": thinking_then_signed_text,
     "parallel-calls": parallel_calls,
@@ -401,3 +413,9 @@ def test_transcripts_are_valid_for_the_sdk_types() -> None:
         for item in build():
             parsed = types.GenerateContentResponse.model_validate(item)
             assert parsed.candidates is not None
+
+
+def test_too_many_stop_sequences_are_refused() -> None:
+    model = llm.Model(id="gemini-2.5-flash", provider="google", protocol="google-generative-ai")
+    with pytest.raises(llm.ConfigurationError, match="at most 5 stop sequences"):
+        build_request(model, CONTEXT, llm.StreamOptions(stop=list("abcdef")))

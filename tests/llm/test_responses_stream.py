@@ -471,3 +471,16 @@ def test_transcripts_are_valid_events_for_the_sdk_types() -> None:
     for build in builders:
         for event in build().events:
             events_type.validate_python(event)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (llm.StreamOptions(max_tokens=8), "at least 16"),
+        (llm.StreamOptions(metadata={f"k{i}": "v" for i in range(17)}), "at most 16 pairs"),
+        (llm.StreamOptions(metadata={"k" * 65: "v"}), "64 characters"),
+    ],
+)
+def test_api_limits_are_checked_before_sending(options: llm.StreamOptions, words: str) -> None:
+    with pytest.raises(llm.ConfigurationError, match=words):
+        build_request(make_model_stub(), CONTEXT, options)

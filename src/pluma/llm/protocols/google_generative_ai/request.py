@@ -23,7 +23,8 @@
 | ``Tool``                                 | ``tools: [{functionDeclarations: [{name, description,       |
 |                                          | parametersJsonSchema}]}]`` (full JSON Schema)               |
 | ``temperature`` / ``top_p`` / ``top_k``  | ``generationConfig.temperature`` / ``topP`` / ``topK``      |
-| ``max_tokens`` / ``stop`` / ``seed``     | ``maxOutputTokens`` / ``stopSequences`` / ``seed``          |
+| ``max_tokens`` / ``stop`` / ``seed``     | ``maxOutputTokens`` / ``stopSequences`` (at most 5) /       |
+|                                          | ``seed``                                                    |
 | ``presence_penalty`` / ``frequency_…``   | ``presencePenalty`` / ``frequencyPenalty``                  |
 | ``response_format`` ``json_object``      | ``responseMimeType: "application/json"``                    |
 | ``response_format`` ``json_schema``      | the same + ``responseJsonSchema``                           |
@@ -64,6 +65,8 @@ IMAGE_OMITTED = "(an image was left out: this model does not accept images)"
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 SYNTHETIC_ID_PREFIX = "pluma_call_"
 """Ids Pluma gives function calls that came without one; never sent back."""
+
+MAX_STOP_SEQUENCES = 5
 
 THINKING_BUDGETS: dict[ReasoningLevel, int] = {
     "off": 0,
@@ -113,6 +116,10 @@ def build_request(model: Model, context: Context, options: StreamOptions) -> Wir
             "StreamOptions.parallel_tool_calls=False is not supported by the "
             f"{PROTOCOL} protocol (Gemini cannot be told to call one function at a time); "
             "leave parallel_tool_calls unset for this model"
+        )
+    if options.stop is not None and len(options.stop) > MAX_STOP_SEQUENCES:
+        raise ConfigurationError(
+            f"Gemini accepts at most {MAX_STOP_SEQUENCES} stop sequences, got {len(options.stop)}"
         )
     extra = protocol_options(options)
     body: Wire = {"contents": build_contents(model, context.messages)}

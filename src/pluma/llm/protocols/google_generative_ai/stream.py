@@ -10,7 +10,8 @@ first candidate is assembled. :class:`GeminiParser` takes the decoded chunks.
 | part ``{text}``                              | text block (consecutive text parts join)              |
 | ``thoughtSignature`` on a thought part       | ``ThinkingContent.signature``                         |
 | ``thoughtSignature`` on a text part          | ``TextContent.text_signature`` (an empty text part    |
-|                                              | carrying only a signature signs the open block)       |
+|                                              | carrying only a signature signs the open block of its |
+|                                              | kind, else opens an empty block that carries it)      |
 | part ``{functionCall: {id?, name, args}}``   | a whole tool call (start, one delta, end); no ``id``  |
 |                                              | → ``pluma_call_<n>_<random>``; its                    |
 |                                              | ``thoughtSignature`` → ``ToolCall.thought_signature`` |
@@ -303,6 +304,8 @@ class GeminiParser:
                 writer.text_start(index) if kind is TextContent else writer.thinking_start(index)
             )
             out.extend(_one(start))
+        if not delta:
+            return
         if isinstance(block, TextContent):
             block.append(delta)
             out.extend(_one(writer.text_delta(index, delta)))
@@ -311,23 +314,15 @@ class GeminiParser:
             out.extend(_one(writer.thinking_delta(index, delta)))
 
     def _sign(self, signature: str, thought: bool, out: list[Event]) -> None:
-        """A signature on a text part belongs to the block that part is in: the
-        open block of its kind, else the last block of its kind."""
-        content = self.message.content
+        """A signature on a text part belongs to the block that part is in:
+        the open block when it is of the part's kind, else a new empty block
+        of that kind (so the signature keeps its place when sent back)."""
         kind = ThinkingContent if thought else TextContent
-        target = None
-        if self._open is not None and type(content[self._open]) is kind:
-            target = content[self._open]
-        else:
-            for block in reversed(content):
-                if type(block) is kind:
-                    target = block
-                    break
-        if target is None:
-            # A signature before any text of its kind: an empty block carries it.
+        index = self._open
+        if index is None or type(self.message.content[index]) is not kind:
             self._append(kind, "", out)
-            if self._open is not None:
-                target = content[self._open]
+            index = self._open
+        target = self.message.content[index]  # type: ignore[index]
         if isinstance(target, ThinkingContent):
             target.signature = signature
         elif isinstance(target, TextContent):

@@ -17,14 +17,15 @@
 |                                          | with images, ``output`` is a list of text/image parts      |
 | ``Tool``                                 | ``{"type": "function", "name", "description",              |
 |                                          | "parameters", "strict": false}``                           |
-| ``max_tokens``                           | ``max_output_tokens``                                      |
+| ``max_tokens``                           | ``max_output_tokens`` (at least 16, checked before sending)|
 | ``temperature`` / ``top_p``              | ``temperature`` / ``top_p``                                |
 | ``reasoning`` (reasoning models)         | ``reasoning: {effort, summary}``; ``off``: no ``reasoning``|
 |                                          | member (the model's default applies)                       |
 | reasoning models, always                 | ``include: ["reasoning.encrypted_content"]``               |
 | ``response_format``                      | ``text.format``: ``json_object``, or ``json_schema`` with  |
 |                                          | ``name`` (default ``response``), ``schema``, ``strict``    |
-| ``user`` / ``metadata``                  | ``user`` / ``metadata``                                    |
+| ``user`` / ``metadata``                  | ``user`` / ``metadata`` (≤ 16 pairs, keys ≤ 64 and values  |
+|                                          | ≤ 512 characters, checked before sending)                  |
 | ``parallel_tool_calls``                  | ``parallel_tool_calls`` (with tools)                       |
 | ``stop``, ``top_k``, ``seed``,           | refused: the Responses API has none of them                |
 | ``presence_penalty``, ``frequency_penalty``|                                                          |
@@ -37,6 +38,7 @@ from typing import Any
 
 import orjson
 
+from pluma.llm.errors import ConfigurationError
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.controls import refuse_unsupported
 from pluma.llm.protocols.openai_responses.options import PROTOCOL, OpenAIResponsesOptions
@@ -74,6 +76,7 @@ def build_request(model: Model, context: Context, options: StreamOptions) -> Wir
     the protocol has no equivalent for.
     """
     refuse_unsupported(options, UNSUPPORTED, PROTOCOL)
+    _check_limits(options)
     extra = protocol_options(options)
     body: Wire = {
         "model": model.id,
@@ -135,6 +138,33 @@ def build_request(model: Model, context: Context, options: StreamOptions) -> Wir
         body["prompt_cache_key"] = extra.prompt_cache_key
     body.update(extra.extra_body)
     return body
+
+
+MIN_OUTPUT_TOKENS = 16
+"""The smallest ``max_output_tokens`` the Responses API accepts."""
+
+
+def _check_limits(options: StreamOptions) -> None:
+    """Limits the API enforces with a 400, reported before sending instead."""
+    if options.max_tokens is not None and options.max_tokens < MIN_OUTPUT_TOKENS:
+        raise ConfigurationError(
+            f"max_tokens must be at least {MIN_OUTPUT_TOKENS} for the Responses API "
+            f"(max_output_tokens), got {options.max_tokens}"
+        )
+    metadata = options.metadata
+    if metadata is not None:
+        if len(metadata) > 16:
+            raise ConfigurationError(
+                f"metadata may hold at most 16 pairs for the Responses API, got {len(metadata)}"
+            )
+        for key, value in metadata.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise ConfigurationError("metadata keys and values must be strings")
+            if len(key) > 64 or len(value) > 512:
+                raise ConfigurationError(
+                    f"metadata key {key[:64]!r}: keys may be at most 64 characters and "
+                    "values at most 512 for the Responses API"
+                )
 
 
 def build_input(model: Model, context: Context) -> list[Wire]:
