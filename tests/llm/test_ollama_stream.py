@@ -283,3 +283,13 @@ def test_transcripts_are_valid_for_the_client_types() -> None:
     for build in COMPLETE.values():
         for item in build():
             ollama.ChatResponse.model_validate(item)
+
+
+def test_line_decoder_whole_lines_per_read() -> None:
+    decoder = LineDecoder()
+    assert decoder.feed(b'{"a": 1}\n') == [b'{"a": 1}\n']
+    assert decoder.feed(b" \r\n") == []
+    assert decoder.feed(b'{"b": 2}\n{"c"') == [b'{"b": 2}']
+    assert decoder.feed(b": 3}\n") == [b'{"c": 3}']
+    assert decoder.feed(b"\n\n") == []
+    assert decoder.flush() == []

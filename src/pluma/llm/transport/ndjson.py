@@ -26,7 +26,8 @@ class LineDecoder:
         self._carry: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        if b"\n" not in chunk:
+        newlines = chunk.count(b"\n")
+        if not newlines:
             if chunk:
                 self._carry.append(chunk)
             return []
@@ -34,11 +35,14 @@ class LineDecoder:
             self._carry.append(chunk)
             chunk = b"".join(self._carry)
             self._carry.clear()
+        elif newlines == 1 and chunk[-1] == 0x0A:
+            # One whole line per read: what a live upstream sends per token.
+            return [] if chunk.isspace() else [chunk]
         lines = chunk.split(b"\n")
         rest = lines.pop()
         if rest:
             self._carry.append(rest)
-        return [line for line in lines if line.strip()]
+        return [line for line in lines if line and not line.isspace()]
 
     def flush(self) -> list[bytes]:
         """End of input: the last line if it had no newline."""
@@ -46,4 +50,4 @@ class LineDecoder:
             return []
         tail = b"".join(self._carry)
         self._carry.clear()
-        return [tail] if tail.strip() else []
+        return [] if tail.isspace() else [tail]
