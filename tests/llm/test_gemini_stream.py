@@ -279,13 +279,14 @@ def recitation_stop() -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.parametrize("mode", SPLIT_MODES)
 @pytest.mark.parametrize(
     ("build", "reason"), [(safety_stop, "SAFETY"), (recitation_stop, "RECITATION")]
 )
 async def test_blocking_finish_reasons_are_errors_with_the_reason(
-    server: ScriptedServer, build: Callable[[], list[dict[str, Any]]], reason: str
+    server: ScriptedServer, build: Callable[[], list[dict[str, Any]]], reason: str, mode: str
 ) -> None:
-    server.reply(Reply(body=split(g.frames(build()), "7-bytes")))
+    server.reply(Reply(body=split(g.frames(build()), mode)))
     events, message = await run_pluma(server)
     check_lifecycle(events)
     assert message.stop_reason == "error"
@@ -296,7 +297,7 @@ async def test_blocking_finish_reasons_are_errors_with_the_reason(
     assert g.summary_of_pluma(message) == g.summary_of_sdk(sdk)
 
 
-@pytest.mark.parametrize("mode", ["whole", "one-byte"])
+@pytest.mark.parametrize("mode", SPLIT_MODES)
 async def test_max_tokens_is_length(server: ScriptedServer, mode: str) -> None:
     chunks = [
         g.chunk([{"text": "A long"}]),
@@ -310,13 +311,14 @@ async def test_max_tokens_is_length(server: ScriptedServer, mode: str) -> None:
     assert g.summary_of_pluma(message) == g.summary_of_sdk(sdk)
 
 
-async def test_error_mid_stream_keeps_partial(server: ScriptedServer) -> None:
+@pytest.mark.parametrize("mode", SPLIT_MODES)
+async def test_error_mid_stream_keeps_partial(server: ScriptedServer, mode: str) -> None:
     frames = g.frames([g.chunk([{"text": "partial"}], usage=g.usage(3, 1))])
     frames.append(
         b'data: {"error": {"code": 503, "message": "The model is overloaded.", '
         b'"status": "UNAVAILABLE"}}\r\n\r\n'
     )
-    server.reply(Reply(body=frames))
+    server.reply(Reply(body=split(frames, mode)))
     events, message = await run_pluma(server)
     check_lifecycle(events)
     assert message.stop_reason == "error" and message.text == "partial"
@@ -419,3 +421,50 @@ def test_too_many_stop_sequences_are_refused() -> None:
     model = llm.Model(id="gemini-2.5-flash", provider="google", protocol="google-generative-ai")
     with pytest.raises(llm.ConfigurationError, match="at most 5 stop sequences"):
         build_request(model, CONTEXT, llm.StreamOptions(stop=list("abcdef")))
+
+
+def test_tool_result_images_follow_the_function_responses() -> None:
+    model = llm.Model(
+        id="gemini-2.5-flash",
+        provider="google",
+        protocol="google-generative-ai",
+        input=["text", "image"],
+    )
+    call = llm.AssistantMessage(
+        content=[llm.ToolCall("pluma_call_0_x", "snap", {})],
+        protocol="google-generative-ai",
+        model="gemini-2.5-flash",
+        stop_reason="toolUse",
+    )
+    result = llm.ToolResultMessage(
+        "pluma_call_0_x", "snap", [llm.TextContent("done"), llm.ImageContent("aGk=", "image/png")]
+    )
+    contents = build_request(
+        model, llm.Context(messages=[*CONTEXT.messages, call, result]), llm.StreamOptions()
+    )["contents"]
+    assert contents[2] == {
+        "role": "user",
+        "parts": [
+            {
+                "functionResponse": {
+                    "name": "snap",
+                    "response": {"output": "done\n(the images follow)"},
+                }
+            },
+            {"inlineData": {"mimeType": "image/png", "data": "aGk="}},
+        ],
+    }
+    text_only = llm.Model(id="gemini-2.5-flash", provider="google", protocol="google-generative-ai")
+    contents = build_request(
+        text_only, llm.Context(messages=[*CONTEXT.messages, call, result]), llm.StreamOptions()
+    )["contents"]
+    assert contents[2]["parts"] == [
+        {
+            "functionResponse": {
+                "name": "snap",
+                "response": {
+                    "output": "done\n(an image was left out: this model does not accept images)"
+                },
+            }
+        }
+    ]

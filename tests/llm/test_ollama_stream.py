@@ -97,8 +97,10 @@ async def test_agrees_with_the_ollama_client(server: ScriptedServer, name: str, 
     assert "authorization" not in server.requests[0].headers
 
 
-async def test_length_and_usage(server: ScriptedServer) -> None:
-    server.reply(Reply(headers=NDJSON, body=o.frames([o.line("cut"), o.final("length", 5, 1)])))
+@pytest.mark.parametrize("mode", SPLIT_MODES)
+async def test_length_and_usage(server: ScriptedServer, mode: str) -> None:
+    frames = o.frames([o.line("cut"), o.final("length", 5, 1)])
+    server.reply(Reply(headers=NDJSON, body=split(frames, mode)))
     _events, message = await run_pluma(server)
     assert message.stop_reason == "length"
     assert (message.usage.input, message.usage.output) == (5, 1)
@@ -107,12 +109,13 @@ async def test_length_and_usage(server: ScriptedServer) -> None:
     o.assert_agrees(message, sdk)
 
 
-async def test_error_line_mid_stream_keeps_partial(server: ScriptedServer) -> None:
+@pytest.mark.parametrize("mode", SPLIT_MODES)
+async def test_error_line_mid_stream_keeps_partial(server: ScriptedServer, mode: str) -> None:
     frames = [
         *o.frames([o.line("partial")]),
         b'{"error":"model runner has unexpectedly stopped"}\n',
     ]
-    server.reply(Reply(headers=NDJSON, body=frames))
+    server.reply(Reply(headers=NDJSON, body=split(frames, mode)))
     events, message = await run_pluma(server)
     check_lifecycle(events)
     assert message.stop_reason == "error" and message.text == "partial"

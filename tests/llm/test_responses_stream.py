@@ -254,7 +254,7 @@ async def test_encrypted_reasoning_replays_next_turn(server: ScriptedServer) -> 
 # -- truncation and errors --------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["whole", "one-byte"])
+@pytest.mark.parametrize("mode", SPLIT_MODES)
 async def test_incomplete_is_length_and_agrees(server: ScriptedServer, mode: str) -> None:
     server.reply(Reply(body=split(truncated().frames(), mode)))
     events, message = await run_pluma(server)
@@ -281,7 +281,7 @@ def failed_mid_stream() -> r.Transcript:
     return t
 
 
-@pytest.mark.parametrize("mode", ["per-event", "7-bytes"])
+@pytest.mark.parametrize("mode", SPLIT_MODES)
 @pytest.mark.parametrize(
     ("build", "words"),
     [
@@ -484,3 +484,27 @@ def test_transcripts_are_valid_events_for_the_sdk_types() -> None:
 def test_api_limits_are_checked_before_sending(options: llm.StreamOptions, words: str) -> None:
     with pytest.raises(llm.ConfigurationError, match=words):
         build_request(make_model_stub(), CONTEXT, options)
+
+
+def test_tool_result_images_go_as_output_parts() -> None:
+    model = llm.Model(
+        id="m", provider="openai", protocol="openai-responses", input=["text", "image"]
+    )
+    result = llm.ToolResultMessage(
+        "call_1", "snap", [llm.TextContent("done"), llm.ImageContent("aGk=", "image/png")]
+    )
+    items = build_request(model, llm.Context(messages=[result]), llm.StreamOptions())["input"]
+    assert items == [
+        {
+            "type": "function_call_output",
+            "call_id": "call_1",
+            "output": [
+                {"type": "input_text", "text": "done"},
+                {
+                    "type": "input_image",
+                    "image_url": "data:image/png;base64,aGk=",
+                    "detail": "auto",
+                },
+            ],
+        }
+    ]
