@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import httpx
 
 from pluma import llm
+from pluma.llm import catalog
 from pluma.llm.keys import is_local_url
 from pluma.server.chat.providers.base import ChatRequest, refuse_extra
 from pluma.server.profiles.chat import ConnectionProfile
@@ -77,12 +78,17 @@ class AdapterProvider:
                 f"no model given and profile {self.profile.name} has no default model — "
                 "name one in the request or set the profile's default model"
             )
+        base_url = self.profile.base_url.rstrip("/")
+        # Priced from the catalog when it knows the model at this endpoint,
+        # so usage.cost reaches /api/chat and the stored conversation.
+        cost = catalog.price_of(model_id, base_url=base_url, provider=self.compat)
         return llm.Model(
             id=model_id,
             name=model_id,
             provider=self.model_provider(),
             protocol=self.protocol,
-            base_url=self.profile.base_url.rstrip("/"),
+            base_url=base_url,
+            cost=cost if cost is not None else llm.ModelCost(),
             headers=dict(self.profile.headers),
             reasoning=request.reasoning not in (None, "off"),
             max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
