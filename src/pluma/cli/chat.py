@@ -97,7 +97,7 @@ async def _stream(manager: Any, request: Any, connection: str | None) -> int:
     out = sys.stdout
     async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as http:
         try:
-            target = resolve_target(manager, http, request.model, connection)
+            target = await resolve_target(manager, http, request.model, connection)
             request.model = target.model
             stream = events_for(target.provider, request)
         except Exception as exc:

@@ -17,6 +17,7 @@ from pluma.server.providers.base import ChatRequest, ModelInfo
 class OpenAIProvider(AdapterProvider):
     compat = "openai"
     protocol = "openai-completions"
+    chat_path = "/chat/completions"
 
     def protocol_options(self, request: ChatRequest) -> llm.ProtocolOptions | None:
         if request.tool_choice is None:
