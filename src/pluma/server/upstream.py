@@ -137,7 +137,8 @@ async def check_upstream(
                 False,
                 None,
                 has_key,
-                f"cannot reach {where}: {detail}; is the server running and the base URL right?",
+                f"{detail if where in detail else f'cannot reach {where}: {detail}'}; "
+                "is the server running and the base URL right?",
                 latency_ms=elapsed,
             )
         if isinstance(exc, ConfigurationError) and not has_key:

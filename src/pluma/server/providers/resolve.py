@@ -211,8 +211,8 @@ async def _only_model(lists: ModelLists, provider: Provider, profile: Connection
     except NoAPIKeyError:
         raise
     except llm.ProviderError as exc:
-        if exc.status in (401, 403):
-            raise  # the key is the problem to report, not the model
+        if exc.status is None or exc.status in (401, 403):
+            raise  # unreachable, or the key: the problem to report, not the model
         raise ModelRequired(profile, [], str(exc)) from None
     except Exception as exc:
         raise ModelRequired(profile, [], f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
