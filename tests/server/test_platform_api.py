@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from tests.support.scripted_server import Reply, Request, ScriptedServer
 from tests.support.server_process import PlumaServer
@@ -101,7 +102,16 @@ def test_crud_test_and_models_through_the_api(tmp_path: Path, upstream: Scripted
         )
         assert "HTTP 401" in test["message"] and "sk-wrong-1" not in json.dumps(test)
         bad_models = c.get("/api/models", params={"connection": "Acme"})
-        assert bad_models.status_code == 502 and "sk-wrong-1" not in bad_models.text
+        assert bad_models.status_code == 401 and "sk-wrong-1" not in bad_models.text
+        assert "pluma keys set Acme" in bad_models.json()["error"]["message"]
+        assert bad_models.headers["x-should-retry"] == "false"
+        # The OpenAI SDK (default retries) asks once: a rejected key is not retried.
+        upstream.requests.clear()
+        sdk = openai.OpenAI(base_url=srv.url + "/v1", api_key=srv.api_key)
+        with pytest.raises(openai.AuthenticationError, match="pluma keys set Acme"):
+            sdk.models.list()
+        sdk.close()
+        assert len(upstream.requests) == 1
         degraded = c.get("/api/health").json()
         assert degraded["status"] == "degraded" and degraded["upstream_ok"] is False
 

@@ -206,3 +206,15 @@ def base_url_hint(compat: str, upstream: str) -> str:
             "https://api.anthropic.com (with or without /v1)"
         )
     return ""
+
+
+def listing_failure(name: str, verdict: Verdict) -> tuple[int, str]:
+    """The HTTP status and message for connection ``name``'s failed model
+    list: the key's problems are 401 / 403 (which the official SDKs do not
+    retry) and say how to set it, anything else the upstream did is a 502."""
+    message = f"could not list the models of connection {name!r}: {verdict.message}"
+    if verdict.verdict == "key_rejected":
+        return verdict.status or 401, f"{message} (`pluma keys set {name}` sets it)"
+    if verdict.verdict == "no_key":
+        return 401, message
+    return 502, message

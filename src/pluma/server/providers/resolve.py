@@ -252,7 +252,8 @@ async def catalog(
 
     All upstreams are asked at once, each for at most ``seconds``.
     The active profile failing raises :class:`~pluma.server.codecs.failures.Failure`
-    (401 without a key, else 502, message naming the upstream): a client must
+    (401 without a key, the upstream's 401 / 403 for a rejected key, else
+    502, message naming the upstream): a client must
     learn that its default upstream is down. Another profile failing only
     leaves its models out, with a warning in the log, so one stopped local
     backend does not hide the others.
@@ -301,7 +302,7 @@ async def _models_of(
 ) -> list[ModelInfo] | Exception:
     """The profile's models, or the failure (keys redacted) as a ``Failure``."""
     from pluma.server.codecs.failures import Failure, failure_for
-    from pluma.server.upstream import check_upstream
+    from pluma.server.upstream import check_upstream, listing_failure
 
     try:
         resolved = connections.resolve(profile)
@@ -311,9 +312,12 @@ async def _models_of(
     verdict = await check_upstream(provider, key=resolved.api_key, timeout=seconds)
     if verdict.ok:
         return verdict.models
-    message = f"could not list the models of connection {profile.name!r}: {verdict.message}"
+    status, message = listing_failure(profile.name, verdict)
     if verdict.verdict == "no_key":
         return Failure(401, "authentication_error", "no_api_key", message)
+    if status in (401, 403):
+        kind = "authentication_error" if status == 401 else "permission_error"
+        return Failure(status, kind, "upstream_key_rejected", message, final=True)
     code = (
         verdict.verdict if verdict.verdict.startswith("upstream") else f"upstream_{verdict.verdict}"
     )
