@@ -54,8 +54,8 @@ def version() -> None:
 def providers() -> None:
     """List the provider kinds (``compat`` values) a connection can use,
     built-in and from installed plugins; no server needed."""
-    from pluma.server.connections import load_providers
-    from pluma.server.providers.base import provider_kinds
+    from pluma.server.chat.providers.base import provider_kinds
+    from pluma.server.profiles.connections import load_providers
 
     problems = load_providers()
     for kind in provider_kinds():
@@ -85,9 +85,9 @@ def main() -> None:
 def _known_failure(exc: Exception) -> str | None:
     """The one line for a failure a user can act on (None: a bug, shown in full)."""
     from pluma.cli.common import describe_os_error
-    from pluma.server.connections import ConnectionsError
-    from pluma.server.secrets import SecretStoreError
-    from pluma.server.store import StoreError
+    from pluma.server.profiles.connections import ConnectionsError
+    from pluma.server.storage.documents import StoreError
+    from pluma.server.storage.secrets import SecretStoreError
 
     if isinstance(exc, OSError):
         return describe_os_error(exc)

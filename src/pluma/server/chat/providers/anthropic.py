@@ -15,8 +15,8 @@ API root chat uses. Requests are authenticated with ``x-api-key`` and
 from __future__ import annotations
 
 from pluma import llm
-from pluma.server.providers.adapted import AdapterProvider
-from pluma.server.providers.base import ChatRequest, ModelInfo
+from pluma.server.chat.providers.adapted import AdapterProvider
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo
 
 API_VERSION = "2023-06-01"
 

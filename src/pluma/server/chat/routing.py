@@ -36,9 +36,9 @@ from typing import Any
 import httpx
 
 from pluma import llm
-from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import ChatRequest, ModelInfo, Provider, create_provider
-from pluma.server.providers.bridge import events_for
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo, Provider, create_provider
+from pluma.server.chat.providers.bridge import events_for
+from pluma.server.profiles.chat import ConnectionProfile
 
 log = logging.getLogger("pluma.server.models")
 
@@ -103,7 +103,7 @@ class Routed:
 
 routed: ContextVar[Routed | None] = ContextVar("pluma_routed", default=None)
 """Set by :func:`resolve_target` for the rest of the request's task (and the
-tasks it starts), read by :func:`pluma.server.codecs.failures.failure_for`."""
+tasks it starts), read by :func:`pluma.server.http.failures.failure_for`."""
 
 
 class ModelLists:
@@ -148,7 +148,7 @@ async def resolve_target(
 ) -> Target:
     """Raises the connection manager's ``NoConnection``/``ProfileNotFound``,
     :class:`UnknownModelPrefix` or :class:`ModelRequired`."""
-    from pluma.server.connections import NoConnection
+    from pluma.server.profiles.connections import NoConnection
 
     if connections is None:
         raise NoConnection()
@@ -204,7 +204,7 @@ async def _listed(
 
 async def _only_model(lists: ModelLists, provider: Provider, profile: ConnectionProfile) -> str:
     """The model to use when nothing names one: the upstream's only model."""
-    from pluma.server.providers.adapted import NoAPIKeyError
+    from pluma.server.chat.providers.adapted import NoAPIKeyError
 
     try:
         offered = await lists.ids(provider, profile)
@@ -251,14 +251,14 @@ async def catalog(
     | ``<profile-name>/<model-id>`` | every profile, the active one included |
 
     All upstreams are asked at once, each for at most ``seconds``.
-    The active profile failing raises :class:`~pluma.server.codecs.failures.Failure`
+    The active profile failing raises :class:`~pluma.server.http.failures.Failure`
     (401 without a key, the upstream's 401 / 403 for a rejected key, else
     502, message naming the upstream): a client must
     learn that its default upstream is down. Another profile failing only
     leaves its models out, with a warning in the log, so one stopped local
     backend does not hide the others.
     """
-    from pluma.server.connections import NoConnection
+    from pluma.server.profiles.connections import NoConnection
 
     if connections is None:
         raise NoConnection()
@@ -301,8 +301,8 @@ async def _models_of(
     connections: Any, http: httpx.AsyncClient, profile: ConnectionProfile, seconds: float
 ) -> list[ModelInfo] | Exception:
     """The profile's models, or the failure (keys redacted) as a ``Failure``."""
-    from pluma.server.codecs.failures import Failure, failure_for
-    from pluma.server.upstream import check_upstream, listing_failure
+    from pluma.server.http.failures import Failure, failure_for
+    from pluma.server.profiles.upstream import check_upstream, listing_failure
 
     try:
         resolved = connections.resolve(profile)

@@ -40,7 +40,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from pluma import llm
-from pluma.server.codecs.errors import RequestError
+from pluma.server.chat.codecs.errors import RequestError
 
 log = logging.getLogger("pluma.server.chat")
 
@@ -90,10 +90,10 @@ def error_response(error: BaseException, body: Callable[[Failure], dict[str, Any
 
 def failure_for(error: BaseException) -> Failure:
     """Classify anything raised or reported before the first byte went out."""
-    from pluma.server.connections import NoConnection, ProfileNotFound
-    from pluma.server.providers.adapted import NoAPIKeyError
-    from pluma.server.providers.resolve import ModelRequired, UnknownModelPrefix
-    from pluma.server.secrets import SecretStoreError
+    from pluma.server.chat.providers.adapted import NoAPIKeyError
+    from pluma.server.chat.routing import ModelRequired, UnknownModelPrefix
+    from pluma.server.profiles.connections import NoConnection, ProfileNotFound
+    from pluma.server.storage.secrets import SecretStoreError
 
     if isinstance(error, Failure):
         return error
@@ -154,8 +154,8 @@ def failure_from_event(event: llm.Event) -> Failure:
 def _upstream_refusal(error: llm.ProviderError, status: int) -> Failure:
     """An upstream 401 / 403 (the key) or 404 (the URL or the model), told
     with the connection and URL the request was routed to."""
-    from pluma.server.providers.resolve import routed
-    from pluma.server.upstream import base_url_hint
+    from pluma.server.chat.routing import routed
+    from pluma.server.profiles.upstream import base_url_hint
 
     where = routed.get()
     words = error.message
