@@ -86,7 +86,7 @@ async def _start(request: Request, state: ServerState) -> Response:
     if conversation_id and store is not None and not store.exists(conversation_id):
         raise _unknown(conversation_id)
     requested = chat_request.model
-    stream = open_chat(state.connections, state.http, chat_request, connection)
+    stream = await open_chat(state.connections, state.http, chat_request, connection)
     on_end: Callable[[llm.AssistantMessage], None] | None = None
     if conversation_id and store is not None:
         last = chat_request.context.messages[-1]
