@@ -7,8 +7,9 @@
         ...
 
 This package imports nothing from ``pluma.server``; it is usable on its own.
-Built-in adapters (``openai-completions``, ``anthropic-messages``) are in the
-default registry; third-party packages add theirs through the
+Built-in adapters (``openai-completions``, ``anthropic-messages``,
+``openai-responses``, ``google-generative-ai``, ``ollama``) are in the default
+registry; third-party packages add theirs through the
 ``pluma.llm.adapters`` entry-point group or :func:`register`.
 
 Importing the package is cheap: the names that need heavy dependencies
@@ -146,10 +147,12 @@ def load_entry_point_adapters(registry: AdapterRegistry, entries: Iterable[Entry
 def builtin_registry(*, entry_points: bool = True) -> AdapterRegistry:
     """A new registry holding the built-in adapters and, unless told not to,
     those of the ``pluma.llm.adapters`` entry-point group."""
+    from pluma.llm.protocols import register_native
     from pluma.llm.protocols.anthropic_messages import AnthropicMessagesAdapter
     from pluma.llm.protocols.openai_completions import OpenAICompletionsAdapter
 
     registry = AdapterRegistry([OpenAICompletionsAdapter(), AnthropicMessagesAdapter()])
+    register_native(registry)  # openai-responses, google-generative-ai, ollama
     if entry_points:
         from importlib.metadata import entry_points as installed
 

@@ -8,6 +8,7 @@ import dataclasses
 from typing import get_args
 
 from pluma.llm.adapter import ProtocolAdapter
+from pluma.llm.controls import check_controls
 from pluma.llm.errors import ConfigurationError
 from pluma.llm.event_stream import EventStream, raise_for_result
 from pluma.llm.handoff import transform_context
@@ -58,6 +59,7 @@ class Client:
         if options.max_tokens is not None and options.max_tokens <= 0:
             raise ConfigurationError(f"max_tokens must be positive, got {options.max_tokens}")
         _check_limits(options)
+        check_controls(options)
         _check_tools(context)
         base_url = options.base_url or model.base_url
         key = resolve_api_key(model.provider, base_url, options.api_key)

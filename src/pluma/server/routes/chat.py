@@ -72,7 +72,7 @@ async def chat(request: Request) -> Response:
 
 async def _start(request: Request, state: ServerState) -> Response:
     body = await read_json(request)
-    decoded = decode_chat_completions(body, require_model=False)
+    decoded = decode_chat_completions(body, require_model=False, page=True)
     chat_request = decoded.request
     connection = opt_str(body, "connection", "connection")
     conversation_id = opt_str(body, "conversation_id", "conversation_id")
@@ -86,7 +86,7 @@ async def _start(request: Request, state: ServerState) -> Response:
     if conversation_id and store is not None and not store.exists(conversation_id):
         raise _unknown(conversation_id)
     requested = chat_request.model
-    stream = open_chat(state.connections, state.http, chat_request, connection)
+    stream = await open_chat(state.connections, state.http, chat_request, connection)
     on_end: Callable[[llm.AssistantMessage], None] | None = None
     if conversation_id and store is not None:
         last = chat_request.context.messages[-1]

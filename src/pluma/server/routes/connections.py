@@ -29,7 +29,7 @@ from pluma.server.chat.providers.base import create_provider, provider_kinds
 from pluma.server.profiles.chat import ConnectionProfile
 from pluma.server.profiles.connections import ConnectionManager, ProfileInvalid
 from pluma.server.profiles.presets import connection_presets
-from pluma.server.profiles.upstream import check_upstream
+from pluma.server.profiles.upstream import check_upstream, listing_failure
 from pluma.server.state import ServerState, get_state
 
 router = APIRouter(tags=["connections"])
@@ -215,11 +215,11 @@ async def list_models(
     provider, key = _provider(state, profile)
     verdict = await check_upstream(provider, key=key, timeout=MODELS_TIMEOUT)
     if not verdict.ok:
-        # No key set is the caller's to fix (4xx); anything the upstream did is a 502.
-        raise HTTPException(
-            401 if verdict.verdict == "no_key" else 502,
-            detail=f"could not list models of {profile.name!r}: {verdict.message}",
-        )
+        # The key (none, or rejected) is the caller's to fix (401/403, not
+        # retried); anything else the upstream did is a 502.
+        status, message = listing_failure(profile.name, verdict)
+        final = {"x-should-retry": "false"} if status in (401, 403) else None
+        raise HTTPException(status, detail=message, headers=final)
     return {
         "connection": {"id": profile.id, "name": profile.name},
         "models": [dataclasses.asdict(m) for m in verdict.models],

@@ -23,6 +23,8 @@ from pluma.llm.protocols.anthropic_messages.options import PROTOCOL
 from pluma.llm.protocols.anthropic_messages.request import (
     build_body,
     build_headers,
+    check_request,
+    json_output_tool,
     plan_tokens,
     protocol_options,
 )
@@ -51,6 +53,10 @@ class AnthropicMessagesAdapter:
     """Streams from any endpoint speaking the Anthropic Messages API."""
 
     protocol = PROTOCOL
+
+    def check(self, model: Model, context: Context, options: StreamOptions) -> None:
+        """Raise :class:`ConfigurationError` for what the request would be refused for."""
+        check_request(model, context, options)
 
     async def stream(
         self, model: Model, context: Context, options: StreamOptions
@@ -81,7 +87,7 @@ class AnthropicMessagesAdapter:
             thinking=plan.thinking_budget is not None,
             has_tools=bool(context.tools),
         )
-        parser = EventParser(writer, model)
+        parser = EventParser(writer, model, json_tool=json_output_tool(options))
         try:
             async with open_stream(
                 messages_url(model, options), headers=headers, body=body, options=options

@@ -27,6 +27,8 @@ How each part of a chunk is read:
 | ``usage`` at top level, in ``choices[].usage`` | usage, read in every shape of the usage table below   |
 | or in ``x_groq.usage``                        | (input excludes cache reads and writes)              |
 | ``finish_reason``                             | remembered; ends the message at ``[DONE]``/``finish``|
+| ``choices[].stop_reason`` a string (vLLM)     | ``AssistantMessage.stop_sequence`` (the stop string  |
+|                                               | that matched; OpenAI itself never says which)        |
 | ``{"error": …}`` (any chunk), or              | terminal error with the upstream's message           |
 | ``{"object": "error", "message"}`` (vLLM)     |                                                      |
 | ``[DONE]``                                    | open blocks end; ``done`` (or error, see below)      |
@@ -217,6 +219,9 @@ class ChunkParser:
                 reason = choice.get("finish_reason")
                 if reason and isinstance(reason, str):
                     self._finish_reason = reason
+                    matched = choice.get("stop_reason")
+                    if reason == "stop" and isinstance(matched, str) and matched:
+                        message.stop_sequence = matched
                 usage = choice.get("usage")
                 if usage:
                     self._usage(usage)
