@@ -93,7 +93,9 @@ _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 _ALNUM = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def _hash(value: str, length: int = 8) -> str:
+def short_hash(value: str, length: int = 8) -> str:
+    """``length`` letters and digits derived from ``value`` (the same value
+    always gives the same result, so a call and its result stay paired)."""
     number = int.from_bytes(hashlib.sha256(value.encode()).digest()[:12], "big")
     out = []
     for _ in range(length):
@@ -106,7 +108,7 @@ def fit_tool_id(tool_id: str, rule: ToolIdRule) -> str:
     """``tool_id`` as ``rule`` accepts it (unchanged when it already fits)."""
     if tool_id and len(tool_id) <= rule.max_length and rule.pattern.match(tool_id):
         return tool_id
-    suffix = "_" + _hash(tool_id)
+    suffix = "_" + short_hash(tool_id)
     return _UNSAFE.sub("_", tool_id)[: rule.max_length - len(suffix)] + suffix
 
 
