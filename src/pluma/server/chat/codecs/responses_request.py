@@ -97,6 +97,58 @@ REFUSED: dict[str, str] = {
 }
 
 
+# The fate of every documented member (docs/sdk-clients.md renders this; a
+# test checks it against the openai SDK's own request type). Members not
+# named here (vendor extensions, newer API features) are passed through.
+PASSED = "passed through verbatim to an `openai-responses` upstream; 400 for any other"
+FIELDS: dict[str, str] = {
+    "model": "the model, after connection routing",
+    "input": "`Context` messages (message, reasoning, function_call, function_call_output items)",
+    "instructions": "`Context.system_prompt`",
+    "tools": "`Context.tools` (function tools; hosted tools → 400)",
+    "tool_choice": "tool choice (`auto`, `none`, `required`, one function)",
+    "max_output_tokens": "`max_tokens`",
+    "temperature": "`temperature`",
+    "top_p": "`top_p`",
+    "reasoning": "`effort` → `reasoning`; `summary` forwarded to a Responses upstream only",
+    "text": "`format` → `response_format`; `verbosity` forwarded to a Responses upstream only",
+    "parallel_tool_calls": "`parallel_tool_calls`",
+    "user": "`user`",
+    "metadata": "`metadata`",
+    "stream": "edge: how Pluma answers",
+    "stream_options": "edge: accepted (Pluma does not obfuscate)",
+    "include": "edge: `reasoning.encrypted_content` puts signed reasoning in reasoning items",
+    "store": "forwarded to a Responses upstream; no effect elsewhere (Pluma keeps no responses)",
+    **{name: f"400: {why}" for name, why in REFUSED.items()},
+    **{
+        name: PASSED
+        for name in (
+            "access_programs",
+            "background_options",
+            "context_management",
+            "image",
+            "max_tool_calls",
+            "moderation",
+            "prompt_cache_key",
+            "prompt_cache_options",
+            "prompt_cache_retention",
+            "safety_identifier",
+            "service_tier",
+            "top_logprobs",
+            "truncation",
+        )
+    },
+}
+
+
+def render_markdown() -> str:
+    """The Responses field table of ``docs/sdk-clients.md`` (between its markers)."""
+    lines = ["| field | fate |", "|---|---|"]
+    lines += [f"| `{name}` | {fate} |" for name, fate in FIELDS.items()]
+    lines.append(f"| any other member | {PASSED} |")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass(slots=True)
 class ResponsesBody:
     request: ChatRequest
