@@ -117,11 +117,13 @@ def same_model(message: AssistantMessage, model: Model) -> bool:
 
     Upstreams often answer with a dated snapshot of the id asked for
     (``gpt-4o`` → ``gpt-4o-2024-08-06``), so that counts as the same model.
-    A field the message leaves empty (history built by hand) is not held
-    against it: only the provider, protocol and model it names must match."""
-    if message.provider and message.provider != model.provider:
-        return False
+    What a message leaves unnamed (history built by hand, or decoded from a
+    client that did not say) does not count against it: one naming no origin
+    is taken as the target's own, one naming only the protocol as that
+    protocol's, and the adapter's own replay rules then apply."""
     if message.protocol and message.protocol != model.protocol:
+        return False
+    if message.provider and message.provider != model.provider:
         return False
     return (
         not message.model or message.model == model.id or message.model.startswith(model.id + "-")
