@@ -468,3 +468,17 @@ def test_tool_result_images_follow_the_function_responses() -> None:
             }
         }
     ]
+
+
+def test_reasoning_off_per_model_family() -> None:
+    def config(model_id: str) -> dict[str, Any]:
+        model = llm.Model(
+            id=model_id, provider="google", protocol="google-generative-ai", reasoning=True
+        )
+        body = build_request(model, CONTEXT, llm.StreamOptions(reasoning="off"))
+        return body["generationConfig"]["thinkingConfig"]
+
+    assert config("gemini-2.5-flash") == {"thinkingBudget": 0}
+    assert config("gemini-2.5-pro") == {"thinkingBudget": 128}
+    assert config("gemini-3-pro-preview") == {"thinkingLevel": "low"}
+    assert config("gemini-3-flash-preview") == {"thinkingLevel": "minimal"}

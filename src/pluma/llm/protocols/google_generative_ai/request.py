@@ -30,7 +30,8 @@
 | ``response_format`` ``json_schema``      | the same + ``responseJsonSchema``                           |
 | ``reasoning`` (reasoning models)         | ``thinkingConfig``: Gemini 3 → ``thinkingLevel``, others →  |
 |                                          | ``thinkingBudget`` (:data:`THINKING_BUDGETS`); ``off`` →    |
-|                                          | budget 0 (the lowest level on Gemini 3, which always thinks)|
+|                                          | budget 0 (128 on 2.5 Pro and the lowest level on Gemini 3, |
+|                                          | which always think)                                         |
 | ``parallel_tool_calls=True``             | nothing (Gemini may always call several functions at once)  |
 | ``parallel_tool_calls=False``,           | refused: the Gemini API has no equivalent                   |
 | ``user``, ``metadata``                   |                                                             |
@@ -67,6 +68,8 @@ SYNTHETIC_ID_PREFIX = "pluma_call_"
 """Ids Pluma gives function calls that came without one; never sent back."""
 
 MAX_STOP_SEQUENCES = 5
+MIN_PRO_BUDGET = 128
+"""The smallest thinking budget of Gemini 2.5 Pro, which cannot turn thinking off."""
 
 THINKING_BUDGETS: dict[ReasoningLevel, int] = {
     "off": 0,
@@ -192,6 +195,9 @@ def _thinking_config(
     elif model.reasoning and options.reasoning is not None:
         if is_gemini_3(model):
             thinking["thinkingLevel"] = thinking_level(model, options.reasoning)
+        elif options.reasoning == "off" and "pro" in model.id:
+            # Gemini 2.5 Pro cannot stop thinking; 128 is its smallest budget.
+            thinking["thinkingBudget"] = MIN_PRO_BUDGET
         else:
             thinking["thinkingBudget"] = THINKING_BUDGETS[options.reasoning]
     include = extra.include_thoughts
