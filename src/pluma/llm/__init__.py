@@ -32,6 +32,7 @@ from pluma.llm.adapter import ProtocolAdapter
 from pluma.llm.errors import (
     AbortedError,
     ConfigurationError,
+    ContextOverflowError,
     LLMError,
     MissingAPIKeyError,
     ProviderError,
@@ -80,9 +81,10 @@ from pluma.llm.writer import StreamWriter
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
+    from pluma.llm.catalog import get_model, list_models
     from pluma.llm.client import Client
     from pluma.llm.event_stream import EventStream
-    from pluma.llm.models import get_model, list_models
+    from pluma.llm.handoff import transform_messages
     from pluma.llm.toolargs import ParsedArguments, parse_partial_arguments, parse_tool_arguments
     from pluma.llm.tools import (
         ToolSchemaError,
@@ -98,8 +100,9 @@ if TYPE_CHECKING:
 _LAZY = {
     "Client": "pluma.llm.client",
     "EventStream": "pluma.llm.event_stream",
-    "get_model": "pluma.llm.models",
-    "list_models": "pluma.llm.models",
+    "get_model": "pluma.llm.catalog",
+    "list_models": "pluma.llm.catalog",
+    "transform_messages": "pluma.llm.handoff",
     "ParsedArguments": "pluma.llm.toolargs",
     "parse_partial_arguments": "pluma.llm.toolargs",
     "parse_tool_arguments": "pluma.llm.toolargs",
@@ -199,6 +202,7 @@ __all__ = [
     "ConfigurationError",
     "ContentBlock",
     "Context",
+    "ContextOverflowError",
     "Cost",
     "Diagnostic",
     "Event",
@@ -251,5 +255,6 @@ __all__ = [
     "stream",
     "to_json",
     "tool_from_model",
+    "transform_messages",
     "validate_tool_call",
 ]

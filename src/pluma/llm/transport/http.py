@@ -48,6 +48,7 @@ import orjson
 
 from pluma.llm.errors import ProviderError, UpstreamTimeout
 from pluma.llm.options import StreamOptions, Timeouts
+from pluma.llm.overflow import classify as classify_overflow
 from pluma.llm.redact import mask, secrets_of
 from pluma.llm.transport.base import (
     ConnectTimeout,
@@ -174,12 +175,14 @@ def error_from_body(status: int, body: bytes, reason: str = "") -> ProviderError
     if not message:
         text = body.decode("utf-8", "replace").strip()
         message = text[:500] if text else (reason or "upstream error")
-    return ProviderError(
-        message,
-        status=status,
-        code=code,
-        type=etype,
-        retryable=status in RETRY_STATUSES,
+    return classify_overflow(
+        ProviderError(
+            message,
+            status=status,
+            code=code,
+            type=etype,
+            retryable=status in RETRY_STATUSES,
+        )
     )
 
 
