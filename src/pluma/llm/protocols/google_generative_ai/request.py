@@ -41,7 +41,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pluma.llm.controls import UnsupportedControlError
 from pluma.llm.errors import ConfigurationError
+from pluma.llm.handoff import same_model
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.controls import refuse_unsupported
 from pluma.llm.protocols.google_generative_ai.options import (
@@ -115,10 +117,10 @@ def build_request(model: Model, context: Context, options: StreamOptions) -> Wir
     """
     refuse_unsupported(options, ("user", "metadata"), PROTOCOL)
     if options.parallel_tool_calls is False:
-        raise ConfigurationError(
-            "StreamOptions.parallel_tool_calls=False is not supported by the "
-            f"{PROTOCOL} protocol (Gemini cannot be told to call one function at a time); "
-            "leave parallel_tool_calls unset for this model"
+        raise UnsupportedControlError(
+            "parallel_tool_calls=False",
+            PROTOCOL,
+            "Gemini cannot be told to call one function at a time",
         )
     if options.stop is not None and len(options.stop) > MAX_STOP_SEQUENCES:
         raise ConfigurationError(
@@ -258,8 +260,9 @@ def _user_parts(content: str | list[UserContent], images: bool) -> list[Wire]:
 
 def _model_parts(model: Model, message: AssistantMessage) -> list[Wire]:
     failed = message.stop_reason in ("error", "aborted")
-    # A thought signature is only valid for the model that made it.
-    same = message.protocol == PROTOCOL and message.model == model.id
+    # A thought signature is only valid for the model that made it (a dated
+    # version of the id asked for counts as the same model).
+    same = message.protocol == PROTOCOL and same_model(message, model)
     parts: list[Wire] = []
     for block in message.content:
         if isinstance(block, TextContent):
