@@ -50,9 +50,9 @@ def chat(
 ) -> None:
     """Send one prompt and stream the answer to the terminal."""
     from pluma import llm
-    from pluma.server.codecs.errors import RequestError
-    from pluma.server.codecs.openai_request import decode_reasoning
-    from pluma.server.providers.base import ChatRequest
+    from pluma.server.chat.codecs.errors import RequestError
+    from pluma.server.chat.codecs.openai_request import decode_reasoning
+    from pluma.server.chat.providers.base import ChatRequest
 
     try:
         level = decode_reasoning(reasoning, "--reasoning")
@@ -79,9 +79,9 @@ async def _stream(manager: Any, request: Any, connection: str | None) -> int:
     import httpx
     from rich.console import Console
 
-    from pluma.server.codecs.failures import failure_for
-    from pluma.server.providers.bridge import events_for
-    from pluma.server.providers.resolve import resolve_target
+    from pluma.server.chat.providers.bridge import events_for
+    from pluma.server.chat.routing import resolve_target
+    from pluma.server.http.failures import failure_for
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     out = sys.stdout

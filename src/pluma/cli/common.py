@@ -39,8 +39,12 @@ def settings_for(data_dir: Path | None, secrets: str | None, **more: Any) -> Set
 def open_manager(settings: Settings) -> Any:
     """The ConnectionManager over ``settings.data_dir`` (with the fallback
     from PLUMA_BASE_URL, like the server)."""
-    from pluma.server.connections import ConnectionManager, fallback_profile, load_providers
-    from pluma.server.secrets import SecretStoreError, open_secret_store
+    from pluma.server.profiles.connections import (
+        ConnectionManager,
+        fallback_profile,
+        load_providers,
+    )
+    from pluma.server.storage.secrets import SecretStoreError, open_secret_store
 
     load_providers()
     try:
@@ -62,9 +66,9 @@ def open_manager(settings: Settings) -> Any:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Known failures become ``pluma: <message>`` and exit code 1."""
-    from pluma.server.connections import ConnectionsError
-    from pluma.server.secrets import SecretStoreError
-    from pluma.server.store import StoreError
+    from pluma.server.profiles.connections import ConnectionsError
+    from pluma.server.storage.documents import StoreError
+    from pluma.server.storage.secrets import SecretStoreError
 
     try:
         yield
@@ -80,13 +84,13 @@ def run(call: Callable[[], T]) -> T:
 def check_connection(cm: Any, ref: str | None, timeout: float = 10.0) -> tuple[Any, Any]:
     """Ask the upstream of connection ``ref`` (name or id; None: the active
     one) for its models: ``(profile, Verdict)``, see
-    :func:`pluma.server.upstream.check_upstream`. Known failures exit."""
+    :func:`pluma.server.profiles.upstream.check_upstream`. Known failures exit."""
     import asyncio
 
     import httpx
 
-    from pluma.server.connections import NoConnection
-    from pluma.server.upstream import check_upstream
+    from pluma.server.profiles.connections import NoConnection
+    from pluma.server.profiles.upstream import check_upstream
 
     async def go() -> tuple[Any, Any]:
         async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as http:

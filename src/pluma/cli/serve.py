@@ -134,7 +134,7 @@ def serve(
 def _preflight(settings: Settings) -> None:
     """Fail before binding, with one clear line, on what would otherwise only
     surface as a start-up traceback: an unusable data dir or secret store."""
-    from pluma.server.secrets import SecretStoreError, open_secret_store
+    from pluma.server.storage.secrets import SecretStoreError, open_secret_store
 
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -150,7 +150,7 @@ def _preflight(settings: Settings) -> None:
 
 
 def _configure_logging(settings: Settings) -> None:
-    from pluma.server.secrets import redactor
+    from pluma.server.storage.secrets import redactor
 
     level = getattr(logging, settings.log_level.upper(), None)
     if not isinstance(level, int):

@@ -8,10 +8,10 @@ from typing import get_args
 
 from pluma.llm.adapter import ProtocolAdapter
 from pluma.llm.errors import ConfigurationError
+from pluma.llm.event_stream import EventStream, raise_for_result
 from pluma.llm.keys import resolve_api_key
 from pluma.llm.options import StreamOptions
 from pluma.llm.registry import AdapterRegistry
-from pluma.llm.stream import EventStream, raise_for_result
 from pluma.llm.types import AssistantMessage, Context, Model, ReasoningLevel
 
 _REASONING_LEVELS: tuple[str, ...] = get_args(ReasoningLevel)

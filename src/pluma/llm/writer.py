@@ -11,7 +11,7 @@ The writer guarantees, whatever the adapter does:
 
 * one ``start`` — emitted lazily: the first event the writer makes is
   preceded by it if the adapter did not ask for it (see :meth:`emit`; the
-  stream wrapper in :mod:`pluma.llm.stream` delivers the pair);
+  stream wrapper in :mod:`pluma.llm.event_stream` delivers the pair);
 * ``partial`` set on every non-terminal event to the live message;
 * exactly one terminal event: after ``done``/``fail``/``abort`` every call
   returns None, and the stream wrapper skips None;

@@ -37,7 +37,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pluma import __version__
 from pluma.llm.transport.http import close_shared_session
 from pluma.server.config import Settings
-from pluma.server.connections import (
+from pluma.server.http.client import new_http_client
+from pluma.server.http.errors import error_body
+from pluma.server.http.hot_routes import HotRoutes, hot_endpoints
+from pluma.server.http.security import SecurityMiddleware
+from pluma.server.profiles.connections import (
     ConnectionManager,
     ConnectionsError,
     NoConnection,
@@ -47,14 +51,10 @@ from pluma.server.connections import (
     fallback_profile,
     load_providers,
 )
-from pluma.server.discovery import Discovery
-from pluma.server.errors import error_body
-from pluma.server.hot_routes import HotRoutes, hot_endpoints
-from pluma.server.http_client import new_http_client
-from pluma.server.secrets import SecretStoreError, open_secret_store
-from pluma.server.security import SecurityMiddleware
+from pluma.server.profiles.discovery import Discovery
 from pluma.server.state import ServerState
-from pluma.server.store import StoreError
+from pluma.server.storage.documents import StoreError
+from pluma.server.storage.secrets import SecretStoreError, open_secret_store
 
 log = logging.getLogger("pluma.server")
 
@@ -184,7 +184,7 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
 
 class PlumaApp(FastAPI):
     """The FastAPI app with its front: the security checks, then the chat hot
-    routes (see :mod:`pluma.server.hot_routes`), then FastAPI's own stack.
+    routes (see :mod:`pluma.server.http.hot_routes`), then FastAPI's own stack.
 
     The checks sit in front of everything, so no route, hot or not, is
     reached without them.

@@ -38,15 +38,15 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from pluma import llm
-from pluma.server.codecs.bodies import read_json
-from pluma.server.codecs.failures import Failure, error_response
-from pluma.server.codecs.fields import opt_str
-from pluma.server.codecs.openai_request import decode_chat_completions, decode_reasoning
-from pluma.server.codecs.openai_stream import OpenAIChunkEncoder
-from pluma.server.codecs.streaming import RelayResponse, relay
-from pluma.server.conversations import ConversationNotFound
-from pluma.server.providers.resolve import open_chat
+from pluma.server.chat.codecs.fields import opt_str
+from pluma.server.chat.codecs.openai_request import decode_chat_completions, decode_reasoning
+from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
+from pluma.server.chat.routing import open_chat
+from pluma.server.http.bodies import read_json
+from pluma.server.http.failures import Failure, error_response
+from pluma.server.http.relay import RelayResponse, relay
 from pluma.server.state import ServerState
+from pluma.server.storage.conversations import ConversationNotFound
 
 log = logging.getLogger("pluma.server.chat")
 

@@ -24,11 +24,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from pluma.server.connections import ConnectionManager, ProfileInvalid
-from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import create_provider, provider_kinds
+from pluma.server.chat.providers.base import create_provider, provider_kinds
+from pluma.server.profiles.chat import ConnectionProfile
+from pluma.server.profiles.connections import ConnectionManager, ProfileInvalid
+from pluma.server.profiles.upstream import check_upstream
 from pluma.server.state import ServerState, get_state
-from pluma.server.upstream import check_upstream
 
 router = APIRouter(tags=["connections"])
 
@@ -200,7 +200,7 @@ async def list_models(
     else:
         active = cm.active()
         if active is None:
-            from pluma.server.connections import NoConnection
+            from pluma.server.profiles.connections import NoConnection
 
             raise NoConnection()
         profile = active

@@ -23,8 +23,8 @@ from typing import Any, cast, get_args
 import orjson
 
 from pluma import llm
-from pluma.server.codecs.errors import RequestError
-from pluma.server.codecs.fields import (
+from pluma.server.chat.codecs.errors import RequestError
+from pluma.server.chat.codecs.fields import (
     describe,
     opt_bool,
     opt_number,
@@ -35,7 +35,7 @@ from pluma.server.codecs.fields import (
     require_object,
     require_str,
 )
-from pluma.server.providers.base import ChatRequest, ToolChoice
+from pluma.server.chat.providers.base import ChatRequest, ToolChoice
 
 REASONING_LEVELS: frozenset[str] = frozenset(get_args(llm.ReasoningLevel))
 

@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 from pluma import llm
-from pluma.server.providers.adapted import AdapterProvider
-from pluma.server.providers.base import ChatRequest, ModelInfo
+from pluma.server.chat.providers.adapted import AdapterProvider
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo
 
 
 class OpenAIProvider(AdapterProvider):

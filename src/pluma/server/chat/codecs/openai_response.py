@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from pluma import llm
-from pluma.server.codecs.openai_stream import FINISH_REASONS, completion_id, usage_json
+from pluma.server.chat.codecs.openai_stream import FINISH_REASONS, completion_id, usage_json
 
 
 def encode_completion(message: llm.AssistantMessage, model: str) -> dict[str, Any]:

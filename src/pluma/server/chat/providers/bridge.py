@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TypeGuard
 
 from pluma import llm
-from pluma.server.providers.base import ChatRequest, EventProvider, Provider
+from pluma.server.chat.providers.base import ChatRequest, EventProvider, Provider
 
 LINE_PROTOCOL = "openai-completions"
 
@@ -80,7 +80,7 @@ def payloads(item: str) -> Iterator[str]:
 async def _from_lines(
     provider: Provider, request: ChatRequest, model: llm.Model
 ) -> AsyncIterator[llm.Event | None]:
-    from pluma.llm.protocols.openai_completions.chunks import ChunkParser
+    from pluma.llm.protocols.openai_completions.stream import ChunkParser
 
     message = llm.AssistantMessage(protocol=LINE_PROTOCOL, provider=provider.id, model=model.id)
     writer = llm.StreamWriter(message)

@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 
 from pluma import llm
-from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import ChatRequest, ModelInfo, Provider, create_provider
-from pluma.server.providers.bridge import events_for
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo, Provider, create_provider
+from pluma.server.chat.providers.bridge import events_for
+from pluma.server.profiles.chat import ConnectionProfile
 
 log = logging.getLogger("pluma.server.models")
 
@@ -48,7 +48,7 @@ def resolve_target(
 ) -> Target:
     """Raises the connection manager's ``NoConnection``/``ProfileNotFound`` or
     :class:`llm.ConfigurationError` (no model anywhere)."""
-    from pluma.server.connections import NoConnection
+    from pluma.server.profiles.connections import NoConnection
 
     if connections is None:
         raise NoConnection()
@@ -107,13 +107,13 @@ async def catalog(
     | ``<profile-name>/<model-id>`` | every profile, the active one included |
 
     All upstreams are asked at once, each for at most ``seconds``.
-    The active profile failing raises :class:`~pluma.server.codecs.failures.Failure`
+    The active profile failing raises :class:`~pluma.server.http.failures.Failure`
     (401 without a key, else 502, message naming the upstream): a client must
     learn that its default upstream is down. Another profile failing only
     leaves its models out, with a warning in the log, so one stopped local
     backend does not hide the others.
     """
-    from pluma.server.connections import NoConnection
+    from pluma.server.profiles.connections import NoConnection
 
     if connections is None:
         raise NoConnection()
@@ -156,8 +156,8 @@ async def _models_of(
     connections: Any, http: httpx.AsyncClient, profile: ConnectionProfile, seconds: float
 ) -> list[ModelInfo] | Exception:
     """The profile's models, or the failure (keys redacted) as a ``Failure``."""
-    from pluma.server.codecs.failures import Failure, failure_for
-    from pluma.server.upstream import check_upstream
+    from pluma.server.http.failures import Failure, failure_for
+    from pluma.server.profiles.upstream import check_upstream
 
     try:
         resolved = connections.resolve(profile)

@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pluma.server.config import LOOPBACK_NAMES, Settings, is_loopback_host
-from pluma.server.errors import error_body
+from pluma.server.http.errors import error_body
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PROTECTED_PREFIXES = ("/api/", "/v1/", "/openapi.json", "/docs", "/redoc")

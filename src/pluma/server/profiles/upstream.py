@@ -14,7 +14,7 @@ and the CLI. Failures are classified:
 | no answer within the time limit               | ``timeout``      | no        | unknown      |
 | anything else (a provider bug, bad config)    | ``error``        | unknown   | unknown      |
 
-Every message is passed through :func:`~pluma.server.secrets.redact` with the
+Every message is passed through :func:`~pluma.server.storage.secrets.redact` with the
 profile's key, so an upstream that echoes the key cannot leak it.
 """
 
@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 
 from pluma.llm.errors import ConfigurationError, ProviderError
-from pluma.server.providers.base import ModelInfo, Provider
-from pluma.server.secrets import redact
+from pluma.server.chat.providers.base import ModelInfo, Provider
+from pluma.server.storage.secrets import redact
 
 
 @dataclass(slots=True)

@@ -12,8 +12,8 @@ the model list comes from ``GET {base}/models`` (``{"data": [{"id",
 from __future__ import annotations
 
 from pluma import llm
-from pluma.server.providers.adapted import AdapterProvider
-from pluma.server.providers.base import ChatRequest, ModelInfo
+from pluma.server.chat.providers.adapted import AdapterProvider
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo
 
 API_VERSION = "2023-06-01"
 

@@ -53,11 +53,11 @@ import keyring.errors
 from keyring.backends import chainer, fail, null
 from keyring.compat import properties
 
-from pluma.server.store import CorruptStoreError, JsonStore
+from pluma.server.storage.documents import CorruptStoreError, JsonStore
 
 SERVICE = "pluma"
 KEYRING_CACHE_SECONDS = 30.0
-MEMORY_KEYRING = "pluma.server.secrets.MemoryKeyring"
+MEMORY_KEYRING = "pluma.server.storage.secrets.MemoryKeyring"
 log = logging.getLogger("pluma.secrets")
 
 
@@ -76,7 +76,7 @@ class SecretStoreError(Exception):
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """A process-local keyring for tests.
 
-    Select it with ``PYTHON_KEYRING_BACKEND=pluma.server.secrets.MemoryKeyring``
+    Select it with ``PYTHON_KEYRING_BACKEND=pluma.server.storage.secrets.MemoryKeyring``
     (works for a subprocess server too) or ``--secrets memory``. All instances
     in one process share one dictionary, like a real keyring would.
     """

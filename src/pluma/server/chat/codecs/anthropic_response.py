@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pluma import llm
-from pluma.server.codecs.anthropic_stream import STOP_REASONS, message_id, usage_json
+from pluma.server.chat.codecs.anthropic_stream import STOP_REASONS, message_id, usage_json
 
 
 def encode_message(message: llm.AssistantMessage, model: str) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pluma import llm
-from pluma.server.codecs.errors import RequestError
-from pluma.server.codecs.fields import (
+from pluma.server.chat.codecs.errors import RequestError
+from pluma.server.chat.codecs.fields import (
     describe,
     opt_bool,
     opt_number,
@@ -32,7 +32,7 @@ from pluma.server.codecs.fields import (
     require_object,
     require_str,
 )
-from pluma.server.providers.base import ChatRequest, ToolChoice
+from pluma.server.chat.providers.base import ChatRequest, ToolChoice
 
 _BUDGETS: list[tuple[int, llm.ReasoningLevel]] = [
     (2048, "minimal"),

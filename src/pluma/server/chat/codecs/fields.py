@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pluma.server.codecs.errors import RequestError
+from pluma.server.chat.codecs.errors import RequestError
 
 _JSON_TYPES = {
     dict: "an object",

@@ -7,8 +7,8 @@ group (see :data:`ENTRY_POINT_GROUP`).
 
 from __future__ import annotations
 
-from pluma.server.providers.anthropic import AnthropicProvider
-from pluma.server.providers.base import (
+from pluma.server.chat.providers.anthropic import AnthropicProvider
+from pluma.server.chat.providers.base import (
     ChatRequest,
     EventProvider,
     ModelInfo,
@@ -18,14 +18,14 @@ from pluma.server.providers.base import (
     provider_kinds,
     register_provider,
 )
-from pluma.server.providers.bridge import events_for
-from pluma.server.providers.openai import OpenAIProvider
+from pluma.server.chat.providers.bridge import events_for
+from pluma.server.chat.providers.openai import OpenAIProvider
 
 ENTRY_POINT_GROUP = "pluma.providers"
 """Third-party providers: an entry point in this group names a module that
 calls :func:`register_provider` at import (or a no-argument function that
 does); the connection manager loads them at start
-(:func:`pluma.server.connections.load_providers`)."""
+(:func:`pluma.server.profiles.connections.load_providers`)."""
 
 register_provider("openai", OpenAIProvider)
 register_provider("anthropic", AnthropicProvider)

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from pluma.server.codecs.errors import RequestError
+from pluma.server.chat.codecs.errors import RequestError
 
 
 async def read_json(request: Request) -> Any:

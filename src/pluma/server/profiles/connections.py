@@ -9,7 +9,7 @@ store under ``connection:<id>``)::
          "default_model": "", "headers": {}, "timeouts": {"connect": 10, ...}}]}
 
 The storage, the active profile, the fallback and the key's place in the
-secret store are :class:`~pluma.server.profile_registry.ProfileRegistry`'s
+secret store are :class:`~pluma.server.profiles.registry.ProfileRegistry`'s
 (its docstring has the rules both managers share). What is chat's own:
 
 | rule                              | why                                                     |
@@ -37,7 +37,9 @@ from typing import Any
 
 import httpx
 
-from pluma.server.profile_registry import (
+from pluma.server.chat.providers.base import Provider, create_provider, provider_kinds
+from pluma.server.profiles.chat import ConnectionProfile, ProfileTimeouts
+from pluma.server.profiles.registry import (
     NAME_MAX,
     UNSET,
     ConnectionsError,
@@ -53,10 +55,8 @@ from pluma.server.profile_registry import (
     is_seconds,
     new_id,
 )
-from pluma.server.profiles import ConnectionProfile, ProfileTimeouts
-from pluma.server.providers.base import Provider, create_provider, provider_kinds
-from pluma.server.secrets import SecretStore, connection_secret
-from pluma.server.store import StoreError
+from pluma.server.storage.documents import StoreError
+from pluma.server.storage.secrets import SecretStore, connection_secret
 
 log = logging.getLogger("pluma.connections")
 
@@ -107,7 +107,7 @@ def load_providers() -> list[str]:
     points so their factories register. Returns problems found (a plugin that
     fails to import is reported, not fatal)."""
     problems: list[str] = []
-    import pluma.server.providers as package
+    import pluma.server.chat.providers as package
 
     for info in pkgutil.iter_modules(package.__path__):
         if info.name == "base" or info.name.startswith("_"):

@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 import httpx
 
 from pluma import llm
-from pluma.server.profiles import ConnectionProfile
+from pluma.server.profiles.chat import ConnectionProfile
 
 ToolChoice: TypeAlias = Literal["auto", "none", "required"] | dict[str, str]
 """``auto``, ``none``, ``required`` (any tool), or ``{"name": tool}`` for one tool."""

@@ -34,7 +34,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from pluma import llm
-from pluma.server.codecs.failures import Failure, failure_for, failure_from_event
+from pluma.server.http.failures import Failure, failure_for, failure_from_event
 
 SSE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-type", b"text/event-stream; charset=utf-8"),

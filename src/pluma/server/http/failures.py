@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from pluma import llm
-from pluma.server.codecs.errors import RequestError
+from pluma.server.chat.codecs.errors import RequestError
 
 log = logging.getLogger("pluma.server.chat")
 
@@ -79,9 +79,9 @@ def error_response(error: BaseException, body: Callable[[Failure], dict[str, Any
 
 def failure_for(error: BaseException) -> Failure:
     """Classify anything raised or reported before the first byte went out."""
-    from pluma.server.connections import NoConnection, ProfileNotFound
-    from pluma.server.providers.adapted import NoAPIKeyError
-    from pluma.server.secrets import SecretStoreError
+    from pluma.server.chat.providers.adapted import NoAPIKeyError
+    from pluma.server.profiles.connections import NoConnection, ProfileNotFound
+    from pluma.server.storage.secrets import SecretStoreError
 
     if isinstance(error, Failure):
         return error

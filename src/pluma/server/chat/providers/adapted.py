@@ -23,8 +23,8 @@ import httpx
 
 from pluma import llm
 from pluma.llm.keys import is_local_url
-from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import ChatRequest
+from pluma.server.chat.providers.base import ChatRequest
+from pluma.server.profiles.chat import ConnectionProfile
 
 DEFAULT_MAX_TOKENS = 4096
 
@@ -117,7 +117,7 @@ class AdapterProvider:
         """The seed contract: ``data: {chunk}`` lines, then ``data: [DONE]``;
         an upstream failure raises :class:`llm.ProviderError` after the lines
         already produced."""
-        from pluma.server.codecs.openai_stream import OpenAIChunkEncoder
+        from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
 
         stream = self.stream_events(request)
         encoder = OpenAIChunkEncoder(request.model or self.profile.default_model)

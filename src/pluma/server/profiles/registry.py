@@ -45,8 +45,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from pluma.server.secrets import KEYRING_CACHE_SECONDS, SecretStore
-from pluma.server.store import CorruptStoreError, JsonStore, StoreError, StoreProblem
+from pluma.server.storage.documents import CorruptStoreError, JsonStore, StoreError, StoreProblem
+from pluma.server.storage.secrets import KEYRING_CACHE_SECONDS, SecretStore
 
 UNSET: Any = object()
 """Marker for "leave the secret as it is" in an update."""
@@ -390,7 +390,7 @@ class ProfileRegistry(Generic[P]):
             return http
         if self.http is not None:
             return self.http
-        from pluma.server.http_client import shared_http_client
+        from pluma.server.http.client import shared_http_client
 
         return shared_http_client()
 
@@ -437,7 +437,7 @@ class ProfileRegistry(Generic[P]):
 
         ``announce`` rewrites the profile file afterwards, so that other
         processes, which cache secrets, notice the change (see
-        :mod:`pluma.server.secrets`); a caller that writes the file next
+        :mod:`pluma.server.storage.secrets`); a caller that writes the file next
         anyway passes False.
         """
         if secret:
