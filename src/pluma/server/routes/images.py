@@ -446,12 +446,17 @@ def _finisher(
     return finish
 
 
-async def _follow(tracked: queue.TrackedJob, previews: bool) -> AsyncIterator[str]:
+async def _follow(
+    tracked: queue.TrackedJob, previews: bool, rejoin: bool = False
+) -> AsyncIterator[str]:
+    """The job's stream from now on. ``rejoin`` (following a job again)
+    first repeats its latest progress, so the page has something to show."""
+    last = tracked.last if rejoin else None
     listener = tracked.listen()
     try:
         yield _sse("start", {"job_id": tracked.id, "connection": tracked.connection})
-        if tracked.last is not None:
-            yield _sse("progress", _progress_json(tracked.last, previews))
+        if last is not None:
+            yield _sse("progress", _progress_json(last, previews))
         async for kind, data in tracked.events(listener):
             if kind == "progress":
                 yield _sse("progress", _progress_json(data, previews))
@@ -580,7 +585,7 @@ async def job_events(job_id: str, previews: bool = Query(default=True)) -> Respo
             404,
             detail=f"no running image job {job_id!r}; it may have finished (see GET /api/images)",
         )
-    return RelayResponse(_follow(tracked, previews), _failure_body)
+    return RelayResponse(_follow(tracked, previews, rejoin=True), _failure_body)
 
 
 class CancelBody(BaseModel):
