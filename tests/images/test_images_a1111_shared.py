@@ -66,7 +66,9 @@ async def test_queued_job_shows_its_place_not_the_other_jobs_progress(
     # Once it ran, the steps are its own six, never the other job's forty.
     running = [p for p in reports if not p.queued]
     assert running and all(p.steps == 6 for p in running)
-    assert reports.index(running[0]) > reports.index(waiting[-1])
+    last_wait = max(i for i, p in enumerate(reports) if p.queued)
+    assert all(p.queued for p in reports[: last_wait + 1])  # waiting, then running
+    assert all(not p.queued for p in reports[last_wait + 1 :])
     assert "/sdapi/v1/progress" not in fake.paths()
 
 

@@ -328,6 +328,31 @@ async def test_cancel_of_a_queued_job_leaves_the_running_one_alone(
     assert fake.steps_run == 40
 
 
+async def test_a_waiting_job_reports_its_place_and_none_of_the_other_jobs_progress(
+    client: httpx.AsyncClient,
+) -> None:
+    request = ImageRequest(prompt="x", steps=30, checkpoint="v1-5-pruned-emaonly.ckpt")
+    with FakeComfyUI(step_delay=0.02) as fake:
+        other = asyncio.ensure_future(provider_for(fake, client).generate(request))
+        assert await asyncio.to_thread(fake.job_started.wait, 10)
+        reports: list[Progress] = []
+        mine = await provider_for(fake, client).generate(
+            ImageRequest(prompt="mine", steps=3, checkpoint="v1-5-pruned-emaonly.ckpt"),
+            reports.append,
+        )
+        await other
+    waiting = [r for r in reports if r.queued]
+    assert waiting and waiting[0].text == "In queue: 2/2"
+    last_wait = max(i for i, r in enumerate(reports) if r.queued)
+    running = reports[last_wait + 1 :]
+    assert running and all(not r.queued for r in running)
+    assert all(r.queued for r in reports[:last_wait])  # waiting, then running
+    # Only our three sampler steps were reported, never the other job's thirty.
+    assert {r.steps for r in reports if r.steps} == {3}
+    assert all(r.preview is None for r in waiting)
+    assert mine.images
+
+
 async def test_interrupted_elsewhere(client: httpx.AsyncClient) -> None:
     with FakeComfyUI(step_delay=0.05) as fake:
         provider = provider_for(fake, client)

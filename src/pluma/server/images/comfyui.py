@@ -17,6 +17,8 @@
 |                      | ``prompt_id}`` (the id is ours, so a cancel can name the job even  |
 |                      | before ComfyUI answers; 400 ``node_errors`` → a message naming the |
 |                      | node and the problem)                                              |
+| waiting              | on a ``status`` message before our prompt starts, ``GET /queue``:  |
+|                      | ``In queue: 2/3`` when other prompts run or wait ahead of ours     |
 | progress             | websocket JSON ``progress {value, max}``, ``executing {node}``;    |
 |                      | binary frames ``>I event=1, >I format (1 JPEG, 2 PNG), bytes`` are |
 |                      | previews                                                           |
@@ -466,7 +468,12 @@ class ComfyUIProvider:
                     continue
                 if data.get("prompt_id") not in (None, prompt_id):
                     continue  # another client's job on a shared server
-                if kind == "execution_start" and data.get("prompt_id") == prompt_id:
+                if kind == "status" and not running:
+                    # The queue changed (anyone's prompt): say where ours waits.
+                    place = await self._place(prompt_id)
+                    if place is not None:
+                        await report(on_progress, Progress(0.0, queued=True, text=place))
+                elif kind == "execution_start" and data.get("prompt_id") == prompt_id:
                     running = True
                 elif kind == "executing" and data.get("prompt_id") == prompt_id:
                     if data.get("node") is None:
@@ -588,6 +595,28 @@ class ComfyUIProvider:
         await self._post_quietly("/queue", {"delete": [prompt_id]})
         if await self._running(prompt_id) is not False:
             await self._post_quietly("/interrupt", {"prompt_id": prompt_id})
+
+    async def _place(self, prompt_id: str) -> str | None:
+        """``In queue: 2/3`` while our prompt waits behind others (running or
+        queued before it), from ``GET /queue``; None when it does not wait."""
+        try:
+            response = await self.http.send("GET", "/queue", read_timeout=5.0)
+            queue: Any = response.json() if response.is_success else None
+        except (ImageBackendError, ValueError):
+            return None
+        if not isinstance(queue, dict):
+            return None
+        running = [i for i in queue.get("queue_running") or [] if isinstance(i, list) and i]
+        pending = [i for i in queue.get("queue_pending") or [] if isinstance(i, list) and i]
+        if any(prompt_id in item[1:2] for item in running):
+            return None
+        ours = next((item for item in pending if prompt_id in item[1:2]), None)
+        if ours is None:
+            return None
+        ahead = len(running) + sum(1 for item in pending if item[0] < ours[0])
+        if ahead == 0:
+            return None
+        return f"In queue: {ahead + 1}/{len(running) + len(pending)}"
 
     async def _running(self, prompt_id: str) -> bool | None:
         """Whether ``GET /queue`` lists the prompt as running; None if unknown."""
