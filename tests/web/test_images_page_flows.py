@@ -199,3 +199,50 @@ def test_comfyui_img2img_upload_through_the_page(tmp_path: Path, new_page: Any) 
     assert any(n["class_type"] == "LoadImage" for n in prompt.values())
     assert prompt["3"]["inputs"]["sampler_name"] == "dpmpp_2m"
     assert not page.js_errors
+
+
+def test_paint_a_mask_on_the_init_image(
+    a1111: tuple[FakeA1111, PlumaServer], new_page: Any, tmp_path: Path
+) -> None:
+    fake, server = a1111
+    page, view = open_images(new_page, server)
+    init = tmp_path / "init.png"
+    init.write_bytes(png(256, 256, (40, 90, 160)))
+    view.get_by_label("Init image").set_input_files(str(init))
+    view.get_by_text("Init image: init.png").wait_for()
+    view.get_by_role("button", name="Paint mask").click()
+    canvas = view.get_by_label("Init image: paint the area to repaint")
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    assert box is not None
+    # A stroke across the left half, in the middle.
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 5, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.45, y, steps=8)
+    page.mouse.up()
+    screenshot(page, "images-mask-painter")
+    view.get_by_role("button", name="Use mask").click()
+    view.get_by_text("Mask: painted on the init image").wait_for()
+    view.get_by_label("Prompt", exact=True).fill("a red stripe")
+    view.get_by_label("Steps", exact=True).fill("1")
+    view.get_by_role("button", name="Generate").click()
+    view.get_by_text("Done: 1 image").wait_for()
+    body = next(r.body for r in fake.requests if r.path == "/sdapi/v1/img2img")
+    # The mask has the picture's size, white where painted, black elsewhere.
+    pixels = page.evaluate(
+        """async (b64) => {
+            const img = new Image();
+            img.src = "data:image/png;base64," + b64;
+            await img.decode();
+            const c = document.createElement("canvas");
+            c.width = img.naturalWidth; c.height = img.naturalHeight;
+            const g = c.getContext("2d");
+            g.drawImage(img, 0, 0);
+            const at = (x, y) => Array.from(g.getImageData(x, y, 1, 1).data.slice(0, 3));
+            return {size: [c.width, c.height], painted: at(60, 128), kept: at(220, 20)};
+        }""",
+        body["mask"],
+    )
+    assert pixels == {"size": [256, 256], "painted": [255, 255, 255], "kept": [0, 0, 0]}
+    assert not page.js_errors

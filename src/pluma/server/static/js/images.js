@@ -93,6 +93,9 @@ export class ImagesView {
     this.maskNote = h("p", { class: "small", role: "status", text: "None: the whole picture may change." });
     this.maskClear = h("button", { type: "button", class: "secondary", text: "Remove mask",
       hidden: true, onclick: () => this.setMask(null) });
+    this.paintButton = h("button", { type: "button", class: "secondary", text: "Paint mask",
+      onclick: () => this.paintMask() });
+    this.painter = h("div", { class: "painter", hidden: true });
     this.initFile.addEventListener("change", () => this.pick(this.initFile, (v) => this.setInit(v)));
     this.maskFile.addEventListener("change", () => this.pick(this.maskFile, (v) => this.setMask(v)));
     this.img2img = h("fieldset", { class: "wide img2img" },
@@ -101,8 +104,9 @@ export class ImagesView {
       this.initThumb, this.initNote, this.initClear,
       h("div", { class: "needs-init" },
         field("Denoising strength", this.denoise, "0 keeps the picture, 1 ignores it."),
-        field("Mask (inpainting)", this.maskFile, "White repaints, black keeps."),
-        this.maskNote, this.maskClear));
+        field("Mask (inpainting)", this.maskFile,
+          "White repaints, black keeps. Or paint it on the picture (mouse, pen or touch)."),
+        h("div", { class: "row" }, this.paintButton, this.maskClear), this.maskNote, this.painter));
 
     // Hires fix (text to image only).
     this.hires = h("input", { type: "checkbox" });
@@ -254,6 +258,86 @@ export class ImagesView {
     this.maskNote.textContent = value ? `Mask: ${value.label}` : "None: the whole picture may change.";
     this.maskClear.hidden = !value;
     if (save) this.save();
+  }
+
+  /** Paint the inpainting mask over the init image: white strokes on black,
+   * at the picture's own size (what both backends expect). */
+  async paintMask() {
+    if (!this.init) return;
+    const picture = new Image();
+    picture.src = this.initThumb.src;
+    try {
+      await picture.decode();
+    } catch {
+      this.showError("the init image could not be loaded for painting");
+      return;
+    }
+    const width = picture.naturalWidth;
+    const height = picture.naturalHeight;
+    const view = h("canvas", { width, height, class: "mask-canvas",
+      "aria-label": "Init image: paint the area to repaint" });
+    const strokes = h("canvas", { width, height }); // white on transparent
+    const shown = view.getContext("2d");
+    const drawn = strokes.getContext("2d");
+    const redraw = () => {
+      shown.drawImage(picture, 0, 0);
+      shown.globalAlpha = 0.6;
+      shown.drawImage(strokes, 0, 0);
+      shown.globalAlpha = 1;
+    };
+    const exported = () => {
+      const mask = h("canvas", { width, height });
+      const g = mask.getContext("2d");
+      g.fillStyle = "#000";
+      g.fillRect(0, 0, width, height);
+      g.drawImage(strokes, 0, 0);
+      return mask.toDataURL("image/png");
+    };
+    redraw();
+    const brush = h("input", { type: "range", min: "4", max: "160", value: "32" });
+    let last = null;
+    const at = (e) => {
+      const box = view.getBoundingClientRect();
+      return [(e.clientX - box.left) * (width / box.width), (e.clientY - box.top) * (height / box.height)];
+    };
+    const stroke = (to) => {
+      drawn.strokeStyle = "#fff";
+      drawn.lineCap = "round";
+      drawn.lineWidth = Number(brush.value) * Math.max(width / view.getBoundingClientRect().width, 1);
+      drawn.beginPath();
+      drawn.moveTo(...(last || to));
+      drawn.lineTo(...to);
+      drawn.stroke();
+      last = to;
+      redraw();
+    };
+    view.addEventListener("pointerdown", (e) => {
+      view.setPointerCapture(e.pointerId);
+      last = null;
+      stroke(at(e));
+    });
+    view.addEventListener("pointermove", (e) => { if (last) stroke(at(e)); });
+    const end = () => { last = null; };
+    view.addEventListener("pointerup", end);
+    view.addEventListener("pointercancel", end);
+    const close = () => {
+      clear(this.painter);
+      this.painter.hidden = true;
+      this.paintButton.focus();
+    };
+    clear(this.painter).append(view,
+      h("div", { class: "row" },
+        field("Brush size", brush),
+        h("button", { type: "button", class: "secondary", text: "Clear painting", onclick: () => {
+          drawn.clearRect(0, 0, width, height);
+          redraw();
+        } }),
+        h("button", { type: "button", text: "Use mask", onclick: () => {
+          this.setMask({ dataUrl: exported(), label: "painted on the init image" });
+          close();
+        } }),
+        h("button", { type: "button", class: "secondary", text: "Close painter", onclick: close })));
+    this.painter.hidden = false;
   }
 
   addLora() {
