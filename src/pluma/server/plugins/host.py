@@ -45,6 +45,7 @@ from pluma.server.plugins.process import (
     HANDSHAKE_TIMEOUT,
     PluginStartError,
     Running,
+    kill_group,
     launch,
 )
 from pluma.server.profiles import ConnectionProfile
@@ -268,6 +269,7 @@ class Plugin:
             grpc.StatusCode.CANCELLED,
             grpc.StatusCode.INTERNAL,
         ):
+            self._lost()
             return "unreachable", (
                 f"plugin {self.name!r} stopped answering during the call ({details}); "
                 "Pluma restarts it"
@@ -289,6 +291,17 @@ class Plugin:
         ):
             return head, rest
         return "upstream", details or f"plugin {self.name!r} failed ({code.name})"
+
+    def _lost(self) -> None:
+        """A call found the plugin gone: stop handing out its channel now
+        (the supervisor may not have reaped the process yet) and make sure
+        the process really ends, so the supervisor restarts it."""
+        running = self.running
+        if self.state != "running" or running is None or self._stopping:
+            return
+        self._ready.clear()
+        self.state, self.reason = "restarting", "a call found the plugin gone"
+        kill_group(running.process)
 
     def rpc_error(self, exc: grpc.aio.AioRpcError) -> ProviderError:
         code, message = self._describe_rpc(exc)

@@ -72,6 +72,14 @@ def _death_signal_setter() -> Callable[[], None] | None:
     return set_death_signal
 
 
+def kill_group(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the plugin's whole session (it was started as a session
+    leader, so its process group id is its pid): children a plugin started,
+    e.g. a shell script's, must not outlive it or hold its pipes open."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 class PluginStartError(Exception):
     """The plugin did not come up; the message says what went wrong and
     quotes the end of what it wrote on stderr."""
@@ -109,7 +117,7 @@ class Running:
                     request_serializer=go_plugin_pb2.Empty.SerializeToString,
                     response_deserializer=go_plugin_pb2.Empty.FromString,
                 )(go_plugin_pb2.Empty(), timeout=STOP_GRACE)
-            for send in (self.process.terminate, self.process.kill):
+            for send in (self.process.terminate, lambda: kill_group(self.process)):
                 try:
                     await asyncio.wait_for(self.process.wait(), STOP_GRACE)
                     break
@@ -118,6 +126,7 @@ class Running:
                         send()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.process.wait(), STOP_GRACE)
+        kill_group(self.process)  # whatever the plugin left behind in its session
         await self.channel.close(grace=None)
         for task in self.forwarders:
             with contextlib.suppress(BaseException):
@@ -208,9 +217,7 @@ async def launch(
     stderr_task = asyncio.ensure_future(_forward(name, "stderr", process.stderr, tail))
 
     async def fail(message: str) -> PluginStartError:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+        kill_group(process)
         await process.wait()
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(stderr_task, 1.0)
