@@ -23,7 +23,9 @@ def cohere() -> Iterator[CohereUpstream]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, cohere: CohereUpstream) -> Iterator[PlumaServer]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, cohere: CohereUpstream
+) -> Iterator[PlumaServer]:
     tmp = tmp_path_factory.mktemp("cohere")
     install_python(tmp / "data", "chat", "cohere", EXAMPLES / "cohere_chat.py")
     with PlumaServer(
@@ -35,7 +37,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, cohere: CohereUpstream) -> 
         yield srv
 
 
-def test_a_chat_streams_through_the_cohere_plugin(server: PlumaServer, cohere: CohereUpstream) -> None:
+def test_a_chat_streams_through_the_cohere_plugin(
+    server: PlumaServer, cohere: CohereUpstream
+) -> None:
     client = openai.OpenAI(base_url=server.url + "/v1", api_key=server.api_key or "x")
     stream = client.chat.completions.create(
         model="command-r-plus-08-2024",
@@ -46,7 +50,9 @@ def test_a_chat_streams_through_the_cohere_plugin(server: PlumaServer, cohere: C
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Bonjour from the Cohere plugin. "
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    finish = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
     assert finish == ["stop"]
     usage = [c.usage for c in chunks if c.usage]
     assert usage and usage[-1].completion_tokens == 5

@@ -150,9 +150,9 @@ def chat_request_pb(
         extra_json=json.dumps(request.extra) if request.extra else "",
     )
     if request.temperature is not None:
-        pb.temperature = request.temperature
+        pb.temperature.value = request.temperature
     if request.max_tokens is not None:
-        pb.max_tokens = request.max_tokens
+        pb.max_tokens.value = request.max_tokens
     return pb
 
 
@@ -215,8 +215,8 @@ def chat_request_from_pb(pb: chat_pb2.ChatRequest) -> ChatRequest:
     return ChatRequest(
         model=pb.model,
         context=context,
-        temperature=pb.temperature if pb.HasField("temperature") else None,
-        max_tokens=pb.max_tokens if pb.HasField("max_tokens") else None,
+        temperature=pb.temperature.value if pb.HasField("temperature") else None,
+        max_tokens=pb.max_tokens.value if pb.HasField("max_tokens") else None,
         reasoning=pb.reasoning or None,  # type: ignore[arg-type]
         tool_choice=tool_choice,
         extra=json.loads(pb.extra_json) if pb.extra_json else {},

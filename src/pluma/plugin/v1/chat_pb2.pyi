@@ -64,14 +64,14 @@ class ChatRequest(_message.Message):
     system_prompt: str
     messages: _containers.RepeatedCompositeFieldContainer[Message]
     tools: _containers.RepeatedCompositeFieldContainer[Tool]
-    temperature: float
-    max_tokens: int
+    temperature: _common_pb2.DoubleValue
+    max_tokens: _common_pb2.Int32Value
     reasoning: str
     tool_choice: str
-    top_p: float
+    top_p: _common_pb2.DoubleValue
     stop: _containers.RepeatedScalarFieldContainer[str]
     extra_json: str
-    def __init__(self, connection: _Optional[_Union[_common_pb2.Connection, _Mapping]] = ..., model: _Optional[str] = ..., system_prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., reasoning: _Optional[str] = ..., tool_choice: _Optional[str] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., extra_json: _Optional[str] = ...) -> None: ...
+    def __init__(self, connection: _Optional[_Union[_common_pb2.Connection, _Mapping]] = ..., model: _Optional[str] = ..., system_prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., temperature: _Optional[_Union[_common_pb2.DoubleValue, _Mapping]] = ..., max_tokens: _Optional[_Union[_common_pb2.Int32Value, _Mapping]] = ..., reasoning: _Optional[str] = ..., tool_choice: _Optional[str] = ..., top_p: _Optional[_Union[_common_pb2.DoubleValue, _Mapping]] = ..., stop: _Optional[_Iterable[str]] = ..., extra_json: _Optional[str] = ...) -> None: ...
 
 class Message(_message.Message):
     __slots__ = ("role", "parts", "tool_call_id", "tool_name", "is_error")

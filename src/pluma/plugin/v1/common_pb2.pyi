@@ -46,3 +46,15 @@ class Connection(_message.Message):
     auth: str
     username: str
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., base_url: _Optional[str] = ..., api_key: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., default_model: _Optional[str] = ..., auth: _Optional[str] = ..., username: _Optional[str] = ...) -> None: ...
+
+class DoubleValue(_message.Message):
+    __slots__ = ("value",)
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    value: float
+    def __init__(self, value: _Optional[float] = ...) -> None: ...
+
+class Int32Value(_message.Message):
+    __slots__ = ("value",)
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    value: int
+    def __init__(self, value: _Optional[int] = ...) -> None: ...

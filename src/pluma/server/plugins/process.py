@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -98,6 +99,8 @@ class Running:
         default_factory=lambda: collections.deque(maxlen=20)
     )
     forwarders: list[asyncio.Task[None]] = field(default_factory=list)
+    bridge: Any = None
+    """A :class:`TLSBridge` when gRPC's TLS cannot verify the plugin itself."""
 
     def exit_description(self) -> str:
         code = self.process.returncode
@@ -128,6 +131,8 @@ class Running:
                 await asyncio.wait_for(self.process.wait(), STOP_GRACE)
         kill_group(self.process)  # whatever the plugin left behind in its session
         await self.channel.close(grace=None)
+        if self.bridge is not None:
+            await self.bridge.close()
         for task in self.forwarders:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(task, 1.0)
@@ -244,6 +249,7 @@ async def launch(
         ("grpc.enable_retries", 0),
     ]
     mtls = identity is not None and handshake.server_cert_der is not None
+    bridge: Any = None
     if mtls:
         assert identity is not None and handshake.server_cert_der is not None
         try:
@@ -258,10 +264,18 @@ async def launch(
             certificate_chain=identity.cert_pem,
         )
         options.append(("grpc.ssl_target_name_override", SERVER_NAME))
-        channel = grpc.aio.secure_channel(handshake.target, credentials, options=options)
+        from pluma.server.plugins.tls_bridge import TLSBridge, needs_bridge
+
+        if needs_bridge(handshake.server_cert_der):
+            bridge = TLSBridge(handshake, identity)
+            await bridge.start()
+            channel = grpc.aio.insecure_channel(bridge.target, options=options)
+        else:
+            channel = grpc.aio.secure_channel(handshake.target, credentials, options=options)
     else:
         channel = grpc.aio.insecure_channel(handshake.target, options=options)
     running = Running(name, process, handshake, channel, mtls, tail)
+    running.bridge = bridge
     running.forwarders = [
         stderr_task,
         asyncio.ensure_future(_forward(name, "stdout", process.stdout, None)),
