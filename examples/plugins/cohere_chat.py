@@ -30,7 +30,12 @@ from pluma.plugin.errors import code_for_status
 from pluma.server.profiles import ConnectionProfile
 from pluma.server.providers.base import ChatRequest, ModelInfo
 
-FINISH = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length", "TOOL_CALL": "tool_calls"}
+FINISH = {
+    "COMPLETE": "stop",
+    "STOP_SEQUENCE": "stop",
+    "MAX_TOKENS": "length",
+    "TOOL_CALL": "tool_calls",
+}
 
 
 def _text(content: str | list[Any]) -> str:
@@ -51,7 +56,11 @@ def cohere_messages(request: ChatRequest) -> list[dict[str, Any]]:
             messages.append({"role": "assistant", "content": message.text})
         else:
             messages.append(
-                {"role": "tool", "tool_call_id": message.tool_call_id, "content": _text(message.content)}
+                {
+                    "role": "tool",
+                    "tool_call_id": message.tool_call_id,
+                    "content": _text(message.content),
+                }
             )
     return messages
 

@@ -50,7 +50,7 @@ def test_generation_through_the_image_plugin(
             "auth": "bearer",
             "secret": TOKEN,
             "activate": True,
-        },  # fmt: skip
+        },
     )
     assert created.status_code == 201, created.text
     verdict = http.post(f"/api/image-connections/{created.json()['id']}/test").json()
@@ -83,7 +83,7 @@ def test_a_wrong_key_is_reported_in_the_stream(
             "base_url": upstream.url,
             "auth": "bearer",
             "secret": "sk-wrong",
-        },  # fmt: skip
+        },
     ).json()
     body = {"prompt": "x", "width": 64, "height": 64, "connection": created["id"]}
     with http.stream("POST", "/api/images/generate", json=body, timeout=60) as response:

@@ -54,7 +54,10 @@ class CohereUpstream(ScriptedServer):
                     {"index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}},
                 ),
                 *(
-                    _event("content-delta", {"index": 0, "delta": {"message": {"content": {"text": w}}}})
+                    _event(
+                        "content-delta",
+                        {"index": 0, "delta": {"message": {"content": {"text": w}}}},
+                    )
                     for w in words
                 ),
                 _event("content-end", {"index": 0}),
@@ -62,7 +65,9 @@ class CohereUpstream(ScriptedServer):
                     "message-end",
                     {
                         "delta": {
-                            "finish_reason": "MAX_TOKENS" if body.get("max_tokens") == 1 else "COMPLETE",
+                            "finish_reason": "MAX_TOKENS"
+                            if body.get("max_tokens") == 1
+                            else "COMPLETE",
                             "usage": {
                                 "billed_units": {"input_tokens": 9, "output_tokens": len(words)},
                                 "tokens": {"input_tokens": 70, "output_tokens": len(words)},

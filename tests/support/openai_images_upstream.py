@@ -46,7 +46,7 @@ class OpenAIImagesUpstream(ScriptedServer):
                         "type": "invalid_request_error",
                         "code": "invalid_api_key",
                     }
-                },  # fmt: skip
+                },
                 status=401,
             )
         if request.method == "GET" and request.path == "/v1/models":
