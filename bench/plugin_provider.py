@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
-import httpx  # noqa: E402
+import httpx
 
-from pluma.server.profiles import ConnectionProfile  # noqa: E402
-from pluma.server.providers.base import ChatRequest, ModelInfo  # noqa: E402
+from pluma.server.profiles import ConnectionProfile
+from pluma.server.providers.base import ChatRequest, ModelInfo
 
 
 @functools.lru_cache(maxsize=8)
