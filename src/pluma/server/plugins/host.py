@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -231,6 +232,8 @@ class Plugin:
                 if failures >= MAX_RESTARTS:
                     self.state = "failed"
                     self.reason = f"gave up after {failures} failed restarts; last: {exc}"
+                    if self.host.report is not None:
+                        self.host.report(f"plugin {self.axis}/{self.name}: {self.reason}")
                     self._ready.set()  # wake waiters: they see 'failed'
                     return
                 delay = min(delay * 2, BACKOFF_MAX)
@@ -333,8 +336,17 @@ def _said(running: Running) -> str:
 class PluginHost:
     """All plugins under ``<data_dir>/plugins``, started together, stopped together."""
 
-    def __init__(self, data_dir: Path, *, handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.report = report
+        """Told each problem as it happens (a refused plugin, one that fails
+        to start, one that gives up restarting): the server's health list."""
         self.handshake_timeout = handshake_timeout
         self.plugins: list[Plugin] = []
         self.identity: Identity | None = None
@@ -390,6 +402,8 @@ class PluginHost:
         await asyncio.gather(*(p.start() for p in self.plugins))
         for problem in self.problems:
             log.error("%s", problem)
+            if self.report is not None:
+                self.report(problem)
 
     def find(self, axis: Axis, key: str) -> Plugin | None:
         return next((p for p in self.plugins if p.axis == axis and p.key == key), None)

@@ -27,10 +27,9 @@ def host_of(state: ServerState) -> PluginHost | None:
 
 
 async def startup(state: ServerState) -> None:
-    host = PluginHost(state.settings.data_dir)
+    host = PluginHost(state.settings.data_dir, report=state.problems.append)
     state.extras[EXTRAS_KEY] = host
     await host.start()
-    state.problems.extend(host.problems)
 
 
 async def shutdown(state: ServerState) -> None:
