@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ import grpc
 import httpx
 
 from pluma.llm.errors import ProviderError
+from pluma.plugin.serve import SWITCH_INTERVAL
 from pluma.plugin.tls import Identity, new_identity
 from pluma.plugin.v1 import chat_pb2, common_pb2, image_pb2
 from pluma.server.images.base import (
@@ -396,6 +398,11 @@ class PluginHost:
         if not found:
             return
         self.identity = new_identity()
+        # gRPC-Python moves each message between its poller thread and the
+        # event loop; at the default 5 ms GIL switch interval that handoff
+        # alone can cost milliseconds per hop on a busy server. Only a server
+        # that runs plugins has that thread, so only it changes the interval.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         read, write = os.pipe()
         self.parent_fd, self._parent_write = read, write
         self.plugins = [Plugin(self, f) for f in found]
