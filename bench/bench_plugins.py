@@ -38,10 +38,10 @@ import httpx
 from plugin_provider import CountProvider
 
 from pluma import llm
+from pluma.server.chat.providers.base import ChatRequest, Provider, create_provider
+from pluma.server.chat.providers.bridge import events_for
 from pluma.server.plugins import PluginHost
 from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import ChatRequest, Provider, create_provider
-from pluma.server.providers.bridge import events_for
 
 CHUNKS = 200
 LINES = CHUNKS + 2  # the finish chunk and [DONE]

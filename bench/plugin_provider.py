@@ -19,8 +19,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import httpx
 
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo
 from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import ChatRequest, ModelInfo
 
 
 @functools.lru_cache(maxsize=8)

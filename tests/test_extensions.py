@@ -18,7 +18,7 @@ def test_a_factory_registers_under_the_entry_point_name() -> None:
 def test_what_an_entry_point_may_not_name_is_a_problem() -> None:
     entries = [
         EntryPoint("bare", "tests.support.line_provider", "pluma.providers"),
-        EntryPoint("value", "pluma.server.providers:ENTRY_POINT_GROUP", "pluma.providers"),
+        EntryPoint("value", "pluma.server.chat.providers:ENTRY_POINT_GROUP", "pluma.providers"),
         EntryPoint("missing", "no_such_module_here:Factory", "pluma.providers"),
     ]
     found = extensions.load("pluma.providers", lambda name, factory: None, entries)

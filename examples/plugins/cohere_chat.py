@@ -27,8 +27,8 @@ import httpx
 from pluma import llm
 from pluma.plugin import PluginError, serve_chat
 from pluma.plugin.errors import code_for_status
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo
 from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import ChatRequest, ModelInfo
 
 FINISH = {
     "COMPLETE": "stop",

@@ -117,7 +117,7 @@ class OpenAIImagesProvider:
                 "height": request.height,
                 "checkpoint": model,
                 "batch_size": len(images),
-            },  # fmt: skip
+            },
             info={"revised_prompt": revised[0]} if revised else {},
         )
 

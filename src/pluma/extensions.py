@@ -80,8 +80,8 @@ def load_all() -> list[str]:
     """Load every group into the registries Pluma uses (adapters into the
     default client's registry); returns all problems seen so far."""
     from pluma import llm
+    from pluma.server.chat.providers.base import register_provider
     from pluma.server.images.base import register_image_provider
-    from pluma.server.providers.base import register_provider
 
     load(ADAPTERS, lambda _name, factory: llm.register(factory()))
     load(CHAT_PROVIDERS, register_provider)

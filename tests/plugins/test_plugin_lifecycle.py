@@ -18,10 +18,10 @@ import pytest
 
 from pluma import llm
 from pluma.plugin.handshake import MAGIC_COOKIE_KEY
+from pluma.server.chat.providers.base import ChatRequest, create_provider
+from pluma.server.chat.providers.bridge import events_for
 from pluma.server.plugins import PluginHost
 from pluma.server.profiles import ConnectionProfile, ProfileTimeouts
-from pluma.server.providers.base import ChatRequest, create_provider
-from pluma.server.providers.bridge import events_for
 from tests.support.plugin_env import SUPPORT, install_python, install_script
 
 pytestmark = pytest.mark.xdist_group("plugins")

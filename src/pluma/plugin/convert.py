@@ -13,6 +13,7 @@ from pluma import llm
 from pluma.llm.errors import ProviderError
 from pluma.plugin.errors import PluginError, code_for_status
 from pluma.plugin.v1 import chat_pb2, common_pb2, image_pb2
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo
 from pluma.server.images.base import (
     GeneratedImage,
     ImageBackendError,
@@ -20,7 +21,6 @@ from pluma.server.images.base import (
     ImageResult,
     Progress,
 )
-from pluma.server.providers.base import ChatRequest, ModelInfo
 
 # -- connections ----------------------------------------------------------------
 

@@ -46,10 +46,10 @@ from pluma.plugin.handshake import (
     format_handshake,
 )
 from pluma.plugin.v1 import chat_pb2, common_pb2, go_plugin_pb2, image_pb2
+from pluma.server.chat.providers.base import Provider, ProviderFactory
 from pluma.server.images.base import ImageProvider, ImageProviderFactory, ImageResult, Progress
 from pluma.server.images.profiles import ImageConnectionProfile
 from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import Provider, ProviderFactory
 
 P = TypeVar("P")
 

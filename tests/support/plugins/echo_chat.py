@@ -28,8 +28,8 @@ import httpx
 
 from pluma import llm
 from pluma.plugin import PluginError, serve_chat
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo
 from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import ChatRequest, ModelInfo
 
 
 def chunk(text: str | None = None, finish: str | None = None) -> str:

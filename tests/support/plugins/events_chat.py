@@ -10,8 +10,8 @@ import httpx
 
 from pluma import llm
 from pluma.plugin import serve_chat
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo
 from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import ChatRequest, ModelInfo
 
 
 class EventsProvider:

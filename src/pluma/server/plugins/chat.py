@@ -21,9 +21,9 @@ from pluma import llm
 from pluma.llm.errors import ProviderError
 from pluma.plugin import convert
 from pluma.plugin.v1 import chat_pb2, common_pb2
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo
+from pluma.server.chat.providers.bridge import events_for
 from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import ChatRequest, ModelInfo
-from pluma.server.providers.bridge import events_for
 
 if TYPE_CHECKING:
     from pluma.server.plugins.host import Plugin

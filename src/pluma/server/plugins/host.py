@@ -37,6 +37,7 @@ from pluma.llm.errors import ProviderError
 from pluma.plugin.serve import SWITCH_INTERVAL
 from pluma.plugin.tls import Identity, new_identity
 from pluma.plugin.v1 import chat_pb2, common_pb2, image_pb2
+from pluma.server.chat.providers.base import provider_kinds, register_provider
 from pluma.server.images.base import (
     ImageBackendError,
     image_provider_kinds,
@@ -52,7 +53,6 @@ from pluma.server.plugins.process import (
     launch,
 )
 from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import provider_kinds, register_provider
 
 log = logging.getLogger("pluma.plugins")
 
