@@ -59,6 +59,13 @@ async def read_stream(
                     message = await call.read()
                 except grpc.aio.AioRpcError as exc:
                     raise plugin.rpc_error(exc) from None
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise  # we are being cancelled: the client left
+                    # gRPC raises CancelledError for a call its channel
+                    # cancelled (the channel of a plugin that died was closed)
+                    raise plugin.lost_error() from None
                 if message is grpc.aio.EOF:
                     return
                 which = "next"

@@ -135,6 +135,7 @@ class Plugin:
         self.running: Running | None = None
         self._ready = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
         self._stopping = False
         if found.problem is not None:
             self.state, self.reason = "failed", f"refused: {found.problem}"
@@ -215,8 +216,9 @@ class Plugin:
         self.state = "restarting"
         self.reason = f"the process ended ({running.exit_description()}){_said(running)}"
         log.error("plugin %s: %s; restarting", self.name, self.reason)
-        with contextlib.suppress(Exception):
-            await running.channel.close(grace=None)
+        # Calls still reading the dead plugin end on their own (UNAVAILABLE)
+        # within the grace; closing at once would cancel them locally.
+        self._closing = asyncio.ensure_future(running.channel.close(grace=5.0))
         delay = BACKOFF_FIRST
         failures = 0
         del code
@@ -308,6 +310,15 @@ class Plugin:
         self.state, self.reason = "restarting", "a call found the plugin gone"
         kill_group(running.process)
 
+    def lost_error(self) -> ProviderError:
+        """The error for a call whose plugin went away under it."""
+        self._lost()
+        return ProviderError(
+            f"plugin {self.name!r} stopped answering during the call; Pluma restarts it",
+            code="unreachable",
+            retryable=True,
+        )
+
     def rpc_error(self, exc: grpc.aio.AioRpcError) -> ProviderError:
         code, message = self._describe_rpc(exc)
         status = {"auth": 401, "rate_limit": 429, "not_found": 404, "invalid": 400}.get(code)
@@ -325,6 +336,9 @@ class Plugin:
                 await self._supervisor
         if self.running is not None:
             await self.running.stop()
+        if self._closing is not None:
+            with contextlib.suppress(BaseException):
+                await self._closing
         if self.state != "failed":
             self.state = "stopped"
         self._ready.set()
