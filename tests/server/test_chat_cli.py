@@ -62,6 +62,7 @@ def test_chat_failure_is_one_line_and_exit_1(
     result = run_cli(["chat", "hi", "--connection", "oa"], data_dir=data_dir)
     assert result.returncode == 1
     assert "bad key upstream" in result.stderr
+    assert "pluma keys set oa" in result.stderr
     assert "Traceback" not in result.stderr
 
 
