@@ -320,8 +320,24 @@ def _comfyui(tmp_path: Path, up: Upstreams) -> Iterator[dict[str, str]]:
         yield {"COMFYUI_URL": fake.url}
 
 
+@contextlib.contextmanager
+def _native(tmp_path: Path, up: Upstreams) -> Iterator[dict[str, str]]:
+    from tests.support.native_upstream import native_upstream
+
+    with native_upstream() as server:
+        yield {
+            "OPENAI_BASE_URL": server.url + "/v1",
+            "GEMINI_BASE_URL": server.url + "/v1beta",
+            "GEMINI_API_KEY": "gemini-docs-test",
+            "OLLAMA_HOST": server.url,
+        }
+
+
 NEEDS: dict[str, Callable[[Path, Upstreams], AbstractContextManager[dict[str, str]]]] = {
     "server": _server,
+    # one server speaking OpenAI Responses, Gemini and Ollama; sets OPENAI_BASE_URL,
+    # GEMINI_BASE_URL, GEMINI_API_KEY and OLLAMA_HOST
+    "native": _native,
     "a1111": _a1111,  # a fake AUTOMATIC1111 API; sets A1111_URL
     "comfyui": _comfyui,  # a fake ComfyUI (HTTP + websocket); sets COMFYUI_URL
 }

@@ -349,11 +349,33 @@ def test_malformed_requests_get_4xx_naming_the_problem(tmp_path: Path) -> None:
 def test_openapi_lists_the_platform_routes(tmp_path: Path) -> None:
     with PlumaServer(tmp_path) as srv, srv.client() as c:
         paths = c.get("/openapi.json").json()["paths"]
-    for path in ("/api/health", "/api/providers", "/api/connections", "/api/connections/{ref}",
+    for path in ("/api/health", "/api/providers", "/api/presets", "/api/connections", "/api/connections/{ref}",
                  "/api/connections/{ref}/activate", "/api/connections/{ref}/test", "/api/models",
                  "/api/discovery", "/api/session", "/api/chat", "/v1/models",
                  "/v1/chat/completions", "/v1/messages"):  # fmt: skip
         assert path in paths
+
+
+def test_presets_come_from_the_catalog_for_the_registered_compats(tmp_path: Path) -> None:
+    with PlumaServer(tmp_path) as srv, srv.client() as c:
+        kinds = c.get("/api/providers").json()["providers"]
+        presets = {p["id"]: p for p in c.get("/api/presets").json()["presets"]}
+    assert presets["groq"] == {
+        "id": "groq",
+        "name": "Groq",
+        "compat": "openai",
+        "base_url": "https://api.groq.com/openai/v1",
+        "key_env": "GROQ_API_KEY",
+        "doc": presets["groq"]["doc"],
+        "models": presets["groq"]["models"],
+    }
+    assert presets["anthropic"]["compat"] == "anthropic"
+    assert presets["anthropic"]["base_url"] == "https://api.anthropic.com/v1"
+    assert presets["openai"]["compat"] == "openai"
+    assert len(presets) > 100
+    assert {p["compat"] for p in presets.values()} <= set(kinds)
+    # Gemini's preset appears once a provider handles its compat.
+    assert ("google" in presets) == ("gemini" in kinds)
 
 
 def test_first_run_discovery_offers_running_local_backends(tmp_path: Path) -> None:

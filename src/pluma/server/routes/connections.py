@@ -3,6 +3,7 @@
 | route                                   | does                                          |
 |-----------------------------------------|-----------------------------------------------|
 | ``GET /api/providers``                  | the registered compat kinds                   |
+| ``GET /api/presets``                    | catalog providers as connection presets       |
 | ``GET /api/connections``                | profiles (``has_key``, never the key)         |
 | ``POST /api/connections``               | create (201); ``api_key`` is write-only       |
 | ``GET /api/connections/{id}``           | one profile (id or name)                      |
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pluma.server.chat.providers.base import create_provider, provider_kinds
 from pluma.server.profiles.chat import ConnectionProfile
 from pluma.server.profiles.connections import ConnectionManager, ProfileInvalid
+from pluma.server.profiles.presets import connection_presets
 from pluma.server.profiles.upstream import check_upstream, listing_failure
 from pluma.server.state import ServerState, get_state
 
@@ -97,6 +99,12 @@ def _out(cm: ConnectionManager, profile: ConnectionProfile, active_id: str | Non
 @router.get("/api/providers")
 def list_providers() -> dict[str, Any]:
     return {"providers": provider_kinds()}
+
+
+@router.get("/api/presets")
+def list_presets() -> dict[str, Any]:
+    """Every catalog provider the registered compats can reach (see profiles/presets.py)."""
+    return {"presets": connection_presets(provider_kinds())}
 
 
 @router.get("/api/connections")

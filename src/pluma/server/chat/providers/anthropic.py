@@ -34,16 +34,21 @@ class AnthropicProvider(AdapterProvider):
 
     def protocol_options(self, request: ChatRequest) -> llm.ProtocolOptions | None:
         choice = request.tool_choice
-        if choice is None:
+        extra = self.passthrough(request)
+        if choice is None and not extra:
             return None
         from pluma.llm.protocols.anthropic_messages.options import (
             AnthropicMessagesOptions,
             NamedTool,
+            ToolChoice,
         )
 
+        wire: ToolChoice | None
         if isinstance(choice, dict):
-            return AnthropicMessagesOptions(tool_choice=NamedTool(choice["name"]))
-        return AnthropicMessagesOptions(tool_choice="any" if choice == "required" else choice)
+            wire = NamedTool(choice["name"])
+        else:
+            wire = "any" if choice == "required" else choice
+        return AnthropicMessagesOptions(tool_choice=wire, extra_body=extra)
 
     async def list_models(self) -> list[ModelInfo]:
         key = self.api_key()
