@@ -89,7 +89,10 @@ CHAT_COMPLETIONS: tuple[Field, ...] = (
         sent("messages", "system messages → `system`"),
     ),
     Field(
-        "stream", "", edge("how Pluma answers; upstreams are always streamed"), edge("as for openai-completions")
+        "stream",
+        "",
+        edge("how Pluma answers; upstreams are always streamed"),
+        edge("as for openai-completions"),
     ),
     Field(
         "stream_options",
@@ -217,7 +220,10 @@ MESSAGES: tuple[Field, ...] = (
         sent("max_tokens"),
     ),
     Field(
-        "stream", "", edge("how Pluma answers; upstreams are always streamed"), edge("as for openai-completions")
+        "stream",
+        "",
+        edge("how Pluma answers; upstreams are always streamed"),
+        edge("as for openai-completions"),
     ),
     Field("temperature", "`temperature`", sent("temperature"), sent("temperature")),
     Field("top_p", "`top_p`", sent("top_p"), sent("top_p")),
