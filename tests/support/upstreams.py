@@ -102,9 +102,13 @@ def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
 class _Upstream(ScriptedServer):
     """A scripted upstream API: subclasses answer each request from ``script``."""
 
+    default_models: tuple[str, ...] = ()
+
     def __init__(self) -> None:
         super().__init__(handler=self.answer)
         self.script = Script()
+        self.models = list(self.default_models)
+        """The ids ``GET /v1/models`` lists (a test may change them)."""
 
     @property
     def base_url(self) -> str:
@@ -136,6 +140,8 @@ class _Upstream(ScriptedServer):
 class OpenAIUpstream(_Upstream):
     """An OpenAI Chat Completions server."""
 
+    default_models = tuple(MODELS)
+
     def answer(self, request: Request) -> Reply:
         if request.method == "GET" and request.path == "/v1/models":
             return Reply.json(
@@ -148,7 +154,7 @@ class OpenAIUpstream(_Upstream):
                             "created": 1_700_000_000,
                             "owned_by": "test-org",
                         }
-                        for m in MODELS
+                        for m in self.models
                     ],
                 }
             )
@@ -246,6 +252,8 @@ class OpenAIUpstream(_Upstream):
 class AnthropicUpstream(_Upstream):
     """An Anthropic Messages server (API version 2023-06-01)."""
 
+    default_models = ("claude-test-1", "claude-test-2")
+
     def answer(self, request: Request) -> Reply:
         if request.method == "GET" and request.path.startswith("/v1/models"):
             data = [
@@ -255,14 +263,14 @@ class AnthropicUpstream(_Upstream):
                     "display_name": f"Claude {m}",
                     "created_at": "2025-01-01T00:00:00Z",
                 }
-                for m in ("claude-test-1", "claude-test-2")
+                for m in self.models
             ]
             return Reply.json(
                 {
                     "data": data,
                     "has_more": False,
-                    "first_id": data[0]["id"],
-                    "last_id": data[-1]["id"],
+                    "first_id": data[0]["id"] if data else None,
+                    "last_id": data[-1]["id"] if data else None,
                 }
             )
         if request.method == "POST" and request.path == "/v1/messages":

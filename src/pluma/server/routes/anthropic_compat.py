@@ -44,7 +44,7 @@ async def messages(request: Request) -> Response:
             if (value := request.headers.get(header))
         }
         requested = chat_request.model
-        stream = open_chat(state.connections, state.http, chat_request)
+        stream = await open_chat(state.connections, state.http, chat_request)
     except Exception as exc:
         return _error(exc)
     if decoded.stream:

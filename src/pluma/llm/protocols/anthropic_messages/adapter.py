@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from pluma.llm.catalog import ANTHROPIC_BASE
 from pluma.llm.errors import ConfigurationError, ProviderError
 from pluma.llm.events import Event
 from pluma.llm.keys import explain_refused_without_key
-from pluma.llm.models import ANTHROPIC_BASE
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.anthropic_messages.options import PROTOCOL
 from pluma.llm.protocols.anthropic_messages.request import (

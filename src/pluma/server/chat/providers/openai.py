@@ -19,6 +19,7 @@ from pluma.server.chat.providers.base import ChatRequest, ModelInfo
 class OpenAIProvider(AdapterProvider):
     compat = "openai"
     protocol = "openai-completions"
+    chat_path = "/chat/completions"
 
     def model_provider(self) -> str:
         """``openai`` for OpenAI itself; any other server is ``openai-compatible``,
