@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TypeAlias
 
-from pluma.llm.errors import ConfigurationError
+from pluma.llm.controls import UnsupportedControlError
 from pluma.llm.options import StreamOptions
 from pluma.llm.types import Tool
 
@@ -21,13 +21,17 @@ ToolChoice: TypeAlias = Literal["auto", "none", "required"] | dict[str, str]
 
 
 def refuse_unsupported(options: StreamOptions, fields: Iterable[str], protocol: str) -> None:
-    """Raise :class:`ConfigurationError` for the first of ``fields`` that is set
-    on ``options``: ``protocol`` has no equivalent for it."""
+    """Raise :class:`~pluma.llm.controls.UnsupportedControlError` (a
+    :class:`ConfigurationError` carrying ``field`` and ``upstream``) for the
+    first of ``fields`` that is set on ``options``: ``protocol`` has no
+    equivalent for it."""
     for name in fields:
         if getattr(options, name) is not None:
-            raise ConfigurationError(
-                f"StreamOptions.{name} is not supported by the {protocol} protocol (its API "
-                f"has no equivalent); leave {name} unset for this model"
+            raise UnsupportedControlError(
+                name,
+                protocol,
+                message=f"StreamOptions.{name} is not supported by the {protocol} protocol "
+                f"(its API has no equivalent); leave {name} unset for this model",
             )
 
 
