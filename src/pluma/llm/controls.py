@@ -37,15 +37,12 @@ _FORMATS = ("text", "json_object", "json_schema")
 class UnsupportedControlError(ConfigurationError):
     """A control the target protocol or upstream has no equivalent for."""
 
-    def __init__(
-        self, field: str, upstream: str, detail: str = "", *, message: str | None = None
-    ) -> None:
+    def __init__(self, field: str, upstream: str, detail: str = "") -> None:
         self.field = field
         self.upstream = upstream
         why = f" ({detail})" if detail else ""
         super().__init__(
-            message
-            or f"{field} is not supported by {upstream}{why}; leave it unset for this model "
+            f"{field} is not supported by {upstream}{why}; leave it unset for this model "
             "or use an upstream that has it"
         )
 
