@@ -60,6 +60,7 @@ log = logging.getLogger("pluma.server")
 
 ROUTER_MODULES: tuple[str, ...] = (
     "health",
+    "plugins",
     "session",
     "connections",
     "chat",

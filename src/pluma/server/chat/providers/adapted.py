@@ -114,13 +114,18 @@ class AdapterProvider:
 
     def passthrough(self, request: ChatRequest) -> dict[str, Any]:
         """The client's unmodelled fields to forward verbatim (its protocol is
-        this upstream's), else a 400 naming them (see :func:`refuse_extra`)."""
+        this upstream's), else a 400 naming them (see :func:`refuse_extra`).
+
+        :meth:`options_for` calls it for every provider, so fields never cross
+        protocols; a subclass whose protocol a client can speak puts what it
+        returns in its protocol options' ``extra_body``."""
         if request.protocol != self.protocol:
             refuse_extra(request, self.protocol)
             return {}
         return {**request.extra_optional, **request.extra}
 
     def options_for(self, request: ChatRequest) -> llm.StreamOptions:
+        self.passthrough(request)  # a 400 before anything else when fields cannot cross
         timeouts = self.profile.timeouts
         return llm.StreamOptions(
             api_key=self.api_key(),
