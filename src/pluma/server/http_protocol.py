@@ -143,7 +143,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         limits = self.limits
         if len(self.connections) >= limits.max_connections:
             self._refused = True
-            self.transport = transport  # type: ignore[assignment]
+            self.transport = transport
             _over_capacity.warn(
                 "connection limit reached: %d connections are open (limit %d, set with "
                 "--max-connections / PLUMA_MAX_CONNECTIONS); refusing new ones with 503",
