@@ -331,6 +331,7 @@ class ConversationStore:
         Regenerate and edit-and-resend, which replace the tail)."""
         if keep < 0:
             raise ValueError("keep must be 0 or more")
+        keep = min(keep, 2**63 - 1)  # SQLite integers are 64-bit: more keeps all anyway
         with self._tx() as db:
             if (
                 db.execute(

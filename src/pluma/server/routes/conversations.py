@@ -92,8 +92,14 @@ class ConversationPatch(BaseModel):
     connection: str | None = Field(default=None, max_length=500)
 
 
+MAX_KEEP = 2**53 - 1
+"""The largest ``keep`` accepted (any count above the conversation's length
+keeps everything; this one is still exact in JavaScript and fits SQLite's
+64-bit integers)."""
+
+
 class TruncateBody(BaseModel):
-    keep: int = Field(ge=0, description="How many messages to keep from the start.")
+    keep: int = Field(ge=0, le=MAX_KEEP, description="How many messages to keep from the start.")
 
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
