@@ -134,6 +134,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # head to the end of that request's body.
         self._in_head = True
         self._head_bytes = 0
+        self._heads_done = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
 
@@ -173,12 +174,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return  # discarding what follows a refusal
         head_before = self._in_head
+        heads_before = self._heads_done
         if head_before and self._head_timer is None:
             self._arm_head_timer()
         super().data_received(data)
-        if self._in_head and head_before and not self._refused:
-            # Only reads that are wholly part of an unfinished head count, so
-            # a body's tail read together with the next head never does.
+        if self._in_head and head_before and self._heads_done == heads_before and not self._refused:
+            # Only reads that are wholly part of one unfinished head count: a
+            # read holding a whole request (head and a large body), or a
+            # body's tail and the next head, never does.
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_head_bytes:
                 self._refuse_head()
@@ -188,6 +191,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
+        self._heads_done += 1
         self._cancel_head_timer()
         super().on_headers_complete()
 
