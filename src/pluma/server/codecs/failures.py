@@ -80,6 +80,7 @@ def error_response(error: BaseException, body: Callable[[Failure], dict[str, Any
 def failure_for(error: BaseException) -> Failure:
     """Classify anything raised or reported before the first byte went out."""
     from pluma.server.connections import NoConnection, ProfileNotFound
+    from pluma.server.conversations import ConversationStoreError
     from pluma.server.providers.adapted import NoAPIKeyError
     from pluma.server.secrets import SecretStoreError
 
@@ -116,6 +117,8 @@ def failure_for(error: BaseException) -> Failure:
         return Failure(499, "api_error", "aborted", str(error))
     if isinstance(error, SecretStoreError):
         return Failure(503, "api_error", "secret_store_unavailable", str(error))
+    if isinstance(error, ConversationStoreError):
+        return Failure(503, "api_error", "conversations_unavailable", str(error))
     log.error("chat request failed inside the server", exc_info=error)
     return Failure(
         500,

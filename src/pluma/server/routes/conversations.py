@@ -31,6 +31,7 @@ from pluma.server.conversations import (
     ConversationNotFound,
     ConversationStore,
     ConversationSummary,
+    damage_advice,
 )
 from pluma.server.errors import error_body
 
@@ -115,9 +116,14 @@ async def startup(state: Any) -> None:
         state.conversations = ConversationStore.open(state.settings.data_dir)
     except (OSError, sqlite3.Error) as exc:
         problem = f"conversation history is off: cannot open {FILENAME} in {state.settings.data_dir}: {exc}"
+        if isinstance(exc, sqlite3.DatabaseError):
+            problem = f"conversation history is off: {damage_advice(state.settings.data_dir / FILENAME, str(exc))}"
         log.error("%s", problem)
         state.problems.append(problem)
         return
+    damage = state.conversations.check()
+    if damage is not None:
+        log.error("%s", damage)  # /api/health shows it from the store
     log.info("conversations: %s", state.conversations.path)
 
 
