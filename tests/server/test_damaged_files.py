@@ -74,18 +74,20 @@ def test_a_damaged_conversation_database(tmp_path: Path) -> None:
 def test_a_torn_secrets_file(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     args = ["--secrets", "file"]
-    with PlumaServer(tmp_path / "first", data_dir=data_dir, args=args) as server:
-        with server.client() as client:
-            created = client.post(
-                "/api/connections",
-                json={
-                    "name": "remote",
-                    "compat": "openai",
-                    "base_url": "http://127.0.0.1:9/v1",
-                    "api_key": "sk-torn-0123456789",
-                },
-            )
-            assert created.status_code == 201, created.text
+    with (
+        PlumaServer(tmp_path / "first", data_dir=data_dir, args=args) as server,
+        server.client() as client,
+    ):
+        created = client.post(
+            "/api/connections",
+            json={
+                "name": "remote",
+                "compat": "openai",
+                "base_url": "http://127.0.0.1:9/v1",
+                "api_key": "sk-torn-0123456789",
+            },
+        )
+        assert created.status_code == 201, created.text
     secrets = data_dir / "secrets.json"
     text = secrets.read_text()
     secrets.write_text(text[: len(text) // 2])  # a write cut short

@@ -222,6 +222,7 @@ async def test_one_read_holding_a_whole_large_request_is_not_a_large_head() -> N
     """A request whose head and 200 KB body arrive in a single read (a loaded
     machine coalesces them) is a normal request, not a 431."""
     received: list[int] = []
+    answered = asyncio.Event()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         size = 0
@@ -233,6 +234,7 @@ async def test_one_read_holding_a_whole_large_request_is_not_a_large_head() -> N
         received.append(size)
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
+        answered.set()
 
     config = uvicorn.Config(app, log_config=None, lifespan="off")
     config.load()
@@ -245,10 +247,7 @@ async def test_one_read_holding_a_whole_large_request_is_not_a_large_head() -> N
     protocol.data_received(
         b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body) + body
     )
-    while not received:
-        await asyncio.sleep(0)
-    while b"ok" not in transport.written:
-        await asyncio.sleep(0)
+    await asyncio.wait_for(answered.wait(), SAFETY)
     assert received == [200_000]
     assert transport.written.startswith(b"HTTP/1.1 200 ")
     # and one read of a head that never ends is refused
