@@ -228,6 +228,11 @@ class FileSecretStore(SecretStore):
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             path.chmod(0o600)
+        # A writer killed mid-write leaves its temp file, holding every key
+        # as it was then (keys since replaced or deleted included).
+        removed = self._store.sweep()
+        if removed:
+            log.info("removed %d temp file(s) a killed writer left next to %s", removed, path)
 
     def _all(self) -> dict[str, str]:
         stat = self._store.stat_key()
