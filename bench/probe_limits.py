@@ -129,7 +129,7 @@ def half_open(server: Server, count: int, wait: float) -> None:
 
 def body(server: Server) -> None:
     messages = [{"role": "user", "content": "a"}] * 820_000
-    payload = json.dumps({"model": "m", "messages": messages}).encode()
+    payload = json.dumps({"model": "m", "messages": messages}, separators=(",", ":")).encode()
     peak_before = _status(server.pid, "VmHWM")
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
     conn.request("POST", "/v1/chat/completions", payload, {"content-type": "application/json"})
