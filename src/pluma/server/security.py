@@ -9,6 +9,8 @@ response, so streams pass through untouched) that checks, in order:
 |                | Sec-Fetch-Site present)             |                                          |
 | access token   | every route but static page assets, | 401 with WWW-Authenticate                |
 |                | when a token is configured          |                                          |
+| loop           | requests carrying ``Pluma-Hop`` with| 508 (pluma.server.hops)                  |
+|                | this server's id                    |                                          |
 | body size      | request bodies                      | 413 naming the limit and --max-body      |
 | body structure | request bodies: ``{`` and ``[``     | 413 naming the limit and                 |
 |                | characters, counted as they arrive  | PLUMA_MAX_JSON_NODES                     |
@@ -48,6 +50,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pluma.server.config import LOOPBACK_NAMES, Settings, is_loopback_host
 from pluma.server.errors import error_body
+from pluma.server.hops import HOP_HEADER
+from pluma.server.hops import accept as accept_hops
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PROTECTED_PREFIXES = ("/api/", "/v1/", "/openapi.json", "/docs", "/redoc")
@@ -115,6 +119,10 @@ class SecurityMiddleware:
         path: str = scope.get("path", "")
         method: str = scope.get("method", "GET") if scope["type"] == "http" else "GET"
         refusal = self._check(scope["type"], method, path, headers)
+        if refusal is None and HOP_HEADER in headers:
+            loop = accept_hops(headers[HOP_HEADER])
+            if loop is not None:
+                refusal = (508, loop, "loop_detected", {})
         if refusal is not None:
             status, message, code, extra = refusal
             await _refuse(scope, receive, send, status, message, code, extra)

@@ -23,6 +23,7 @@ import httpx
 
 from pluma import llm
 from pluma.llm.keys import is_local_url
+from pluma.server.hops import hop_headers
 from pluma.server.profiles import ConnectionProfile
 from pluma.server.providers.base import ChatRequest
 
@@ -83,7 +84,7 @@ class AdapterProvider:
             provider=self.compat,
             protocol=self.protocol,
             base_url=self.profile.base_url.rstrip("/"),
-            headers=dict(self.profile.headers),
+            headers={**self.profile.headers, **hop_headers()},
             reasoning=request.reasoning not in (None, "off"),
             max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
             input=["text", "image"],  # a relay passes the client's images on; the upstream judges
