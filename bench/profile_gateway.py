@@ -47,12 +47,12 @@ finally:
 # (label, file suffix, function): stages of one relayed stream, outermost first.
 STAGES = [
     ("relay loop (events -> frames)", "codecs/streaming.py", "relay"),
-    ("EventStream.__anext__", "llm/stream.py", "__anext__"),
+    ("EventStream.__anext__", "llm/event_stream.py", "__anext__"),
     ("adapter generator", "openai_completions/adapter.py", "stream"),
     ("read_sse (transport)", "transport/http.py", "read_sse"),
     ("aiohttp body read (readany)", "aiohttp/streams.py", "readany"),
     ("SSE decoding", "transport/sse.py", "feed"),
-    ("chunk parser (feed_data)", "openai_completions/chunks.py", "feed_data"),
+    ("chunk parser (feed_data)", "openai_completions/stream.py", "feed_data"),
     ("StreamWriter.text_delta", "llm/writer.py", "text_delta"),
     ("OpenAI chunk encoder", "codecs/openai_stream.py", "encode"),
     ("uvicorn send (writes)", "http/httptools_impl.py", "send"),

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from pluma.server.connections import ProfileInvalid, ProfileNotFound, ReadOnlyProfile
 from pluma.server.images import GeneratedImage, ImageResult
 from pluma.server.images.a1111 import A1111Provider
 from pluma.server.images.comfyui import ComfyUIProvider
@@ -19,7 +18,8 @@ from pluma.server.images.manager import (
 )
 from pluma.server.images.masking import MaskedImageProvider
 from pluma.server.images.workflows import default_workflow
-from pluma.server.secrets import KeyringSecretStore, MemoryKeyring, image_connection_secret
+from pluma.server.profiles.connections import ProfileInvalid, ProfileNotFound, ReadOnlyProfile
+from pluma.server.storage.secrets import KeyringSecretStore, MemoryKeyring, image_connection_secret
 from tests.support.fake_a1111 import png
 
 

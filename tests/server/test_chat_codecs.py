@@ -19,12 +19,12 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from tests.support.scripted_server import Reply, ScriptedServer
 
 from pluma import llm
-from pluma.server.codecs.anthropic_request import decode_messages_request
-from pluma.server.codecs.anthropic_response import encode_message
-from pluma.server.codecs.anthropic_stream import AnthropicEventEncoder
-from pluma.server.codecs.openai_request import decode_chat_completions
-from pluma.server.codecs.openai_response import encode_completion
-from pluma.server.codecs.openai_stream import OpenAIChunkEncoder
+from pluma.server.chat.codecs.anthropic_request import decode_messages_request
+from pluma.server.chat.codecs.anthropic_response import encode_message
+from pluma.server.chat.codecs.anthropic_stream import AnthropicEventEncoder
+from pluma.server.chat.codecs.openai_request import decode_chat_completions
+from pluma.server.chat.codecs.openai_response import encode_completion
+from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
 
 
 def scripted_events(

@@ -13,8 +13,7 @@ import pytest
 from tests.support.upstreams import AnthropicUpstream, OpenAIUpstream, Script, ToolUse
 
 from pluma import llm
-from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers import (
+from pluma.server.chat.providers import (
     AnthropicProvider,
     ChatRequest,
     EventProvider,
@@ -24,8 +23,9 @@ from pluma.server.providers import (
     events_for,
     provider_kinds,
 )
-from pluma.server.providers.adapted import NoAPIKeyError
-from pluma.server.providers.bridge import payloads
+from pluma.server.chat.providers.adapted import NoAPIKeyError
+from pluma.server.chat.providers.bridge import payloads
+from pluma.server.profiles import ConnectionProfile
 
 
 @pytest.fixture(scope="module")

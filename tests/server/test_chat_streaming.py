@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pluma.server.codecs import streaming
+from pluma.server.http import relay as streaming
 
 
 async def test_back_to_back_frames_share_a_write_and_lone_frames_go_at_once() -> None:

@@ -16,8 +16,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from pluma import llm
-from pluma.server.conversations import ConversationStore
 from pluma.server.routes import conversations as routes
+from pluma.server.storage.conversations import ConversationStore
 
 
 class _Served:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pluma import llm
-from pluma.server.conversations import (
+from pluma.server.storage.conversations import (
     FILENAME,
     TITLE_LENGTH,
     ConversationNotFound,

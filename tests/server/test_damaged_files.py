@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.support.server_process import PlumaServer
 
 from pluma import llm
-from pluma.server.conversations import FILENAME, ConversationStore
+from pluma.server.storage.conversations import FILENAME, ConversationStore
 
 PAGE = 4096
 

@@ -1,4 +1,4 @@
-"""The connection limits of a real ``pluma serve`` (pluma.server.http_protocol):
+"""The connection limits of a real ``pluma serve`` (pluma.server.http.protocol):
 request heads are bounded in size (431) and time (closed), connections are
 capped (503 and a log line), and none of it touches a running stream.
 
@@ -20,7 +20,7 @@ from tests.support.scripted_server import Gate, Reply, ScriptedServer
 from tests.support.server_process import PlumaServer
 from uvicorn.server import ServerState
 
-from pluma.server.http_protocol import ConnectionLimits, protocol_class
+from pluma.server.http.protocol import ConnectionLimits, protocol_class
 
 SAFETY = 20.0  # seconds a socket may wait before the test gives up
 HEAD = b"GET /api/health?upstream=false HTTP/1.1\r\nHost: 127.0.0.1\r\n"

@@ -13,7 +13,7 @@ import openai
 import pytest
 from tests.support.server_process import PlumaServer
 
-from pluma.server.hops import HOP_HEADER
+from pluma.server.http.hops import HOP_HEADER
 
 
 def _relayed(server: PlumaServer, path: str) -> int:

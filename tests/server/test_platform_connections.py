@@ -11,7 +11,9 @@ from typing import ClassVar
 import httpx
 import pytest
 
-from pluma.server.connections import (
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo, register_provider
+from pluma.server.profiles import ConnectionProfile
+from pluma.server.profiles.connections import (
     ConnectionManager,
     NameTaken,
     NoConnection,
@@ -21,9 +23,7 @@ from pluma.server.connections import (
     fallback_profile,
     load_providers,
 )
-from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers.base import ChatRequest, ModelInfo, register_provider
-from pluma.server.secrets import FileSecretStore, connection_secret
+from pluma.server.storage.secrets import FileSecretStore, connection_secret
 
 load_providers()
 

@@ -13,8 +13,9 @@ import keyring
 import pytest
 from keyring.backends import chainer, fail, null
 
-from pluma.server.connections import ConnectionManager
-from pluma.server.secrets import (
+from pluma.server.profiles.connections import ConnectionManager
+from pluma.server.storage.documents import StoreError
+from pluma.server.storage.secrets import (
     KEYRING_CACHE_SECONDS,
     SERVICE,
     FileSecretStore,
@@ -25,7 +26,6 @@ from pluma.server.secrets import (
     open_secret_store,
     redact,
 )
-from pluma.server.store import StoreError
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -135,13 +135,13 @@ def test_corrupt_secret_file_is_reported_not_overwritten(tmp_path: Path) -> None
 
 def test_environment_selects_the_memory_keyring_in_a_subprocess(tmp_path: Path) -> None:
     code = (
-        "from pluma.server.secrets import open_secret_store; import sys, pathlib; "
+        "from pluma.server.storage.secrets import open_secret_store; import sys, pathlib; "
         "s = open_secret_store('auto', pathlib.Path(sys.argv[1])); print(s.backend, s.is_fallback)"
     )
     env = {
         **os.environ,
         "PYTHONPATH": SRC,
-        "PYTHON_KEYRING_BACKEND": "pluma.server.secrets.MemoryKeyring",
+        "PYTHON_KEYRING_BACKEND": "pluma.server.storage.secrets.MemoryKeyring",
     }
     out = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)],
@@ -150,7 +150,7 @@ def test_environment_selects_the_memory_keyring_in_a_subprocess(tmp_path: Path) 
         text=True,
         check=True,
     )
-    assert out.stdout.strip() == "keyring (pluma.server.secrets.MemoryKeyring) False"
+    assert out.stdout.strip() == "keyring (pluma.server.storage.secrets.MemoryKeyring) False"
 
 
 def test_redact() -> None:
@@ -161,7 +161,7 @@ def test_log_redactor_hides_every_secret_the_store_handled(tmp_path: Path) -> No
     import io
     import logging
 
-    from pluma.server.secrets import redactor
+    from pluma.server.storage.secrets import redactor
 
     store = FileSecretStore(tmp_path / "secrets.json")
     store.set("connection:r", "sk-redact-me-42")
@@ -182,7 +182,7 @@ def test_memory_keyring_is_never_chosen_automatically(tmp_path: Path) -> None:
     pick the in-memory backend (keys would vanish at exit): auto mode must
     land on the announced file."""
     code = (
-        "import sys, pathlib, keyring; from pluma.server.secrets import open_secret_store; "
+        "import sys, pathlib, keyring; from pluma.server.storage.secrets import open_secret_store; "
         "import keyring.core; keyring.core.init_backend(); "
         "print(type(keyring.get_keyring()).__name__); "
         "print(open_secret_store('auto', pathlib.Path(sys.argv[1])).is_fallback)"
@@ -292,7 +292,7 @@ def test_a_key_is_kept_when_the_change_cannot_be_announced(
 
 _STUCK_WRITER = """
 import os, sys, time, pathlib
-from pluma.server.secrets import FileSecretStore
+from pluma.server.storage.secrets import FileSecretStore
 store = FileSecretStore(pathlib.Path(sys.argv[1]))
 def stuck(src, dst):
     print("temp file written", flush=True)

@@ -13,7 +13,7 @@ import pytest
 from tests.support.server_process import PlumaServer, ServerStartError
 
 from pluma.server.config import Settings
-from pluma.server.security import SecurityMiddleware
+from pluma.server.http.security import SecurityMiddleware
 
 TOKEN = "tok-" + "s3cr3t-platform-test"
 

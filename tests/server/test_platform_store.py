@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pluma.server.store import CorruptStoreError, JsonStore, StoreProblem
+from pluma.server.storage.documents import CorruptStoreError, JsonStore, StoreProblem
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -98,7 +98,7 @@ def test_corrupt_file_is_kept_aside_not_overwritten(
 WRITER = """
 import sys, time
 from pathlib import Path
-from pluma.server.store import JsonStore
+from pluma.server.storage.documents import JsonStore
 
 def slow_writes(frame, event, arg):
     if event == "c_call" and getattr(arg, "__name__", "") in ("write", "writelines"):
@@ -143,8 +143,8 @@ def test_kill_9_mid_write_never_leaves_a_corrupt_file(tmp_path: Path) -> None:
 CREATOR = """
 import sys
 from pathlib import Path
-from pluma.server.connections import ConnectionManager, load_providers
-from pluma.server.secrets import FileSecretStore
+from pluma.server.profiles.connections import ConnectionManager, load_providers
+from pluma.server.storage.secrets import FileSecretStore
 load_providers()
 data, prefix, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 cm = ConnectionManager(data, FileSecretStore(data / "secrets.json"))

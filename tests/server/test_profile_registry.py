@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 import pluma.server.images  # noqa: F401  (registers the built-in image providers)
-from pluma.server.connections import (
+from pluma.server.images.manager import (
+    ImageConnectionManager,
+    ImageNameTaken,
+    ImageProfileNotFound,
+    ImageReadOnlyProfile,
+    image_fallback_profile,
+)
+from pluma.server.profiles.connections import (
     ConnectionManager,
     NameTaken,
     ProfileInvalid,
@@ -21,14 +28,7 @@ from pluma.server.connections import (
     fallback_profile,
     load_providers,
 )
-from pluma.server.images.manager import (
-    ImageConnectionManager,
-    ImageNameTaken,
-    ImageProfileNotFound,
-    ImageReadOnlyProfile,
-    image_fallback_profile,
-)
-from pluma.server.secrets import (
+from pluma.server.storage.secrets import (
     KeyringSecretStore,
     MemoryKeyring,
     SecretStore,

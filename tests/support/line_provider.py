@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from pluma import llm
+from pluma.server.chat.providers import ChatRequest, ModelInfo, register_provider
 from pluma.server.profiles import ConnectionProfile
-from pluma.server.providers import ChatRequest, ModelInfo, register_provider
 
 
 class LineProvider:

@@ -13,7 +13,7 @@ What it does:
   (port 0: the server binds a free port itself and prints
   ``pluma: listening on http://127.0.0.1:PORT``, which is waited for);
 - selects the in-memory keyring (``PYTHON_KEYRING_BACKEND=
-  pluma.server.secrets.MemoryKeyring``), clears every ``PLUMA_*`` variable of
+  pluma.server.storage.secrets.MemoryKeyring``), clears every ``PLUMA_*`` variable of
   the calling environment, then applies ``env``;
 - sends stdout and stderr to a log file (no pipe to fill up), readable with
   :meth:`log_text`;
@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-MEMORY_KEYRING = "pluma.server.secrets.MemoryKeyring"
+MEMORY_KEYRING = "pluma.server.storage.secrets.MemoryKeyring"
 _LISTENING = re.compile(r"pluma: listening on (http://\S+)")
 _counter = itertools.count(1)
 

@@ -39,7 +39,7 @@ def open_image_manager(settings: Any) -> Any:
     import pluma.server.images  # noqa: F401  (registers the built-in providers)
     from pluma.server.images.base import load_entry_points
     from pluma.server.images.manager import ImageConnectionManager, image_fallback_profile
-    from pluma.server.secrets import SecretStoreError, open_secret_store
+    from pluma.server.storage.secrets import SecretStoreError, open_secret_store
 
     for problem in load_entry_points():
         typer.echo(f"warning: {problem}", err=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 import typer
 
-from pluma.cli.common import fail
+from pluma.cli.common import ensure_data_dir, fail
 from pluma.server.config import Settings, SettingsError, parse_size
 
 
@@ -140,15 +140,9 @@ def serve(
 def _preflight(settings: Settings) -> None:
     """Fail before binding, with one clear line, on what would otherwise only
     surface as a start-up traceback: an unusable data dir or secret store."""
-    from pluma.server.secrets import SecretStoreError, open_secret_store
+    from pluma.server.storage.secrets import SecretStoreError, open_secret_store
 
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise fail(
-            f"cannot use data directory {settings.data_dir}: {exc.strerror or exc}; "
-            "pick another with --data-dir / PLUMA_DATA_DIR"
-        ) from None
+    ensure_data_dir(settings.data_dir)
     try:
         open_secret_store(settings.secrets, settings.data_dir)
     except SecretStoreError as exc:
@@ -156,7 +150,7 @@ def _preflight(settings: Settings) -> None:
 
 
 def _configure_logging(settings: Settings) -> None:
-    from pluma.server.secrets import redactor
+    from pluma.server.storage.secrets import redactor
 
     level = getattr(logging, settings.log_level.upper(), None)
     if not isinstance(level, int):
@@ -189,7 +183,7 @@ def _run(settings: Settings, sock: socket.socket, port: int) -> None:
     import uvicorn
 
     from pluma.server.app import create_app
-    from pluma.server.http_protocol import (
+    from pluma.server.http.protocol import (
         ConnectionLimits,
         default_max_connections,
         protocol_class,

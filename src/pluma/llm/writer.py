@@ -11,7 +11,7 @@ The writer guarantees, whatever the adapter does:
 
 * one ``start`` — emitted lazily: the first event the writer makes is
   preceded by it if the adapter did not ask for it (see :meth:`emit`; the
-  stream wrapper in :mod:`pluma.llm.stream` delivers the pair);
+  stream wrapper in :mod:`pluma.llm.event_stream` delivers the pair);
 * ``partial`` set on every non-terminal event to the live message;
 * exactly one terminal event: after ``done``/``fail``/``abort`` every call
   returns None, and the stream wrapper skips None;
@@ -27,6 +27,7 @@ from collections.abc import Iterable
 
 from pluma.llm.errors import AbortedError, ProviderError
 from pluma.llm.events import Event
+from pluma.llm.overflow import classify as classify_overflow
 from pluma.llm.redact import mask
 from pluma.llm.types import (
     AssistantMessage,
@@ -176,6 +177,8 @@ class StreamWriter:
         self.message.stop_reason = stop_reason
         self.message.error_message = text
         exc = error if isinstance(error, BaseException) else ProviderError(error)
+        if isinstance(exc, ProviderError):
+            exc = classify_overflow(exc)
         return Event("error", message=self.message, error=exc)
 
     def abort(self, reason: str = "the request was aborted") -> Event | None:

@@ -37,7 +37,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pluma import __version__
 from pluma.llm.transport.http import close_shared_session
 from pluma.server.config import Settings
-from pluma.server.connections import (
+from pluma.server.http.client import new_http_client
+from pluma.server.http.errors import error_body
+from pluma.server.http.hot_routes import HotRoutes, hot_endpoints
+from pluma.server.http.security import SecurityMiddleware
+from pluma.server.profiles.connections import (
     ConnectionManager,
     ConnectionsError,
     NoConnection,
@@ -47,15 +51,11 @@ from pluma.server.connections import (
     fallback_profile,
     load_providers,
 )
-from pluma.server.conversations import ConversationStoreError
-from pluma.server.discovery import Discovery
-from pluma.server.errors import error_body
-from pluma.server.hot_routes import HotRoutes, hot_endpoints
-from pluma.server.http_client import new_http_client
-from pluma.server.secrets import SecretStoreError, open_secret_store
-from pluma.server.security import SecurityMiddleware
+from pluma.server.profiles.discovery import Discovery
 from pluma.server.state import ServerState
-from pluma.server.store import StoreError
+from pluma.server.storage.conversations import ConversationStoreError
+from pluma.server.storage.documents import StoreError
+from pluma.server.storage.secrets import SecretStoreError, open_secret_store
 
 log = logging.getLogger("pluma.server")
 
@@ -66,12 +66,13 @@ ROUTER_MODULES: tuple[str, ...] = (
     "chat",
     "openai_compat",
     "anthropic_compat",
+    "responses_compat",
     "images",
     "conversations",
 )
 """Modules of :mod:`pluma.server.routes` whose ``router`` is included, in order."""
 
-HOT_ROUTERS: tuple[str, ...] = ("openai_compat", "chat", "anthropic_compat")
+HOT_ROUTERS: tuple[str, ...] = ("openai_compat", "chat", "anthropic_compat", "responses_compat")
 """Included before the others: the router tries routes in order, and each
 miss costs a few microseconds on every chat request. Their paths overlap no
 other module's, so which route answers does not change."""
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
     install_error_handlers(app)
     for module in _hot_first(modules):
         app.include_router(module.router)
+    install_api_not_found(app, [route for module in modules for route in module.router.routes])
     if STATIC_DIR.is_dir() and any(STATIC_DIR.iterdir()):
         from fastapi.staticfiles import StaticFiles
 
@@ -188,7 +190,7 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
 
 class PlumaApp(FastAPI):
     """The FastAPI app with its front: the security checks, then the chat hot
-    routes (see :mod:`pluma.server.hot_routes`), then FastAPI's own stack.
+    routes (see :mod:`pluma.server.http.hot_routes`), then FastAPI's own stack.
 
     The checks sit in front of everything, so no route, hot or not, is
     reached without them.
@@ -273,6 +275,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = exc.errors()
+        if any(
+            error.get("type") == "json_invalid"
+            or (error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",))
+            for error in errors
+        ):
+            # A body that is not JSON at all (or none) is a 400, as on the chat
+            # routes; a "json_invalid" loc is a character offset, not a field.
+            return _json_error(request, 400, describe_validation(errors), code="invalid_json")
         first = errors[0].get("loc", ()) if errors else ()
         param = ".".join(str(p) for p in first[1:]) or None
         return _json_error(
@@ -303,6 +313,56 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected_error)
     for cls in (ConnectionsError, SecretStoreError, StoreError):
         app.add_exception_handler(cls, connections_error)
+
+
+API_PREFIXES = ("/v1/", "/api/")
+"""Paths that are API calls: an unknown one is a JSON 404, never the web
+page's static-file answer (which is a 405 for any method but GET)."""
+
+
+def install_api_not_found(app: FastAPI, routes: list[Any]) -> None:
+    """Answer unknown API paths with 404 (and a known path with the wrong
+    method with 405 and its ``Allow``), in the caller's error shape.
+
+    Registered after every router (``routes``: theirs), so real routes
+    match first.
+    """
+    from starlette.routing import Match
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+    async def not_found(request: Request) -> JSONResponse:
+        path = request.url.path
+        allowed = sorted(
+            {
+                method
+                for route in routes
+                if isinstance(getattr(route, "methods", None), set)
+                and route.matches(request.scope)[0] == Match.PARTIAL
+                for method in route.methods
+            }
+        )
+        if allowed:
+            return _json_error(
+                request,
+                405,
+                f"{request.method} is not allowed on {path}; use {', '.join(allowed)}",
+                code="method_not_allowed",
+                headers={"allow": ", ".join(allowed)},
+            )
+        return _json_error(
+            request,
+            404,
+            f"no route {request.method} {path}: the OpenAI-compatible API serves "
+            "/v1/chat/completions and /v1/models, the Anthropic one /v1/messages; "
+            "/openapi.json lists every route",
+            code="not_found",
+        )
+
+    for prefix in API_PREFIXES:
+        app.add_api_route(
+            f"{prefix}{{rest:path}}", not_found, methods=methods, include_in_schema=False
+        )
 
 
 def app_from_env() -> FastAPI:

@@ -100,7 +100,7 @@ class Settings:
     requests besides the server's own origin."""
     max_body_bytes: int = DEFAULT_MAX_BODY
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
-    """Request line plus headers; more is answered 431 (pluma.server.http_protocol)."""
+    """Request line plus headers; more is answered 431 (pluma.server.http.protocol)."""
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
     """Seconds a connection has to send a complete request head before it is closed."""
     max_connections: int = 0
@@ -110,7 +110,7 @@ class Settings:
     max_json_nodes: int = DEFAULT_MAX_JSON_NODES
     """``{`` and ``[`` characters in one request body at most (413 beyond): an
     upper bound on the JSON objects and arrays it decodes into, which is what
-    its memory grows with (see pluma.server.security)."""
+    its memory grows with (see pluma.server.http.security)."""
     secrets: SecretsMode = "auto"
     log_level: str = "info"
     access_log: bool = False

@@ -19,17 +19,17 @@ class ServerState:
     http: httpx.AsyncClient
     """The shared upstream client (providers get this; pooled)."""
     connections: Any = None
-    """pluma.server.connections.ConnectionManager"""
+    """pluma.server.profiles.connections.ConnectionManager"""
     secrets: Any = None
-    """pluma.server.secrets.SecretStore"""
+    """pluma.server.storage.secrets.SecretStore"""
     image_connections: Any = None
     """pluma.server.images.ImageConnectionManager (image backends)"""
     conversations: Any = None
-    """pluma.server.conversations.ConversationStore (the page's history)"""
+    """pluma.server.storage.conversations.ConversationStore (the page's history)"""
     problems: list[str] = field(default_factory=list)
     """Configuration problems found at start-up, shown by /api/health."""
     discovery: Any = None
-    """pluma.server.discovery.Discovery (first-run probe of local backends)"""
+    """pluma.server.profiles.discovery.Discovery (first-run probe of local backends)"""
     extras: dict[str, Any] = field(default_factory=dict)
     """Room for other parts' long-lived objects, keyed by a name they own."""
 

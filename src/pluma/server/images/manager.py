@@ -10,7 +10,7 @@ token lives in the secret store under ``image-connection:<id>``)::
          "workflow": null | {ComfyUI API-format workflow}, "timeout": 600.0}]}
 
 The storage, the active profile, the fallback and the secret's place in the
-secret store are :class:`~pluma.server.profile_registry.ProfileRegistry`'s
+secret store are :class:`~pluma.server.profiles.registry.ProfileRegistry`'s
 (its docstring has the rules both managers share). What is images' own:
 
 | rule                                   | why                                            |
@@ -35,7 +35,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from pluma.server.connections import (
+from pluma.server.images.base import ImageProvider, create_image_provider, image_provider_kinds
+from pluma.server.images.masking import MaskedImageProvider
+from pluma.server.images.profiles import AUTH_KINDS, ImageConnectionProfile
+from pluma.server.images.workflows import check_workflow
+from pluma.server.profiles.connections import (
     ConnectionsError,
     NameTaken,
     NoConnection,
@@ -43,11 +47,7 @@ from pluma.server.connections import (
     ProfileNotFound,
     ReadOnlyProfile,
 )
-from pluma.server.images.base import ImageProvider, create_image_provider, image_provider_kinds
-from pluma.server.images.masking import MaskedImageProvider
-from pluma.server.images.profiles import AUTH_KINDS, ImageConnectionProfile
-from pluma.server.images.workflows import check_workflow
-from pluma.server.profile_registry import (
+from pluma.server.profiles.registry import (
     UNSET,
     ProfileKind,
     ProfileRegistry,
@@ -59,8 +59,8 @@ from pluma.server.profile_registry import (
     check_text,
     is_seconds,
 )
-from pluma.server.profile_registry import new_id as registry_new_id
-from pluma.server.secrets import SecretStore, image_connection_secret
+from pluma.server.profiles.registry import new_id as registry_new_id
+from pluma.server.storage.secrets import SecretStore, image_connection_secret
 
 log = logging.getLogger("pluma.images")
 

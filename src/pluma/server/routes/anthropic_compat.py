@@ -13,13 +13,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from pluma.server.codecs.anthropic_request import decode_messages_request
-from pluma.server.codecs.anthropic_response import encode_message
-from pluma.server.codecs.anthropic_stream import AnthropicEventEncoder
-from pluma.server.codecs.bodies import read_json
-from pluma.server.codecs.failures import Failure, error_response
-from pluma.server.codecs.streaming import RelayResponse, drain, relay
-from pluma.server.providers.resolve import open_chat
+from pluma.server.chat.codecs.anthropic_request import decode_messages_request
+from pluma.server.chat.codecs.anthropic_response import encode_message
+from pluma.server.chat.codecs.anthropic_stream import AnthropicEventEncoder
+from pluma.server.chat.codecs.request_fields import HEADER_FIELDS
+from pluma.server.chat.routing import open_chat
+from pluma.server.http.bodies import read_json
+from pluma.server.http.failures import Failure, error_response
+from pluma.server.http.relay import RelayResponse, drain, relay
 from pluma.server.state import ServerState
 
 router = APIRouter(tags=["anthropic"])
@@ -37,8 +38,13 @@ async def messages(request: Request) -> Response:
     try:
         decoded = decode_messages_request(await read_json(request))
         chat_request = decoded.request
+        chat_request.extra_headers = {
+            header: value
+            for header in HEADER_FIELDS.values()
+            if (value := request.headers.get(header))
+        }
         requested = chat_request.model
-        stream = open_chat(state.connections, state.http, chat_request)
+        stream = await open_chat(state.connections, state.http, chat_request)
     except Exception as exc:
         return _error(exc)
     if decoded.stream:

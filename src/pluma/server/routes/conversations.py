@@ -26,14 +26,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from pluma import llm
-from pluma.server.conversations import (
+from pluma.server.http.errors import error_body
+from pluma.server.storage.conversations import (
     FILENAME,
     ConversationNotFound,
     ConversationStore,
     ConversationSummary,
     damage_advice,
 )
-from pluma.server.errors import error_body
 
 router = APIRouter(tags=["conversations"])
 log = logging.getLogger("pluma.conversations")
@@ -135,7 +135,7 @@ async def shutdown(state: Any) -> None:
 
 
 def _error(status: int, message: str, code: str) -> Response:
-    """The server's error shape (pluma.server.errors), like every other route."""
+    """The server's error shape (pluma.server.http.errors), like every other route."""
     return JSONResponse(error_body("/api/conversations", status, message, code=code), status)
 
 

@@ -18,9 +18,9 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from pluma import __version__
-from pluma.server.secrets import SecretStoreError
+from pluma.server.profiles.upstream import Verdict, check_upstream
 from pluma.server.state import ServerState, get_state
-from pluma.server.upstream import Verdict, check_upstream
+from pluma.server.storage.secrets import SecretStoreError
 
 router = APIRouter(tags=["health"])
 

@@ -54,10 +54,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 import pluma.server.images  # noqa: F401  (registers the built-in providers)
-from pluma.server.codecs.failures import Failure
-from pluma.server.codecs.streaming import RelayResponse
-from pluma.server.connections import ProfileInvalid
-from pluma.server.errors import error_body
+from pluma.server.http.errors import error_body
+from pluma.server.http.failures import Failure
+from pluma.server.http.relay import RelayResponse
 from pluma.server.images.base import (
     ImageBackendError,
     ImageProvider,
@@ -75,6 +74,7 @@ from pluma.server.images.manager import (
 )
 from pluma.server.images.profiles import ImageConnectionProfile
 from pluma.server.images.workflows import PLACEHOLDERS, default_workflow
+from pluma.server.profiles.connections import ProfileInvalid
 from pluma.server.state import ServerState, get_state
 
 log = logging.getLogger("pluma.images")

@@ -3,14 +3,14 @@
 
 ``/v1/models`` lists every name ``model`` accepts: the active connection's
 models as bare ids, then each connection's as ``<connection-name>/<model-id>``
-(see :func:`pluma.server.providers.resolve.catalog`). The entries and the
+(see :func:`pluma.server.chat.routing.catalog`). The entries and the
 list carry Anthropic's model-list fields too, so ``Anthropic().models.list()``
 reads the same answer.
 
 Any OpenAI client works against it: ``OpenAI(base_url="http://127.0.0.1:PORT/v1")``.
 Streams hold their headers until the upstream has answered, so an upstream
 failure before the first token is a real HTTP status (see
-:mod:`pluma.server.codecs.failures`); after that it is ``event: error``.
+:mod:`pluma.server.http.failures`); after that it is ``event: error``.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from pluma.server.codecs.bodies import read_json
-from pluma.server.codecs.failures import Failure, error_response
-from pluma.server.codecs.openai_request import decode_chat_completions
-from pluma.server.codecs.openai_response import encode_completion
-from pluma.server.codecs.openai_stream import OpenAIChunkEncoder
-from pluma.server.codecs.streaming import RelayResponse, drain, relay
-from pluma.server.providers.resolve import catalog, open_chat
+from pluma.server.chat.codecs.openai_request import decode_chat_completions
+from pluma.server.chat.codecs.openai_response import encode_completion
+from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
+from pluma.server.chat.routing import catalog, open_chat
+from pluma.server.http.bodies import read_json
+from pluma.server.http.failures import Failure, error_response
+from pluma.server.http.relay import RelayResponse, drain, relay
 from pluma.server.state import ServerState
 
 router = APIRouter(tags=["openai"])
@@ -67,7 +67,7 @@ async def chat_completions(request: Request) -> Response:
         decoded = decode_chat_completions(await read_json(request))
         chat_request = decoded.request
         requested = chat_request.model
-        stream = open_chat(state.connections, state.http, chat_request)
+        stream = await open_chat(state.connections, state.http, chat_request)
     except Exception as exc:
         return _error(exc)
     if decoded.stream:

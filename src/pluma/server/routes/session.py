@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from pluma.server.security import TOKEN_COOKIE
+from pluma.server.http.security import TOKEN_COOKIE
 from pluma.server.state import ServerState, get_state
 
 router = APIRouter(tags=["session"])

@@ -11,11 +11,6 @@
 from __future__ import annotations
 
 from pluma.llm.protocols.anthropic_messages.adapter import AnthropicMessagesAdapter, messages_url
-from pluma.llm.protocols.anthropic_messages.events import (
-    STOP_REASONS,
-    EventParser,
-    message_as_events,
-)
 from pluma.llm.protocols.anthropic_messages.options import (
     AnthropicMessagesOptions,
     NamedTool,
@@ -30,6 +25,11 @@ from pluma.llm.protocols.anthropic_messages.request import (
     build_headers,
     convert_messages,
     plan_tokens,
+)
+from pluma.llm.protocols.anthropic_messages.stream import (
+    STOP_REASONS,
+    EventParser,
+    message_as_events,
 )
 
 __all__ = [

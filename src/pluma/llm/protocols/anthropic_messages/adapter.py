@@ -3,9 +3,9 @@
 It only wires the parts together: :mod:`.request` builds the body and
 headers, :mod:`pluma.llm.transport.http` sends it (retries before the first
 byte, timeouts, HTTP errors carrying Anthropic's own message) and decodes SSE,
-and :class:`~.events.EventParser` turns each event into Pluma events. An
+and :class:`~.stream.EventParser` turns each event into Pluma events. An
 upstream that ignores ``stream: true`` and answers one JSON message is read
-too (:func:`~.events.message_as_events`).
+too (:func:`~.stream.message_as_events`).
 """
 
 from __future__ import annotations
@@ -14,19 +14,21 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from pluma.llm.catalog import ANTHROPIC_BASE
 from pluma.llm.errors import ConfigurationError, ProviderError
 from pluma.llm.events import Event
 from pluma.llm.keys import explain_refused_without_key
-from pluma.llm.models import ANTHROPIC_BASE
 from pluma.llm.options import StreamOptions
-from pluma.llm.protocols.anthropic_messages.events import EventParser, message_as_events
 from pluma.llm.protocols.anthropic_messages.options import PROTOCOL
 from pluma.llm.protocols.anthropic_messages.request import (
     build_body,
     build_headers,
+    check_request,
+    json_output_tool,
     plan_tokens,
     protocol_options,
 )
+from pluma.llm.protocols.anthropic_messages.stream import EventParser, message_as_events
 from pluma.llm.redact import carries_credentials, secrets_of
 from pluma.llm.transport.http import finish_body, open_stream, read_body, read_sse
 from pluma.llm.types import AssistantMessage, Context, Model
@@ -51,6 +53,10 @@ class AnthropicMessagesAdapter:
     """Streams from any endpoint speaking the Anthropic Messages API."""
 
     protocol = PROTOCOL
+
+    def check(self, model: Model, context: Context, options: StreamOptions) -> None:
+        """Raise :class:`ConfigurationError` for what the request would be refused for."""
+        check_request(model, context, options)
 
     async def stream(
         self, model: Model, context: Context, options: StreamOptions
@@ -81,7 +87,7 @@ class AnthropicMessagesAdapter:
             thinking=plan.thinking_budget is not None,
             has_tools=bool(context.tools),
         )
-        parser = EventParser(writer, model)
+        parser = EventParser(writer, model, json_tool=json_output_tool(options))
         try:
             async with open_stream(
                 messages_url(model, options), headers=headers, body=body, options=options

@@ -12,10 +12,10 @@ servers that speak it (Ollama, LM Studio, llama.cpp, vLLM, DeepSeek, …).
 from __future__ import annotations
 
 from pluma.llm.protocols.openai_completions.adapter import OpenAICompletionsAdapter
-from pluma.llm.protocols.openai_completions.chunks import FINISH_REASONS, ChunkParser
 from pluma.llm.protocols.openai_completions.compat import Compat, detect_compat
 from pluma.llm.protocols.openai_completions.options import OpenAICompletionsOptions, ToolChoice
 from pluma.llm.protocols.openai_completions.request import build_messages, build_request
+from pluma.llm.protocols.openai_completions.stream import FINISH_REASONS, ChunkParser
 
 __all__ = [
     "FINISH_REASONS",

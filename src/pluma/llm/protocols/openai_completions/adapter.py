@@ -3,7 +3,7 @@
 It only glues the parts together: :mod:`.compat` says what the upstream
 accepts, :mod:`.request` builds the body, :mod:`pluma.llm.transport.http`
 sends it (retries, timeouts, HTTP errors with the upstream's message) and
-decodes SSE, and :class:`.chunks.ChunkParser` turns chunks into events.
+decodes SSE, and :class:`.stream.ChunkParser` turns chunks into events.
 
 An upstream that ignores ``stream: true`` and answers with one JSON
 ``chat.completion`` is accepted too: the completion is read as a single chunk.
@@ -24,10 +24,10 @@ from pluma.llm.errors import ConfigurationError, ProviderError
 from pluma.llm.events import Event
 from pluma.llm.keys import explain_refused_without_key
 from pluma.llm.options import StreamOptions
-from pluma.llm.protocols.openai_completions.chunks import ChunkParser
 from pluma.llm.protocols.openai_completions.compat import detect_compat
 from pluma.llm.protocols.openai_completions.options import PROTOCOL
-from pluma.llm.protocols.openai_completions.request import build_request
+from pluma.llm.protocols.openai_completions.request import build_request, check_controls
+from pluma.llm.protocols.openai_completions.stream import ChunkParser
 from pluma.llm.redact import carries_credentials, secrets_of
 from pluma.llm.transport.http import finish_body, open_stream, read_body, read_sse
 from pluma.llm.types import AssistantMessage, Context, Diagnostic, Model
@@ -55,6 +55,10 @@ class OpenAICompletionsAdapter:
     """Streams a model over OpenAI Chat Completions (OpenAI and compatible servers)."""
 
     protocol = PROTOCOL
+
+    def check(self, model: Model, context: Context, options: StreamOptions) -> None:
+        """Raise :class:`ConfigurationError` for controls this upstream lacks."""
+        check_controls(options, detect_compat(model, options.base_url))
 
     async def stream(
         self, model: Model, context: Context, options: StreamOptions

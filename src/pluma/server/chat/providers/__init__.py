@@ -1,0 +1,46 @@
+"""Chat providers: the contract, its registry, and the built-ins.
+
+Importing this package registers the built-ins (``openai``, ``anthropic``).
+Third-party packages register through the ``pluma.providers`` entry-point
+group (see :data:`ENTRY_POINT_GROUP`).
+"""
+
+from __future__ import annotations
+
+from pluma.server.chat.providers.anthropic import AnthropicProvider
+from pluma.server.chat.providers.base import (
+    ChatRequest,
+    EventProvider,
+    ModelInfo,
+    Provider,
+    ProviderFactory,
+    create_provider,
+    provider_kinds,
+    register_provider,
+)
+from pluma.server.chat.providers.bridge import events_for
+from pluma.server.chat.providers.openai import OpenAIProvider
+
+ENTRY_POINT_GROUP = "pluma.providers"
+"""Third-party providers: an entry point in this group names a module that
+calls :func:`register_provider` at import (or a no-argument function that
+does); the connection manager loads them at start
+(:func:`pluma.server.profiles.connections.load_providers`)."""
+
+register_provider("openai", OpenAIProvider)
+register_provider("anthropic", AnthropicProvider)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "AnthropicProvider",
+    "ChatRequest",
+    "EventProvider",
+    "ModelInfo",
+    "OpenAIProvider",
+    "Provider",
+    "ProviderFactory",
+    "create_provider",
+    "events_for",
+    "provider_kinds",
+    "register_provider",
+]
