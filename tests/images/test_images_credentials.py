@@ -77,6 +77,9 @@ def test_backend_errors_quoting_the_credentials_are_masked(
         listing = client.get("/api/images/checkpoints")
         assert listing.status_code == 502
         seen.append(listing.text)
+        options = client.get("/api/images/options")
+        assert options.status_code == 502
+        seen.append(options.text)
 
         with client.stream(
             "POST", "/api/images/generate", json={"prompt": "a cat", "steps": 2}, timeout=30

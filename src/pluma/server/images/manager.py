@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from pluma.server.images.base import ImageProvider, create_image_provider, image_provider_kinds
-from pluma.server.images.masking import MaskedImageProvider
+from pluma.server.images.masking import masked
 from pluma.server.images.profiles import AUTH_KINDS, ImageConnectionProfile
 from pluma.server.images.workflows import check_workflow
 from pluma.server.profiles.connections import (
@@ -301,7 +301,7 @@ class ImageConnectionManager(ProfileRegistry[ImageConnectionProfile]):
             provider = create_image_provider(resolved, self._client(http))
         except ValueError as exc:
             raise ProfileInvalid("kind", str(exc)) from None
-        return MaskedImageProvider(provider, resolved.secrets()), profile
+        return masked(provider, resolved.secrets()), profile
 
     # -- writing -----------------------------------------------------------------
 

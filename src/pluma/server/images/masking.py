@@ -14,12 +14,22 @@ from __future__ import annotations
 
 from pluma.llm.redact import mask
 from pluma.server.images.base import (
+    BackendOptions,
     ImageBackendError,
     ImageProvider,
     ImageRequest,
     ImageResult,
+    ListsOptions,
     ProgressCallback,
 )
+
+
+def masked(inner: ImageProvider, secrets: tuple[str, ...]) -> MaskedImageProvider:
+    """``inner`` wrapped, keeping its optional capabilities (``ListsOptions``)
+    visible to ``isinstance`` checks."""
+    if isinstance(inner, ListsOptions):
+        return MaskedOptionsProvider(inner, secrets)
+    return MaskedImageProvider(inner, secrets)
 
 
 class MaskedImageProvider:
@@ -57,5 +67,16 @@ class MaskedImageProvider:
     async def list_checkpoints(self) -> list[str]:
         try:
             return await self.inner.list_checkpoints()
+        except ImageBackendError as exc:
+            raise self._masked(exc) from None
+
+
+class MaskedOptionsProvider(MaskedImageProvider):
+    """A masked provider that also lists its backend's options."""
+
+    async def list_options(self) -> BackendOptions:
+        assert isinstance(self.inner, ListsOptions)
+        try:
+            return await self.inner.list_options()
         except ImageBackendError as exc:
             raise self._masked(exc) from None
