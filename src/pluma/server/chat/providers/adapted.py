@@ -25,6 +25,7 @@ from pluma import llm
 from pluma.llm import catalog
 from pluma.llm.keys import is_local_url
 from pluma.server.chat.providers.base import ChatRequest, refuse_extra
+from pluma.server.http.hops import hop_headers
 from pluma.server.profiles.chat import ConnectionProfile
 
 DEFAULT_MAX_TOKENS = 4096
@@ -99,7 +100,7 @@ class AdapterProvider:
             protocol=self.protocol,
             base_url=base_url,
             cost=cost if cost is not None else llm.ModelCost(),
-            headers=dict(self.profile.headers),
+            headers={**self.profile.headers, **hop_headers()},
             reasoning=request.reasoning not in (None, "off"),
             max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
             input=["text", "image"],  # a relay passes the client's images on; the upstream judges
