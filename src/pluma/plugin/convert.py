@@ -148,12 +148,49 @@ def chat_request_pb(
         reasoning=request.reasoning or "",
         tool_choice=tool_choice_text,
         extra_json=json.dumps(request.extra) if request.extra else "",
+        stop=request.stop or [],
+        response_format_json=_response_format_json(request.response_format),
+        user=request.user or "",
+        metadata=request.metadata or {},
+        client_protocol=request.protocol,
     )
     if request.temperature is not None:
         pb.temperature.value = request.temperature
     if request.max_tokens is not None:
         pb.max_tokens.value = request.max_tokens
+    # Every neutral control crosses the boundary: the plugin decides what its
+    # upstream can honour (and refuses the rest), as a built-in adapter does.
+    for name in ("top_p", "top_k", "seed", "presence_penalty", "frequency_penalty"):
+        value = getattr(request, name)
+        if value is not None:
+            getattr(pb, name).value = value
+    if request.parallel_tool_calls is not None:
+        pb.parallel_tool_calls.value = request.parallel_tool_calls
     return pb
+
+
+def _response_format_json(fmt: llm.ResponseFormat | None) -> str:
+    if fmt is None or fmt.type == "text":
+        return ""
+    body: dict[str, Any] = {"type": fmt.type}
+    for name in ("schema", "name", "description", "strict"):
+        value = getattr(fmt, name)
+        if value is not None:
+            body[name] = value
+    return json.dumps(body)
+
+
+def _response_format(text: str) -> llm.ResponseFormat | None:
+    if not text:
+        return None
+    body = json.loads(text)
+    return llm.ResponseFormat(
+        type=body.get("type", "text"),
+        schema=body.get("schema"),
+        name=body.get("name"),
+        description=body.get("description"),
+        strict=body.get("strict"),
+    )
 
 
 def _user_content(parts: Any) -> list[llm.UserContent]:
@@ -220,6 +257,19 @@ def chat_request_from_pb(pb: chat_pb2.ChatRequest) -> ChatRequest:
         reasoning=pb.reasoning or None,  # type: ignore[arg-type]
         tool_choice=tool_choice,
         extra=json.loads(pb.extra_json) if pb.extra_json else {},
+        stop=list(pb.stop) or None,
+        top_p=pb.top_p.value if pb.HasField("top_p") else None,
+        top_k=pb.top_k.value if pb.HasField("top_k") else None,
+        seed=pb.seed.value if pb.HasField("seed") else None,
+        presence_penalty=pb.presence_penalty.value if pb.HasField("presence_penalty") else None,
+        frequency_penalty=pb.frequency_penalty.value if pb.HasField("frequency_penalty") else None,
+        response_format=_response_format(pb.response_format_json),
+        user=pb.user or None,
+        metadata=dict(pb.metadata) or None,
+        parallel_tool_calls=(
+            pb.parallel_tool_calls.value if pb.HasField("parallel_tool_calls") else None
+        ),
+        protocol=pb.client_protocol,
     )
 
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from pluma.plugin.v1 import common_pb2 as pluma_dot_plugin_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1apluma/plugin/v1/chat.proto\x12\x0fpluma.plugin.v1\x1a\x1cpluma/plugin/v1/common.proto\"\x86\x01\n\x0f\x43hatDescription\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08upstream\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x05 \x03(\t\x12\x18\n\x10\x64\x65\x66\x61ult_base_url\x18\x06 \x01(\t\"D\n\x11ListModelsRequest\x12/\n\nconnection\x18\x01 \x01(\x0b\x32\x1b.pluma.plugin.v1.Connection\"8\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x64isplay\x18\x02 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x03 \x01(\t\"@\n\x12ListModelsResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.pluma.plugin.v1.ModelInfo\"\x91\x03\n\x0b\x43hatRequest\x12/\n\nconnection\x18\x01 \x01(\x0b\x32\x1b.pluma.plugin.v1.Connection\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rsystem_prompt\x18\x03 \x01(\t\x12*\n\x08messages\x18\x04 \x03(\x0b\x32\x18.pluma.plugin.v1.Message\x12$\n\x05tools\x18\x05 \x03(\x0b\x32\x15.pluma.plugin.v1.Tool\x12\x31\n\x0btemperature\x18\x06 \x01(\x0b\x32\x1c.pluma.plugin.v1.DoubleValue\x12/\n\nmax_tokens\x18\x07 \x01(\x0b\x32\x1b.pluma.plugin.v1.Int32Value\x12\x11\n\treasoning\x18\x08 \x01(\t\x12\x13\n\x0btool_choice\x18\t \x01(\t\x12+\n\x05top_p\x18\n \x01(\x0b\x32\x1c.pluma.plugin.v1.DoubleValue\x12\x0c\n\x04stop\x18\x0b \x03(\t\x12\x12\n\nextra_json\x18\x0c \x01(\t\"x\n\x07Message\x12\x0c\n\x04role\x18\x01 \x01(\t\x12$\n\x05parts\x18\x02 \x03(\x0b\x32\x15.pluma.plugin.v1.Part\x12\x14\n\x0ctool_call_id\x18\x03 \x01(\t\x12\x11\n\ttool_name\x18\x04 \x01(\t\x12\x10\n\x08is_error\x18\x05 \x01(\x08\"\xa6\x01\n\x04Part\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\'\n\x05image\x18\x02 \x01(\x0b\x32\x16.pluma.plugin.v1.ImageH\x00\x12-\n\x08thinking\x18\x03 \x01(\x0b\x32\x19.pluma.plugin.v1.ThinkingH\x00\x12.\n\ttool_call\x18\x04 \x01(\x0b\x32\x19.pluma.plugin.v1.ToolCallH\x00\x42\x06\n\x04kind\"(\n\x05Image\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\t\x12\x11\n\tmime_type\x18\x02 \x01(\t\"=\n\x08Thinking\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\t\x12\x10\n\x08redacted\x18\x03 \x01(\x08\"<\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\"B\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\"Q\n\x08\x43hatLine\x12\x0e\n\x04line\x18\x01 \x01(\tH\x00\x12-\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1c.pluma.plugin.v1.PluginErrorH\x00\x42\x06\n\x04kind\"\xa7\x02\n\tChatEvent\x12*\n\x04text\x18\x01 \x01(\x0b\x32\x1a.pluma.plugin.v1.TextDeltaH\x00\x12\x32\n\x08thinking\x18\x02 \x01(\x0b\x32\x1e.pluma.plugin.v1.ThinkingDeltaH\x00\x12\x33\n\ttool_call\x18\x03 \x01(\x0b\x32\x1e.pluma.plugin.v1.ToolCallDeltaH\x00\x12\'\n\x05usage\x18\x04 \x01(\x0b\x32\x16.pluma.plugin.v1.UsageH\x00\x12%\n\x04\x64one\x18\x05 \x01(\x0b\x32\x15.pluma.plugin.v1.DoneH\x00\x12-\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x1c.pluma.plugin.v1.PluginErrorH\x00\x42\x06\n\x04kind\")\n\tTextDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\t\"@\n\rThinkingDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\t\"Q\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x17\n\x0f\x61rguments_delta\x18\x04 \x01(\t\"k\n\x05Usage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x15\n\routput_tokens\x18\x02 \x01(\x03\x12\x19\n\x11\x63\x61\x63he_read_tokens\x18\x03 \x01(\x03\x12\x1a\n\x12\x63\x61\x63he_write_tokens\x18\x04 \x01(\x03\"\x1b\n\x04\x44one\x12\x13\n\x0bstop_reason\x18\x01 \x01(\t2\xca\x02\n\x0c\x43hatProvider\x12N\n\x08\x44\x65scribe\x12 .pluma.plugin.v1.DescribeRequest\x1a .pluma.plugin.v1.ChatDescription\x12U\n\nListModels\x12\".pluma.plugin.v1.ListModelsRequest\x1a#.pluma.plugin.v1.ListModelsResponse\x12G\n\nStreamChat\x12\x1c.pluma.plugin.v1.ChatRequest\x1a\x19.pluma.plugin.v1.ChatLine0\x01\x12J\n\x0cStreamEvents\x12\x1c.pluma.plugin.v1.ChatRequest\x1a\x1a.pluma.plugin.v1.ChatEvent0\x01\x42\x19Z\x17pluma/plugin/v1;plumav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1apluma/plugin/v1/chat.proto\x12\x0fpluma.plugin.v1\x1a\x1cpluma/plugin/v1/common.proto\"\x86\x01\n\x0f\x43hatDescription\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08upstream\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x05 \x03(\t\x12\x18\n\x10\x64\x65\x66\x61ult_base_url\x18\x06 \x01(\t\"D\n\x11ListModelsRequest\x12/\n\nconnection\x18\x01 \x01(\x0b\x32\x1b.pluma.plugin.v1.Connection\"8\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x64isplay\x18\x02 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x03 \x01(\t\"@\n\x12ListModelsResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.pluma.plugin.v1.ModelInfo\"\xc6\x06\n\x0b\x43hatRequest\x12/\n\nconnection\x18\x01 \x01(\x0b\x32\x1b.pluma.plugin.v1.Connection\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rsystem_prompt\x18\x03 \x01(\t\x12*\n\x08messages\x18\x04 \x03(\x0b\x32\x18.pluma.plugin.v1.Message\x12$\n\x05tools\x18\x05 \x03(\x0b\x32\x15.pluma.plugin.v1.Tool\x12\x31\n\x0btemperature\x18\x06 \x01(\x0b\x32\x1c.pluma.plugin.v1.DoubleValue\x12/\n\nmax_tokens\x18\x07 \x01(\x0b\x32\x1b.pluma.plugin.v1.Int32Value\x12\x11\n\treasoning\x18\x08 \x01(\t\x12\x13\n\x0btool_choice\x18\t \x01(\t\x12+\n\x05top_p\x18\n \x01(\x0b\x32\x1c.pluma.plugin.v1.DoubleValue\x12\x0c\n\x04stop\x18\x0b \x03(\t\x12\x12\n\nextra_json\x18\x0c \x01(\t\x12*\n\x05top_k\x18\r \x01(\x0b\x32\x1b.pluma.plugin.v1.Int32Value\x12)\n\x04seed\x18\x0e \x01(\x0b\x32\x1b.pluma.plugin.v1.Int64Value\x12\x36\n\x10presence_penalty\x18\x0f \x01(\x0b\x32\x1c.pluma.plugin.v1.DoubleValue\x12\x37\n\x11\x66requency_penalty\x18\x10 \x01(\x0b\x32\x1c.pluma.plugin.v1.DoubleValue\x12\x1c\n\x14response_format_json\x18\x11 \x01(\t\x12\x0c\n\x04user\x18\x12 \x01(\t\x12<\n\x08metadata\x18\x13 \x03(\x0b\x32*.pluma.plugin.v1.ChatRequest.MetadataEntry\x12\x37\n\x13parallel_tool_calls\x18\x14 \x01(\x0b\x32\x1a.pluma.plugin.v1.BoolValue\x12\x17\n\x0f\x63lient_protocol\x18\x15 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"x\n\x07Message\x12\x0c\n\x04role\x18\x01 \x01(\t\x12$\n\x05parts\x18\x02 \x03(\x0b\x32\x15.pluma.plugin.v1.Part\x12\x14\n\x0ctool_call_id\x18\x03 \x01(\t\x12\x11\n\ttool_name\x18\x04 \x01(\t\x12\x10\n\x08is_error\x18\x05 \x01(\x08\"\xa6\x01\n\x04Part\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\'\n\x05image\x18\x02 \x01(\x0b\x32\x16.pluma.plugin.v1.ImageH\x00\x12-\n\x08thinking\x18\x03 \x01(\x0b\x32\x19.pluma.plugin.v1.ThinkingH\x00\x12.\n\ttool_call\x18\x04 \x01(\x0b\x32\x19.pluma.plugin.v1.ToolCallH\x00\x42\x06\n\x04kind\"(\n\x05Image\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\t\x12\x11\n\tmime_type\x18\x02 \x01(\t\"=\n\x08Thinking\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\t\x12\x10\n\x08redacted\x18\x03 \x01(\x08\"<\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\"B\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\"Q\n\x08\x43hatLine\x12\x0e\n\x04line\x18\x01 \x01(\tH\x00\x12-\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1c.pluma.plugin.v1.PluginErrorH\x00\x42\x06\n\x04kind\"\xa7\x02\n\tChatEvent\x12*\n\x04text\x18\x01 \x01(\x0b\x32\x1a.pluma.plugin.v1.TextDeltaH\x00\x12\x32\n\x08thinking\x18\x02 \x01(\x0b\x32\x1e.pluma.plugin.v1.ThinkingDeltaH\x00\x12\x33\n\ttool_call\x18\x03 \x01(\x0b\x32\x1e.pluma.plugin.v1.ToolCallDeltaH\x00\x12\'\n\x05usage\x18\x04 \x01(\x0b\x32\x16.pluma.plugin.v1.UsageH\x00\x12%\n\x04\x64one\x18\x05 \x01(\x0b\x32\x15.pluma.plugin.v1.DoneH\x00\x12-\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x1c.pluma.plugin.v1.PluginErrorH\x00\x42\x06\n\x04kind\")\n\tTextDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\t\"@\n\rThinkingDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\t\"Q\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x17\n\x0f\x61rguments_delta\x18\x04 \x01(\t\"k\n\x05Usage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x15\n\routput_tokens\x18\x02 \x01(\x03\x12\x19\n\x11\x63\x61\x63he_read_tokens\x18\x03 \x01(\x03\x12\x1a\n\x12\x63\x61\x63he_write_tokens\x18\x04 \x01(\x03\"\x1b\n\x04\x44one\x12\x13\n\x0bstop_reason\x18\x01 \x01(\t2\xca\x02\n\x0c\x43hatProvider\x12N\n\x08\x44\x65scribe\x12 .pluma.plugin.v1.DescribeRequest\x1a .pluma.plugin.v1.ChatDescription\x12U\n\nListModels\x12\".pluma.plugin.v1.ListModelsRequest\x1a#.pluma.plugin.v1.ListModelsResponse\x12G\n\nStreamChat\x12\x1c.pluma.plugin.v1.ChatRequest\x1a\x19.pluma.plugin.v1.ChatLine0\x01\x12J\n\x0cStreamEvents\x12\x1c.pluma.plugin.v1.ChatRequest\x1a\x1a.pluma.plugin.v1.ChatEvent0\x01\x42\x19Z\x17pluma/plugin/v1;plumav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +33,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pluma.plugin.v1.chat_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z\027pluma/plugin/v1;plumav1'
+  _globals['_CHATREQUEST_METADATAENTRY']._loaded_options = None
+  _globals['_CHATREQUEST_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_CHATDESCRIPTION']._serialized_start=78
   _globals['_CHATDESCRIPTION']._serialized_end=212
   _globals['_LISTMODELSREQUEST']._serialized_start=214
@@ -42,33 +44,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMODELSRESPONSE']._serialized_start=342
   _globals['_LISTMODELSRESPONSE']._serialized_end=406
   _globals['_CHATREQUEST']._serialized_start=409
-  _globals['_CHATREQUEST']._serialized_end=810
-  _globals['_MESSAGE']._serialized_start=812
-  _globals['_MESSAGE']._serialized_end=932
-  _globals['_PART']._serialized_start=935
-  _globals['_PART']._serialized_end=1101
-  _globals['_IMAGE']._serialized_start=1103
-  _globals['_IMAGE']._serialized_end=1143
-  _globals['_THINKING']._serialized_start=1145
-  _globals['_THINKING']._serialized_end=1206
-  _globals['_TOOLCALL']._serialized_start=1208
-  _globals['_TOOLCALL']._serialized_end=1268
-  _globals['_TOOL']._serialized_start=1270
-  _globals['_TOOL']._serialized_end=1336
-  _globals['_CHATLINE']._serialized_start=1338
-  _globals['_CHATLINE']._serialized_end=1419
-  _globals['_CHATEVENT']._serialized_start=1422
-  _globals['_CHATEVENT']._serialized_end=1717
-  _globals['_TEXTDELTA']._serialized_start=1719
-  _globals['_TEXTDELTA']._serialized_end=1760
-  _globals['_THINKINGDELTA']._serialized_start=1762
-  _globals['_THINKINGDELTA']._serialized_end=1826
-  _globals['_TOOLCALLDELTA']._serialized_start=1828
-  _globals['_TOOLCALLDELTA']._serialized_end=1909
-  _globals['_USAGE']._serialized_start=1911
-  _globals['_USAGE']._serialized_end=2018
-  _globals['_DONE']._serialized_start=2020
-  _globals['_DONE']._serialized_end=2047
-  _globals['_CHATPROVIDER']._serialized_start=2050
-  _globals['_CHATPROVIDER']._serialized_end=2380
+  _globals['_CHATREQUEST']._serialized_end=1247
+  _globals['_CHATREQUEST_METADATAENTRY']._serialized_start=1200
+  _globals['_CHATREQUEST_METADATAENTRY']._serialized_end=1247
+  _globals['_MESSAGE']._serialized_start=1249
+  _globals['_MESSAGE']._serialized_end=1369
+  _globals['_PART']._serialized_start=1372
+  _globals['_PART']._serialized_end=1538
+  _globals['_IMAGE']._serialized_start=1540
+  _globals['_IMAGE']._serialized_end=1580
+  _globals['_THINKING']._serialized_start=1582
+  _globals['_THINKING']._serialized_end=1643
+  _globals['_TOOLCALL']._serialized_start=1645
+  _globals['_TOOLCALL']._serialized_end=1705
+  _globals['_TOOL']._serialized_start=1707
+  _globals['_TOOL']._serialized_end=1773
+  _globals['_CHATLINE']._serialized_start=1775
+  _globals['_CHATLINE']._serialized_end=1856
+  _globals['_CHATEVENT']._serialized_start=1859
+  _globals['_CHATEVENT']._serialized_end=2154
+  _globals['_TEXTDELTA']._serialized_start=2156
+  _globals['_TEXTDELTA']._serialized_end=2197
+  _globals['_THINKINGDELTA']._serialized_start=2199
+  _globals['_THINKINGDELTA']._serialized_end=2263
+  _globals['_TOOLCALLDELTA']._serialized_start=2265
+  _globals['_TOOLCALLDELTA']._serialized_end=2346
+  _globals['_USAGE']._serialized_start=2348
+  _globals['_USAGE']._serialized_end=2455
+  _globals['_DONE']._serialized_start=2457
+  _globals['_DONE']._serialized_end=2484
+  _globals['_CHATPROVIDER']._serialized_start=2487
+  _globals['_CHATPROVIDER']._serialized_end=2817
 # @@protoc_insertion_point(module_scope)

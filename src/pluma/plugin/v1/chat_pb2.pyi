@@ -46,7 +46,14 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("connection", "model", "system_prompt", "messages", "tools", "temperature", "max_tokens", "reasoning", "tool_choice", "top_p", "stop", "extra_json")
+    __slots__ = ("connection", "model", "system_prompt", "messages", "tools", "temperature", "max_tokens", "reasoning", "tool_choice", "top_p", "stop", "extra_json", "top_k", "seed", "presence_penalty", "frequency_penalty", "response_format_json", "user", "metadata", "parallel_tool_calls", "client_protocol")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     CONNECTION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +66,15 @@ class ChatRequest(_message.Message):
     TOP_P_FIELD_NUMBER: _ClassVar[int]
     STOP_FIELD_NUMBER: _ClassVar[int]
     EXTRA_JSON_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    PRESENCE_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FORMAT_JSON_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     connection: _common_pb2.Connection
     model: str
     system_prompt: str
@@ -71,7 +87,16 @@ class ChatRequest(_message.Message):
     top_p: _common_pb2.DoubleValue
     stop: _containers.RepeatedScalarFieldContainer[str]
     extra_json: str
-    def __init__(self, connection: _Optional[_Union[_common_pb2.Connection, _Mapping]] = ..., model: _Optional[str] = ..., system_prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., temperature: _Optional[_Union[_common_pb2.DoubleValue, _Mapping]] = ..., max_tokens: _Optional[_Union[_common_pb2.Int32Value, _Mapping]] = ..., reasoning: _Optional[str] = ..., tool_choice: _Optional[str] = ..., top_p: _Optional[_Union[_common_pb2.DoubleValue, _Mapping]] = ..., stop: _Optional[_Iterable[str]] = ..., extra_json: _Optional[str] = ...) -> None: ...
+    top_k: _common_pb2.Int32Value
+    seed: _common_pb2.Int64Value
+    presence_penalty: _common_pb2.DoubleValue
+    frequency_penalty: _common_pb2.DoubleValue
+    response_format_json: str
+    user: str
+    metadata: _containers.ScalarMap[str, str]
+    parallel_tool_calls: _common_pb2.BoolValue
+    client_protocol: str
+    def __init__(self, connection: _Optional[_Union[_common_pb2.Connection, _Mapping]] = ..., model: _Optional[str] = ..., system_prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., temperature: _Optional[_Union[_common_pb2.DoubleValue, _Mapping]] = ..., max_tokens: _Optional[_Union[_common_pb2.Int32Value, _Mapping]] = ..., reasoning: _Optional[str] = ..., tool_choice: _Optional[str] = ..., top_p: _Optional[_Union[_common_pb2.DoubleValue, _Mapping]] = ..., stop: _Optional[_Iterable[str]] = ..., extra_json: _Optional[str] = ..., top_k: _Optional[_Union[_common_pb2.Int32Value, _Mapping]] = ..., seed: _Optional[_Union[_common_pb2.Int64Value, _Mapping]] = ..., presence_penalty: _Optional[_Union[_common_pb2.DoubleValue, _Mapping]] = ..., frequency_penalty: _Optional[_Union[_common_pb2.DoubleValue, _Mapping]] = ..., response_format_json: _Optional[str] = ..., user: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., parallel_tool_calls: _Optional[_Union[_common_pb2.BoolValue, _Mapping]] = ..., client_protocol: _Optional[str] = ...) -> None: ...
 
 class Message(_message.Message):
     __slots__ = ("role", "parts", "tool_call_id", "tool_name", "is_error")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cpluma/plugin/v1/common.proto\x12\x0fpluma.plugin.v1\"\x11\n\x0f\x44\x65scribeRequest\"E\n\x0bPluginError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x17\n\x0fupstream_status\x18\x03 \x01(\x05\"\xeb\x01\n\nConnection\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x04 \x01(\t\x12\x39\n\x07headers\x18\x05 \x03(\x0b\x32(.pluma.plugin.v1.Connection.HeadersEntry\x12\x15\n\rdefault_model\x18\x06 \x01(\t\x12\x0c\n\x04\x61uth\x18\x07 \x01(\t\x12\x10\n\x08username\x18\x08 \x01(\t\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1c\n\x0b\x44oubleValue\x12\r\n\x05value\x18\x01 \x01(\x01\"\x1b\n\nInt32Value\x12\r\n\x05value\x18\x01 \x01(\x05\x42\x19Z\x17pluma/plugin/v1;plumav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cpluma/plugin/v1/common.proto\x12\x0fpluma.plugin.v1\"\x11\n\x0f\x44\x65scribeRequest\"E\n\x0bPluginError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x17\n\x0fupstream_status\x18\x03 \x01(\x05\"\xeb\x01\n\nConnection\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x04 \x01(\t\x12\x39\n\x07headers\x18\x05 \x03(\x0b\x32(.pluma.plugin.v1.Connection.HeadersEntry\x12\x15\n\rdefault_model\x18\x06 \x01(\t\x12\x0c\n\x04\x61uth\x18\x07 \x01(\t\x12\x10\n\x08username\x18\x08 \x01(\t\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1c\n\x0b\x44oubleValue\x12\r\n\x05value\x18\x01 \x01(\x01\"\x1b\n\nInt32Value\x12\r\n\x05value\x18\x01 \x01(\x05\"\x1b\n\nInt64Value\x12\r\n\x05value\x18\x01 \x01(\x03\"\x1a\n\tBoolValue\x12\r\n\x05value\x18\x01 \x01(\x08\x42\x19Z\x17pluma/plugin/v1;plumav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,4 +46,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DOUBLEVALUE']._serialized_end=405
   _globals['_INT32VALUE']._serialized_start=407
   _globals['_INT32VALUE']._serialized_end=434
+  _globals['_INT64VALUE']._serialized_start=436
+  _globals['_INT64VALUE']._serialized_end=463
+  _globals['_BOOLVALUE']._serialized_start=465
+  _globals['_BOOLVALUE']._serialized_end=491
 # @@protoc_insertion_point(module_scope)
