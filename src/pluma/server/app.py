@@ -2,16 +2,17 @@
 
 Routers come from one list, :data:`ROUTER_MODULES`: each name is a module in
 :mod:`pluma.server.routes` exposing ``router`` (a FastAPI ``APIRouter``) and
-optionally ``async def startup(state)`` / ``async def shutdown(state)`` run
-in the lifespan; each part of the server adds its router by adding one name
-here.
+optionally ``async def shutdown(services)`` run when the server stops; each
+part of the server adds its router by adding one name here. Routes build
+nothing at start-up: every long-lived object comes from
+:class:`~pluma.server.services.Services`.
 
 The web page is served from ``src/pluma/server/static/`` at ``/`` when that
 directory exists (mounted after every router, so API routes win).
 
-Start-up (the lifespan) builds :class:`~pluma.server.state.ServerState`: the
-shared upstream HTTP client, the secret store, the provider registry, the
-connection manager (with the ``--base-url`` fallback) and first-run discovery.
+Start-up (the lifespan) opens :class:`~pluma.server.services.Services` over
+the server's pooled HTTP client, logs what it found and, on a first run,
+starts probing for local backends.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -42,19 +42,15 @@ from pluma.server.http.errors import error_body
 from pluma.server.http.hot_routes import HotRoutes, hot_endpoints
 from pluma.server.http.security import SecurityMiddleware
 from pluma.server.profiles.connections import (
-    ConnectionManager,
     ConnectionsError,
     NoConnection,
     ProfileInvalid,
     ProfileNotFound,
     ReadOnlyProfile,
-    fallback_profile,
-    load_providers,
 )
-from pluma.server.profiles.discovery import Discovery
-from pluma.server.state import ServerState
+from pluma.server.services import Services
 from pluma.server.storage.documents import StoreError
-from pluma.server.storage.secrets import SecretStoreError, open_secret_store
+from pluma.server.storage.secrets import SecretStoreError
 
 log = logging.getLogger("pluma.server")
 
@@ -90,33 +86,6 @@ def _hot_first(modules: list[ModuleType]) -> list[ModuleType]:
     return sorted(modules, key=rank)
 
 
-def build_state(settings: Settings, http: httpx.AsyncClient) -> ServerState:
-    """Everything the routes share; raises SecretStoreError when a required
-    keyring is unusable (``--secrets keyring``)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    secrets = open_secret_store(settings.secrets, settings.data_dir)
-    problems = load_providers()
-    fallback = fallback_profile(
-        settings.base_url, settings.fallback_compat, settings.fallback_model
-    )
-    connections = ConnectionManager(
-        settings.data_dir,
-        secrets,
-        fallback=fallback,
-        fallback_key=settings.api_key,
-        http=http,
-    )
-    state = ServerState(
-        settings=settings,
-        http=http,
-        connections=connections,
-        secrets=secrets,
-        problems=problems,
-    )
-    state.discovery = Discovery(settings.discovery_targets, http)
-    return state
-
-
 def create_app(settings: Settings | None = None) -> PlumaApp:
     settings = settings or Settings.from_env()
     modules = router_modules()
@@ -125,40 +94,40 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         http = new_http_client()
         try:
-            state = build_state(settings, http)
+            services = Services.open(settings, http=http)
         except BaseException:
             await http.aclose()
             raise
-        app.state.pluma = state
+        app.state.pluma = services
         log.info("data directory: %s", settings.data_dir)
-        log.info("secret store: %s", state.secrets.backend)
-        if state.secrets.notice:
-            log.warning("%s", state.secrets.notice)
-        for problem in state.connections.problems:
+        log.info("secret store: %s", services.secrets.backend)
+        if services.secrets.notice:
+            log.warning("%s", services.secrets.notice)
+        if services.conversations is not None:
+            log.info("conversations: %s", services.conversations.path)
+        for problem in services.problems:
+            log.warning("start-up problem: %s", problem)
+        for problem in services.connections.problems:
             log.error("configuration problem: %s", problem)
         discovery_task: asyncio.Task[Any] | None = None
-        if settings.discovery and state.connections.active() is None:
+        if settings.discovery and services.connections.active() is None:
             log.info("no connection configured yet: probing for local backends")
-            discovery_task = asyncio.ensure_future(state.discovery.probe())
-        for module in modules:
-            hook: Callable[[ServerState], Awaitable[None]] | None = getattr(module, "startup", None)
-            if hook is not None:
-                await hook(state)
+            discovery_task = asyncio.ensure_future(services.discovery.probe())
         try:
             yield
         finally:
             for module in reversed(modules):
-                down: Callable[[ServerState], Awaitable[None]] | None = getattr(
+                down: Callable[[Services], Awaitable[None]] | None = getattr(
                     module, "shutdown", None
                 )
                 if down is not None:
                     with contextlib.suppress(Exception):
-                        await down(state)
+                        await down(services)
             if discovery_task is not None and not discovery_task.done():
                 discovery_task.cancel()
                 with contextlib.suppress(BaseException):
                     await discovery_task
-            await http.aclose()
+            await services.aclose()
             await close_shared_session()
 
     app = PlumaApp(

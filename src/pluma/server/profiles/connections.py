@@ -37,6 +37,8 @@ from typing import Any
 
 import httpx
 
+from pluma import llm
+from pluma.server.chat.providers.adapted import AdapterProvider
 from pluma.server.chat.providers.base import Provider, create_provider, provider_kinds
 from pluma.server.profiles.chat import ConnectionProfile, ProfileTimeouts
 from pluma.server.profiles.registry import (
@@ -280,7 +282,11 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
         fallback: ConnectionProfile | None = None,
         fallback_key: str | None = None,
         http: httpx.AsyncClient | None = None,
+        llm_client: llm.Client | None = None,
     ) -> None:
+        self.llm_client = llm_client
+        """The client the built-in providers stream through (the services'
+        own; None: the library's default client)."""
         super().__init__(
             CONNECTIONS,
             data_dir,
@@ -315,7 +321,10 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
         when the profile's compat has no registered provider.
         """
         profile = self._pick(profile_id_or_name)
-        return create_provider(self.resolve(profile), self._client(http))
+        provider = create_provider(self.resolve(profile), self._client(http))
+        if self.llm_client is not None and isinstance(provider, AdapterProvider):
+            provider.client = self.llm_client
+        return provider
 
     # -- writing ---------------------------------------------------------------
 

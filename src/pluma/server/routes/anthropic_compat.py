@@ -20,7 +20,7 @@ from pluma.server.chat.routing import open_chat
 from pluma.server.http.bodies import read_json
 from pluma.server.http.failures import Failure, error_response
 from pluma.server.http.relay import RelayResponse, drain, relay
-from pluma.server.state import ServerState
+from pluma.server.services import Services
 
 router = APIRouter(tags=["anthropic"])
 
@@ -33,7 +33,7 @@ def _error(exc: BaseException) -> JSONResponse:
     "/v1/messages", summary="Anthropic Messages (stream and non-stream)", response_class=Response
 )
 async def messages(request: Request) -> Response:
-    state: ServerState = request.app.state.pluma
+    state: Services = request.app.state.pluma
     try:
         decoded = decode_messages_request(await read_json(request))
         chat_request = decoded.request

@@ -45,7 +45,7 @@ from pluma.server.chat.routing import open_chat
 from pluma.server.http.bodies import read_json
 from pluma.server.http.failures import Failure, error_response
 from pluma.server.http.relay import RelayResponse, relay
-from pluma.server.state import ServerState
+from pluma.server.services import Services
 from pluma.server.storage.conversations import ConversationNotFound
 
 log = logging.getLogger("pluma.server.chat")
@@ -59,14 +59,14 @@ router = APIRouter(tags=["chat"])
     response_class=Response,
 )
 async def chat(request: Request) -> Response:
-    state: ServerState = request.app.state.pluma
+    state: Services = request.app.state.pluma
     try:
         return await _start(request, state)
     except Exception as exc:
         return error_response(exc, Failure.openai_body)
 
 
-async def _start(request: Request, state: ServerState) -> Response:
+async def _start(request: Request, state: Services) -> Response:
     body = await read_json(request)
     decoded = decode_chat_completions(body, require_model=False)
     chat_request = decoded.request

@@ -28,7 +28,7 @@ from pluma.server.chat.providers.base import create_provider, provider_kinds
 from pluma.server.profiles.chat import ConnectionProfile
 from pluma.server.profiles.connections import ConnectionManager, ProfileInvalid
 from pluma.server.profiles.upstream import check_upstream
-from pluma.server.state import ServerState, get_state
+from pluma.server.services import Services, get_services
 
 router = APIRouter(tags=["connections"])
 
@@ -100,7 +100,7 @@ def list_providers() -> dict[str, Any]:
 
 
 @router.get("/api/connections")
-def list_connections(state: ServerState = Depends(get_state)) -> dict[str, Any]:
+def list_connections(state: Services = Depends(get_services)) -> dict[str, Any]:
     cm: ConnectionManager = state.connections
     active_id, profiles = cm.listing()
     return {
@@ -111,7 +111,7 @@ def list_connections(state: ServerState = Depends(get_state)) -> dict[str, Any]:
 
 @router.post("/api/connections", status_code=201)
 def create_connection(
-    body: ConnectionCreate, state: ServerState = Depends(get_state)
+    body: ConnectionCreate, state: Services = Depends(get_services)
 ) -> ConnectionOut:
     cm: ConnectionManager = state.connections
     profile = cm.create(
@@ -128,14 +128,14 @@ def create_connection(
 
 
 @router.get("/api/connections/{ref}")
-def get_connection(ref: str, state: ServerState = Depends(get_state)) -> ConnectionOut:
+def get_connection(ref: str, state: Services = Depends(get_services)) -> ConnectionOut:
     cm: ConnectionManager = state.connections
     return _out(cm, cm.lookup(ref), cm.active_id)
 
 
 @router.put("/api/connections/{ref}")
 def update_connection(
-    ref: str, body: ConnectionUpdate, state: ServerState = Depends(get_state)
+    ref: str, body: ConnectionUpdate, state: Services = Depends(get_services)
 ) -> ConnectionOut:
     cm: ConnectionManager = state.connections
     profile = cm.lookup(ref)
@@ -157,20 +157,20 @@ def update_connection(
 
 
 @router.delete("/api/connections/{ref}", status_code=204)
-def delete_connection(ref: str, state: ServerState = Depends(get_state)) -> Response:
+def delete_connection(ref: str, state: Services = Depends(get_services)) -> Response:
     cm: ConnectionManager = state.connections
     cm.delete(cm.lookup(ref).id)
     return Response(status_code=204)
 
 
 @router.post("/api/connections/{ref}/activate")
-def activate_connection(ref: str, state: ServerState = Depends(get_state)) -> ConnectionOut:
+def activate_connection(ref: str, state: Services = Depends(get_services)) -> ConnectionOut:
     cm: ConnectionManager = state.connections
     chosen = cm.activate(cm.lookup(ref).id)
     return _out(cm, chosen, chosen.id)
 
 
-def _provider(state: ServerState, profile: ConnectionProfile) -> tuple[Any, str | None]:
+def _provider(state: Services, profile: ConnectionProfile) -> tuple[Any, str | None]:
     cm: ConnectionManager = state.connections
     resolved = cm.resolve(profile)
     try:
@@ -181,7 +181,7 @@ def _provider(state: ServerState, profile: ConnectionProfile) -> tuple[Any, str 
 
 
 @router.post("/api/connections/{ref}/test")
-async def test_connection(ref: str, state: ServerState = Depends(get_state)) -> dict[str, Any]:
+async def test_connection(ref: str, state: Services = Depends(get_services)) -> dict[str, Any]:
     cm: ConnectionManager = state.connections
     profile = cm.lookup(ref)
     provider, key = _provider(state, profile)
@@ -192,7 +192,7 @@ async def test_connection(ref: str, state: ServerState = Depends(get_state)) -> 
 @router.get("/api/models")
 async def list_models(
     connection: str | None = Query(default=None, description="profile id or name; default: active"),
-    state: ServerState = Depends(get_state),
+    state: Services = Depends(get_services),
 ) -> dict[str, Any]:
     cm: ConnectionManager = state.connections
     if connection:
@@ -219,7 +219,7 @@ async def list_models(
 
 
 @router.get("/api/discovery")
-async def discovery(state: ServerState = Depends(get_state)) -> dict[str, Any]:
+async def discovery(state: Services = Depends(get_services)) -> dict[str, Any]:
     found = await state.discovery.results()
     return {
         "targets": [{"label": label, "base_url": url} for label, url in state.discovery.targets],

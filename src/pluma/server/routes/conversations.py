@@ -18,7 +18,6 @@ shape ``{"error": {"message", "type", "code"}}``.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -27,8 +26,8 @@ from pydantic import BaseModel, Field
 
 from pluma import llm
 from pluma.server.http.errors import error_body
+from pluma.server.services import get_services
 from pluma.server.storage.conversations import (
-    FILENAME,
     ConversationNotFound,
     ConversationStore,
     ConversationSummary,
@@ -101,27 +100,6 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def startup(state: Any) -> None:
-    """Open ``<datadir>/conversations.sqlite3`` into ``state.conversations``.
-    A store that cannot open is a start-up problem (shown by /api/health),
-    not a fatal one: chat still works without history."""
-    try:
-        state.conversations = ConversationStore.open(state.settings.data_dir)
-    except (OSError, sqlite3.Error) as exc:
-        problem = f"conversation history is off: cannot open {FILENAME} in {state.settings.data_dir}: {exc}"
-        log.error("%s", problem)
-        state.problems.append(problem)
-        return
-    log.info("conversations: %s", state.conversations.path)
-
-
-async def shutdown(state: Any) -> None:
-    store = getattr(state, "conversations", None)
-    if isinstance(store, ConversationStore):
-        store.close()
-        state.conversations = None
-
-
 def _error(status: int, message: str, code: str) -> Response:
     """The server's error shape (pluma.server.http.errors), like every other route."""
     return JSONResponse(error_body("/api/conversations", status, message, code=code), status)
@@ -136,11 +114,9 @@ class StoreUnavailable(Exception):
 
 
 def _store(request: Request) -> ConversationStore:
-    state = getattr(request.app.state, "pluma", None)
-    store = getattr(state, "conversations", None)
+    store = get_services(request).conversations
     if store is None:
         raise StoreUnavailable
-    assert isinstance(store, ConversationStore)
     return store
 
 

@@ -19,19 +19,18 @@ from fastapi import APIRouter, Depends
 
 from pluma import __version__
 from pluma.server.profiles.upstream import Verdict, check_upstream
-from pluma.server.state import ServerState, get_state
+from pluma.server.services import Services, get_services
 
 router = APIRouter(tags=["health"])
 
 UPSTREAM_TIMEOUT = 3.0
 UPSTREAM_TTL = 5.0
-_CACHE = "health.upstream"
 
 
-async def _checked(state: ServerState, provider: Any, profile_id: str, key: str | None) -> Verdict:
+async def _checked(state: Services, provider: Any, profile_id: str, key: str | None) -> Verdict:
     fingerprint = hashlib.sha256((key or "").encode()).hexdigest()[:16]
     cache_key = (profile_id, provider.id, provider.upstream, fingerprint)
-    cache: dict[Any, tuple[float, Verdict]] = state.extras.setdefault(_CACHE, {})
+    cache = state.upstream_checks
     hit = cache.get(cache_key)
     now = time.monotonic()
     if hit is not None and now - hit[0] < UPSTREAM_TTL:
@@ -43,7 +42,7 @@ async def _checked(state: ServerState, provider: Any, profile_id: str, key: str 
 
 
 @router.get("/api/health")
-async def health(upstream: bool = True, state: ServerState = Depends(get_state)) -> dict[str, Any]:
+async def health(upstream: bool = True, state: Services = Depends(get_services)) -> dict[str, Any]:
     cm = state.connections
     problems = [*state.problems, *cm.problems]
     active = cm.active()
@@ -68,7 +67,7 @@ async def health(upstream: bool = True, state: ServerState = Depends(get_state))
             "`pluma connections add`, or start with --base-url; see GET /api/discovery for "
             "local backends found on this machine"
         )
-        found = state.discovery.results_if_ready() if state.discovery is not None else None
+        found = state.discovery.results_if_ready()
         body["discovered"] = [f.as_json() for f in found] if found is not None else None
         return body
     body["active"] = {

@@ -63,19 +63,17 @@ from pluma.server.images.base import (
     ImageRequest,
     Progress,
     image_provider_kinds,
-    load_entry_points,
 )
 from pluma.server.images.gallery import Gallery, GalleryError
 from pluma.server.images.jobs import GenerationJob, wait_for_cleanups
 from pluma.server.images.manager import (
     ImageConnectionManager,
     NoImageConnection,
-    image_fallback_profile,
 )
 from pluma.server.images.profiles import ImageConnectionProfile
 from pluma.server.images.workflows import PLACEHOLDERS, default_workflow
 from pluma.server.profiles.connections import ProfileInvalid
-from pluma.server.state import ServerState, get_state
+from pluma.server.services import Services, get_services
 
 log = logging.getLogger("pluma.images")
 
@@ -83,42 +81,10 @@ router = APIRouter(tags=["images"])
 
 TEST_TIMEOUT = 10.0
 LIST_TIMEOUT = 30.0
-_jobs: dict[str, GenerationJob] = {}
-"""Generations running now, by job id (for ``POST /api/images/cancel``)."""
 
 
-# -- start-up --------------------------------------------------------------------
-
-
-async def startup(state: ServerState) -> None:
-    """Build the image connection manager (with the ``--image-url`` fallback)."""
-    settings = state.settings
-    for problem in load_entry_points():
-        state.problems.append(problem)
-        log.warning("%s", problem)
-    kind = getattr(settings, "image_kind", None) or "a1111"
-    fallback = image_fallback_profile(
-        getattr(settings, "image_url", None), kind, getattr(settings, "image_key", None)
-    )
-    if fallback is not None and kind not in image_provider_kinds():
-        state.problems.append(
-            f"--image-kind {kind!r} is not a registered image provider "
-            f"(registered: {', '.join(image_provider_kinds())})"
-        )
-    manager = ImageConnectionManager(
-        settings.data_dir, state.secrets, fallback=fallback, http=state.http
-    )
-    state.image_connections = manager
-    for problem in manager.problems:
-        state.problems.append(problem)
-        log.error("configuration problem: %s", problem)
-
-
-def _manager(state: ServerState) -> ImageConnectionManager:
-    manager: ImageConnectionManager | None = state.image_connections
-    if manager is None:
-        raise HTTPException(503, detail="image connections are not available (start-up failed)")
-    return manager
+def _manager(state: Services) -> ImageConnectionManager:
+    return state.image_connections
 
 
 # -- connections -----------------------------------------------------------------
@@ -204,7 +170,7 @@ def list_image_providers() -> dict[str, Any]:
 
 
 @router.get("/api/image-connections", summary="Image connection profiles")
-def list_image_connections(state: ServerState = Depends(get_state)) -> dict[str, Any]:
+def list_image_connections(state: Services = Depends(get_services)) -> dict[str, Any]:
     manager = _manager(state)
     active_id, profiles = manager.listing()
     return {
@@ -215,7 +181,7 @@ def list_image_connections(state: ServerState = Depends(get_state)) -> dict[str,
 
 @router.post("/api/image-connections", status_code=201, summary="Add an image connection")
 def create_image_connection(
-    body: ImageConnectionCreate, state: ServerState = Depends(get_state)
+    body: ImageConnectionCreate, state: Services = Depends(get_services)
 ) -> ImageConnectionOut:
     manager = _manager(state)
     profile = manager.create(
@@ -234,14 +200,14 @@ def create_image_connection(
 
 
 @router.get("/api/image-connections/{ref}", summary="One image connection (id or name)")
-def get_image_connection(ref: str, state: ServerState = Depends(get_state)) -> ImageConnectionOut:
+def get_image_connection(ref: str, state: Services = Depends(get_services)) -> ImageConnectionOut:
     manager = _manager(state)
     return _out(manager, manager.lookup(ref), manager.active_id)
 
 
 @router.put("/api/image-connections/{ref}", summary="Change an image connection")
 def update_image_connection(
-    ref: str, body: ImageConnectionUpdate, state: ServerState = Depends(get_state)
+    ref: str, body: ImageConnectionUpdate, state: Services = Depends(get_services)
 ) -> ImageConnectionOut:
     manager = _manager(state)
     profile = manager.lookup(ref)
@@ -262,7 +228,7 @@ def update_image_connection(
 @router.delete(
     "/api/image-connections/{ref}", status_code=204, summary="Remove an image connection"
 )
-def delete_image_connection(ref: str, state: ServerState = Depends(get_state)) -> Response:
+def delete_image_connection(ref: str, state: Services = Depends(get_services)) -> Response:
     manager = _manager(state)
     manager.delete(manager.lookup(ref).id)
     return Response(status_code=204)
@@ -270,7 +236,7 @@ def delete_image_connection(ref: str, state: ServerState = Depends(get_state)) -
 
 @router.post("/api/image-connections/{ref}/activate", summary="Make an image connection active")
 def activate_image_connection(
-    ref: str, state: ServerState = Depends(get_state)
+    ref: str, state: Services = Depends(get_services)
 ) -> ImageConnectionOut:
     manager = _manager(state)
     chosen = manager.activate(manager.lookup(ref).id)
@@ -279,7 +245,7 @@ def activate_image_connection(
 
 @router.post("/api/image-connections/{ref}/test", summary="Check an image connection")
 async def test_image_connection(
-    ref: str, state: ServerState = Depends(get_state)
+    ref: str, state: Services = Depends(get_services)
 ) -> dict[str, Any]:
     """Ping the backend and list its checkpoints. Always 200: ``ok`` says
     whether it worked and ``message`` what to fix."""
@@ -356,7 +322,7 @@ def _progress_json(progress: Progress, previews: bool) -> dict[str, Any]:
 
 
 async def _generation(
-    state: ServerState,
+    state: Services,
     provider: ImageProvider,
     profile: ImageConnectionProfile,
     request: ImageRequest,
@@ -365,7 +331,7 @@ async def _generation(
     # Started here, not in the handler: a response that never starts
     # iterating must not leave a job running that nobody follows.
     job = GenerationJob(provider, request)
-    _jobs[job.id] = job
+    state.image_jobs[job.id] = job
     try:
         yield _sse("start", {"job_id": job.id, "connection": _connection_ref(profile)})
         async for progress in job.progress():
@@ -401,7 +367,7 @@ async def _generation(
             },
         )
     finally:
-        _jobs.pop(job.id, None)
+        state.image_jobs.pop(job.id, None)
         # Cancelled (by job id, or the client left): the provider tells its
         # backend to stop in the background, so this stream ends now however
         # long the backend takes to answer its interrupt.
@@ -418,7 +384,7 @@ def _failure_body(failure: Failure) -> dict[str, Any]:
     response_class=Response,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def generate(body: GenerateBody, state: ServerState = Depends(get_state)) -> Response:
+async def generate(body: GenerateBody, state: Services = Depends(get_services)) -> Response:
     manager = _manager(state)
     provider, profile = manager.provider(body.connection)
     fields = body.model_dump(exclude={"connection", "previews"})
@@ -438,8 +404,8 @@ class CancelBody(BaseModel):
 
 
 @router.post("/api/images/cancel", summary="Cancel a running generation")
-async def cancel(body: CancelBody) -> dict[str, Any]:
-    job = _jobs.get(body.job_id)
+async def cancel(body: CancelBody, state: Services = Depends(get_services)) -> dict[str, Any]:
+    job = state.image_jobs.get(body.job_id)
     if job is None or not job.cancel():
         raise HTTPException(404, detail=f"no running generation with job_id {body.job_id!r}")
     return {"job_id": body.job_id, "cancelled": True}
@@ -456,7 +422,7 @@ def workflow_info() -> dict[str, Any]:
 async def checkpoints(
     request: Request,
     connection: str | None = Query(default=None, description="id or name; default: active"),
-    state: ServerState = Depends(get_state),
+    state: Services = Depends(get_services),
 ) -> Response:
     manager = _manager(state)
     provider, profile = manager.provider(connection)
@@ -483,7 +449,7 @@ async def checkpoints(
 def list_images(
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
-    state: ServerState = Depends(get_state),
+    state: Services = Depends(get_services),
 ) -> dict[str, Any]:
     records, total = Gallery(state.settings.data_dir).list(limit, offset)
     return {"images": records, "total": total, "limit": limit, "offset": offset}
@@ -501,7 +467,7 @@ def _not_found(image_id: str) -> HTTPException:
     response_class=FileResponse,
     responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}},
 )
-def get_image(image_id: str, state: ServerState = Depends(get_state)) -> FileResponse:
+def get_image(image_id: str, state: Services = Depends(get_services)) -> FileResponse:
     stored = Gallery(state.settings.data_dir).get(image_id)
     if stored is None:
         raise _not_found(image_id)
@@ -513,7 +479,7 @@ def get_image(image_id: str, state: ServerState = Depends(get_state)) -> FileRes
 
 
 @router.get("/api/images/{image_id}/parameters", summary="How an image was made")
-def get_image_parameters(image_id: str, state: ServerState = Depends(get_state)) -> dict[str, Any]:
+def get_image_parameters(image_id: str, state: Services = Depends(get_services)) -> dict[str, Any]:
     stored = Gallery(state.settings.data_dir).get(image_id)
     if stored is None:
         raise _not_found(image_id)
@@ -521,19 +487,19 @@ def get_image_parameters(image_id: str, state: ServerState = Depends(get_state))
 
 
 @router.delete("/api/images/{image_id}", status_code=204, summary="Remove an image")
-def delete_image(image_id: str, state: ServerState = Depends(get_state)) -> Response:
+def delete_image(image_id: str, state: Services = Depends(get_services)) -> Response:
     if not Gallery(state.settings.data_dir).delete(image_id):
         raise _not_found(image_id)
     return Response(status_code=204)
 
 
-__all__ = ["NoImageConnection", "router", "shutdown", "startup"]
+__all__ = ["NoImageConnection", "router", "shutdown"]
 
 
-async def shutdown(state: ServerState) -> None:
+async def shutdown(state: Services) -> None:
     """Cancel generations still running and give their backends' interrupts
     (bounded) time to go out."""
-    for job in list(_jobs.values()):
+    for job in list(state.image_jobs.values()):
         job.cancel()
         job.stop_later()
     await wait_for_cleanups()

@@ -27,7 +27,7 @@ from pluma.server.chat.routing import catalog, open_chat
 from pluma.server.http.bodies import read_json
 from pluma.server.http.failures import Failure, error_response
 from pluma.server.http.relay import RelayResponse, drain, relay
-from pluma.server.state import ServerState
+from pluma.server.services import Services
 
 router = APIRouter(tags=["openai"])
 
@@ -41,7 +41,7 @@ def _error(exc: BaseException) -> JSONResponse:
     summary="Models: the active connection's bare ids, then every connection's as <name>/<id>",
 )
 async def list_models(request: Request) -> Any:
-    state: ServerState = request.app.state.pluma
+    state: Services = request.app.state.pluma
     try:
         models = await catalog(state.connections, state.http)
     except Exception as exc:
@@ -62,7 +62,7 @@ async def list_models(request: Request) -> Any:
     response_class=Response,
 )
 async def chat_completions(request: Request) -> Response:
-    state: ServerState = request.app.state.pluma
+    state: Services = request.app.state.pluma
     try:
         decoded = decode_chat_completions(await read_json(request))
         chat_request = decoded.request

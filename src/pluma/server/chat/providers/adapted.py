@@ -46,6 +46,10 @@ class AdapterProvider:
 
     compat: ClassVar[str]
     protocol: ClassVar[str]
+    client: llm.Client | None = None
+    """The client to stream through; the connection manager sets the
+    server's own (:class:`pluma.server.services.Services`). None: the
+    library's module-level functions (a provider built by hand)."""
 
     def __init__(self, profile: ConnectionProfile, http: httpx.AsyncClient) -> None:
         self.profile = profile
@@ -109,9 +113,8 @@ class AdapterProvider:
 
     def stream_events(self, request: ChatRequest) -> llm.EventStream:
         """Start the upstream call; caller mistakes raise ``llm.ConfigurationError`` here."""
-        return llm.default_client.stream(
-            self.model_for(request), request.context, self.options_for(request)
-        )
+        stream = self.client.stream if self.client is not None else llm.stream
+        return stream(self.model_for(request), request.context, self.options_for(request))
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         """The seed contract: ``data: {chunk}`` lines, then ``data: [DONE]``;
