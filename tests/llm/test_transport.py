@@ -15,12 +15,8 @@ from tests.support.scripted_server import Reply, ScriptedServer
 
 from pluma import llm
 from pluma.llm.options import StreamOptions, Timeouts
-from pluma.llm.transport.http import (
-    close_shared_session,
-    open_stream,
-    read_sse,
-    shared_session,
-)
+from pluma.llm.transport.default import AiohttpTransport, shared_session
+from pluma.llm.transport.http import close_shared_session, open_stream, read_sse
 
 
 @pytest.fixture
@@ -388,10 +384,11 @@ def test_retry_after_forms() -> None:
     assert _retry_after(with_headers(retry_after="soon")) is None
 
 
-async def test_a_caller_supplied_http_session_is_used(server: ScriptedServer) -> None:
+async def test_a_caller_supplied_aiohttp_session_is_used(server: ScriptedServer) -> None:
     server.reply(OK)
     async with aiohttp.ClientSession(headers={"x-from-session": "yes"}) as session:
-        assert await fetch(server.url, StreamOptions(http_session=session)) == ["one", "two"]
+        options = StreamOptions(transport=AiohttpTransport(session))
+        assert await fetch(server.url, options) == ["one", "two"]
         assert not session.closed
     assert server.requests[0].headers["x-from-session"] == "yes"
 

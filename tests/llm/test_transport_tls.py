@@ -14,7 +14,7 @@ import trustme
 
 from pluma import llm
 from pluma.llm.options import StreamOptions
-from pluma.llm.transport import http
+from pluma.llm.transport import default
 from pluma.llm.transport.http import close_shared_session, open_stream, read_sse
 
 BODY = b"data: one\n\ndata: two\n\n"
@@ -32,9 +32,9 @@ def ca() -> trustme.CA:
 @pytest.fixture
 def fresh_tls_settings() -> Iterator[None]:
     """The CA bundle is read once per process; these tests change it."""
-    http._ssl_context.cache_clear()
+    default._ssl_context.cache_clear()
     yield
-    http._ssl_context.cache_clear()
+    default._ssl_context.cache_clear()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from pluma.llm.types import ReasoningLevel, ResponseFormat, Tool
 
 if TYPE_CHECKING:
-    import aiohttp
+    from pluma.llm.transport.base import Transport
 
 
 @runtime_checkable
@@ -57,8 +57,10 @@ class StreamOptions:
     has no equivalent refuses the call with a :class:`ConfigurationError`
     naming the field, before any byte leaves. None leaves the upstream default.
     ``max_retries`` applies only before the first byte of the response.
-    ``http_session`` replaces the shared per-loop ``aiohttp`` session (see
-    :mod:`pluma.llm.transport.http`), e.g. for a proxy or client certificates.
+    ``transport`` sends the bytes instead of the default (aiohttp, one pooled
+    session per event loop): ``AiohttpTransport(session)`` for a proxy or client
+    certificates, ``MockTransport(handler)`` for tests without a socket (see
+    :mod:`pluma.llm.transport`).
     The key and the headers (which may carry credentials) are left out of
     ``repr`` so that logging the options never logs a secret.
     """
@@ -84,4 +86,4 @@ class StreamOptions:
     max_retries: int = 2
     max_retry_delay: float = 60.0
     timeouts: Timeouts = field(default_factory=Timeouts)
-    http_session: aiohttp.ClientSession | None = None
+    transport: Transport | None = None

@@ -1,15 +1,10 @@
-"""HTTP for adapters: one pooled aiohttp session per event loop, retries
-before the first byte, timeouts that never cap a healthy stream, and upstream
-errors turned into :class:`~pluma.llm.errors.ProviderError` with the
-upstream's own message.
+"""HTTP for adapters: retries before the first byte, timeouts that never
+cap a healthy stream, and upstream errors turned into
+:class:`~pluma.llm.errors.ProviderError` with the upstream's own message.
 
-Why aiohttp here (the rest of Pluma uses httpx): a streamed call is one
-request and then hundreds of small body reads, and both ends are hot paths
-of ``pluma serve``. On the same streams (``bench/bench_llm.py``,
-``bench/bench_gateway.py``) httpx's client stack — request building, cookie
-handling, httpcore's pool and h11's pure-Python parser — cost about half of
-the server's CPU per stream; aiohttp's C parser and lean stream reader do the
-same work for a fraction of it.
+This is policy only. Bytes are sent by a :class:`~pluma.llm.transport.base.Transport`
+(``StreamOptions.transport``, else the default aiohttp one, imported on first
+use so ``import pluma.llm`` stays light).
 
 Retry policy (only while nothing has been read from the response body):
 
@@ -33,42 +28,43 @@ body — waits at most until the first-byte deadline for its first bytes and
 then stalls can never hang a call.
 
 Bodies are requested uncompressed (``accept-encoding: identity``); an
-upstream that compresses anyway is still decoded by aiohttp.
+upstream that compresses anyway is still decoded by the default transport.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
-import functools
-import os
 import random
 import re
-import ssl
+import sys
 import time
-import urllib.request
-import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from pluma.llm.errors import ProviderError, UpstreamTimeout
 from pluma.llm.options import StreamOptions, Timeouts
 from pluma.llm.redact import mask, secrets_of
+from pluma.llm.transport.base import (
+    ConnectTimeout,
+    InvalidURL,
+    NotHTTP,
+    Request,
+    Response,
+    Transport,
+    TransportError,
+    UntrustedCertificate,
+)
 from pluma.llm.transport.sse import ServerSentEvent, SSEDecoder
 
 RETRY_STATUSES = frozenset({408, 409, 429, 529}) | frozenset(range(500, 600))
 
 # The most of an error body kept for its message (the rest is not read).
 MAX_ERROR_BODY = 64 * 1024
-
-# The shared pool: enough connections for hundreds of concurrent streams.
-MAX_CONNECTIONS = 1000
 
 # The most the first read of a stream takes (a few events' worth): a fast
 # upstream's whole reply may already be buffered, and taking all of it (one
@@ -86,11 +82,11 @@ class UpstreamResponse:
 
     __slots__ = ("_first_byte_deadline", "_raw", "headers", "reason", "status")
 
-    def __init__(self, raw: aiohttp.ClientResponse, first_byte_deadline: float | None) -> None:
+    def __init__(self, raw: Response, first_byte_deadline: float | None) -> None:
         self._raw = raw
         self._first_byte_deadline = first_byte_deadline
         self.status: int = raw.status
-        self.reason: str = raw.reason or ""
+        self.reason: str = raw.reason
         self.headers: Mapping[str, str] = raw.headers
 
     def __repr__(self) -> str:
@@ -106,88 +102,26 @@ class UpstreamResponse:
         return deadline
 
 
-# -- the shared session --------------------------------------------------------
+_default_transport: Transport | None = None
 
 
-class _LoopSession:
-    __slots__ = ("closer", "proxies", "session")
+def default_transport() -> Transport:
+    """The transport used when ``StreamOptions.transport`` is None: aiohttp,
+    one pooled session per event loop (imported here, on first use)."""
+    global _default_transport
+    if _default_transport is None:
+        from pluma.llm.transport.default import AiohttpTransport
 
-    def __init__(self, session: aiohttp.ClientSession, closer: AsyncGenerator[None, None]) -> None:
-        self.session = session
-        self.closer = closer
-        # Read once: aiohttp's own trust_env reads them (and ~/.netrc) in a
-        # worker thread on every request.
-        self.proxies = urllib.request.getproxies_environment()
-
-
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSession] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """Certifi's CA bundle (or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), like httpx:
-    the system store is missing on some Python builds (python.org's macOS)."""
-    import certifi
-
-    return ssl.create_default_context(
-        cafile=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-        capath=os.environ.get("SSL_CERT_DIR"),
-    )
-
-
-async def _close_at_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        await session.close()
-
-
-def shared_session() -> aiohttp.ClientSession:
-    """The pooled session of the running event loop.
-
-    Connections belong to the loop that opened them, so each loop gets its own
-    session; all streams in one loop share its pool. The session is closed when
-    the loop shuts down: it is tied to an async generator parked at its
-    ``yield``, which the loop tracks and ``loop.shutdown_asyncgens()`` (run by
-    ``asyncio.run`` and ``asyncio.Runner``) closes — asyncio's only hook for
-    work at loop shutdown. :func:`close_shared_session` closes it sooner.
-    """
-    loop = asyncio.get_running_loop()
-    entry = _sessions.get(loop)
-    if entry is not None and not entry.session.closed:
-        return entry.session
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=_ssl_context()),
-        timeout=aiohttp.ClientTimeout(total=None),
-        cookie_jar=aiohttp.DummyCookieJar(),  # API calls carry no cookies
-    )
-    closer = _close_at_shutdown(session)
-    with contextlib.suppress(StopIteration):
-        closer.asend(None).send(None)  # run to the yield: the loop now tracks it
-    _sessions[loop] = _LoopSession(session, closer)
-    return session
+        _default_transport = AiohttpTransport()
+    return _default_transport
 
 
 async def close_shared_session() -> None:
-    """Close the running loop's shared session and its connections, if any
-    (the next call opens a new one)."""
-    entry = _sessions.pop(asyncio.get_running_loop(), None)
-    if entry is not None:
-        await entry.closer.aclose()
-
-
-def _proxy_for(url: str, loop: asyncio.AbstractEventLoop) -> str | None:
-    """The ``HTTP(S)_PROXY`` for ``url`` unless ``NO_PROXY`` exempts it."""
-    entry = _sessions.get(loop)
-    proxies = entry.proxies if entry is not None else {}
-    if not proxies:
-        return None
-    parts = urlsplit(url)
-    if urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return proxies.get(parts.scheme)
+    """Close the running loop's shared aiohttp session and its connections,
+    if one was opened (the next call opens a new one)."""
+    default = sys.modules.get("pluma.llm.transport.default")
+    if default is not None:  # no shared session exists before it is imported
+        await default.close_shared_session()
 
 
 # -- sending -------------------------------------------------------------------
@@ -258,15 +192,6 @@ def _backoff(attempt: int) -> float:
     return min(8.0, 0.5 * 2.0**attempt) * (0.75 + random.random() * 0.5)
 
 
-@functools.lru_cache(maxsize=64)
-def _client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
-    # Reads are timed by this module (first byte, then idle) so a slow but
-    # live stream is never cut by a total deadline.
-    return aiohttp.ClientTimeout(
-        total=None, connect=timeouts.connect, sock_connect=timeouts.connect
-    )
-
-
 @asynccontextmanager
 async def open_stream(
     url: str,
@@ -284,19 +209,16 @@ async def open_stream(
     connection close immediately.
     """
     loop = asyncio.get_running_loop()
-    session = options.http_session
-    proxy = None
-    if session is None:
-        session = shared_session()
-        proxy = _proxy_for(url, loop)
-    content = orjson.dumps(body)
+    transport = options.transport or default_transport()
     req_headers = {
         "content-type": "application/json",
         "accept": "text/event-stream",
         "accept-encoding": "identity",
         **headers,
     }
-    timeout = _client_timeout(options.timeouts)
+    request = Request(
+        method, url, req_headers, orjson.dumps(body), connect_timeout=options.timeouts.connect
+    )
     first_byte = options.timeouts.first_byte
     attempt = 0
     while True:
@@ -304,41 +226,31 @@ async def open_stream(
         deadline = None if first_byte is None else loop.time() + first_byte
         try:
             async with asyncio.timeout_at(deadline):
-                raw = await session.request(
-                    method,
-                    url,
-                    data=content,
-                    headers=req_headers,
-                    timeout=timeout,
-                    allow_redirects=False,
-                    proxy=proxy,
-                )
-        # aiohttp's timeouts are TimeoutErrors too: they must be caught first.
-        except aiohttp.ServerTimeoutError as exc:
+                raw = await transport.send(request)
+        except ConnectTimeout as exc:
             error: ProviderError = UpstreamTimeout(
                 f"timed out connecting to {_origin(url)}", retryable=True
             )
             error.__cause__ = exc
             delay = _backoff(attempt)
-        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
+        except InvalidURL:
             raise ProviderError(
                 f"{_without_credentials(url)!r} is not a usable http:// or https:// URL; "
                 "check the base URL"
             ) from None
-        except aiohttp.ClientConnectorCertificateError as exc:
+        except UntrustedCertificate as exc:
             raise ProviderError(
-                f"the TLS certificate of {_origin(url)} is not trusted: {exc.certificate_error}"
+                f"the TLS certificate of {_origin(url)} is not trusted: {exc}"
                 " (for a private CA, point SSL_CERT_FILE at its certificate)"
             ) from None
-        except aiohttp.ClientResponseError as exc:  # what came back is not HTTP/1.1
-            what = (exc.message or "a malformed response").splitlines()[0].rstrip(": ")
+        except NotHTTP as exc:
             raise ProviderError(
-                f"{_origin(url)} did not answer with valid HTTP ({what}); check the base "
+                f"{_origin(url)} did not answer with valid HTTP ({exc}); check the base "
                 "URL's scheme (http or https) and port"
             ) from None
-        except aiohttp.ClientError as exc:
+        except TransportError as exc:
             error = ProviderError(
-                f"cannot reach {_origin(url)}: {_describe_transport(exc)} "
+                f"cannot reach {_origin(url)}: {exc} "
                 "(is the server running, and is the base URL right?)",
                 retryable=True,
             )
@@ -394,9 +306,9 @@ async def open_stream(
         await asyncio.sleep(delay)
 
 
-def _done_with(raw: aiohttp.ClientResponse) -> None:
+def _done_with(raw: Response) -> None:
     """Pool the connection of a body read to its end; close any other now."""
-    if raw.content.at_eof():
+    if raw.at_eof():
         raw.release()
     else:
         raw.close()
@@ -480,8 +392,8 @@ async def read_sse(
     later read may wait ``timeouts.idle``. There is no total cap.
     """
     decoder = SSEDecoder()
-    content = response._raw.content
-    read = content.readany
+    raw = response._raw
+    read = raw.readany
     loop = asyncio.get_running_loop()
     first = True
     idle = timeouts.idle
@@ -490,13 +402,15 @@ async def read_sse(
         while True:
             timer.wait()
             try:
-                chunk = await (content.read(FIRST_READ) if first else read())
+                chunk = await (raw.read(FIRST_READ) if first else read())
             except asyncio.CancelledError:
                 if not timer.timed_out():
                     raise
                 raise _read_timeout(first, timeouts) from None
-            except aiohttp.ClientError as exc:
-                raise _read_failure(exc) from exc
+            except Exception as exc:
+                if (failure := _read_failure(raw, exc)) is None:
+                    raise
+                raise failure from exc
             if not chunk:
                 break
             first = False
@@ -522,7 +436,8 @@ async def read_body(
     """
     loop = asyncio.get_running_loop()
     deadline = response._take_deadline(timeouts, loop)
-    read = response._raw.content.readany
+    raw = response._raw
+    read = raw.readany
     parts: list[bytes] = []
     size = 0
     first = True
@@ -532,8 +447,10 @@ async def read_body(
                 chunk = await read()
         except TimeoutError:
             raise _read_timeout(first, timeouts) from None
-        except aiohttp.ClientError as exc:
-            raise _read_failure(exc) from exc
+        except Exception as exc:
+            if (failure := _read_failure(raw, exc)) is None:
+                raise
+            raise failure from exc
         if not chunk:
             break
         first = False
@@ -555,15 +472,18 @@ async def finish_body(response: UpstreamResponse, grace: float = 0.25) -> None:
     A server that keeps the body open gets ``grace`` seconds; then the
     connection is simply closed.
     """
-    content = response._raw.content
-    if content.at_eof():
+    raw = response._raw
+    if raw.at_eof():
         return
     try:
         async with asyncio.timeout(grace):
-            while await content.readany():
+            while await raw.readany():
                 pass
-    except (TimeoutError, aiohttp.ClientError):
+    except TimeoutError:
         pass
+    except Exception as exc:
+        if raw.describe_error(exc) is None:
+            raise
 
 
 def _read_timeout(first: bool, timeouts: Timeouts) -> UpstreamTimeout:
@@ -578,10 +498,12 @@ def _read_timeout(first: bool, timeouts: Timeouts) -> UpstreamTimeout:
     )
 
 
-def _read_failure(exc: aiohttp.ClientError) -> ProviderError:
-    return ProviderError(
-        f"the connection to the upstream failed mid-stream: {_describe_transport(exc)}"
-    )
+def _read_failure(raw: Response, exc: Exception) -> ProviderError | None:
+    """A transport's read failure as a ProviderError; None for anything else."""
+    words = raw.describe_error(exc)
+    if words is None:
+        return None
+    return ProviderError(f"the connection to the upstream failed mid-stream: {words}")
 
 
 def _is_html(response: UpstreamResponse) -> bool:
@@ -604,19 +526,3 @@ def _origin(url: str) -> str:
     except ValueError:
         port = None
     return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
-
-
-def _describe_transport(exc: aiohttp.ClientError) -> str:
-    """aiohttp's failure in words a person can act on."""
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return "the host name does not resolve"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        error = exc.os_error
-        if isinstance(error, ConnectionRefusedError):
-            return "connection refused"
-        return error.strerror or str(error) or type(error).__name__
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "the server closed the connection before the response ended"
-    return str(exc) or type(exc).__name__
