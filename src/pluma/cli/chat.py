@@ -19,12 +19,17 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
-from pluma.cli.common import DataDirOption, SecretsOption, fail, open_manager, settings_for
+from pluma.cli.common import DataDirOption, SecretsOption, fail, open_services, settings_for
+
+if TYPE_CHECKING:
+    from pluma.server.chat import ChatRequest
+    from pluma.server.services import Services
 
 
 def register(app: typer.Typer) -> None:
@@ -50,17 +55,16 @@ def chat(
 ) -> None:
     """Send one prompt and stream the answer to the terminal."""
     from pluma import llm
-    from pluma.server.chat.codecs.errors import RequestError
-    from pluma.server.chat.codecs.openai_request import decode_reasoning
-    from pluma.server.chat.providers.base import ChatRequest
+    from pluma.server.chat import ChatRequest
 
-    try:
-        level = decode_reasoning(reasoning, "--reasoning")
-    except RequestError as exc:
-        raise fail(exc.problem, 2) from None
+    levels: tuple[str, ...] = typing.get_args(llm.ReasoningLevel)
+    reasoning = "off" if reasoning == "none" else reasoning
+    if reasoning is not None and reasoning not in levels:
+        raise fail(f"--reasoning: expected one of {', '.join(levels)}, got {reasoning!r}", 2)
+    level = typing.cast(llm.ReasoningLevel | None, reasoning)
     if max_tokens is not None and max_tokens <= 0:
         raise fail("--max-tokens must be a positive number", 2)
-    manager = open_manager(settings_for(data_dir, secrets))
+    services = open_services(settings_for(data_dir, secrets))
     request = ChatRequest(
         model=model or "",
         context=llm.Context(system_prompt=system or None, messages=[llm.UserMessage(prompt)]),
@@ -68,30 +72,26 @@ def chat(
         reasoning=level,
     )
     try:
-        code = asyncio.run(_stream(manager, request, connection))
+        code = asyncio.run(_stream(services, request, connection))
     except KeyboardInterrupt:
         typer.echo("", err=True)
         raise typer.Exit(130) from None
     raise typer.Exit(code)
 
 
-async def _stream(manager: Any, request: Any, connection: str | None) -> int:
-    import httpx
+async def _stream(services: Services, request: ChatRequest, connection: str | None) -> int:
     from rich.console import Console
 
-    from pluma.server.chat.providers.bridge import events_for
-    from pluma.server.chat.routing import resolve_target
-    from pluma.server.http.failures import failure_for
+    from pluma.server.chat import open_chat
+    from pluma.server.errors import as_error
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     out = sys.stdout
-    async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as http:
+    async with services.http:  # this loop's client, closed with it
         try:
-            target = resolve_target(manager, http, request.model, connection)
-            request.model = target.model
-            stream = events_for(target.provider, request)
+            stream = open_chat(services.connections, services.http, request, connection)
         except Exception as exc:
-            err.print(f"pluma: {failure_for(exc).message}", style="red", markup=False)
+            err.print(f"pluma: {as_error(exc)}", style="red", markup=False)
             return 1
         last = ""  # which stream part printed last, to break lines between them
         async with stream:

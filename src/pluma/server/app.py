@@ -37,20 +37,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pluma import __version__
 from pluma.llm.transport.http import close_shared_session
 from pluma.server.config import Settings
+from pluma.server.errors import InvalidRequest, PlumaError
 from pluma.server.http.client import new_http_client
-from pluma.server.http.errors import error_body
+from pluma.server.http.errors import error_response, shape_for
 from pluma.server.http.hot_routes import HotRoutes, hot_endpoints
 from pluma.server.http.security import SecurityMiddleware
-from pluma.server.profiles.connections import (
-    ConnectionsError,
-    NoConnection,
-    ProfileInvalid,
-    ProfileNotFound,
-    ReadOnlyProfile,
-)
 from pluma.server.services import Services
-from pluma.server.storage.documents import StoreError
-from pluma.server.storage.secrets import SecretStoreError
 
 log = logging.getLogger("pluma.server")
 
@@ -95,6 +87,7 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
         http = new_http_client()
         try:
             services = Services.open(settings, http=http)
+            services.open_all()
         except BaseException:
             await http.aclose()
             raise
@@ -170,32 +163,6 @@ class PlumaApp(FastAPI):
 
 # -- errors ------------------------------------------------------------------
 
-_STATUS_FOR: tuple[tuple[type[Exception], int], ...] = (
-    (ProfileNotFound, 404),
-    (ProfileInvalid, 422),
-    (NoConnection, 409),
-    (ReadOnlyProfile, 409),
-    (SecretStoreError, 503),
-    (StoreError, 500),
-    (ConnectionsError, 400),
-)
-
-
-def _json_error(
-    request: Request,
-    status: int,
-    message: str,
-    *,
-    code: str | None = None,
-    param: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(
-        error_body(request.url.path, status, message, code=code, param=param),
-        status_code=status,
-        headers=headers,
-    )
-
 
 def describe_validation(errors: Any) -> str:
     """FastAPI's validation errors as one sentence naming each field."""
@@ -228,31 +195,22 @@ def describe_validation(errors: Any) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Every error leaves in the caller's protocol shape (see errors.py)."""
+    """Every error leaves through the one renderer, in the caller's shape
+    (see :mod:`pluma.server.http.errors`)."""
 
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return _json_error(request, exc.status_code, detail, headers=dict(exc.headers or {}))
+    async def render(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, RequestValidationError):
+            errors = exc.errors()
+            first = errors[0].get("loc", ()) if errors else ()
+            param = ".".join(str(p) for p in first[1:]) or None
+            exc = InvalidRequest(describe_validation(errors), param=param, status=422)
+        response = error_response(exc, shape_for(request.url.path))
+        if isinstance(exc, StarletteHTTPException) and exc.headers:
+            response.headers.update(exc.headers)
+        return response
 
-    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = exc.errors()
-        first = errors[0].get("loc", ()) if errors else ()
-        param = ".".join(str(p) for p in first[1:]) or None
-        return _json_error(
-            request, 422, describe_validation(errors), code="invalid_request", param=param
-        )
-
-    async def connections_error(request: Request, exc: Exception) -> JSONResponse:
-        status = next((s for cls, s in _STATUS_FOR if isinstance(exc, cls)), 400)
-        param = exc.field if isinstance(exc, ProfileInvalid) else None
-        return _json_error(request, status, str(exc), code=type(exc).__name__, param=param)
-
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    for cls in (ConnectionsError, SecretStoreError, StoreError):
-        app.add_exception_handler(cls, connections_error)
+    for cls in (StarletteHTTPException, RequestValidationError, PlumaError):
+        app.add_exception_handler(cls, render)
 
 
 def app_from_env() -> FastAPI:

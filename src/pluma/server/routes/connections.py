@@ -80,18 +80,7 @@ class ConnectionOut(BaseModel):
 
 
 def _out(cm: ConnectionManager, profile: ConnectionProfile, active_id: str | None) -> ConnectionOut:
-    return ConnectionOut(
-        id=profile.id,
-        name=profile.name,
-        compat=profile.compat,
-        base_url=profile.base_url,
-        default_model=profile.default_model,
-        headers=dict(profile.headers),
-        timeouts=dataclasses.asdict(profile.timeouts),
-        has_key=cm.has_key(profile),
-        active=profile.id == active_id,
-        fallback=cm.is_fallback(profile),
-    )
+    return ConnectionOut(**cm.describe(profile, active_id))
 
 
 @router.get("/api/providers")

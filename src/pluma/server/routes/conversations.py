@@ -21,16 +21,15 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from pluma import llm
-from pluma.server.http.errors import error_body
 from pluma.server.services import get_services
 from pluma.server.storage.conversations import (
     ConversationNotFound,
     ConversationStore,
     ConversationSummary,
+    ConversationsUnavailable,
 )
 
 router = APIRouter(tags=["conversations"])
@@ -100,33 +99,13 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _error(status: int, message: str, code: str) -> Response:
-    """The server's error shape (pluma.server.http.errors), like every other route."""
-    return JSONResponse(error_body("/api/conversations", status, message, code=code), status)
-
-
-def _not_found(exc: ConversationNotFound) -> Response:
-    return _error(404, str(exc), "conversation_not_found")
-
-
-class StoreUnavailable(Exception):
-    pass
-
-
 def _store(request: Request) -> ConversationStore:
+    """The store; errors (unavailable, unknown id) render through the app's
+    one error handler."""
     store = get_services(request).conversations
     if store is None:
-        raise StoreUnavailable
+        raise ConversationsUnavailable
     return store
-
-
-def _unavailable() -> Response:
-    return _error(
-        503,
-        "the conversation store is not open (see the server log for why, e.g. an "
-        "unwritable data dir); chat still works, but history is not saved",
-        "conversations_unavailable",
-    )
 
 
 def _out(summary: ConversationSummary) -> ConversationOut:
@@ -145,10 +124,7 @@ def _out(summary: ConversationSummary) -> ConversationOut:
 @router.get("/api/conversations", response_model=ConversationList)
 def list_conversations(request: Request) -> ConversationList | Response:
     """Every conversation, most recently updated first."""
-    try:
-        store = _store(request)
-    except StoreUnavailable:
-        return _unavailable()
+    store = _store(request)
     return ConversationList(conversations=[_out(s) for s in store.list()])
 
 
@@ -158,10 +134,7 @@ def create_conversation(
 ) -> ConversationOut | Response:
     """Start an empty conversation; its title comes from the first user
     message unless one is given."""
-    try:
-        store = _store(request)
-    except StoreUnavailable:
-        return _unavailable()
+    store = _store(request)
     body = body or ConversationCreate()
     summary = store.create(body.title, body.system_prompt, body.model, body.connection)
     return _out(summary)
@@ -174,12 +147,7 @@ def create_conversation(
 )
 def get_conversation(request: Request, conversation_id: str) -> ConversationWithMessages | Response:
     """One conversation with all its messages."""
-    try:
-        conversation = _store(request).get(conversation_id)
-    except StoreUnavailable:
-        return _unavailable()
-    except ConversationNotFound as exc:
-        return _not_found(exc)
+    conversation = _store(request).get(conversation_id)
     out = _out(conversation.summary)
     return ConversationWithMessages(
         **out.model_dump(),
@@ -194,18 +162,13 @@ def update_conversation(
     request: Request, conversation_id: str, body: ConversationPatch
 ) -> ConversationOut | Response:
     """Rename it, or change its system prompt, model or connection."""
-    try:
-        summary = _store(request).update(
-            conversation_id,
-            title=None if body.title is None else body.title.strip(),
-            system_prompt=body.system_prompt,
-            model=body.model,
-            connection=body.connection,
-        )
-    except StoreUnavailable:
-        return _unavailable()
-    except ConversationNotFound as exc:
-        return _not_found(exc)
+    summary = _store(request).update(
+        conversation_id,
+        title=None if body.title is None else body.title.strip(),
+        system_prompt=body.system_prompt,
+        model=body.model,
+        connection=body.connection,
+    )
     return _out(summary)
 
 
@@ -219,22 +182,13 @@ def truncate_conversation(
 ) -> ConversationOut | Response:
     """Drop every message after the first ``keep`` (used by Regenerate and
     edit-and-resend, which replace the end of the conversation)."""
-    try:
-        summary = _store(request).truncate(conversation_id, body.keep)
-    except StoreUnavailable:
-        return _unavailable()
-    except ConversationNotFound as exc:
-        return _not_found(exc)
+    summary = _store(request).truncate(conversation_id, body.keep)
     return _out(summary)
 
 
 @router.delete("/api/conversations/{conversation_id}", status_code=204, responses=_NOT_FOUND)
 def delete_conversation(request: Request, conversation_id: str) -> Response:
     """Delete the conversation and its messages."""
-    try:
-        deleted = _store(request).delete(conversation_id)
-    except StoreUnavailable:
-        return _unavailable()
-    if not deleted:
-        return _not_found(ConversationNotFound(conversation_id))
+    if not _store(request).delete(conversation_id):
+        raise ConversationNotFound(conversation_id)
     return Response(status_code=204)

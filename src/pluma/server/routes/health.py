@@ -70,15 +70,7 @@ async def health(upstream: bool = True, state: Services = Depends(get_services))
         found = state.discovery.results_if_ready()
         body["discovered"] = [f.as_json() for f in found] if found is not None else None
         return body
-    body["active"] = {
-        "id": active.id,
-        "name": active.name,
-        "compat": active.compat,
-        "base_url": active.base_url,
-        "default_model": active.default_model,
-        "fallback": cm.is_fallback(active),
-        "has_key": cm.has_key(active),
-    }
+    body["active"] = cm.describe(active, active.id)
     body["provider"] = active.compat
     body["upstream"] = active.base_url
     try:

@@ -54,8 +54,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 import pluma.server.images  # noqa: F401  (registers the built-in providers)
-from pluma.server.http.errors import error_body
-from pluma.server.http.failures import Failure
+from pluma.server.errors import HTTPError, InternalError, PlumaError
+from pluma.server.http.errors import error_frame
 from pluma.server.http.relay import RelayResponse
 from pluma.server.images.base import (
     ImageBackendError,
@@ -302,9 +302,8 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {orjson.dumps(data).decode()}\n\n"
 
 
-def _error_frame(message: str, code: str, status: int) -> str:
-    kind = "invalid_request_error" if status < 500 else "upstream_error"
-    return _sse("error", {"error": {"message": message, "type": kind, "code": code}})
+def _error_frame(error: PlumaError) -> str:
+    return error_frame(error, "openai")
 
 
 def _progress_json(progress: Progress, previews: bool) -> dict[str, Any]:
@@ -337,25 +336,25 @@ async def _generation(
         async for progress in job.progress():
             yield _sse("progress", _progress_json(progress, previews))
         if job.cancelled:
-            yield _error_frame("the generation was cancelled", "cancelled", 400)
+            yield _error_frame(HTTPError(400, "the generation was cancelled", code="cancelled"))
             return
         error = job.task.exception()
         if isinstance(error, ImageBackendError):
             log.warning("image generation on %r failed: %s", profile.name, error.message)
-            yield _error_frame(error.message, error.code, error.status)
+            yield _error_frame(error)
             return
         if error is not None:
             log.error("image generation on %r failed", profile.name, exc_info=error)
-            yield _error_frame(
-                f"the generation failed: {type(error).__name__}: {error}", "internal", 500
-            )
+            failed = InternalError(f"the generation failed: {type(error).__name__}: {error}")
+            failed.code = "internal"
+            yield _error_frame(failed)
             return
         result = job.task.result()
         gallery = Gallery(state.settings.data_dir)
         try:
             records = await asyncio.to_thread(gallery.save, result, _connection_ref(profile))
         except GalleryError as exc:
-            yield _error_frame(str(exc), "storage", 500)
+            yield _error_frame(exc)
             return
         yield _sse(
             "result",
@@ -374,10 +373,6 @@ async def _generation(
         job.stop_later()
 
 
-def _failure_body(failure: Failure) -> dict[str, Any]:
-    return failure.openai_body()
-
-
 @router.post(
     "/api/images/generate",
     summary="Generate images; streams progress over SSE and ends with the stored result",
@@ -393,9 +388,7 @@ async def generate(body: GenerateBody, state: Services = Depends(get_services)) 
         request.validate()
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
-    return RelayResponse(
-        _generation(state, provider, profile, request, body.previews), _failure_body
-    )
+    return RelayResponse(_generation(state, provider, profile, request, body.previews), "openai")
 
 
 class CancelBody(BaseModel):
@@ -429,16 +422,9 @@ async def checkpoints(
     try:
         async with asyncio.timeout(LIST_TIMEOUT):
             names = await provider.list_checkpoints()
-    except ImageBackendError as exc:
-        return JSONResponse(
-            error_body(request.url.path, exc.status, exc.message, code=exc.code),
-            status_code=exc.status,
-        )
     except TimeoutError:
         message = f"{profile.base_url} did not list its checkpoints within {LIST_TIMEOUT:g} s"
-        return JSONResponse(
-            error_body(request.url.path, 502, message, code="unreachable"), status_code=502
-        )
+        raise ImageBackendError(message, code="unreachable") from None
     return JSONResponse({"connection": _connection_ref(profile), "checkpoints": names})
 
 
