@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pluma import __version__
 from pluma.llm.transport.http import close_shared_session
 from pluma.server.config import Settings
-from pluma.server.errors import InvalidRequest, PlumaError
+from pluma.server.errors import HTTPError, InvalidRequest, PlumaError
 from pluma.server.http.client import new_http_client
 from pluma.server.http.errors import error_response, shape_for
 from pluma.server.http.hot_routes import HotRoutes, hot_endpoints
@@ -53,12 +53,13 @@ ROUTER_MODULES: tuple[str, ...] = (
     "chat",
     "openai_compat",
     "anthropic_compat",
+    "responses_compat",
     "images",
     "conversations",
 )
 """Modules of :mod:`pluma.server.routes` whose ``router`` is included, in order."""
 
-HOT_ROUTERS: tuple[str, ...] = ("openai_compat", "chat", "anthropic_compat")
+HOT_ROUTERS: tuple[str, ...] = ("openai_compat", "chat", "anthropic_compat", "responses_compat")
 """Included before the others: the router tries routes in order, and each
 miss costs a few microseconds on every chat request. Their paths overlap no
 other module's, so which route answers does not change."""
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
     install_error_handlers(app)
     for module in _hot_first(modules):
         app.include_router(module.router)
+    install_api_not_found(app, [route for module in modules for route in module.router.routes])
     if STATIC_DIR.is_dir() and any(STATIC_DIR.iterdir()):
         from fastapi.staticfiles import StaticFiles
 
@@ -194,16 +196,31 @@ def describe_validation(errors: Any) -> str:
     return "; ".join(parts) or "the request is invalid"
 
 
+def _invalid(errors: Any) -> InvalidRequest:
+    """FastAPI's validation errors as one :class:`InvalidRequest`: a body that
+    is not JSON at all (or none) is a 400 ``invalid_json``, as on the chat
+    routes (a "json_invalid" loc is a character offset, not a field); any
+    other a 422 naming the first field."""
+    if any(
+        error.get("type") == "json_invalid"
+        or (error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",))
+        for error in errors
+    ):
+        invalid = InvalidRequest(describe_validation(errors))
+        invalid.code = "invalid_json"
+        return invalid
+    first = errors[0].get("loc", ()) if errors else ()
+    param = ".".join(str(p) for p in first[1:]) or None
+    return InvalidRequest(describe_validation(errors), param=param, status=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error leaves through the one renderer, in the caller's shape
     (see :mod:`pluma.server.http.errors`)."""
 
     async def render(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, RequestValidationError):
-            errors = exc.errors()
-            first = errors[0].get("loc", ()) if errors else ()
-            param = ".".join(str(p) for p in first[1:]) or None
-            exc = InvalidRequest(describe_validation(errors), param=param, status=422)
+            exc = _invalid(exc.errors())
         response = error_response(exc, shape_for(request.url.path))
         if isinstance(exc, StarletteHTTPException) and exc.headers:
             response.headers.update(exc.headers)
@@ -211,6 +228,58 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for cls in (StarletteHTTPException, RequestValidationError, PlumaError):
         app.add_exception_handler(cls, render)
+
+
+API_PREFIXES = ("/v1/", "/api/")
+"""Paths that are API calls: an unknown one is a JSON 404, never the web
+page's static-file answer (which is a 405 for any method but GET)."""
+
+
+def install_api_not_found(app: FastAPI, routes: list[Any]) -> None:
+    """Answer unknown API paths with 404 (and a known path with the wrong
+    method with 405 and its ``Allow``), in the caller's error shape.
+
+    Registered after every router (``routes``: theirs), so real routes
+    match first.
+    """
+    from starlette.routing import Match
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+    async def not_found(request: Request) -> JSONResponse:
+        path = request.url.path
+        allowed = sorted(
+            {
+                method
+                for route in routes
+                if isinstance(getattr(route, "methods", None), set)
+                and route.matches(request.scope)[0] == Match.PARTIAL
+                for method in route.methods
+            }
+        )
+        shape = shape_for(path)
+        if allowed:
+            refused = HTTPError(
+                405,
+                f"{request.method} is not allowed on {path}; use {', '.join(allowed)}",
+                code="method_not_allowed",
+            )
+            response = error_response(refused, shape)
+            response.headers["allow"] = ", ".join(allowed)
+            return response
+        unknown = HTTPError(
+            404,
+            f"no route {request.method} {path}: the OpenAI-compatible API serves "
+            "/v1/chat/completions and /v1/models, the Anthropic one /v1/messages; "
+            "/openapi.json lists every route",
+            code="not_found",
+        )
+        return error_response(unknown, shape)
+
+    for prefix in API_PREFIXES:
+        app.add_api_route(
+            f"{prefix}{{rest:path}}", not_found, methods=methods, include_in_schema=False
+        )
 
 
 def app_from_env() -> FastAPI:

@@ -33,7 +33,9 @@ uses it too, so a terminal shows the message a client would get:
 |------------------------------------------------|----------------------------------------------|
 | :class:`PlumaError`                            | itself                                       |
 | Starlette ``HTTPException`` (e.g. the 413 of ``--max-body`` while a route reads the body) | :class:`HTTPError` with its status |
-| ``llm.ProviderError``                          | :class:`UpstreamError` (its status passed on where the caller is at fault, else 502) |
+| ``llm.ProviderError`` 401 / 403               | the same status, ``upstream_key_rejected``, final, naming the connection and ``pluma keys set NAME`` |
+| ``llm.ProviderError`` 404                      | 404 ``upstream_404``, naming the URL tried (and a base-URL hint unless the model is at fault) |
+| other ``llm.ProviderError``                    | :class:`UpstreamError` (its status passed on where the caller is at fault, else 502) |
 | ``llm.AbortedError``                           | :class:`ClientClosed` (499)                  |
 | ``llm.ConfigurationError``, ``ValueError``     | :class:`InvalidRequest` (400)                |
 | anything else                                  | :class:`InternalError` (500), logged with its traceback |
@@ -79,12 +81,16 @@ class PlumaError(Exception):
     """The request field at fault, when one is (OpenAI's ``param``)."""
     retry_after: float | None = None
     """Seconds the client should wait (an upstream 429's ``Retry-After``)."""
+    final: bool = False
+    """Retrying cannot help (``x-should-retry: false``, which both official
+    SDKs obey), e.g. the upstream refused the connection's key."""
 
     def headers(self) -> dict[str, str]:
         """Response headers that go with the error body."""
-        if self.retry_after is None:
-            return {}
-        return {"retry-after": str(max(0, math.ceil(self.retry_after)))}
+        headers = {"x-should-retry": "false"} if self.final else {}
+        if self.retry_after is not None:
+            headers["retry-after"] = str(max(0, math.ceil(self.retry_after)))
+        return headers
 
 
 class HTTPError(PlumaError):
@@ -169,6 +175,8 @@ def as_error(error: BaseException) -> PlumaError:
         detail = error.detail if isinstance(error.detail, str) else str(error.detail)
         return HTTPError(error.status_code, detail)
     if isinstance(error, llm.ProviderError):
+        if error.status in (401, 403, 404):
+            return _upstream_refusal(error, error.status)
         return UpstreamError(
             f"upstream: {error}",
             status=error.status,
@@ -191,3 +199,44 @@ def error_for_event(event: llm.Event) -> PlumaError:
         return as_error(event.error)
     text = (event.message.error_message if event.message else None) or "the upstream failed"
     return UpstreamError(f"upstream: {text}")
+
+
+def _upstream_refusal(error: llm.ProviderError, status: int) -> PlumaError:
+    """An upstream 401 / 403 (the key) or 404 (the URL or the model), told
+    with the connection and URL the request was routed to."""
+    from pluma.server.chat.routing import routed
+    from pluma.server.profiles.upstream import base_url_hint
+
+    where = routed.get()
+    words = error.message
+    if status in (401, 403):
+        name = where.connection if where is not None else None
+        subject = f"connection {name!r}" if name else "the connection"
+        fix = (
+            f"set the right key with `pluma keys set {name}` or in Settings → Connections"
+            if name
+            else "set the connection's key with `pluma keys set NAME` or in Settings → Connections"
+        )
+        refused = HTTPError(
+            status,
+            f"the upstream of {subject} refused its API key (HTTP {status}: {words}); {fix}",
+            code="upstream_key_rejected",
+        )
+        refused.final = True
+        return refused
+    if where is None or not where.chat_url:
+        return HTTPError(404, f"upstream: {error}", code="upstream_404")
+    # The transport may already have named the URL (" — POST … was not found").
+    tried = "" if where.chat_url in words else f" from POST {where.chat_url}"
+    message = f"upstream: {words} (HTTP 404{tried})"
+    if not _names_the_model(error):
+        hint = base_url_hint(where.compat, where.upstream)
+        message += f"; {hint}" if hint else ""
+    return HTTPError(404, message, code="upstream_404")
+
+
+def _names_the_model(error: llm.ProviderError) -> bool:
+    """The 404 is about the model (OpenAI's ``model_not_found``, Anthropic's
+    ``model: …``), not the path: no base-URL advice then."""
+    own_words = error.message.split(" — ", 1)[0]  # before the transport's own note
+    return "model" in f"{error.code or ''} {own_words}".lower()

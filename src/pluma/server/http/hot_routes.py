@@ -35,6 +35,7 @@ HOT_PATHS: frozenset[tuple[str, str]] = frozenset(
     {
         ("POST", "/v1/chat/completions"),
         ("POST", "/v1/messages"),
+        ("POST", "/v1/responses"),
         ("POST", "/api/chat"),
     }
 )

@@ -13,7 +13,11 @@ Both take optional ``model`` (a model id or ``<connection>/<model id>``),
 ``connection`` (profile id or name), ``system``, ``reasoning``,
 ``temperature``, ``max_tokens``, ``tools``.
 
-Answer: OpenAI ``chat.completion.chunk`` lines, ``data: [DONE]``; a failure
+Answer: OpenAI ``chat.completion.chunk`` lines, then always a usage chunk
+(``choices: []``) whose ``usage`` adds ``cost`` (US dollars: ``input``,
+``output``, ``cache_read``, ``cache_write``, ``total``, priced from the model
+catalog), then ``data: [DONE]``; the stored reply keeps the same usage and cost
+(message JSON). A failure
 after the stream started is ``event: error`` with ``{"error": {…}}`` data the
 page renders inline. Caller mistakes (bad body, unknown connection or
 conversation, no key) are answered before streaming with a 4xx JSON error.
@@ -89,28 +93,29 @@ async def _start(request: Request, state: Services) -> Response:
         stored = store.get(conversation_id).messages
         chat_request.context.messages = [*stored, *new]
     else:  # the client sends the whole history (API clients)
-        decoded = decode_chat_completions(body, require_model=False)
-        chat_request = decoded.request
+        chat_request = decode_chat_completions(body, require_model=False, page=True).request
         conversation_id = opt_str(body, "conversation_id", "conversation_id")
-        if body.get("reasoning") is not None:
-            chat_request.reasoning = decode_reasoning(body["reasoning"], "reasoning")
         if conversation_id and store is not None and not store.exists(conversation_id):
             raise ConversationNotFound(conversation_id)
         last = chat_request.context.messages[-1]
         new = [last] if last.role != "assistant" else []
+    if body.get("reasoning") is not None:
+        chat_request.reasoning = decode_reasoning(body["reasoning"], "reasoning")
     connection = opt_str(body, "connection", "connection")
     system = opt_str(body, "system", "system")
     if system:
         prompt = chat_request.context.system_prompt
         chat_request.context.system_prompt = f"{system}\n\n{prompt}" if prompt else system
     requested = chat_request.model
-    stream = open_chat(state.connections, state.http, chat_request, connection)
+    stream = await open_chat(state.connections, state.http, chat_request, connection)
     on_end: Callable[[llm.AssistantMessage], None] | None = None
     if conversation_id and store is not None:
         for message in new:  # raises ConversationNotFound if deleted meanwhile
             store.add_message(conversation_id, message)
         on_end = _saver(store, conversation_id, _Turn.now(store, conversation_id))
-    encoder = OpenAIChunkEncoder(requested or chat_request.model)
+    encoder = OpenAIChunkEncoder(
+        requested or chat_request.model, include_usage=True, include_cost=True
+    )
     return RelayResponse(relay(stream, encoder.encode, defer=False, on_end=on_end), "openai")
 
 

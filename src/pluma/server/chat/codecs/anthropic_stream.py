@@ -20,7 +20,8 @@ accumulator indexes by.
 
 | stop reason | stop_reason |
 |-------------|-------------|
-| stop        | end_turn    |
+| stop        | end_turn; ``stop_sequence`` (with the sequence) when the message |
+|             | records the stop sequence that ended it                          |
 | length      | max_tokens  |
 | toolUse     | tool_use    |
 """
@@ -37,6 +38,13 @@ from pluma.server.errors import error_for_event
 from pluma.server.http.errors import error_frame
 
 STOP_REASONS: dict[str, str] = {"stop": "end_turn", "length": "max_tokens", "toolUse": "tool_use"}
+
+
+def stop_fields(message: llm.AssistantMessage) -> dict[str, str | None]:
+    """``stop_reason`` and ``stop_sequence`` for a finished message."""
+    if message.stop_reason == "stop" and message.stop_sequence is not None:
+        return {"stop_reason": "stop_sequence", "stop_sequence": message.stop_sequence}
+    return {"stop_reason": STOP_REASONS.get(message.stop_reason, "end_turn"), "stop_sequence": None}
 
 
 def message_id() -> str:
@@ -198,10 +206,7 @@ class AnthropicEventEncoder:
                 "message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {
-                        "stop_reason": STOP_REASONS.get(final.stop_reason, "end_turn"),
-                        "stop_sequence": None,
-                    },
+                    "delta": stop_fields(final),
                     "usage": usage_json(final.usage),
                 },
             )

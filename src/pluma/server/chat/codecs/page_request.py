@@ -13,8 +13,8 @@ messages lost the signatures, which Anthropic then refuses).
 | ``message``       | the new turn: one message in pluma.llm message JSON (``role``    |
 |                   | ``user`` or ``toolResult``), or an array of them (several tool   |
 |                   | results)                                                         |
-| ``model``, ``connection``, ``system``, ``reasoning`` | as in the OpenAI-style body the route also takes |
-| ``temperature``, ``max_tokens``, ``tools``, ``tool_choice`` | as in Chat Completions       |
+| everything else   | as in the OpenAI-style body the route also takes (every Chat     |
+|                   | Completions member, ``connection``, ``system``, ``reasoning``)   |
 """
 
 from __future__ import annotations
@@ -24,18 +24,8 @@ from typing import Any
 
 from pluma import llm
 from pluma.server.chat.codecs.errors import RequestError
-from pluma.server.chat.codecs.fields import (
-    opt_number,
-    opt_positive_int,
-    opt_str,
-    require_list,
-    require_object,
-)
-from pluma.server.chat.codecs.openai_request import (
-    decode_reasoning,
-    decode_tool_choice,
-    decode_tools,
-)
+from pluma.server.chat.codecs.fields import opt_str, require_list, require_object
+from pluma.server.chat.codecs.openai_request import decode_chat_completions
 from pluma.server.chat.providers.base import ChatRequest
 
 NEW_TURN_ROLES = ("user", "toolResult")
@@ -83,15 +73,6 @@ def decode_page_turn(body: dict[str, Any]) -> PageTurn:
                 f"a new turn is a user message or tool results, got {message.role!r}",
             )
         turn.append(message)
-    context = llm.Context(messages=[], tools=decode_tools(body.get("tools"), "tools"))
-    request = ChatRequest(
-        model=opt_str(body, "model", "model") or "",
-        context=context,
-        temperature=opt_number(body, "temperature", "temperature", low=0, high=2),
-        max_tokens=opt_positive_int(body, "max_tokens", "max_tokens"),
-        reasoning=decode_reasoning(body.get("reasoning"), "reasoning"),
-        tool_choice=decode_tool_choice(body.get("tool_choice"), "tool_choice"),
-    )
-    if request.tool_choice not in (None, "none") and not context.tools:
-        raise RequestError("tool_choice", "is set but no tools were given")
+    rest = {k: v for k, v in body.items() if k != "message"}
+    request = decode_chat_completions(rest, require_model=False, page=True, history=False).request
     return PageTurn(conversation_id=conversation_id, turn=turn, request=request)
