@@ -81,3 +81,30 @@ def test_docs_table_is_generated_from_the_code() -> None:
     for table in (CHAT_COMPLETIONS, MESSAGES):
         for field in table:
             assert f"| `{field.name}` |" in found.group(1)
+
+
+def test_every_responses_request_field_has_a_fate_and_the_doc_is_current() -> None:
+    from openai.types.responses import response_create_params
+
+    from pluma.server.chat.codecs import responses_request
+
+    keys = typed_dict_keys(response_create_params.ResponseCreateParamsBase)
+    assert len(keys) > 10, "ResponseCreateParamsBase read no fields: the SDK's layout changed"
+    missing = sorted(keys - set(responses_request.FIELDS))
+    assert not missing, (
+        f"the Responses request type has fields pluma/server/chat/codecs/responses_request.py "
+        f"does not list: {missing}; give each a fate in FIELDS and regenerate docs/sdk-clients.md"
+    )
+    # What the table says passes through is neither decoded nor refused.
+    for name, fate in responses_request.FIELDS.items():
+        if fate == responses_request.PASSED:
+            assert name not in responses_request.HANDLED and name not in responses_request.REFUSED
+    text = DOC.read_text(encoding="utf-8")
+    found = re.search(
+        r"<!-- responses-fields:start[^>]*-->\n(.*?)<!-- responses-fields:end -->", text, re.S
+    )
+    assert found, "docs/sdk-clients.md lost its responses-fields markers"
+    assert found.group(1) == responses_request.render_markdown(), (
+        "docs/sdk-clients.md's Responses table is stale: replace the text between the markers "
+        "with pluma.server.chat.codecs.responses_request.render_markdown()"
+    )

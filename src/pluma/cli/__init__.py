@@ -19,7 +19,15 @@ app = typer.Typer(
     add_completion=False,
 )
 
-COMMAND_MODULES: tuple[str, ...] = ("serve", "connections", "keys", "models", "chat", "images")
+COMMAND_MODULES: tuple[str, ...] = (
+    "serve",
+    "connections",
+    "keys",
+    "models",
+    "chat",
+    "images",
+    "plugins",
+)
 
 
 def _print_version(value: bool) -> None:

@@ -92,6 +92,7 @@ def chat(
 async def _stream(services: Services, request: ChatRequest, connection: str | None) -> int:
     from rich.console import Console
 
+    from pluma import llm
     from pluma.server.chat import open_chat
     from pluma.server.errors import as_error
 
@@ -141,6 +142,10 @@ async def _stream(services: Services, request: ChatRequest, connection: str | No
                         out.write("\n")
                         out.flush()
                     message = event.message.error_message if event.message else None
+                    if isinstance(event.error, llm.ProviderError):
+                        # The server's wording: a rejected key names `pluma keys set
+                        # NAME`, a 404 the URL tried and the likely base-URL fix.
+                        message = str(as_error(event.error))
                     note = message or "the stream failed"
                     if last == "text":
                         note = f"the answer above is incomplete: {note}"

@@ -114,12 +114,13 @@ def same_model(message: AssistantMessage, model: Model) -> bool:
 
     Upstreams often answer with a dated snapshot of the id asked for
     (``gpt-4o`` → ``gpt-4o-2024-08-06``), so that counts as the same model.
-    A message that names no origin (built by hand) is taken as the target's
-    own, and one naming only provider and protocol as that provider's: the
-    adapter's own replay rules then apply."""
-    if not message.protocol and not message.provider:
-        return True
-    if message.provider != model.provider or message.protocol != model.protocol:
+    What a message leaves unnamed (history built by hand, or decoded from a
+    client that did not say) does not count against it: one naming no origin
+    is taken as the target's own, one naming only the protocol as that
+    protocol's, and the adapter's own replay rules then apply."""
+    if message.protocol and message.protocol != model.protocol:
+        return False
+    if message.provider and message.provider != model.provider:
         return False
     return (
         not message.model or message.model == model.id or message.model.startswith(model.id + "-")

@@ -48,6 +48,7 @@ log = logging.getLogger("pluma.server")
 
 ROUTER_MODULES: tuple[str, ...] = (
     "health",
+    "plugins",
     "session",
     "connections",
     "chat",
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
         try:
             services = Services.open(settings, http=http)
             services.open_all()
+            await services.start()
         except BaseException:
             await http.aclose()
             raise

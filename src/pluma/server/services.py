@@ -17,8 +17,8 @@ Routes reach them as ``request.app.state.pluma`` or through the
 | ``discovery``        | the first-run probe of local backends                              |
 | ``problems``         | configuration and plugin problems found while opening, for         |
 |                      | ``/api/health``; plugin loaders append theirs here                 |
-| ``image_jobs``       | image generations running now, by job id (for cancel)              |
 | ``upstream_checks``  | ``/api/health``'s short-lived upstream verdict cache               |
+| ``plugins``          | the subprocess plugin host (the server's, started by :meth:`start`) |
 
 The secret store opens with :meth:`Services.open` (so an unusable keyring
 fails at once); the rest is built on first use, which keeps a CLI command
@@ -45,8 +45,8 @@ from pluma.server.config import Settings
 from pluma.server.storage.secrets import SecretStore
 
 if TYPE_CHECKING:
-    from pluma.server.images.jobs import GenerationJob
     from pluma.server.images.manager import ImageConnectionManager
+    from pluma.server.plugins import PluginHost
     from pluma.server.profiles.connections import ConnectionManager
     from pluma.server.profiles.discovery import Discovery
     from pluma.server.profiles.upstream import Verdict
@@ -67,8 +67,9 @@ class Services:
     own_http: httpx.AsyncClient | None = None
     """The server's pooled client (None in the CLI: see :attr:`http`)."""
     problems: list[str] = field(default_factory=list)
-    image_jobs: dict[str, GenerationJob] = field(default_factory=dict)
     upstream_checks: dict[UpstreamCheckKey, tuple[float, Verdict]] = field(default_factory=dict)
+    plugins: PluginHost | None = None
+    """The subprocess plugin host, while the server runs (:meth:`start`)."""
 
     @classmethod
     def open(cls, settings: Settings, *, http: httpx.AsyncClient | None = None) -> Services:
@@ -183,9 +184,20 @@ class Services:
 
         return Discovery(self.settings.discovery_targets, self.http)
 
+    async def start(self) -> None:
+        """Start what runs beside the server: the plugin host (discovers and
+        launches ``<datadir>/plugins/*``; its problems join :attr:`problems`)."""
+        from pluma.server.plugins import PluginHost
+
+        self.plugins = PluginHost(self.settings.data_dir, report=self.problems.append)
+        await self.plugins.start()
+
     async def aclose(self) -> None:
-        """Close what was opened (the conversations database, the pooled
-        client)."""
+        """Stop and close what was started and opened (the plugin host, the
+        conversations database, the pooled client)."""
+        if self.plugins is not None:
+            await self.plugins.stop()
+            self.plugins = None
         store = self.__dict__.pop("conversations", None)
         if store is not None:
             store.close()

@@ -127,7 +127,7 @@ class AdapterProvider:
         if request.protocol != self.protocol:
             refuse_extra(request, self.protocol)
             return {}
-        return dict(request.extra)
+        return {**request.extra_optional, **request.extra}
 
     def options_for(self, request: ChatRequest) -> llm.StreamOptions:
         timeouts = self.profile.timeouts

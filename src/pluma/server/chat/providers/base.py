@@ -74,6 +74,11 @@ class ChatRequest:
     protocol: str = ""
     extra_headers: dict[str, str] = field(default_factory=dict)
     """Request headers of ``protocol`` to forward as ``extra`` is (same protocol only)."""
+    extra_optional: dict[str, Any] = field(default_factory=dict)
+    """Members of ``protocol`` forwarded like ``extra`` to an upstream of that
+    protocol, but harmless to leave out for any other (they only tune what
+    that vendor keeps or shows: Responses ``store``, ``reasoning.summary``,
+    ``text.verbosity``), so they are not refused there."""
 
 
 def refuse_extra(request: ChatRequest, upstream: str) -> None:
