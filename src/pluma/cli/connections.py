@@ -24,6 +24,7 @@ from pluma.cli.common import (
     run,
     settings_for,
 )
+from pluma.server.storage.secrets import SecretStoreError
 
 connections_app = typer.Typer(help="Manage chat connection profiles.", no_args_is_help=True)
 
@@ -49,7 +50,11 @@ def list_(
     def rows() -> list[dict[str, Any]]:
         active = cm.active()
         profiles = cm.list() or ([active] if active is not None else [])
-        return [_row(cm, p, active.id if active else None) for p in profiles]
+        found = [_row(cm, p, active.id if active else None) for p in profiles]
+        if any(r["has_key"] is None for r in found):
+            # The secret store cannot say which keys exist: say why, once.
+            raise SecretStoreError(cm.secrets.check() or "the secret store cannot be read")
+        return found
 
     found = run(rows)
     for problem in cm.problems:

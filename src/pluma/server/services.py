@@ -180,14 +180,14 @@ class Services:
             if isinstance(exc, sqlite3.DatabaseError):
                 path = self.settings.data_dir / FILENAME
                 problem = f"conversation history is off: {damage_advice(path, str(exc))}"
-            log.error("%s", problem)
+            logging.getLogger("pluma.conversations").error("%s", problem)
             self.problems.append(problem)
             return None
         # A damaged file opens; SQLite's quick_check finds it. /api/health shows
         # the problem from the store, the file is left untouched.
         damage = store.check()
         if damage is not None:
-            log.error("%s", damage)
+            logging.getLogger("pluma.conversations").error("%s", damage)
         return store
 
     @functools.cached_property
