@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve test lint typecheck unit browser-deps bench clean
+.PHONY: install serve test lint typecheck unit browser-deps postgres-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,13 @@ typecheck: install
 browser-deps:
 	@scripts/ensure-chromium.sh
 
+postgres-deps:
+	@scripts/ensure-postgres.sh
+
 unit: install
 	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
-test: install browser-deps lint typecheck unit
+test: install browser-deps postgres-deps lint typecheck unit
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
