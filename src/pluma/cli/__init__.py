@@ -18,7 +18,15 @@ app = typer.Typer(
     add_completion=False,
 )
 
-COMMAND_MODULES: tuple[str, ...] = ("serve", "connections", "keys", "models", "chat", "images")
+COMMAND_MODULES: tuple[str, ...] = (
+    "serve",
+    "connections",
+    "keys",
+    "models",
+    "chat",
+    "images",
+    "storage",
+)
 
 
 @app.command()

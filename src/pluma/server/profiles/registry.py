@@ -45,7 +45,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from pluma.server.storage.documents import CorruptStoreError, JsonStore, StoreError, StoreProblem
+from pluma.server.storage.documents import (
+    CorruptStoreError,
+    DocumentStore,
+    JsonStore,
+    StoreError,
+    StoreProblem,
+)
 from pluma.server.storage.secrets import KEYRING_CACHE_SECONDS, SecretStore
 
 UNSET: Any = object()
@@ -207,6 +213,7 @@ class ProfileRegistry(Generic[P]):
         fallback: P | None = None,
         fallback_secret: str | None = None,
         http: httpx.AsyncClient | None = None,
+        store: DocumentStore | None = None,
     ) -> None:
         self.kind = kind
         self.data_dir = Path(data_dir)
@@ -215,7 +222,7 @@ class ProfileRegistry(Generic[P]):
         self.fallback = fallback
         self._fallback_secret = fallback_secret
         self.http = http
-        self.store = JsonStore(self.path)
+        self.store: DocumentStore = store if store is not None else JsonStore(self.path)
         self.problems: list[str] = []
         """What went wrong loading or saving, worded for the user (the server
         shows them on its status page, the CLI prints them)."""

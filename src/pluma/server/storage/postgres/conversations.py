@@ -199,3 +199,40 @@ class PgConversationStore:
                 (self._stamp(conn), conversation_id),
             )
             return self._summary_in(conn, conversation_id)
+
+    def insert(self, conversation: Conversation, *, title_is_auto: bool) -> None:
+        """Store a whole conversation as it is, id and timestamps included
+        (``pluma storage migrate``); the id must be new."""
+        summary = conversation.summary
+        with self.database.transaction() as conn:
+            conn.execute(
+                "INSERT INTO conversations (id, title, title_is_auto, system_prompt, model,"
+                " connection, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    summary.id,
+                    summary.title,
+                    title_is_auto,
+                    summary.system_prompt,
+                    summary.model,
+                    summary.connection,
+                    summary.created_at,
+                    summary.updated_at,
+                ),
+            )
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO messages (conversation_id, position, data, created_at)"
+                    " VALUES (%s, %s, %s, %s)",
+                    [
+                        (summary.id, i, Jsonb(llm.message_to_dict(m)), summary.updated_at)
+                        for i, m in enumerate(conversation.messages)
+                    ],
+                )
+
+    def counts(self) -> tuple[int, int]:
+        """(conversations, messages) stored."""
+        with self.database.transaction() as conn:
+            row = conn.execute(
+                "SELECT (SELECT COUNT(*) FROM conversations), (SELECT COUNT(*) FROM messages)"
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
