@@ -20,6 +20,9 @@ environment over defaults).
 | image_url        | ``--image-url``    | ``PLUMA_IMAGE_URL``      | none (image boot fallback)  |
 | image_kind       | ``--image-kind``   | ``PLUMA_IMAGE_KIND``     | ``a1111``                   |
 | image_key        |                    | ``PLUMA_IMAGE_KEY``      | none (bearer token)         |
+| database_url     | ``--database-url`` | ``PLUMA_DATABASE_URL``   | none (files in the data dir)|
+| secret_key       |                    | ``PLUMA_SECRET_KEY``     | none (required with a DB)   |
+| workers          | ``--workers``      | ``PLUMA_WORKERS``        | 1                           |
 
 List-valued environment variables are comma-separated.
 """
@@ -99,6 +102,15 @@ class Settings:
     """Boot fallback image backend (used while no image connection exists)."""
     image_kind: str = "a1111"
     image_key: str | None = field(default=None, repr=False)
+    database_url: str | None = field(default=None, repr=False)
+    """A ``postgresql://`` URL: keep everything in that database instead of
+    the data dir (see docs/deploy.md). Not shown by ``repr``: it may hold a
+    password."""
+    secret_key: str | None = field(default=None, repr=False)
+    """Encrypts API keys in the database (``PLUMA_SECRET_KEY``; no flag, so it
+    never shows in ``ps``)."""
+    workers: int = 1
+    """Server processes sharing the port (``--workers`` / ``PLUMA_WORKERS``)."""
 
     @property
     def connections_path(self) -> Path:
@@ -158,6 +170,12 @@ class Settings:
             values["image_kind"] = v
         if (v := text("PLUMA_IMAGE_KEY")) is not None:
             values["image_key"] = v
+        if (v := text("PLUMA_DATABASE_URL")) is not None:
+            values["database_url"] = v
+        if (v := text("PLUMA_SECRET_KEY")) is not None:
+            values["secret_key"] = v
+        if (v := text("PLUMA_WORKERS")) is not None:
+            values["workers"] = _int("PLUMA_WORKERS", v)
         for name, value in overrides.items():
             if value is not None:
                 values[name] = value
@@ -186,6 +204,18 @@ class Settings:
                 # The value is not echoed: it may carry user:password@.
                 "the base URL (--base-url / PLUMA_BASE_URL) must start with http:// or "
                 "https://, e.g. http://127.0.0.1:11434/v1"
+            )
+        if self.workers < 1:
+            raise SettingsError(
+                f"workers must be 1 or more, got {self.workers} (--workers / PLUMA_WORKERS)"
+            )
+        if self.database_url is not None and not self.database_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise SettingsError(
+                # The value is not echoed: it may carry a password.
+                "the database URL (--database-url / PLUMA_DATABASE_URL) must be a "
+                "postgresql:// URL, e.g. postgresql://pluma@db.internal/pluma"
             )
         if self.image_url is not None and not self.image_url.startswith(("http://", "https://")):
             raise SettingsError(
