@@ -2,19 +2,36 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two install stamps: `make serve` needs the runtime dependencies only; the
+# test toolchain (pytest, mypy, ruff, Playwright, the official SDKs used as
+# judges) is installed by the targets that run it.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP     := $(VENV)/.installed-dev
 
+<<<<<<< HEAD
 .PHONY: install serve test lint typecheck unit browser-deps postgres-deps bench clean
+=======
+.PHONY: install install-runtime serve test lint typecheck unit browser-deps bench clean
+>>>>>>> main
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+$(RUNTIME_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(DEV_STAMP): $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV_STAMP)
 
-install: $(STAMP)
+# The developer install (what the test targets use); `install-runtime` is
+# what `make serve` needs.
+install: $(DEV_STAMP)
 
-serve: install
+install-runtime: $(RUNTIME_STAMP)
+
+# Change the port or anything else with ARGS, e.g. `make serve ARGS="--port 9000"`.
+serve: install-runtime
 	$(BIN)/pluma serve $(ARGS)
 
 lint: install

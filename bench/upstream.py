@@ -12,6 +12,9 @@ Routes (the request body's ``model`` picks the scenario):
 |--------------------------------------|-------------------------------------------------|
 | POST …/chat/completions              | an OpenAI chat-completions SSE stream           |
 | POST …/messages                      | an Anthropic Messages SSE stream                |
+| POST …/responses                     | an OpenAI Responses SSE stream                  |
+| POST …/models/<model>:streamGenerateContent | a Gemini SSE stream (model from the path) |
+| POST …/api/chat                      | an Ollama NDJSON stream                         |
 | GET  …/models                        | an OpenAI model list (health probes)            |
 | anything else                        | 404 with an OpenAI-shaped error body            |
 
@@ -142,6 +145,157 @@ def anthropic_events(n: int, model: str) -> list[bytes]:
     return events
 
 
+def responses_events(n: int, model: str) -> list[bytes]:
+    """The SSE events of an OpenAI Responses stream with ``n`` text deltas, in
+    the order api.openai.com sends them (created, in_progress, item and part
+    added, deltas, text/part/item done, completed with the whole output)."""
+    seq = iter(range(1 << 62))
+    text = "".join(_WORDS[i % len(_WORDS)] for i in range(n))
+
+    def event(body: dict[str, object]) -> bytes:
+        body = {"type": body.pop("type"), "sequence_number": next(seq), **body}
+        return f"event: {body['type']}\ndata: {_dumps(body)}\n\n".encode()
+
+    def response(status: str, output: list[object], usage: object) -> dict[str, object]:
+        return {
+            "id": "resp_bench",
+            "object": "response",
+            "created_at": _CREATED,
+            "status": status,
+            "model": model,
+            "output": output,
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": usage,
+        }
+
+    part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+    item = {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "status": "completed",
+        "content": [part],
+    }
+    where = {"item_id": "msg_bench", "output_index": 0, "content_index": 0}
+    usage = {
+        "input_tokens": 12,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": n,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 12 + n,
+    }
+    events = [
+        event({"type": "response.created", "response": response("in_progress", [], None)}),
+        event({"type": "response.in_progress", "response": response("in_progress", [], None)}),
+        event(
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {**item, "status": "in_progress", "content": []},
+            }
+        ),
+        event(
+            {
+                "type": "response.content_part.added",
+                **where,
+                "part": {**part, "text": ""},
+            }
+        ),
+    ]
+    events.extend(
+        event(
+            {
+                "type": "response.output_text.delta",
+                **where,
+                "delta": _WORDS[i % len(_WORDS)],
+                "logprobs": [],
+            }
+        )
+        for i in range(n)
+    )
+    events += [
+        event({"type": "response.output_text.done", **where, "text": text, "logprobs": []}),
+        event({"type": "response.content_part.done", **where, "part": part}),
+        event({"type": "response.output_item.done", "output_index": 0, "item": item}),
+        event({"type": "response.completed", "response": response("completed", [item], usage)}),
+    ]
+    return events
+
+
+def gemini_events(n: int, model: str) -> list[bytes]:
+    """The SSE events of a Gemini ``streamGenerateContent?alt=sse`` stream with
+    ``n`` text chunks, shaped like Google's (every chunk repeats the running
+    usage, the model version and the response id; the last has finishReason)."""
+
+    def chunk(text: str, index: int, finish: bool = False) -> bytes:
+        candidate: dict[str, object] = {
+            "content": {"parts": [{"text": text}], "role": "model"},
+            "index": 0,
+        }
+        if finish:
+            candidate["finishReason"] = "STOP"
+        body = {
+            "candidates": [candidate],
+            "usageMetadata": {
+                "promptTokenCount": 12,
+                "candidatesTokenCount": index + 1,
+                "totalTokenCount": 13 + index,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 12}],
+            },
+            "modelVersion": model,
+            "responseId": "bench-response-id",
+        }
+        return f"data: {_dumps(body)}\r\n\r\n".encode()
+
+    return [chunk(_WORDS[i % len(_WORDS)], i, finish=i == n - 1) for i in range(n)]
+
+
+def ollama_lines(n: int, model: str) -> list[bytes]:
+    """The NDJSON lines of an Ollama ``/api/chat`` stream with ``n`` text
+    pieces, then the final line with ``done_reason`` and the counts."""
+    created = "2026-12-03T09:00:00.000000Z"
+    lines = [
+        (
+            _dumps(
+                {
+                    "model": model,
+                    "created_at": created,
+                    "message": {"role": "assistant", "content": _WORDS[i % len(_WORDS)]},
+                    "done": False,
+                }
+            )
+            + "\n"
+        ).encode()
+        for i in range(n)
+    ]
+    final = {
+        "model": model,
+        "created_at": created,
+        "message": {"role": "assistant", "content": ""},
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": 4_883_583_458,
+        "load_duration": 1_334_875,
+        "prompt_eval_count": 12,
+        "prompt_eval_duration": 342_546_000,
+        "eval_count": n,
+        "eval_duration": 4_535_599_000,
+    }
+    lines.append((_dumps(final) + "\n").encode())
+    return lines
+
+
+EVENTS = {
+    "openai": openai_events,
+    "anthropic": anthropic_events,
+    "responses": responses_events,
+    "gemini": gemini_events,
+    "ollama": ollama_lines,
+}
+
+
 def _chunked(events: list[bytes], bulk: bool = False) -> list[bytes]:
     """Each event as one HTTP/1.1 chunk (or, ``bulk``, events packed into
     chunks of up to 64 KiB), then the last-chunk marker."""
@@ -167,20 +321,27 @@ _SSE_HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
     b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n"
 )
+_NDJSON_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\n"
+    b"transfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n"
+)
+
+
+def _head(kind: str) -> bytes:
+    return _NDJSON_HEAD if kind == "ollama" else _SSE_HEAD
 
 
 @lru_cache(maxsize=32)
 def stream_body(kind: str, n: int, bulk: bool = False) -> list[bytes]:
     """The chunk-encoded body of a stream, built once per (kind, n, bulk)."""
     model = f"bench-{n}"
-    events = openai_events(n, model) if kind == "openai" else anthropic_events(n, model)
-    return _chunked(events, bulk)
+    return _chunked(EVENTS[kind](n, model), bulk)
 
 
 @lru_cache(maxsize=32)
 def stream_blob(kind: str, n: int, bulk: bool = False) -> bytes:
     """Head and body as one buffer, for unpaced streams (one write)."""
-    return _SSE_HEAD + b"".join(stream_body(kind, n, bulk))
+    return _head(kind) + b"".join(stream_body(kind, n, bulk))
 
 
 def _simple(status: str, payload: object) -> bytes:
@@ -198,6 +359,21 @@ _MODELS = _simple(
         "data": [{"id": "bench-200", "object": "model", "created": _CREATED, "owned_by": "bench"}],
     },
 )
+
+
+def _kind(path: str) -> str | None:
+    """The stream a POST path asks for, or None."""
+    if path.endswith("/chat/completions"):
+        return "openai"
+    if path.endswith("/messages"):
+        return "anthropic"
+    if path.endswith("/responses"):
+        return "responses"
+    if path.endswith(":streamGenerateContent"):
+        return "gemini"
+    if path.endswith("/api/chat"):
+        return "ollama"
+    return None
 
 
 class _Connection(asyncio.Protocol):
@@ -261,12 +437,15 @@ class _Connection(asyncio.Protocol):
         if method == "GET" and path.endswith("/models"):
             transport.write(_MODELS)
             return None
-        if method == "POST" and (path.endswith("/chat/completions") or path.endswith("/messages")):
-            kind = "openai" if path.endswith("/chat/completions") else "anthropic"
-            try:
-                model = str(json.loads(body).get("model", ""))
-            except (ValueError, AttributeError):
-                model = ""
+        kind = _kind(path) if method == "POST" else None
+        if kind is not None:
+            if kind == "gemini":
+                model = path.rsplit("/models/", 1)[-1].split(":", 1)[0]
+            else:
+                try:
+                    model = str(json.loads(body).get("model", ""))
+                except (ValueError, AttributeError):
+                    model = ""
             match = _MODEL_RE.match(model.rsplit("/", 1)[-1])
             if match is None:
                 transport.write(
@@ -303,7 +482,7 @@ class _Connection(asyncio.Protocol):
 
     async def _paced(self, kind: str, n: int, gap: float, bulk: bool) -> None:
         try:
-            for piece in [_SSE_HEAD, *stream_body(kind, n, bulk)]:
+            for piece in [_head(kind), *stream_body(kind, n, bulk)]:
                 await self._can_write.wait()
                 if self._transport is None:
                     return

@@ -11,8 +11,14 @@ environment:
 | ``ANTHROPIC_BASE_URL``   | a local Anthropic Messages server (SDK form, no ``/v1``) |
 | ``OPENAI_API_KEY``,      | fake keys                                               |
 | ``ANTHROPIC_API_KEY``    |                                                         |
-| ``MY_PROTOCOL_URL``      | a local server speaking the "my-protocol" of            |
-|                        | ``docs/custom-protocols.md``                             |
+| ``MY_PROTOCOL_URL``      | ``examples/my_protocol_server.py``, the "my-protocol"    |
+|                        | server a reader starts for ``docs/custom-protocols.md``  |
+| ``EXAMPLE_OPENAI_URL``   | ``examples/openai_server.py``, the OpenAI-compatible     |
+|                        | server a reader starts for ``docs/providers.md``         |
+
+The two ``examples/`` servers run as they ship (a subprocess each, on a
+free port): the examples are tested against the servers a reader runs, not
+against stand-ins.
 
 So ``llm.get_model("openai", …)`` and ``llm.get_model("anthropic", …)`` (and
 the official SDKs) reach the local servers. Those answer realistic streams
@@ -56,6 +62,7 @@ extra environment.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -71,8 +78,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.my_protocol import sse as my_sse
-from tests.support.scripted_server import Reply, Request, ScriptedServer
+from tests.support.scripted_server import Reply
 from tests.support.upstreams import AnthropicUpstream, OpenAIUpstream, Script, ToolUse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,13 +203,18 @@ def _tool_use(name: str, parameters: dict[str, Any]) -> ToolUse:
 
 
 class DocsOpenAI(OpenAIUpstream):
+    extra_arguments: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated
+    """Added to every tool call's arguments (a model that invents one)."""
+
     def completion(self, body: dict[str, Any]) -> Reply:
         messages = body.get("messages", [])
         tools = body.get("tools") or []
         script = Script(text=TEXT)
         if tools and messages and messages[-1].get("role") == "user":
             fn = tools[0]["function"]
-            script = Script(text="", tools=[_tool_use(fn["name"], fn.get("parameters", {}))])
+            call = _tool_use(fn["name"], fn.get("parameters", {}))
+            call.arguments.update(self.extra_arguments)
+            script = Script(text="", tools=[call])
         elif body.get("reasoning_effort"):
             script.thinking = THINKING
         self.script = script
@@ -228,22 +239,37 @@ class DocsAnthropic(AnthropicUpstream):
         return super().messages(body)
 
 
-def my_protocol_answer(request: Request) -> Reply:
-    """The "my-protocol" of docs/custom-protocols.md: text events, then done."""
-    if request.path != "/generate":
-        return Reply.json({"message": f"no route {request.path}"}, status=404)
-    words = TEXT.split(" ")
-    events = [my_sse("text", {"text": w + " "}) for w in words[:-1]]
-    events.append(my_sse("text", {"text": words[-1]}))
-    events.append(my_sse("done", {"usage": {"input": 5, "output": len(words)}}))
-    return Reply.sse(events)
+EXAMPLES = ROOT / "examples"
+_LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+@contextlib.contextmanager
+def example_server(script: str) -> Iterator[str]:
+    """Run ``examples/<script> --port 0`` as a reader would; its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / script), "--port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # blocks until the server has bound its port
+        found = _LISTENING.search(line)
+        if found is None:
+            raise RuntimeError(f"{script} did not start: {line}{proc.stderr.read()}")
+        yield found.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @dataclass
 class Upstreams:
     openai: DocsOpenAI
     anthropic: DocsAnthropic
-    mine: ScriptedServer
+    my_protocol_url: str
+    example_openai_url: str
 
     def env(self) -> dict[str, str]:
         return {
@@ -251,14 +277,20 @@ class Upstreams:
             "ANTHROPIC_BASE_URL": self.anthropic.url,
             "OPENAI_API_KEY": "sk-docs-test",
             "ANTHROPIC_API_KEY": "sk-ant-docs-test",
-            "MY_PROTOCOL_URL": self.mine.url,
+            "MY_PROTOCOL_URL": self.my_protocol_url,
+            "EXAMPLE_OPENAI_URL": self.example_openai_url,
         }
 
 
 @pytest.fixture(scope="module")
 def upstreams() -> Iterator[Upstreams]:
-    with DocsOpenAI() as o, DocsAnthropic() as a, ScriptedServer(my_protocol_answer) as m:
-        yield Upstreams(o, a, m)
+    with (
+        DocsOpenAI() as o,
+        DocsAnthropic() as a,
+        example_server("my_protocol_server.py") as mine,
+        example_server("openai_server.py") as example_openai,
+    ):
+        yield Upstreams(o, a, mine, example_openai)
 
 
 # -- fixtures a block can ask for (needs=) -------------------------------------------
@@ -288,8 +320,24 @@ def _comfyui(tmp_path: Path, up: Upstreams) -> Iterator[dict[str, str]]:
         yield {"COMFYUI_URL": fake.url}
 
 
+@contextlib.contextmanager
+def _native(tmp_path: Path, up: Upstreams) -> Iterator[dict[str, str]]:
+    from tests.support.native_upstream import native_upstream
+
+    with native_upstream() as server:
+        yield {
+            "OPENAI_BASE_URL": server.url + "/v1",
+            "GEMINI_BASE_URL": server.url + "/v1beta",
+            "GEMINI_API_KEY": "gemini-docs-test",
+            "OLLAMA_HOST": server.url,
+        }
+
+
 NEEDS: dict[str, Callable[[Path, Upstreams], AbstractContextManager[dict[str, str]]]] = {
     "server": _server,
+    # one server speaking OpenAI Responses, Gemini and Ollama; sets OPENAI_BASE_URL,
+    # GEMINI_BASE_URL, GEMINI_API_KEY and OLLAMA_HOST
+    "native": _native,
     "a1111": _a1111,  # a fake AUTOMATIC1111 API; sets A1111_URL
     "comfyui": _comfyui,  # a fake ComfyUI (HTTP + websocket); sets COMFYUI_URL
 }
@@ -432,3 +480,37 @@ def test_the_server_fixture_serves_examples(upstreams: Upstreams, tmp_path: Path
     )
     (block,) = collect(page)
     assert run_block(block, upstreams, tmp_path) is None
+
+
+def test_the_tool_loop_example_survives_an_undeclared_argument(
+    upstreams: Upstreams, tmp_path: Path
+) -> None:
+    """A model that adds an argument the tool does not declare: the
+    documented loop tells the model (an error tool result naming it) instead
+    of crashing with ``TypeError: unexpected keyword argument``."""
+    (block,) = [b for b in ALL_BLOCKS if "llm.validate_tool_call(tools, call)" in b.code]
+    with DocsOpenAI() as inventive:
+        inventive.extra_arguments = {"unit": "celsius"}
+        failure = run_block(block, dataclasses.replace(upstreams, openai=inventive), tmp_path)
+        assert failure is None, failure
+        sent = inventive.requests[-1].json()["messages"]
+    tool_results = [m for m in sent if m["role"] == "tool"]
+    assert len(tool_results) == 1
+    assert "'unit' was unexpected" in json.dumps(tool_results[0])
+
+
+def test_the_example_servers_answer_as_documented(upstreams: Upstreams) -> None:
+    """What the docs say about examples/: models, both reply forms, errors."""
+    import httpx
+
+    base = upstreams.example_openai_url
+    assert httpx.get(base + "/models").json()["data"][0]["id"] == "my-model"
+    body = {"model": "my-model", "messages": [{"role": "user", "content": "Hi"}]}
+    whole = httpx.post(base + "/chat/completions", json=body).json()
+    assert whole["choices"][0]["message"]["content"] == TEXT
+    assert httpx.post(base + "/nope", json=body).status_code == 404
+    mine = upstreams.my_protocol_url
+    cut = httpx.post(mine + "/generate", json={"prompt": "Hi", "max_tokens": 2}).text
+    assert '"stop": "length"' in cut and cut.count("event: text") == 2
+    assert "event: error" in httpx.post(mine + "/generate", content=b"[1]").text
+    assert httpx.post(mine + "/other", json={}).status_code == 404

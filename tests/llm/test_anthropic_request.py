@@ -11,6 +11,7 @@ from tests.support import anthropic_streams as a
 from tests.support.scripted_server import Reply, ScriptedServer
 
 from pluma import llm
+from pluma.llm.handoff import TOOL_ID_RULES, fit_tool_id
 from pluma.llm.protocols.anthropic_messages import (
     AnthropicMessagesOptions,
     NamedTool,
@@ -159,6 +160,10 @@ async def test_prompt_caching_can_be_turned_off(server: ScriptedServer) -> None:
     assert "cache_control" not in str(body)
 
 
+# Rewritten by the handoff (pluma.llm.handoff) to the API's id alphabet.
+ODD_ID = fit_tool_id("call|with.odd:chars", TOOL_ID_RULES["anthropic-messages"])
+
+
 def assistant(*content: llm.AssistantContent, **kw: Any) -> llm.AssistantMessage:
     return llm.AssistantMessage(
         content=list(content), protocol="anthropic-messages", provider="anthropic", **kw
@@ -207,7 +212,7 @@ async def test_history_with_thinking_tools_and_merged_results(server: ScriptedSe
         {"type": "thinking", "thinking": "I should call both.", "signature": "sig-abc"},
         {"type": "text", "text": "Let me look."},
         {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}},
-        {"type": "tool_use", "id": "call_with_odd_chars", "name": "clock", "input": {}},
+        {"type": "tool_use", "id": ODD_ID, "name": "clock", "input": {}},
     ]
     # consecutive tool results: ONE user message, ids matching the tool_use ids
     assert messages[2]["content"] == [
@@ -218,7 +223,7 @@ async def test_history_with_thinking_tools_and_merged_results(server: ScriptedSe
         },
         {
             "type": "tool_result",
-            "tool_use_id": "call_with_odd_chars",
+            "tool_use_id": ODD_ID,
             "content": [{"type": "text", "text": "boom"}],
             "is_error": True,
         },
@@ -458,7 +463,7 @@ async def test_streamed_reply_replays_verbatim_in_the_next_turn() -> None:
     """A reply assembled from a stream, sent back (after a JSON round trip)
     with its tool result, gives the blocks the API expects to see again."""
     first = [
-        a.message_start(),
+        a.message_start(model="claude-sonnet-test"),  # the model asked for
         a.thinking_start(0),
         a.thinking_delta(0, "Need the time."),
         a.signature_delta(0, "SIG=="),

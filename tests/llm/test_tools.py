@@ -44,6 +44,35 @@ def test_tool_from_model() -> None:
     assert (renamed.name, renamed.description) == ("add_item", "Add one item.")
 
 
+def test_a_tool_from_a_model_refuses_undeclared_arguments() -> None:
+    """A model's tool closes its objects (nested models too), so a stray
+    argument is named instead of reaching the function as a keyword."""
+    assert ORDER.parameters["additionalProperties"] is False
+    assert ORDER.parameters["$defs"]["Item"]["additionalProperties"] is False
+    args = {"customer": "Ann", "items": [{"name": "tea", "qty": 1, "size": "L"}], "unit": "C"}
+    with pytest.raises(llm.ToolValidationError) as info:
+        llm.validate_tool_call([ORDER], call(args))
+    problems = dict(info.value.errors)
+    assert "'unit' was unexpected" in problems[""]
+    assert "'size' was unexpected" in problems["items[0]"]
+
+
+def test_a_model_that_allows_extra_arguments_keeps_them() -> None:
+    class Open(BaseModel, extra="allow"):
+        city: str
+
+    class Closed(BaseModel, extra="forbid"):
+        city: str
+
+    tool = llm.tool_from_model(Open)
+    assert tool.parameters["additionalProperties"] is True
+    args = {"city": "Paris", "unit": "C"}
+    assert llm.validate_tool_call([tool], llm.ToolCall("c", "Open", args)) == args
+    closed = llm.tool_from_model(Closed)
+    with pytest.raises(llm.ToolValidationError, match="'unit' was unexpected"):
+        llm.validate_tool_call([closed], llm.ToolCall("c", "Closed", args))
+
+
 def test_valid_arguments_pass_through() -> None:
     args = {"customer": "Ann", "items": [{"name": "tea", "qty": 2}], "priority": "high"}
     assert llm.validate_tool_call([ORDER], call(args)) == args

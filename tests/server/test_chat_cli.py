@@ -73,3 +73,35 @@ def test_chat_without_a_key_says_how_to_set_one(
     assert result.returncode == 1
     assert "pluma keys set remote" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("kind", "limit"), [("oa", "50"), ("an", None)])
+def test_chat_says_when_the_answer_was_cut_at_the_token_limit(
+    upstreams: tuple[Path, OpenAIUpstream, AnthropicUpstream], kind: str, limit: str | None
+) -> None:
+    """``finish_reason: length`` / ``stop_reason: max_tokens``: the text that
+    came is printed, a note says it was cut and the exit status is 3."""
+    data_dir, oa, an = upstreams
+    upstream = oa if kind == "oa" else an
+    upstream.reset(Script(text="One, two, three", stop="length"))
+    args = ["chat", "count", "--connection", kind, *(["--max-tokens", limit] if limit else [])]
+    result = run_cli(args, data_dir=data_dir)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "One, two, three\n"
+    assert "pluma: the answer was cut" in result.stderr
+    assert "--max-tokens" in result.stderr
+    if limit:
+        assert f"limit of {limit} tokens" in result.stderr
+
+
+def test_chat_says_a_filtered_answer_is_incomplete(
+    upstreams: tuple[Path, OpenAIUpstream, AnthropicUpstream],
+) -> None:
+    data_dir, oa, _ = upstreams
+    oa.reset(Script(text="Here is how to", stop="content_filter"))
+    result = run_cli(["chat", "hi", "--connection", "oa"], data_dir=data_dir)
+    assert result.returncode == 1
+    assert result.stdout == "Here is how to\n"
+    assert "the answer above is incomplete" in result.stderr
+    assert "content filter" in result.stderr
+    assert "Traceback" not in result.stderr

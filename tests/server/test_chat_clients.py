@@ -357,7 +357,9 @@ def test_api_chat_streams_openai_chunks(env: ChatEnv, kind: str) -> None:
     assert response.headers["x-accel-buffering"] == "no"
     data = sse_data(response.text)
     assert data[-1] == "[DONE]"
-    chunks = [json.loads(d) for d in data[:-1]]
+    chunks = [json.loads(d) for d in data[:-2]]
+    usage = json.loads(data[-2])  # the page always gets usage and its cost last
+    assert usage["choices"] == [] and usage["usage"]["cost"]["total"] >= 0
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert all("role" not in c["choices"][0]["delta"] for c in chunks[1:])
     assert all(
@@ -387,7 +389,7 @@ def test_api_chat_tool_call_fragments(env: ChatEnv) -> None:
             json={"model": "an/claude-test-1", "messages": [{"role": "user", "content": "Weather?"}],
                   "tools": [WEATHER_TOOL_OPENAI]},
         )  # fmt: skip
-    chunks = [json.loads(d) for d in sse_data(response.text)[:-1]]
+    chunks = [c for c in (json.loads(d) for d in sse_data(response.text)[:-1]) if c["choices"]]
     fragments = [f for c in chunks for f in c["choices"][0]["delta"].get("tool_calls", [])]
     assert fragments[0] == {"index": 0, "id": "call_1", "type": "function",
                             "function": {"name": "get_weather", "arguments": ""}}  # fmt: skip

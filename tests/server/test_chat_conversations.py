@@ -173,3 +173,42 @@ def test_unknown_conversation_is_404_before_streaming(env: ChatEnv, http: httpx.
     assert response.status_code == 404
     assert "no-such-id" in response.json()["error"]["message"]
     assert upstream.requests == []
+
+
+def test_cost_is_reported_in_the_final_event_and_stored(env: ChatEnv, http: httpx.Client) -> None:
+    # claude-sonnet-4-5 at the catalog's prices: $3 in, $15 out, $0.30 cache read per million.
+    env.reset(
+        "an", Script(text="Priced.", input_tokens=1000, output_tokens=200, cached_tokens=4000)
+    )
+    conversation_id = new_conversation(http)
+    response = http.post(
+        "/api/chat",
+        json={
+            "conversation_id": conversation_id,
+            "model": "an/claude-sonnet-4-5",
+            "messages": [{"role": "user", "content": "What does it cost?"}],
+        },
+    )
+    assert response.status_code == 200
+    events = [line[6:] for line in response.text.split("\n\n") if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    final = json.loads(events[-2])
+    assert final["choices"] == []
+    expected = (1000 * 3 + 200 * 15 + 4000 * 0.3) / 1e6
+    assert final["usage"]["cost"]["total"] == pytest.approx(expected)
+    assert final["usage"]["cost"]["cache_read"] == pytest.approx(4000 * 0.3 / 1e6)
+    assert final["usage"]["prompt_tokens"] == 5000
+    reply = stored(http, conversation_id, 2)[1]
+    assert reply["usage"]["cost"]["total"] == pytest.approx(expected)
+    assert reply["usage"]["cacheRead"] == 4000
+
+
+def test_a_model_the_catalog_does_not_know_costs_nothing(env: ChatEnv, http: httpx.Client) -> None:
+    env.reset("oa", Script(text="Free.", input_tokens=1000, output_tokens=200))
+    response = http.post(
+        "/api/chat",
+        json={"model": "oa/model-a", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    events = [line[6:] for line in response.text.split("\n\n") if line.startswith("data: ")]
+    usage = json.loads(events[-2])["usage"]
+    assert usage["completion_tokens"] == 200 and usage["cost"]["total"] == 0

@@ -218,7 +218,7 @@ def test_unknown_connection_is_404(env: ChatEnv) -> None:
 
 @pytest.mark.parametrize("kind", ["oa", "an"])
 @pytest.mark.parametrize(
-    ("upstream_status", "status"), [(401, 502), (400, 400), (404, 404), (429, 429), (503, 502)]
+    ("upstream_status", "status"), [(400, 400), (404, 404), (429, 429), (503, 502)]
 )
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
 def test_upstream_refusal_before_the_stream_is_an_http_error(
@@ -230,6 +230,79 @@ def test_upstream_refusal_before_the_stream_is_an_http_error(
     message = error_message(path, response)
     assert "model says no" in message
     assert message.startswith("upstream")
+
+
+@pytest.mark.parametrize("kind", ["oa", "an"])
+@pytest.mark.parametrize("upstream_status", [401, 403])
+def test_a_rejected_key_is_not_retried_by_the_sdks_and_says_how_to_fix_it(
+    env: ChatEnv, kind: str, upstream_status: int
+) -> None:
+    """The official SDKs, with their default retries, make one upstream call
+    each: the answer is the upstream's auth-class status (never retried),
+    naming the connection and ``pluma keys set NAME``."""
+    upstream = env.reset(kind, Script(status=upstream_status, error_message="invalid x-api-key"))
+    oa = openai.OpenAI(base_url=env.url + "/v1", api_key=env.server.api_key)
+    error_class = (
+        openai.AuthenticationError if upstream_status == 401 else openai.PermissionDeniedError
+    )
+    with pytest.raises(error_class) as caught:
+        oa.chat.completions.create(model=env.model(kind), messages=USER)  # type: ignore[arg-type]
+    oa.close()
+    assert len(upstream.requests) == 1
+    message = str(caught.value)
+    assert f"connection {kind!r}" in message and f"pluma keys set {kind}" in message
+    assert "invalid x-api-key" in message
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    upstream.requests.clear()
+    an = anthropic.Anthropic(base_url=env.url, api_key=env.server.api_key)
+    an_error = (
+        anthropic.AuthenticationError if upstream_status == 401 else anthropic.PermissionDeniedError
+    )
+    with pytest.raises(an_error) as an_caught:
+        an.messages.create(model=env.model(kind), max_tokens=50, messages=USER)  # type: ignore[arg-type]
+    an.close()
+    assert len(upstream.requests) == 1
+    assert f"pluma keys set {kind}" in str(an_caught.value)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "hint"), [("", "try the base URL {root}/v1"), ("/v1/v1", "base URL to {root}/v1")]
+)
+def test_an_upstream_404_on_the_chat_path_names_the_url_and_the_likely_fix(
+    env: ChatEnv, suffix: str, hint: str
+) -> None:
+    """A base URL without (or with one too many) ``/v1``: the 404 names the
+    URL tried and suggests the fix, and the health check says the same."""
+    root = env.openai.url
+    name = f"path{len(suffix)}"
+    created = _clients[env.url].post(
+        "/api/connections",
+        json={"name": name, "compat": "openai", "base_url": root + suffix, "default_model": "m"},
+    )
+    assert created.status_code in (200, 201), created.text
+    try:
+        response = post(env, "/v1/chat/completions", {"model": f"{name}/m", "messages": USER})
+        assert response.status_code == 404
+        message = error_message("/v1/chat/completions", response)
+        assert f"POST {root}{suffix}/chat/completions" in message
+        assert hint.format(root=root) in message
+        tested = _clients[env.url].post(f"/api/connections/{created.json()['id']}/test")
+        verdict = tested.json()
+        assert verdict["ok"] is False
+        assert hint.format(root=root) in verdict["message"]
+        assert verdict["message"].count("HTTP 404") == 1, verdict["message"]
+        assert "answered 404" not in verdict["message"]
+    finally:
+        _clients[env.url].delete(f"/api/connections/{created.json()['id']}")
+
+
+def test_a_missing_model_404_gets_no_base_url_advice(env: ChatEnv) -> None:
+    env.reset("oa", Script(status=404, error_message="The model `gpt-9` does not exist"))
+    response = post(env, "/v1/chat/completions", {"model": "oa/gpt-9", "messages": USER})
+    assert response.status_code == 404
+    message = error_message("/v1/chat/completions", response)
+    assert "does not exist" in message
+    assert "try the base URL" not in message and "set the connection's base URL" not in message
 
 
 def test_upstream_failure_reaches_the_page_inline(env: ChatEnv) -> None:

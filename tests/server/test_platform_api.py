@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from tests.support.scripted_server import Reply, Request, ScriptedServer
 from tests.support.server_process import PlumaServer
@@ -101,7 +102,16 @@ def test_crud_test_and_models_through_the_api(tmp_path: Path, upstream: Scripted
         )
         assert "HTTP 401" in test["message"] and "sk-wrong-1" not in json.dumps(test)
         bad_models = c.get("/api/models", params={"connection": "Acme"})
-        assert bad_models.status_code == 502 and "sk-wrong-1" not in bad_models.text
+        assert bad_models.status_code == 401 and "sk-wrong-1" not in bad_models.text
+        assert "pluma keys set Acme" in bad_models.json()["error"]["message"]
+        assert bad_models.headers["x-should-retry"] == "false"
+        # The OpenAI SDK (default retries) asks once: a rejected key is not retried.
+        upstream.requests.clear()
+        sdk = openai.OpenAI(base_url=srv.url + "/v1", api_key=srv.api_key)
+        with pytest.raises(openai.AuthenticationError, match="pluma keys set Acme"):
+            sdk.models.list()
+        sdk.close()
+        assert len(upstream.requests) == 1
         degraded = c.get("/api/health").json()
         assert degraded["status"] == "degraded" and degraded["upstream_ok"] is False
 
@@ -245,8 +255,8 @@ def test_corrupt_connections_file_at_start(tmp_path: Path) -> None:
 
 MALFORMED: list[tuple[str, str, Any, int, str]] = [
     # method, path, body (bytes: raw; else JSON), status, text the message must contain
-    ("POST", "/api/connections", b"{not json", 422, "not valid JSON"),
-    ("POST", "/api/connections", b"", 422, "body"),
+    ("POST", "/api/connections", b"{not json", 400, "not valid JSON"),
+    ("POST", "/api/connections", b"", 400, "body"),
     ("POST", "/api/connections", [1, 2], 422, "JSON object"),
     ("POST", "/api/connections", {"base_url": "http://h/v1"}, 422, "name"),
     ("POST", "/api/connections", {"name": "a"}, 422, "base_url"),
@@ -294,7 +304,7 @@ MALFORMED: list[tuple[str, str, Any, int, str]] = [
         422,
         "already exists",
     ),
-    ("PUT", "/api/connections/{id}", b"{", 422, "not valid JSON"),
+    ("PUT", "/api/connections/{id}", b"{", 400, "not valid JSON"),
     ("PUT", "/api/connections/{id}", {}, 422, "changes nothing"),
     ("PUT", "/api/connections/{id}", {"name": None}, 422, "name"),
     ("PUT", "/api/connections/{id}", {"base_url": 7}, 422, "base_url"),
@@ -306,6 +316,11 @@ MALFORMED: list[tuple[str, str, Any, int, str]] = [
     ("GET", "/api/connections/nosuch", None, 404, "nosuch"),
     ("GET", "/api/models?connection=nosuch", None, 404, "nosuch"),
     ("GET", "/api/health?upstream=maybe", None, 422, "upstream"),
+    ("POST", "/v1/no-such-route", {}, 404, "no route POST /v1/no-such-route"),
+    ("GET", "/v1/no/such/route", None, 404, "/v1/chat/completions"),
+    ("DELETE", "/api/no-such-route", None, 404, "no route DELETE /api/no-such-route"),
+    ("GET", "/v1/chat/completions", None, 405, "use POST"),
+    ("PATCH", "/api/connections", {}, 405, "use GET, POST"),
 ]
 
 
@@ -326,17 +341,41 @@ def test_malformed_requests_get_4xx_naming_the_problem(tmp_path: Path) -> None:
             assert r.status_code == status, (method, path, body, r.text)
             message = r.json()["error"]["message"]
             assert needle in message, (method, path, body, message)
+            if status == 400:  # not JSON: no field to name (a parse offset is not one)
+                assert r.json()["error"]["param"] is None, r.text
         assert [x["name"] for x in c.get("/api/connections").json()["connections"]] == ["taken"]
 
 
 def test_openapi_lists_the_platform_routes(tmp_path: Path) -> None:
     with PlumaServer(tmp_path) as srv, srv.client() as c:
         paths = c.get("/openapi.json").json()["paths"]
-    for path in ("/api/health", "/api/providers", "/api/connections", "/api/connections/{ref}",
+    for path in ("/api/health", "/api/providers", "/api/presets", "/api/connections", "/api/connections/{ref}",
                  "/api/connections/{ref}/activate", "/api/connections/{ref}/test", "/api/models",
                  "/api/discovery", "/api/session", "/api/chat", "/v1/models",
                  "/v1/chat/completions", "/v1/messages"):  # fmt: skip
         assert path in paths
+
+
+def test_presets_come_from_the_catalog_for_the_registered_compats(tmp_path: Path) -> None:
+    with PlumaServer(tmp_path) as srv, srv.client() as c:
+        kinds = c.get("/api/providers").json()["providers"]
+        presets = {p["id"]: p for p in c.get("/api/presets").json()["presets"]}
+    assert presets["groq"] == {
+        "id": "groq",
+        "name": "Groq",
+        "compat": "openai",
+        "base_url": "https://api.groq.com/openai/v1",
+        "key_env": "GROQ_API_KEY",
+        "doc": presets["groq"]["doc"],
+        "models": presets["groq"]["models"],
+    }
+    assert presets["anthropic"]["compat"] == "anthropic"
+    assert presets["anthropic"]["base_url"] == "https://api.anthropic.com/v1"
+    assert presets["openai"]["compat"] == "openai"
+    assert len(presets) > 100
+    assert {p["compat"] for p in presets.values()} <= set(kinds)
+    # Gemini's preset appears once a provider handles its compat.
+    assert ("google" in presets) == ("gemini" in kinds)
 
 
 def test_first_run_discovery_offers_running_local_backends(tmp_path: Path) -> None:

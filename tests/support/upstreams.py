@@ -19,7 +19,16 @@ Built from the published APIs, not from Pluma's code:
 
 What the model "says" is a :class:`Script`, set on the upstream per test.
 Each upstream answers on its own :class:`ScriptedServer`, which records the
-requests (so a test can check what Pluma sent) and notices disconnects.
+requests (so a test can check what Pluma sent; :meth:`_Upstream.bodies` gives
+their JSON bodies) and notices disconnects.
+
+Both honour stop sequences as the APIs document them: the reply ends before
+the first occurrence of any of ``stop`` (OpenAI: ``finish_reason: stop``, the
+sequence left out) or ``stop_sequences`` (Anthropic: ``stop_reason:
+stop_sequence`` with ``stop_sequence`` naming the one that matched). The
+Anthropic upstream also honours a forced tool (``tool_choice: {"type":
+"tool", "name"}``) when the script has no tool calls of its own: it calls
+that tool with the script's text as its input (the text parsed as JSON).
 """
 
 from __future__ import annotations
@@ -70,6 +79,20 @@ def pieces(text: str, size: int = 6) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or []
 
 
+def cut_at_stop(text: str, stops: Any) -> tuple[str, str | None]:
+    """``text`` up to the earliest stop sequence, and the sequence that matched."""
+    if isinstance(stops, str):
+        stops = [stops]
+    best: tuple[int, str] | None = None
+    for seq in stops or []:
+        at = text.find(seq) if isinstance(seq, str) and seq else -1
+        if at >= 0 and (best is None or at < best[0]):
+            best = (at, seq)
+    if best is None:
+        return text, None
+    return text[: best[0]], best[1]
+
+
 def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data)
     head = f"event: {event}\n" if event else ""
@@ -79,9 +102,13 @@ def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
 class _Upstream(ScriptedServer):
     """A scripted upstream API: subclasses answer each request from ``script``."""
 
+    default_models: tuple[str, ...] = ()
+
     def __init__(self) -> None:
         super().__init__(handler=self.answer)
         self.script = Script()
+        self.models = list(self.default_models)
+        """The ids ``GET /v1/models`` lists (a test may change them)."""
 
     @property
     def base_url(self) -> str:
@@ -101,9 +128,19 @@ class _Upstream(ScriptedServer):
         """True once ``count`` requests have arrived."""
         return self.wait_requests(count, timeout)
 
+    def bodies(self, path: str = "") -> list[dict[str, Any]]:
+        """The JSON bodies of the POST requests received (to ``path`` when given)."""
+        return [
+            r.json()
+            for r in list(self.requests)
+            if r.method == "POST" and (not path or r.path == path)
+        ]
+
 
 class OpenAIUpstream(_Upstream):
     """An OpenAI Chat Completions server."""
+
+    default_models = tuple(MODELS)
 
     def answer(self, request: Request) -> Reply:
         if request.method == "GET" and request.path == "/v1/models":
@@ -117,7 +154,7 @@ class OpenAIUpstream(_Upstream):
                             "created": 1_700_000_000,
                             "owned_by": "test-org",
                         }
-                        for m in MODELS
+                        for m in self.models
                     ],
                 }
             )
@@ -136,7 +173,8 @@ class OpenAIUpstream(_Upstream):
                 status=s.status,
                 headers={"retry-after": s.retry_after} if s.retry_after else None,
             )
-        finish = s.stop or ("tool_calls" if s.tools else "stop")
+        text, matched = cut_at_stop(s.text, body.get("stop"))
+        finish = s.stop or ("tool_calls" if s.tools and not matched else "stop")
         usage = {
             "prompt_tokens": s.input_tokens + s.cached_tokens,
             "completion_tokens": s.output_tokens,
@@ -145,8 +183,8 @@ class OpenAIUpstream(_Upstream):
         }
         model = body.get("model", "model-a")
         if not body.get("stream"):
-            message: dict[str, Any] = {"role": "assistant", "content": s.text or None}
-            if s.tools:
+            message: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if s.tools and not matched:
                 message["tool_calls"] = [
                     {
                         "id": t.id,
@@ -187,14 +225,14 @@ class OpenAIUpstream(_Upstream):
         out.append(chunk({"role": "assistant", "content": ""}))
         for piece in pieces(s.thinking):
             out.append(chunk({"reasoning_content": piece}))
-        for n, piece in enumerate(pieces(s.text)):
+        for n, piece in enumerate(pieces(text)):
             if s.fail_after is not None and n == s.fail_after:
                 out.append(_sse({"error": {"message": s.error_message, "type": "server_error"}}))
                 return Reply(body=out)
             if s.hold_after is not None and n == s.hold_after:
                 out.append(60.0)
             out.append(chunk({"content": piece}))
-        for i, tool in enumerate(s.tools):
+        for i, tool in enumerate([] if matched else s.tools):
             out.append(
                 chunk({"tool_calls": [{"index": i, "id": tool.id, "type": "function",
                                         "function": {"name": tool.name, "arguments": ""}}]})
@@ -214,6 +252,8 @@ class OpenAIUpstream(_Upstream):
 class AnthropicUpstream(_Upstream):
     """An Anthropic Messages server (API version 2023-06-01)."""
 
+    default_models = ("claude-test-1", "claude-test-2")
+
     def answer(self, request: Request) -> Reply:
         if request.method == "GET" and request.path.startswith("/v1/models"):
             data = [
@@ -223,14 +263,14 @@ class AnthropicUpstream(_Upstream):
                     "display_name": f"Claude {m}",
                     "created_at": "2025-01-01T00:00:00Z",
                 }
-                for m in ("claude-test-1", "claude-test-2")
+                for m in self.models
             ]
             return Reply.json(
                 {
                     "data": data,
                     "has_more": False,
-                    "first_id": data[0]["id"],
-                    "last_id": data[-1]["id"],
+                    "first_id": data[0]["id"] if data else None,
+                    "last_id": data[-1]["id"] if data else None,
                 }
             )
         if request.method == "POST" and request.path == "/v1/messages":
@@ -243,12 +283,24 @@ class AnthropicUpstream(_Upstream):
             status=404,
         )
 
-    def _stop_reason(self) -> str:
-        s = self.script
-        return {"length": "max_tokens"}.get(s.stop, "tool_use" if s.tools else "end_turn")
+    def _stop_reason(self, tools: list[ToolUse], matched: str | None) -> str:
+        if matched is not None:
+            return "stop_sequence"
+        return {"length": "max_tokens"}.get(self.script.stop, "tool_use" if tools else "end_turn")
 
     def messages(self, body: dict[str, Any]) -> Reply:
         s = self.script
+        text, matched = cut_at_stop(s.text, body.get("stop_sequences"))
+        tools = [] if matched else list(s.tools)
+        choice = body.get("tool_choice") or {}
+        if choice.get("type") == "tool" and not tools:
+            # A forced tool: the model must call it, so the reply is its input.
+            try:
+                forced = json.loads(text)
+            except ValueError:
+                forced = {"text": text}
+            tools, text = [ToolUse("toolu_forced1", str(choice.get("name")), forced)], ""
+        stop_reason = self._stop_reason(tools, matched)
         if s.status != 200:
             kind = "overloaded_error" if s.status == 529 else "api_error"
             return Reply.json(
@@ -269,15 +321,15 @@ class AnthropicUpstream(_Upstream):
                 content.append(
                     {"type": "thinking", "thinking": s.thinking, "signature": s.signature}
                 )
-            if s.text:
-                content.append({"type": "text", "text": s.text})
+            if text:
+                content.append({"type": "text", "text": text})
             content += [
                 {"type": "tool_use", "id": t.id, "name": t.name, "input": t.arguments}
-                for t in s.tools
+                for t in tools
             ]
             return Reply.json(
                 {"id": "msg_up1", "type": "message", "role": "assistant", "model": model, "content": content,
-                 "stop_reason": self._stop_reason(), "stop_sequence": None,
+                 "stop_reason": stop_reason, "stop_sequence": matched,
                  "usage": {**start_usage, "output_tokens": s.output_tokens}}
             )  # fmt: skip
         out: list[Chunk] = []
@@ -317,9 +369,9 @@ class AnthropicUpstream(_Upstream):
             delta({"type": "signature_delta", "signature": s.signature})
             stop()
             index += 1
-        if s.text:
+        if text:
             block({"type": "text", "text": ""})
-            for n, piece in enumerate(pieces(s.text)):
+            for n, piece in enumerate(pieces(text)):
                 if s.fail_after is not None and n == s.fail_after:
                     out.append(
                         _sse(
@@ -336,14 +388,14 @@ class AnthropicUpstream(_Upstream):
                 delta({"type": "text_delta", "text": piece})
             stop()
             index += 1
-        for tool in s.tools:
+        for tool in tools:
             block({"type": "tool_use", "id": tool.id, "name": tool.name, "input": {}})
             for piece in pieces(json.dumps(tool.arguments), 5):
                 delta({"type": "input_json_delta", "partial_json": piece})
             stop()
             index += 1
         out.append(
-            _sse({"type": "message_delta", "delta": {"stop_reason": self._stop_reason(), "stop_sequence": None},
+            _sse({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": matched},
                   "usage": {"output_tokens": s.output_tokens}}, "message_delta")
         )  # fmt: skip
         out.append(_sse({"type": "message_stop"}, "message_stop"))

@@ -71,6 +71,8 @@ class ChatUpstream(ScriptedServer):
         super().__init__(handler=self.route)
         self.replies: list[Reply] = [Reply.sse(answer("Hello from the upstream."))]
         self.chat_requests: list[dict[str, Any]] = []
+        self.models = list(MODELS)
+        """The ids ``GET /v1/models`` lists."""
 
     @property
     def base_url(self) -> str:
@@ -83,7 +85,7 @@ class ChatUpstream(ScriptedServer):
                     "object": "list",
                     "data": [
                         {"id": m, "object": "model", "created": 1, "owned_by": "test"}
-                        for m in MODELS
+                        for m in self.models
                     ],
                 }
             )

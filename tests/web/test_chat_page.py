@@ -235,6 +235,48 @@ def test_hostile_markdown_stays_inert(site: Site, upstream: ChatUpstream, new_pa
     assert not page.js_errors
 
 
+def test_a_preset_fills_the_connection_form(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    page = new_page(site.url)
+    page.get_by_role("button", name="Settings").click()
+    page.get_by_role("button", name="Add connection").click()
+    form = page.get_by_role("form", name="Add a connection")
+    form.wait_for()  # drawn once /api/presets has answered
+    presets = form.get_by_label("Preset").locator("option").all_inner_texts()
+    assert "Groq (openai)" in presets and "Anthropic (anthropic)" in presets  # /api/presets
+    form.get_by_label("Preset").select_option(label="Groq (openai)")
+    assert form.get_by_label("Name").input_value() == "groq"
+    assert form.get_by_label("Compatibility").input_value() == "openai"
+    assert form.get_by_label("Base URL").input_value() == "https://api.groq.com/openai/v1"
+    key = form.get_by_label("API key")
+    assert key.get_attribute("placeholder") == "paste your GROQ_API_KEY"
+    assert "GROQ_API_KEY" in form.locator(".hint", has_text="keyring").inner_text()
+
+    # Another preset replaces what the first filled in (the name too, untouched since).
+    form.get_by_label("Preset").select_option(label="Anthropic (anthropic)")
+    assert form.get_by_label("Name").input_value() == "anthropic"
+    assert form.get_by_label("Compatibility").input_value() == "anthropic"
+    assert form.get_by_label("Base URL").input_value() == "https://api.anthropic.com/v1"
+    assert key.get_attribute("placeholder") == "paste your ANTHROPIC_API_KEY"
+
+    # Saved as filled (pointed at the loopback upstream: no test leaves this machine).
+    form.get_by_label("Preset").select_option(label="Groq (openai)")
+    form.get_by_label("Base URL").fill(upstream.base_url)
+    key.fill("gsk-web-test")
+    form.get_by_role("button", name="Add connection").click()
+    row = page.locator("#connection-list li", has_text="groq")
+    row.wait_for()
+    assert "openai" in row.inner_text() and "API key: set" in row.inner_text()
+    with site.api() as client:
+        created = next(
+            c for c in client.get("/api/connections").json()["connections"] if c["name"] == "groq"
+        )
+        assert created["compat"] == "openai" and created["base_url"] == upstream.base_url
+        client.delete(f"/api/connections/{created['id']}").raise_for_status()
+    assert page.js_errors == []
+
+
 def test_connection_settings_add_test_activate_edit_delete(
     site: Site, upstream: ChatUpstream, new_page: Any
 ) -> None:
@@ -244,6 +286,7 @@ def test_connection_settings_add_test_activate_edit_delete(
     page.get_by_role("button", name="Add connection").click()
 
     form = page.get_by_role("form", name="Add a connection")
+    form.wait_for()
     compat_options = form.get_by_label("Compatibility").locator("option").all_inner_texts()
     assert "openai" in compat_options and "anthropic" in compat_options  # from /api/providers
     form.get_by_label("Name").fill("Second backend")
@@ -654,6 +697,7 @@ def test_compat_choices_are_the_servers_registered_providers(
     page = new_page(site.url + "/#settings")
     page.get_by_role("button", name="Add connection").click()
     form = page.get_by_role("form", name="Add a connection")
+    form.wait_for()
     offered = form.get_by_label("Compatibility").locator("option")
     assert offered.evaluate_all("os => os.map(o => o.value)") == ids
 

@@ -8,6 +8,7 @@ adding a command is adding a name.
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
@@ -29,12 +30,46 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from pluma import __version__
+
+        typer.echo(f"pluma {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        help="Print the version and exit.",
+        callback=_print_version,
+        is_eager=True,
+    ),
+) -> None:
+    """Pluma: LLM provider layer and self-hosted chat server."""
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
-    from pluma import __version__
+    _print_version(True)
 
-    typer.echo(__version__)
+
+@app.command()
+def providers() -> None:
+    """List the provider kinds (``compat`` values) a connection can use,
+    built-in and from installed plugins; no server needed."""
+    from pluma.server.chat.providers.base import provider_kinds
+    from pluma.server.profiles.connections import load_providers
+
+    problems = load_providers()
+    for kind in provider_kinds():
+        typer.echo(kind)
+    for problem in problems:
+        typer.echo(f"warning: {problem}", err=True)
 
 
 for _name in COMMAND_MODULES:
@@ -42,4 +77,28 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    """Run a command; a failure no command handled itself is one line on
+    stderr and exit status 1, never a traceback (a full disk, a data
+    directory that is a file, a store that cannot be read)."""
+    try:
+        app()
+    except Exception as exc:
+        message = _known_failure(exc)
+        if message is None:
+            raise
+        typer.echo(f"pluma: {message}", err=True)
+        sys.exit(1)
+
+
+def _known_failure(exc: Exception) -> str | None:
+    """The one line for a failure a user can act on (None: a bug, shown in full)."""
+    from pluma.cli.common import describe_os_error
+    from pluma.server.profiles.connections import ConnectionsError
+    from pluma.server.storage.documents import StoreError
+    from pluma.server.storage.secrets import SecretStoreError
+
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    if isinstance(exc, ConnectionsError | SecretStoreError | StoreError):
+        return str(exc)
+    return None

@@ -7,8 +7,15 @@ needs to run).
 | answer text   | stdout, as it streams (so ``pluma chat … > file`` keeps it) |
 | reasoning     | stderr, dimmed (rich)                                      |
 | tool calls    | stderr, one line each                                      |
-| failure       | stderr ``pluma: <what happened>``, exit code 1             |
+| answer cut    | stderr ``pluma: the answer was cut …`` (max tokens), exit code 3 |
+| failure       | stderr ``pluma: <what happened>``, exit code 1; a content  |
+|               | filter or refusal that stopped the answer is a failure, and |
+|               | when text was printed the note says it is incomplete       |
 | Ctrl-C        | the upstream request is cancelled, exit code 130           |
+
+Exit codes: 0 the whole answer, 1 failure, 2 a bad option, 3 the answer
+stopped at the token limit (stdout holds the part that came: a script piping
+``pluma chat`` into a file learns from the status that the file is cut).
 
 The connection is the active one, ``--connection NAME``, or the prefix of
 ``--model <connection>/<model id>`` (as on the HTTP API).
@@ -25,6 +32,9 @@ from typing import Any
 import typer
 
 from pluma.cli.common import DataDirOption, SecretsOption, fail, open_manager, settings_for
+
+EXIT_CUT = 3
+"""``pluma chat``'s exit status when the answer stopped at the token limit."""
 
 
 def register(app: typer.Typer) -> None:
@@ -87,7 +97,7 @@ async def _stream(manager: Any, request: Any, connection: str | None) -> int:
     out = sys.stdout
     async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as http:
         try:
-            target = resolve_target(manager, http, request.model, connection)
+            target = await resolve_target(manager, http, request.model, connection)
             request.model = target.model
             stream = events_for(target.provider, request)
         except Exception as exc:
@@ -122,12 +132,31 @@ async def _stream(manager: Any, request: Any, connection: str | None) -> int:
                     elif last == "thinking":
                         err.print()
                     out.flush()
+                    if event.message is not None and event.message.stop_reason == "length":
+                        err.print(f"pluma: {_cut_note(request)}", style="yellow", markup=False)
+                        return EXIT_CUT
                     return 0
                 elif kind == "error":
                     if last == "text":
                         out.write("\n")
                         out.flush()
                     message = event.message.error_message if event.message else None
-                    err.print(f"pluma: {message or 'the stream failed'}", style="red", markup=False)
+                    note = message or "the stream failed"
+                    if last == "text":
+                        note = f"the answer above is incomplete: {note}"
+                    err.print(f"pluma: {note}", style="red", markup=False)
                     return 1
     return 1
+
+
+def _cut_note(request: Any) -> str:
+    limit = request.max_tokens
+    if limit:
+        return (
+            f"the answer was cut: it reached the limit of {limit} tokens (--max-tokens); "
+            "ask again with a larger --max-tokens"
+        )
+    return (
+        "the answer was cut: it reached the model's token limit; "
+        "ask again with a larger --max-tokens or for a shorter answer"
+    )

@@ -4,6 +4,8 @@ a server runs), and turning errors into one line and an exit code."""
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,10 +32,43 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def settings_for(data_dir: Path | None, secrets: str | None, **more: Any) -> Settings:
+    """The settings of a command; the data directory is made sure of here,
+    so an unusable one is one line, whatever the command."""
     try:
-        return Settings.from_env(data_dir=data_dir, secrets=secrets, **more)
+        settings = Settings.from_env(data_dir=data_dir, secrets=secrets, **more)
     except SettingsError as exc:
         raise fail(str(exc), 2) from None
+    ensure_data_dir(settings.data_dir)
+    return settings
+
+
+def ensure_data_dir(path: Path) -> None:
+    """Create the data directory (0700) or exit with what is wrong with it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+    except OSError as exc:
+        raise fail(
+            f"cannot use data directory {path}: {exc.strerror or exc}; "
+            "pick another with --data-dir / PLUMA_DATA_DIR"
+        ) from None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a file-system failure that escaped a command, with what to do."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    what = f"{exc.strerror or exc}{where}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"{what}: the disk is full; free some space and try again (the stores are "
+            "written atomically: what was saved before is intact)"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{what}: check the permissions, or pick another --data-dir / PLUMA_DATA_DIR"
+    if exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+        return f"{what}: something else is in the way; pick another --data-dir / PLUMA_DATA_DIR"
+    return what
 
 
 def open_manager(settings: Settings) -> Any:

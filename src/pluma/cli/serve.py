@@ -21,7 +21,7 @@ from typing import Any
 
 import typer
 
-from pluma.cli.common import fail
+from pluma.cli.common import ensure_data_dir, fail
 from pluma.server.config import Settings, SettingsError, parse_size
 
 
@@ -136,13 +136,7 @@ def _preflight(settings: Settings) -> None:
     surface as a start-up traceback: an unusable data dir or secret store."""
     from pluma.server.storage.secrets import SecretStoreError, open_secret_store
 
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise fail(
-            f"cannot use data directory {settings.data_dir}: {exc.strerror or exc}; "
-            "pick another with --data-dir / PLUMA_DATA_DIR"
-        ) from None
+    ensure_data_dir(settings.data_dir)
     try:
         open_secret_store(settings.secrets, settings.data_dir)
     except SecretStoreError as exc:

@@ -7,8 +7,9 @@
         ...
 
 This package imports nothing from ``pluma.server``; it is usable on its own.
-Built-in adapters (``openai-completions``, ``anthropic-messages``) are in the
-default registry; third-party packages add theirs through the
+Built-in adapters (``openai-completions``, ``anthropic-messages``,
+``openai-responses``, ``google-generative-ai``, ``ollama``) are in the default
+registry; third-party packages add theirs through the
 ``pluma.llm.adapters`` entry-point group or :func:`register`.
 
 Importing the package is cheap: the names that need heavy dependencies
@@ -31,6 +32,7 @@ from pluma.llm.adapter import ProtocolAdapter
 from pluma.llm.errors import (
     AbortedError,
     ConfigurationError,
+    ContextOverflowError,
     LLMError,
     MissingAPIKeyError,
     ProviderError,
@@ -79,9 +81,10 @@ from pluma.llm.writer import StreamWriter
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
+    from pluma.llm.catalog import get_model, list_models
     from pluma.llm.client import Client
     from pluma.llm.event_stream import EventStream
-    from pluma.llm.models import get_model, list_models
+    from pluma.llm.handoff import transform_messages
     from pluma.llm.toolargs import ParsedArguments, parse_partial_arguments, parse_tool_arguments
     from pluma.llm.tools import (
         ToolSchemaError,
@@ -97,8 +100,9 @@ if TYPE_CHECKING:
 _LAZY = {
     "Client": "pluma.llm.client",
     "EventStream": "pluma.llm.event_stream",
-    "get_model": "pluma.llm.models",
-    "list_models": "pluma.llm.models",
+    "get_model": "pluma.llm.catalog",
+    "list_models": "pluma.llm.catalog",
+    "transform_messages": "pluma.llm.handoff",
     "ParsedArguments": "pluma.llm.toolargs",
     "parse_partial_arguments": "pluma.llm.toolargs",
     "parse_tool_arguments": "pluma.llm.toolargs",
@@ -143,10 +147,12 @@ def load_entry_point_adapters(registry: AdapterRegistry, entries: Iterable[Entry
 def builtin_registry(*, entry_points: bool = True) -> AdapterRegistry:
     """A new registry holding the built-in adapters and, unless told not to,
     those of the ``pluma.llm.adapters`` entry-point group."""
+    from pluma.llm.protocols import register_native
     from pluma.llm.protocols.anthropic_messages import AnthropicMessagesAdapter
     from pluma.llm.protocols.openai_completions import OpenAICompletionsAdapter
 
     registry = AdapterRegistry([OpenAICompletionsAdapter(), AnthropicMessagesAdapter()])
+    register_native(registry)  # openai-responses, google-generative-ai, ollama
     if entry_points:
         from importlib.metadata import entry_points as installed
 
@@ -196,6 +202,7 @@ __all__ = [
     "ConfigurationError",
     "ContentBlock",
     "Context",
+    "ContextOverflowError",
     "Cost",
     "Diagnostic",
     "Event",
@@ -248,5 +255,6 @@ __all__ = [
     "stream",
     "to_json",
     "tool_from_model",
+    "transform_messages",
     "validate_tool_call",
 ]

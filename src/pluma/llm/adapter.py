@@ -26,6 +26,13 @@ class ProtocolAdapter(Protocol):
     ``writer.fail``; an exception that escapes anyway becomes an error event,
     and leaving the generator early (abort, ``aclose``) must release the
     upstream connection, which ``async with`` around the response does.
+
+    An adapter may also define ``check(model, context, options)``, raising
+    :class:`~pluma.llm.errors.ConfigurationError` for a request it would
+    refuse (a neutral control its protocol lacks, contradicting options).
+    ``stream`` still reports those the adapter's way (``start``, then an
+    ``error`` event); ``check`` lets a caller that must answer before
+    streaming, such as the server's chat routes, refuse at once (a 400).
     """
 
     @property

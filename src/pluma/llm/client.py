@@ -1,5 +1,6 @@
 """Client: routes a model to its adapter, after checking what can be checked
-before any byte leaves (protocol known, options valid, key present)."""
+before any byte leaves (protocol known, options valid, key present) and
+making the history fit the model (:mod:`pluma.llm.handoff`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import dataclasses
 from typing import get_args
 
 from pluma.llm.adapter import ProtocolAdapter
+from pluma.llm.controls import check_controls
 from pluma.llm.errors import ConfigurationError
 from pluma.llm.event_stream import EventStream, raise_for_result
+from pluma.llm.handoff import transform_context
 from pluma.llm.keys import resolve_api_key
 from pluma.llm.options import StreamOptions
 from pluma.llm.registry import AdapterRegistry
@@ -56,11 +59,14 @@ class Client:
         if options.max_tokens is not None and options.max_tokens <= 0:
             raise ConfigurationError(f"max_tokens must be positive, got {options.max_tokens}")
         _check_limits(options)
+        check_controls(options)
         _check_tools(context)
         base_url = options.base_url or model.base_url
         key = resolve_api_key(model.provider, base_url, options.api_key)
         if key != options.api_key:
             options = dataclasses.replace(options, api_key=key)
+        # History from other models is made acceptable to this one (see handoff).
+        context = transform_context(context, model)
         source = adapter.stream(model, context, options)
         if not hasattr(source, "__anext__"):
             close = getattr(source, "close", None)

@@ -78,6 +78,17 @@ class ProviderError(LLMError):
         return self.message
 
 
+class ContextOverflowError(ProviderError):
+    """The prompt (history, system prompt, tools) does not fit the model's
+    context window. Recognised from each vendor's wording (see
+    :mod:`pluma.llm.overflow`), so a caller can compact the history and retry::
+
+        except llm.StreamError as exc:
+            if isinstance(exc.cause, llm.ContextOverflowError):
+                ...  # drop or summarise old turns, then call again
+    """
+
+
 class UpstreamTimeout(ProviderError):
     """No bytes within the configured connect, first-byte or idle timeout."""
 

@@ -5,13 +5,17 @@ variables. Upstreams on this machine (loopback base URLs) need no key.
 |--------------------------------|----------------------------------------------------|
 | a provider in ``ENV_KEYS``     | its variables; none set and remote → an error      |
 |                                | naming them                                        |
+| a provider of the catalog      | its key variables from the models.dev dataset      |
+| (:mod:`pluma.llm.catalog`)     | (``GROQ_API_KEY``, ``HF_TOKEN``, …); none set and   |
+|                                | remote → the same error                            |
 | any other provider id ``x-y``  | ``X_Y_API_KEY``; none set → no key (the adapter or |
 |                                | upstream decides, e.g. a custom protocol or a      |
 |                                | self-hosted server that needs none)                |
 | loopback base URL              | the same variables, but never an error             |
 
 A key taken from the environment is sent only to that provider's own
-endpoint: its official hosts (``OFFICIAL_HOSTS``), or the URL the user gave
+endpoint: its official hosts (``OFFICIAL_HOSTS``, or the hosts of its
+endpoints in the catalog), or the URL the user gave
 in ``<PROVIDER>_BASE_URL`` (``OPENAI_BASE_URL``, as the official SDKs read
 it). A model that says ``provider="openai"`` but points at some other server
 (a local Ollama, a third-party proxy) gets no key from ``OPENAI_API_KEY`` —
@@ -25,9 +29,13 @@ import functools
 import ipaddress
 import os
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pluma.llm.errors import MissingAPIKeyError, ProviderError
+
+if TYPE_CHECKING:
+    from pluma.llm.catalog import ProviderInfo
 
 # provider id → environment variables checked, in order. These providers
 # always need a key at their public endpoints.
@@ -44,6 +52,7 @@ ENV_KEYS: dict[str, tuple[str, ...]] = {
     "cerebras": ("CEREBRAS_API_KEY",),
     "perplexity": ("PERPLEXITY_API_KEY", "PPLX_API_KEY"),
     "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "google": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
     "moonshot": ("MOONSHOT_API_KEY",),
     "zai": ("ZAI_API_KEY",),
     "huggingface": ("HF_TOKEN", "HUGGINGFACE_API_KEY"),
@@ -65,6 +74,7 @@ OFFICIAL_HOSTS: dict[str, tuple[str, ...]] = {
     "cerebras": ("api.cerebras.ai",),
     "perplexity": ("api.perplexity.ai",),
     "gemini": ("generativelanguage.googleapis.com",),
+    "google": ("generativelanguage.googleapis.com",),
     "moonshot": ("api.moonshot.ai", "api.moonshot.cn"),
     "zai": ("api.z.ai", "open.bigmodel.cn"),
     "huggingface": ("router.huggingface.co", "api-inference.huggingface.co"),
@@ -88,11 +98,31 @@ def is_local_url(url: str) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
+def _catalog_provider(provider: str) -> ProviderInfo | None:
+    """The catalog's entry for ``provider`` when it names key variables
+    (the dataset is loaded on the first such question, not at import)."""
+    from pluma.llm.catalog import provider_info
+
+    found = provider_info(provider)
+    return found if found is not None and found.key_env else None
+
+
+def _always_needs_key(provider: str) -> bool:
+    if provider in ENV_KEYS:
+        return True
+    found = _catalog_provider(provider)
+    # A catalog provider served on this machine (LM Studio) needs none.
+    return found is not None and not is_local_url(found.base_url)
+
+
 def env_names(provider: str) -> tuple[str, ...]:
     """The environment variables that may hold ``provider``'s key."""
     known = ENV_KEYS.get(provider)
     if known is not None:
         return known
+    listed = _catalog_provider(provider)
+    if listed is not None:
+        return listed.key_env
     derived = re.sub(r"[^A-Z0-9]+", "_", provider.upper()).strip("_")
     return (f"{derived}_API_KEY",) if derived else ()
 
@@ -110,12 +140,19 @@ def _origin(url: str) -> tuple[str, int | None]:
 def is_providers_endpoint(provider: str, base_url: str) -> bool:
     """Whether ``base_url`` belongs to ``provider``, so that the provider's
     key from the environment may be sent there (see the module docstring)."""
-    if provider not in ENV_KEYS or not base_url:
-        # Derived variables (ME_API_KEY) are named by the user for this
-        # provider id; no URL means the adapter's own default endpoint.
-        return True
+    if not base_url:
+        return True  # the adapter's own default endpoint
+    if provider in ENV_KEYS:
+        hosts = OFFICIAL_HOSTS.get(provider, ())
+    else:
+        listed = _catalog_provider(provider)
+        if listed is None or is_local_url(listed.base_url):
+            # Derived variables (ME_API_KEY) are named by the user for this
+            # provider id; a local server's variable is the user's too.
+            return True
+        hosts = listed.hosts
     host, port = _origin(base_url)
-    for official in OFFICIAL_HOSTS.get(provider, ()):
+    for official in hosts:
         if host == official or host.endswith("." + official):
             return True
     override = os.environ.get(f"{provider.upper()}_BASE_URL", "").strip()
@@ -145,8 +182,8 @@ def resolve_api_key(provider: str, base_url: str, explicit: str | None) -> str |
     found = env_key(provider)
     if found:
         return found
-    if provider in ENV_KEYS and not is_local_url(base_url):
-        raise MissingAPIKeyError(provider, list(ENV_KEYS[provider]))
+    if not is_local_url(base_url) and _always_needs_key(provider):
+        raise MissingAPIKeyError(provider, list(env_names(provider)))
     return None
 
 

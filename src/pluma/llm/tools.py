@@ -42,11 +42,30 @@ def tool_from_model(
     """A :class:`Tool` whose parameters are the JSON Schema of ``model``.
 
     The name defaults to the class name, the description to its docstring.
+
+    Arguments the model does not declare are refused: every object schema
+    pydantic leaves open (a model with the default ``extra`` setting, or
+    ``extra="ignore"``) gets ``additionalProperties: false``, so
+    :func:`validate_tool_call` names the stray argument instead of letting it
+    reach the tool function as an unexpected keyword. A model declared with
+    ``extra="allow"`` keeps ``additionalProperties: true`` and its extra
+    arguments pass.
     """
     schema = model.model_json_schema()
     schema.pop("title", None)
+    _close_objects(schema)
+    for definition in schema.get("$defs", {}).values():
+        if isinstance(definition, dict):
+            _close_objects(definition)
     desc = description or (model.__doc__ or "").strip()
     return Tool(name=name or model.__name__, description=desc, parameters=schema)
+
+
+def _close_objects(schema: dict[str, Any]) -> None:
+    """``additionalProperties: false`` on a model's object schema unless it
+    already says (pydantic writes it for ``extra="forbid"`` and ``"allow"``)."""
+    if schema.get("type") == "object" and "properties" in schema:
+        schema.setdefault("additionalProperties", False)
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 
 from pluma.llm.errors import AbortedError, ProviderError
 from pluma.llm.events import Event
+from pluma.llm.overflow import classify as classify_overflow
 from pluma.llm.redact import mask
 from pluma.llm.types import (
     AssistantMessage,
@@ -176,6 +177,8 @@ class StreamWriter:
         self.message.stop_reason = stop_reason
         self.message.error_message = text
         exc = error if isinstance(error, BaseException) else ProviderError(error)
+        if isinstance(exc, ProviderError):
+            exc = classify_overflow(exc)
         return Event("error", message=self.message, error=exc)
 
     def abort(self, reason: str = "the request was aborted") -> Event | None:

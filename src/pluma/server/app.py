@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
     install_error_handlers(app)
     for module in _hot_first(modules):
         app.include_router(module.router)
+    install_api_not_found(app, [route for module in modules for route in module.router.routes])
     if STATIC_DIR.is_dir() and any(STATIC_DIR.iterdir()):
         from fastapi.staticfiles import StaticFiles
 
@@ -270,6 +271,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = exc.errors()
+        if any(
+            error.get("type") == "json_invalid"
+            or (error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",))
+            for error in errors
+        ):
+            # A body that is not JSON at all (or none) is a 400, as on the chat
+            # routes; a "json_invalid" loc is a character offset, not a field.
+            return _json_error(request, 400, describe_validation(errors), code="invalid_json")
         first = errors[0].get("loc", ()) if errors else ()
         param = ".".join(str(p) for p in first[1:]) or None
         return _json_error(
@@ -285,6 +294,56 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     for cls in (ConnectionsError, SecretStoreError, StoreError):
         app.add_exception_handler(cls, connections_error)
+
+
+API_PREFIXES = ("/v1/", "/api/")
+"""Paths that are API calls: an unknown one is a JSON 404, never the web
+page's static-file answer (which is a 405 for any method but GET)."""
+
+
+def install_api_not_found(app: FastAPI, routes: list[Any]) -> None:
+    """Answer unknown API paths with 404 (and a known path with the wrong
+    method with 405 and its ``Allow``), in the caller's error shape.
+
+    Registered after every router (``routes``: theirs), so real routes
+    match first.
+    """
+    from starlette.routing import Match
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+    async def not_found(request: Request) -> JSONResponse:
+        path = request.url.path
+        allowed = sorted(
+            {
+                method
+                for route in routes
+                if isinstance(getattr(route, "methods", None), set)
+                and route.matches(request.scope)[0] == Match.PARTIAL
+                for method in route.methods
+            }
+        )
+        if allowed:
+            return _json_error(
+                request,
+                405,
+                f"{request.method} is not allowed on {path}; use {', '.join(allowed)}",
+                code="method_not_allowed",
+                headers={"allow": ", ".join(allowed)},
+            )
+        return _json_error(
+            request,
+            404,
+            f"no route {request.method} {path}: the OpenAI-compatible API serves "
+            "/v1/chat/completions and /v1/models, the Anthropic one /v1/messages; "
+            "/openapi.json lists every route",
+            code="not_found",
+        )
+
+    for prefix in API_PREFIXES:
+        app.add_api_route(
+            f"{prefix}{{rest:path}}", not_found, methods=methods, include_in_schema=False
+        )
 
 
 def app_from_env() -> FastAPI:

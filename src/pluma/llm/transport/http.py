@@ -48,6 +48,7 @@ import orjson
 
 from pluma.llm.errors import ProviderError, UpstreamTimeout
 from pluma.llm.options import StreamOptions, Timeouts
+from pluma.llm.overflow import classify as classify_overflow
 from pluma.llm.redact import mask, secrets_of
 from pluma.llm.transport.base import (
     ConnectTimeout,
@@ -59,6 +60,7 @@ from pluma.llm.transport.base import (
     TransportError,
     UntrustedCertificate,
 )
+from pluma.llm.transport.ndjson import LineDecoder
 from pluma.llm.transport.sse import ServerSentEvent, SSEDecoder
 
 RETRY_STATUSES = frozenset({408, 409, 429, 529}) | frozenset(range(500, 600))
@@ -173,12 +175,14 @@ def error_from_body(status: int, body: bytes, reason: str = "") -> ProviderError
     if not message:
         text = body.decode("utf-8", "replace").strip()
         message = text[:500] if text else (reason or "upstream error")
-    return ProviderError(
-        message,
-        status=status,
-        code=code,
-        type=etype,
-        retryable=status in RETRY_STATUSES,
+    return classify_overflow(
+        ProviderError(
+            message,
+            status=status,
+            code=code,
+            type=etype,
+            retryable=status in RETRY_STATUSES,
+        )
     )
 
 
@@ -421,6 +425,43 @@ async def read_sse(
         timer.close()
     for event in decoder.flush():
         yield event
+
+
+async def read_ndjson(response: UpstreamResponse, timeouts: Timeouts) -> AsyncIterator[bytes]:
+    """The response body as newline-delimited JSON lines (raw bytes, for
+    ``orjson.loads``), with the same timeouts and failure reporting as
+    :func:`read_sse`. Blank lines are skipped; a last line without its
+    newline is still handed over."""
+    decoder = LineDecoder()
+    raw = response._raw
+    read = raw.readany
+    loop = asyncio.get_running_loop()
+    first = True
+    idle = timeouts.idle
+    timer = _ReadTimer(loop, response._take_deadline(timeouts, loop))
+    try:
+        while True:
+            timer.wait()
+            try:
+                chunk = await (raw.read(FIRST_READ) if first else read())
+            except asyncio.CancelledError:
+                if not timer.timed_out():
+                    raise
+                raise _read_timeout(first, timeouts) from None
+            except Exception as exc:
+                if (failure := _read_failure(raw, exc)) is None:
+                    raise
+                raise failure from exc
+            if not chunk:
+                break
+            first = False
+            timer.done(None if idle is None else loop.time() + idle)
+            for line in decoder.feed(chunk):
+                yield line
+    finally:
+        timer.close()
+    for line in decoder.flush():
+        yield line
 
 
 async def read_body(

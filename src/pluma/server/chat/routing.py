@@ -5,11 +5,18 @@ names.
 |-------------------------------------------|----------------------------|-------------------------|
 | ``connection`` given (id or name)         | that profile               | ``model`` or its default|
 | ``model = "<profile-name>/<rest>"``, a profile has that name | that profile | ``rest``           |
-| any other ``model`` (``meta-llama/Llama-3`` included) | the active profile | ``model`` as given      |
-| no ``model``                              | the active profile         | its default model       |
+| ``model = "<prefix>/<rest>"``, no profile named ``prefix``, the active upstream lists the whole string | the active profile | ``model`` as given |
+| ``model = "<prefix>/<rest>"`` otherwise   | refused (404 ``model_not_found``, naming the connections) | |
+| any other ``model``                       | the active profile         | ``model`` as given      |
+| no ``model``                              | the profile (as above)     | its default model; with none, the upstream's only model; with several, refused (400 ``model_required``, listing them) |
 
 The profile-name prefix is tried first, and only a name that exists counts,
-so model ids that themselves contain ``/`` pass through untouched.
+so model ids that themselves contain ``/`` (``meta-llama/Llama-3``) reach an
+upstream that lists them, while a mistyped connection name
+(``Nope/gpt-4o-mini``) is refused instead of silently going to the active
+connection. Routing that needs an upstream's list reads it through
+:class:`ModelLists`, which keeps each answer for :data:`MODEL_LIST_TTL`
+seconds, so a chat request does not cost a model-list call each time.
 
 :func:`catalog` is the other direction: every name a client may send, as
 ``GET /v1/models`` lists them — the active profile's models as bare ids, then
@@ -19,7 +26,10 @@ every profile's models as ``<profile-name>/<model-id>``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +46,42 @@ CATALOG_TIMEOUT = 5.0
 """Seconds each upstream gets to list its models for :func:`catalog`."""
 
 
+MODEL_LIST_TTL = 30.0
+"""Seconds an upstream's model list is reused for routing decisions."""
+
+
+class ModelRequired(llm.ConfigurationError):
+    """No model named, no default on the connection, and the upstream does
+    not offer exactly one (a 400 ``model_required``; the page then asks)."""
+
+    def __init__(self, profile: ConnectionProfile, models: list[str], problem: str = "") -> None:
+        self.profile_name = profile.name
+        self.models = models
+        if models:
+            shown = ", ".join(models[:20]) + (", …" if len(models) > 20 else "")
+            offer = f"its upstream offers {len(models)} models ({shown})"
+        else:
+            offer = f"its upstream lists no models{f' ({problem})' if problem else ''}"
+        super().__init__(
+            f"no model given, connection {profile.name!r} has no default model and {offer}: "
+            "name a model in the request (the page's Model menu), or set the connection's "
+            "default model"
+        )
+
+
+class UnknownModelPrefix(llm.ConfigurationError):
+    """``<prefix>/<model>`` where no connection is named ``prefix`` and the
+    active upstream does not list the whole string (a 404 ``model_not_found``)."""
+
+    def __init__(self, model: str, prefix: str, active: str, names: list[str]) -> None:
+        self.model = model
+        super().__init__(
+            f"no connection is named {prefix!r} (connections: {', '.join(names) or 'none'}) "
+            f"and connection {active!r} does not list a model {model!r}: address a model as "
+            "<connection>/<model id>, or use an id from GET /v1/models"
+        )
+
+
 @dataclass(slots=True)
 class Target:
     provider: Provider
@@ -43,17 +89,73 @@ class Target:
     model: str
 
 
-def resolve_target(
-    connections: Any, http: httpx.AsyncClient, model: str, connection: str | None = None
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """Where the current request was routed, for error messages made after
+    the stream failed (far from the routing): the connection to name in
+    ``pluma keys set NAME`` and the URL chat was sent to."""
+
+    connection: str
+    compat: str
+    upstream: str
+    chat_url: str
+
+
+routed: ContextVar[Routed | None] = ContextVar("pluma_routed", default=None)
+"""Set by :func:`resolve_target` for the rest of the request's task (and the
+tasks it starts), read by :func:`pluma.server.http.failures.failure_for`."""
+
+
+class ModelLists:
+    """Recent model lists, per profile, upstream and key (failures are not kept)."""
+
+    def __init__(self, ttl: float = MODEL_LIST_TTL) -> None:
+        self.ttl = ttl
+        self._lists: dict[tuple[str, ...], tuple[float, list[str]]] = {}
+
+    async def ids(self, provider: Provider, profile: ConnectionProfile) -> list[str]:
+        """The model ids ``provider`` lists; raises what ``list_models`` raises."""
+        key = profile.api_key or ""
+        cache_key = (
+            profile.id,
+            provider.id,
+            provider.upstream,
+            hashlib.sha256(key.encode()).hexdigest()[:16],
+        )
+        hit = self._lists.get(cache_key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        async with asyncio.timeout(CATALOG_TIMEOUT):
+            ids = [m.id for m in await provider.list_models()]
+        if len(self._lists) > 64:
+            self._lists.clear()
+        self._lists[cache_key] = (time.monotonic(), ids)
+        return ids
+
+
+recent_models = ModelLists()
+"""The process's model lists for routing (the server and ``pluma chat``)."""
+
+
+async def resolve_target(
+    connections: Any,
+    http: httpx.AsyncClient,
+    model: str,
+    connection: str | None = None,
+    *,
+    lists: ModelLists | None = None,
 ) -> Target:
-    """Raises the connection manager's ``NoConnection``/``ProfileNotFound`` or
-    :class:`llm.ConfigurationError` (no model anywhere)."""
+    """Raises the connection manager's ``NoConnection``/``ProfileNotFound``,
+    :class:`UnknownModelPrefix` or :class:`ModelRequired`."""
     from pluma.server.profiles.connections import NoConnection
 
     if connections is None:
         raise NoConnection()
+    lists = lists or recent_models
     profile: ConnectionProfile | None = None
     model_id = model
+    unmatched_prefix = ""
     if connection:
         profile = connections.lookup(connection)
     elif "/" in model:
@@ -61,23 +163,65 @@ def resolve_target(
         named = connections.get_by_name(prefix)
         if named is not None and rest:
             profile, model_id = named, rest
+        else:
+            unmatched_prefix = prefix
     if profile is None:
         profile = connections.active()
         if profile is None:
             raise NoConnection()
-    model_id = model_id or profile.default_model
-    if not model_id:
-        raise llm.ConfigurationError(
-            f"no model given and connection {profile.name} has no default model — "
-            "name a model in the request or set the connection's default model"
-        )
     # The profile in hand is resolved directly: asking ``provider_for(id)``
     # would look it up (and copy it) a second time.
-    provider = create_provider(connections.resolve(profile), http)
+    resolved = connections.resolve(profile)
+    provider = create_provider(resolved, http)
+    if unmatched_prefix and model_id != profile.default_model:
+        offered = await _listed(lists, provider, resolved)
+        if offered is not None and model_id not in offered:
+            names = [p.name for p in connections.list()] or [profile.name]
+            raise UnknownModelPrefix(model_id, unmatched_prefix, profile.name, names)
+    upstream = provider.upstream
+    routed.set(
+        Routed(
+            profile.name, profile.compat, upstream, upstream + getattr(provider, "chat_path", "")
+        )
+    )
+    model_id = model_id or profile.default_model
+    if not model_id:
+        model_id = await _only_model(lists, provider, resolved)
     return Target(provider=provider, profile=profile, model=model_id)
 
 
-def open_chat(
+async def _listed(
+    lists: ModelLists, provider: Provider, profile: ConnectionProfile
+) -> list[str] | None:
+    """The upstream's ids, or None when it cannot list them (the upstream
+    then judges the name itself, and its answer reaches the client)."""
+    try:
+        return await lists.ids(provider, profile)
+    except Exception as exc:
+        log.info("could not list the models of connection %r: %s", profile.name, exc)
+        return None
+
+
+async def _only_model(lists: ModelLists, provider: Provider, profile: ConnectionProfile) -> str:
+    """The model to use when nothing names one: the upstream's only model."""
+    from pluma.server.chat.providers.adapted import NoAPIKeyError
+
+    try:
+        offered = await lists.ids(provider, profile)
+    except NoAPIKeyError:
+        raise
+    except llm.ProviderError as exc:
+        if exc.status is None or exc.status in (401, 403):
+            raise  # unreachable, or the key: the problem to report, not the model
+        raise ModelRequired(profile, [], str(exc)) from None
+    except Exception as exc:
+        raise ModelRequired(profile, [], f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+    if len(offered) == 1:
+        return offered[0]
+    raise ModelRequired(profile, offered)
+
+
+async def open_chat(
     connections: Any,
     http: httpx.AsyncClient,
     request: ChatRequest,
@@ -91,7 +235,7 @@ def open_chat(
     upstream's id, so callers that echo the client's name read it first.
     Raises as :func:`resolve_target` does.
     """
-    target = resolve_target(connections, http, request.model, connection)
+    target = await resolve_target(connections, http, request.model, connection)
     request.model = target.model
     return events_for(target.provider, request)
 
@@ -108,7 +252,8 @@ async def catalog(
 
     All upstreams are asked at once, each for at most ``seconds``.
     The active profile failing raises :class:`~pluma.server.http.failures.Failure`
-    (401 without a key, else 502, message naming the upstream): a client must
+    (401 without a key, the upstream's 401 / 403 for a rejected key, else
+    502, message naming the upstream): a client must
     learn that its default upstream is down. Another profile failing only
     leaves its models out, with a warning in the log, so one stopped local
     backend does not hide the others.
@@ -157,7 +302,7 @@ async def _models_of(
 ) -> list[ModelInfo] | Exception:
     """The profile's models, or the failure (keys redacted) as a ``Failure``."""
     from pluma.server.http.failures import Failure, failure_for
-    from pluma.server.profiles.upstream import check_upstream
+    from pluma.server.profiles.upstream import check_upstream, listing_failure
 
     try:
         resolved = connections.resolve(profile)
@@ -167,9 +312,12 @@ async def _models_of(
     verdict = await check_upstream(provider, key=resolved.api_key, timeout=seconds)
     if verdict.ok:
         return verdict.models
-    message = f"could not list the models of connection {profile.name!r}: {verdict.message}"
+    status, message = listing_failure(profile.name, verdict)
     if verdict.verdict == "no_key":
         return Failure(401, "authentication_error", "no_api_key", message)
+    if status in (401, 403):
+        kind = "authentication_error" if status == 401 else "permission_error"
+        return Failure(status, kind, "upstream_key_rejected", message, final=True)
     code = (
         verdict.verdict if verdict.verdict.startswith("upstream") else f"upstream_{verdict.verdict}"
     )

@@ -12,6 +12,10 @@ machine with nothing running answers in well under a second.
 | vLLM      | http://127.0.0.1:8000/v1     |
 
 A found backend is offered as a ready profile body for ``POST /api/connections``.
+A backend that also answers Ollama's own ``GET /api/version`` is Ollama, and is
+offered with the native ``ollama`` compat at its server root (thinking, tool
+calls and token counts come through as Ollama reports them), not through its
+OpenAI-compatible layer.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ class Found:
     models: list[str] = field(default_factory=list)
     needs_key: bool = False
     """It answered 401/403: running, but set a key on the profile."""
+    compat: str = "openai"
+    """The provider to offer: ``ollama`` for a native Ollama, else ``openai``."""
+    profile_url: str = ""
+    """The base URL to offer (Ollama's server root); empty: :attr:`base_url`."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -42,10 +50,11 @@ class Found:
             "base_url": self.base_url,
             "models": self.models,
             "needs_key": self.needs_key,
+            "compat": self.compat,
             "profile": {
                 "name": self.label,
-                "compat": "openai",
-                "base_url": self.base_url,
+                "compat": self.compat,
+                "base_url": self.profile_url or self.base_url,
                 "default_model": self.models[0] if self.models else "",
             },
         }
@@ -109,4 +118,17 @@ class Discovery:
         if not isinstance(data, list):
             return None
         models = [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
-        return Found(label, base_url.rstrip("/"), models)
+        found = Found(label, base_url.rstrip("/"), models)
+        root = found.base_url.removesuffix("/v1")
+        if await self._is_ollama(root):
+            found.compat, found.profile_url = "ollama", root
+        return found
+
+    async def _is_ollama(self, root: str) -> bool:
+        """Whether ``root`` answers Ollama's ``GET /api/version`` (``{"version"}``)."""
+        try:
+            response = await self.http.get(root + "/api/version", timeout=self.timeout)
+            body = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return False
+        return isinstance(body, dict) and isinstance(body.get("version"), str)

@@ -97,7 +97,10 @@ async def check_upstream(
     except Exception as exc:
         elapsed = (time.perf_counter() - started) * 1000
         status = _status_of(exc)
-        detail = redact(str(exc), key)[:500]
+        # A ProviderError's str() ends with "(HTTP n)": its bare message is
+        # taken so the status is said once.
+        words = exc.message if isinstance(exc, ProviderError) else str(exc)
+        detail = redact(words, key)[:500]
         if status in (401, 403):
             hint = "set the right key" if has_key else "this upstream needs an API key: set one"
             return Verdict(
@@ -111,12 +114,20 @@ async def check_upstream(
                 latency_ms=elapsed,
             )
         if status is not None:
+            said = (
+                f"{detail} (HTTP {status})"
+                if where in detail
+                else (f"{where} answered HTTP {status}: {detail}")
+            )
+            if status == 404:
+                hint = base_url_hint(provider.id, where)
+                said += f"; {hint}" if hint else ""
             return Verdict(
                 "upstream_error",
                 True,
                 None,
                 has_key,
-                f"{where} answered HTTP {status}: {detail}",
+                said,
                 status=status,
                 latency_ms=elapsed,
             )
@@ -126,7 +137,8 @@ async def check_upstream(
                 False,
                 None,
                 has_key,
-                f"cannot reach {where}: {detail}; is the server running and the base URL right?",
+                f"{detail if where in detail else f'cannot reach {where}: {detail}'}; "
+                "is the server running and the base URL right?",
                 latency_ms=elapsed,
             )
         if isinstance(exc, ConfigurationError) and not has_key:
@@ -172,3 +184,37 @@ def _unreachable(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def base_url_hint(compat: str, upstream: str) -> str:
+    """What to try when an upstream answers 404 on its API root ``upstream``
+    (empty when there is no likely fix to suggest)."""
+    root = upstream.rstrip("/")
+    if compat == "openai":
+        if root.endswith("/v1"):
+            return (
+                "if this server does not serve its API under /v1, set the connection's "
+                f"base URL to {root[: -len('/v1')]}"
+            )
+        return (
+            "OpenAI-compatible servers usually serve their API under /v1: "
+            f"try the base URL {root}/v1"
+        )
+    if compat == "anthropic":
+        return (
+            "check the connection's base URL: it is the API root, e.g. "
+            "https://api.anthropic.com (with or without /v1)"
+        )
+    return ""
+
+
+def listing_failure(name: str, verdict: Verdict) -> tuple[int, str]:
+    """The HTTP status and message for connection ``name``'s failed model
+    list: the key's problems are 401 / 403 (which the official SDKs do not
+    retry) and say how to set it, anything else the upstream did is a 502."""
+    message = f"could not list the models of connection {name!r}: {verdict.message}"
+    if verdict.verdict == "key_rejected":
+        return verdict.status or 401, f"{message} (`pluma keys set {name}` sets it)"
+    if verdict.verdict == "no_key":
+        return 401, message
+    return 502, message

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pluma.server.chat.codecs.anthropic_request import decode_messages_request
 from pluma.server.chat.codecs.anthropic_response import encode_message
 from pluma.server.chat.codecs.anthropic_stream import AnthropicEventEncoder
+from pluma.server.chat.codecs.request_fields import HEADER_FIELDS
 from pluma.server.chat.routing import open_chat
 from pluma.server.http.bodies import read_json
 from pluma.server.http.failures import Failure, error_response
@@ -37,8 +38,13 @@ async def messages(request: Request) -> Response:
     try:
         decoded = decode_messages_request(await read_json(request))
         chat_request = decoded.request
+        chat_request.extra_headers = {
+            header: value
+            for header in HEADER_FIELDS.values()
+            if (value := request.headers.get(header))
+        }
         requested = chat_request.model
-        stream = open_chat(state.connections, state.http, chat_request)
+        stream = await open_chat(state.connections, state.http, chat_request)
     except Exception as exc:
         return _error(exc)
     if decoded.stream:

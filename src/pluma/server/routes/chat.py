@@ -5,7 +5,11 @@ Body: OpenAI-style ``messages`` plus optional ``model`` (a model id or
 ``conversation_id``, ``system``, ``reasoning``, ``temperature``,
 ``max_tokens``, ``tools``.
 
-Answer: OpenAI ``chat.completion.chunk`` lines, ``data: [DONE]``; a failure
+Answer: OpenAI ``chat.completion.chunk`` lines, then always a usage chunk
+(``choices: []``) whose ``usage`` adds ``cost`` (US dollars: ``input``,
+``output``, ``cache_read``, ``cache_write``, ``total``, priced from the model
+catalog), then ``data: [DONE]``; the stored reply keeps the same usage and cost
+(message JSON). A failure
 after the stream started is ``event: error`` with ``{"error": {…}}`` data the
 page renders inline. Caller mistakes (bad body, unknown connection or
 conversation, no key) are answered before streaming with a 4xx JSON error.
@@ -68,7 +72,7 @@ async def chat(request: Request) -> Response:
 
 async def _start(request: Request, state: ServerState) -> Response:
     body = await read_json(request)
-    decoded = decode_chat_completions(body, require_model=False)
+    decoded = decode_chat_completions(body, require_model=False, page=True)
     chat_request = decoded.request
     connection = opt_str(body, "connection", "connection")
     conversation_id = opt_str(body, "conversation_id", "conversation_id")
@@ -82,7 +86,7 @@ async def _start(request: Request, state: ServerState) -> Response:
     if conversation_id and store is not None and not store.exists(conversation_id):
         raise _unknown(conversation_id)
     requested = chat_request.model
-    stream = open_chat(state.connections, state.http, chat_request, connection)
+    stream = await open_chat(state.connections, state.http, chat_request, connection)
     on_end: Callable[[llm.AssistantMessage], None] | None = None
     if conversation_id and store is not None:
         last = chat_request.context.messages[-1]
@@ -92,7 +96,9 @@ async def _start(request: Request, state: ServerState) -> Response:
             on_end = _saver(store, conversation_id, _Turn.now(store, conversation_id))
         except ConversationNotFound:  # deleted since the check above
             raise _unknown(conversation_id) from None
-    encoder = OpenAIChunkEncoder(requested or chat_request.model)
+    encoder = OpenAIChunkEncoder(
+        requested or chat_request.model, include_usage=True, include_cost=True
+    )
     return RelayResponse(
         relay(stream, encoder.encode, defer=False, on_end=on_end), Failure.openai_body
     )

@@ -3,6 +3,7 @@
 | route                                   | does                                          |
 |-----------------------------------------|-----------------------------------------------|
 | ``GET /api/providers``                  | the registered compat kinds                   |
+| ``GET /api/presets``                    | catalog providers as connection presets       |
 | ``GET /api/connections``                | profiles (``has_key``, never the key)         |
 | ``POST /api/connections``               | create (201); ``api_key`` is write-only       |
 | ``GET /api/connections/{id}``           | one profile (id or name)                      |
@@ -27,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pluma.server.chat.providers.base import create_provider, provider_kinds
 from pluma.server.profiles.chat import ConnectionProfile
 from pluma.server.profiles.connections import ConnectionManager, ProfileInvalid
-from pluma.server.profiles.upstream import check_upstream
+from pluma.server.profiles.presets import connection_presets
+from pluma.server.profiles.upstream import check_upstream, listing_failure
 from pluma.server.state import ServerState, get_state
 
 router = APIRouter(tags=["connections"])
@@ -97,6 +99,12 @@ def _out(cm: ConnectionManager, profile: ConnectionProfile, active_id: str | Non
 @router.get("/api/providers")
 def list_providers() -> dict[str, Any]:
     return {"providers": provider_kinds()}
+
+
+@router.get("/api/presets")
+def list_presets() -> dict[str, Any]:
+    """Every catalog provider the registered compats can reach (see profiles/presets.py)."""
+    return {"presets": connection_presets(provider_kinds())}
 
 
 @router.get("/api/connections")
@@ -207,11 +215,11 @@ async def list_models(
     provider, key = _provider(state, profile)
     verdict = await check_upstream(provider, key=key, timeout=MODELS_TIMEOUT)
     if not verdict.ok:
-        # No key set is the caller's to fix (4xx); anything the upstream did is a 502.
-        raise HTTPException(
-            401 if verdict.verdict == "no_key" else 502,
-            detail=f"could not list models of {profile.name!r}: {verdict.message}",
-        )
+        # The key (none, or rejected) is the caller's to fix (401/403, not
+        # retried); anything else the upstream did is a 502.
+        status, message = listing_failure(profile.name, verdict)
+        final = {"x-should-retry": "false"} if status in (401, 403) else None
+        raise HTTPException(status, detail=message, headers=final)
     return {
         "connection": {"id": profile.id, "name": profile.name},
         "models": [dataclasses.asdict(m) for m in verdict.models],

@@ -67,7 +67,7 @@ async def chat_completions(request: Request) -> Response:
         decoded = decode_chat_completions(await read_json(request))
         chat_request = decoded.request
         requested = chat_request.model
-        stream = open_chat(state.connections, state.http, chat_request)
+        stream = await open_chat(state.connections, state.http, chat_request)
     except Exception as exc:
         return _error(exc)
     if decoded.stream:

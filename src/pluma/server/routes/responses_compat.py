@@ -38,7 +38,7 @@ async def responses(request: Request) -> Response:
     state: ServerState = request.app.state.pluma
     try:
         decoded = decode_responses_request(await read_json(request))
-        stream = open_chat(state.connections, state.http, decoded.request)
+        stream = await open_chat(state.connections, state.http, decoded.request)
     except Exception as exc:
         return _error(exc)
     if decoded.stream:

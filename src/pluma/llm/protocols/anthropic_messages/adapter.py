@@ -14,15 +14,17 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from pluma.llm.catalog import ANTHROPIC_BASE
 from pluma.llm.errors import ConfigurationError, ProviderError
 from pluma.llm.events import Event
 from pluma.llm.keys import explain_refused_without_key
-from pluma.llm.models import ANTHROPIC_BASE
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.anthropic_messages.options import PROTOCOL
 from pluma.llm.protocols.anthropic_messages.request import (
     build_body,
     build_headers,
+    check_request,
+    json_output_tool,
     plan_tokens,
     protocol_options,
 )
@@ -51,6 +53,10 @@ class AnthropicMessagesAdapter:
     """Streams from any endpoint speaking the Anthropic Messages API."""
 
     protocol = PROTOCOL
+
+    def check(self, model: Model, context: Context, options: StreamOptions) -> None:
+        """Raise :class:`ConfigurationError` for what the request would be refused for."""
+        check_request(model, context, options)
 
     async def stream(
         self, model: Model, context: Context, options: StreamOptions
@@ -81,7 +87,7 @@ class AnthropicMessagesAdapter:
             thinking=plan.thinking_budget is not None,
             has_tools=bool(context.tools),
         )
-        parser = EventParser(writer, model)
+        parser = EventParser(writer, model, json_tool=json_output_tool(options))
         try:
             async with open_stream(
                 messages_url(model, options), headers=headers, body=body, options=options

@@ -17,13 +17,21 @@ a :class:`~pluma.llm.errors.ConfigurationError` rather than an upstream 400.
 | prompt_caching            | ``cache_control`` breakpoints on system, tools, last message |
 | interleaved_thinking      | beta header letting thinking happen between tool calls       |
 | betas                     | extra ``anthropic-beta`` values                              |
+| extra_body                | merged into the request body last: its members replace       |
+|                           | anything Pluma built (fields Pluma does not model, new API   |
+|                           | features, vendor extensions)                                 |
+
+Precedence: ``extra_body`` wins over everything; the neutral controls of
+:class:`~pluma.llm.StreamOptions` and the fields above must not contradict each
+other (``parallel_tool_calls=True`` with ``disable_parallel_tool_use=True`` is
+refused, not silently resolved).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
 
 from pluma.llm.types import Tool
 
@@ -58,6 +66,7 @@ class AnthropicMessagesOptions:
     prompt_caching: bool = True
     interleaved_thinking: bool = True
     betas: tuple[str, ...] = ()
+    extra_body: dict[str, Any] = field(default_factory=dict)
 
     @property
     def protocol(self) -> str:
@@ -100,6 +109,8 @@ class AnthropicMessagesOptions:
                 f"thinking_budget must be at least {MIN_THINKING_BUDGET} tokens "
                 f"(the API's minimum), got {self.thinking_budget}"
             )
+        if not isinstance(self.extra_body, dict):
+            raise ValueError(f"extra_body must be a dict, got {type(self.extra_body).__name__}")
         for beta in self.betas:
             if not beta or "," in beta:
                 raise ValueError(

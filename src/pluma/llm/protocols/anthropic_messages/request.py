@@ -20,6 +20,43 @@ History conversion:
 | assistant message that ended in error   | dropped: its thinking is unsigned and its tool     |
 | or was aborted                          | calls have no results, both of which the API refuses |
 
+Sampling and output controls of :class:`~pluma.llm.StreamOptions`:
+
+| neutral                     | Anthropic                                                      |
+|-----------------------------|----------------------------------------------------------------|
+| ``stop``                    | ``stop_sequences``; the matched one comes back as              |
+|                             | ``AssistantMessage.stop_sequence``                             |
+| ``top_p``                   | ``top_p`` (with thinking the API accepts only 0.95 to 1:       |
+|                             | anything lower is refused here)                                |
+| ``top_k``                   | ``top_k`` (refused with thinking, which the API does not allow)|
+| ``user``                    | ``metadata.user_id``                                           |
+| ``parallel_tool_calls``     | ``false``: ``tool_choice.disable_parallel_tool_use: true``;    |
+|                             | ``true``: the API's default, nothing sent                      |
+| ``response_format`` text    | nothing (the default)                                          |
+| ``response_format`` json    | emulated, see below                                            |
+| ``seed``, ``presence_penalty``, | refused (:class:`UnsupportedControlError`): the Messages   |
+| ``frequency_penalty``       | API has no equivalent                                          |
+| ``metadata``                | refused: Anthropic's ``metadata`` holds only ``user_id``       |
+|                             | (send the end-user id as ``user``)                             |
+
+JSON output (``response_format`` ``json_object`` / ``json_schema``) is emulated
+faithfully with a forced tool: a tool named ``response_format.name`` (default
+:data:`JSON_TOOL`) whose ``input_schema`` is the schema (``{"type": "object"}``
+for ``json_object``; ``strict`` and ``description`` carried over) is added last,
+and ``tool_choice`` forces it — ``{"type": "tool"}`` when the context has no
+tools of its own, ``{"type": "any"}`` when it has (the model then either calls
+one of them, as with OpenAI, or answers through the JSON tool). The stream
+parser turns that tool's call back into a text block holding the JSON (its
+``input_json_delta`` fragments become text deltas) and its ``tool_use`` stop
+into ``stop``, so the caller sees exactly what an upstream with native JSON
+output would have sent. Refused, because no faithful emulation exists: a
+schema whose root is not an object (a tool input must be one), thinking
+enabled (the API refuses forced tool use with thinking), and a ``tool_choice``
+of ``any`` or a named tool (it would contradict the forced one).
+
+``AnthropicMessagesOptions.extra_body`` is merged into the body last: its
+members replace anything built here.
+
 Prompt caching (on unless ``AnthropicMessagesOptions(prompt_caching=False)``):
 ``cache_control: {"type": "ephemeral"}`` on the last system block, the last
 tool and the last cacheable block of the last message — three of the four
@@ -46,6 +83,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pluma.llm.controls import UnsupportedControlError
 from pluma.llm.errors import ConfigurationError
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.anthropic_messages.options import (
@@ -81,6 +119,10 @@ THINKING_BUDGETS: dict[ReasoningLevel, int] = {
 MIN_ANSWER_TOKENS = 1024
 """Room kept for the visible answer when the thinking budget must shrink."""
 
+JSON_TOOL = "json_response"
+"""The name of the tool that carries JSON output when ``response_format`` has none."""
+_JSON_TOOL_DESCRIPTION = "Reply by calling this tool: its input is your whole answer, as JSON."
+_NO_EQUIVALENT = ("seed", "presence_penalty", "frequency_penalty")
 _EPHEMERAL = {"type": "ephemeral"}
 _UNSAFE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 _DEFAULT_OPTIONS = AnthropicMessagesOptions()
@@ -164,12 +206,8 @@ def build_body(
     in a way the caller can fix.
     """
     thinking = plan.thinking_budget is not None
-    if thinking and anthropic.forces_tool_use:
-        raise ConfigurationError(
-            "the Anthropic API does not allow forcing tool use (tool_choice 'any' or a named "
-            "tool) while thinking is enabled; set StreamOptions(reasoning='off') or use "
-            "tool_choice 'auto'"
-        )
+    _check(context, options, anthropic, thinking=thinking)
+    json_tool = json_output_tool(options)
     caching = anthropic.prompt_caching
     body: dict[str, Any] = {
         "model": model.id,
@@ -185,12 +223,16 @@ def build_body(
     if caching:
         _mark_last_block(messages)
     body["messages"] = messages
-    if context.tools:
-        tools = [convert_tool(tool) for tool in context.tools]
+    tools = [convert_tool(tool) for tool in context.tools]
+    choice = anthropic.tool_choice_param() if context.tools else None
+    choice = _parallel_choice(choice, options, anthropic, has_tools=bool(context.tools))
+    if json_tool is not None:
+        tools.append(_json_tool(json_tool, options))
+        choice = _json_choice(choice, json_tool, has_tools=bool(context.tools))
+    if tools:
         if caching:
             tools[-1]["cache_control"] = dict(_EPHEMERAL)
         body["tools"] = tools
-        choice = anthropic.tool_choice_param()
         if choice is not None:
             body["tool_choice"] = choice
     if plan.thinking_budget is not None:
@@ -202,7 +244,157 @@ def build_body(
         # With thinking the API accepts only its default temperature, so the
         # option is dropped rather than sent to be refused.
         body["temperature"] = options.temperature
+    _add_controls(body, options)
+    body.update(anthropic.extra_body)
     return body
+
+
+def check_request(model: Model, context: Context, options: StreamOptions) -> None:
+    """Every refusal :func:`build_body` would make, without building the body:
+    the client calls it before streaming, so a caller mistake raises at once."""
+    anthropic = protocol_options(options)
+    plan = plan_tokens(model, options, anthropic)
+    _check(context, options, anthropic, thinking=plan.thinking_budget is not None)
+
+
+def _check(
+    context: Context,
+    options: StreamOptions,
+    anthropic: AnthropicMessagesOptions,
+    *,
+    thinking: bool,
+) -> None:
+    """Raise :class:`ConfigurationError` for what the API refuses or Pluma cannot map."""
+    if thinking and anthropic.forces_tool_use:
+        raise ConfigurationError(
+            "the Anthropic API does not allow forcing tool use (tool_choice 'any' or a named "
+            "tool) while thinking is enabled; set StreamOptions(reasoning='off') or use "
+            "tool_choice 'auto'"
+        )
+    for name in _NO_EQUIVALENT:
+        if getattr(options, name) is not None:
+            raise UnsupportedControlError(
+                name, "anthropic-messages", "the Messages API has no equivalent"
+            )
+    if options.metadata is not None:
+        raise UnsupportedControlError(
+            "metadata",
+            "anthropic-messages",
+            "its metadata holds only user_id; send the end-user id as user",
+        )
+    if thinking and options.top_p is not None and options.top_p < 0.95:
+        raise UnsupportedControlError(
+            f"top_p {options.top_p:g}",
+            "anthropic-messages with thinking enabled",
+            "the API accepts only 0.95 to 1 while thinking",
+        )
+    if thinking and options.top_k is not None:
+        raise UnsupportedControlError(
+            "top_k",
+            "anthropic-messages with thinking enabled",
+            "the API refuses top_k while thinking",
+        )
+    if options.parallel_tool_calls and anthropic.disable_parallel_tool_use:
+        raise ConfigurationError(
+            "parallel_tool_calls=True contradicts AnthropicMessagesOptions("
+            "disable_parallel_tool_use=True); set one of them"
+        )
+    fmt = options.response_format
+    tool_name = json_output_tool(options)
+    if fmt is None or tool_name is None:
+        return
+    label = f"response_format {fmt.type}"
+    if thinking:
+        raise UnsupportedControlError(
+            label,
+            "anthropic-messages with thinking enabled",
+            "JSON output is emulated with a forced tool call, which the API refuses while "
+            "thinking; set reasoning='off'",
+        )
+    if any(tool.name == tool_name for tool in context.tools):
+        raise ConfigurationError(
+            f"{label} is emulated on anthropic-messages with a tool named {tool_name!r}, but the "
+            "context already has a tool of that name; give response_format another name"
+        )
+    if fmt.type == "json_schema" and fmt.schema is not None and fmt.schema.get("type") != "object":
+        raise UnsupportedControlError(
+            label,
+            "anthropic-messages",
+            "JSON output is emulated with a tool whose input must be an object; make the "
+            "schema's root an object and put the value in a property",
+        )
+    choice = anthropic.tool_choice if context.tools else None
+    if choice is not None and choice not in ("auto", "none"):
+        raise ConfigurationError(
+            f"tool_choice {choice!r} contradicts response_format on anthropic-messages, where "
+            "JSON output is emulated by forcing a tool; use tool_choice 'auto' or 'none'"
+        )
+
+
+def json_output_tool(options: StreamOptions) -> str | None:
+    """The name of the tool emulating JSON output, or None when none is asked for."""
+    fmt = options.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    return fmt.name or JSON_TOOL
+
+
+def _add_controls(body: dict[str, Any], options: StreamOptions) -> None:
+    """The controls the Messages API has (:func:`_check` refused the others)."""
+    if options.stop is not None:
+        body["stop_sequences"] = list(options.stop)
+    if options.top_p is not None:
+        body["top_p"] = options.top_p
+    if options.top_k is not None:
+        body["top_k"] = options.top_k
+    if options.user is not None:
+        body["metadata"] = {"user_id": options.user}
+
+
+def _parallel_choice(
+    choice: dict[str, object] | None,
+    options: StreamOptions,
+    anthropic: AnthropicMessagesOptions,
+    *,
+    has_tools: bool,
+) -> dict[str, object] | None:
+    """``parallel_tool_calls`` folded into the tool choice."""
+    parallel = options.parallel_tool_calls
+    if parallel is None or parallel or not has_tools:
+        return choice  # parallel calls are the API's default; without tools nothing to say
+    out: dict[str, object] = dict(choice) if choice is not None else {"type": "auto"}
+    if out["type"] != "none":
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+def _json_tool(name: str, options: StreamOptions) -> dict[str, Any]:
+    fmt = options.response_format
+    assert fmt is not None
+    schema = fmt.schema if fmt.type == "json_schema" and fmt.schema is not None else None
+    if schema is None:
+        schema = {"type": "object"}
+    tool: dict[str, Any] = {
+        "name": name,
+        "description": fmt.description or _JSON_TOOL_DESCRIPTION,
+        "input_schema": schema,
+    }
+    if fmt.strict is not None:
+        tool["strict"] = fmt.strict
+    return tool
+
+
+def _json_choice(
+    choice: dict[str, object] | None, name: str, *, has_tools: bool
+) -> dict[str, object]:
+    """The tool choice that forces an answer through the JSON tool."""
+    kind = choice["type"] if choice is not None else "auto"
+    out: dict[str, object] = (
+        {"type": "any"} if has_tools and kind == "auto" else {"type": "tool", "name": name}
+    )
+    if choice is not None and choice.get("disable_parallel_tool_use"):
+        out["disable_parallel_tool_use"] = True
+    return out
 
 
 def convert_tool(tool: Tool) -> dict[str, Any]:

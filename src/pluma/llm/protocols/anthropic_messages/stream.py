@@ -20,8 +20,10 @@ Stream rules, per the published Messages streaming API:
 | input_json_delta                   | raw argument text appended, ``toolcall_delta``           |
 | citations_delta                    | ignored (citations are not part of the vocabulary)       |
 | content_block_stop                 | ``*_end`` (tool arguments parsed with recovery)          |
-| message_delta                      | stop reason; usage merged: output replaces, input and    |
-|                                    | cache counts replace only when present                   |
+| message_delta                      | stop reason and ``stop_sequence`` (the matched one, kept |
+|                                    | as ``AssistantMessage.stop_sequence``); usage merged:    |
+|                                    | output replaces, input and cache counts replace only     |
+|                                    | when present                                             |
 | message_stop                       | open blocks closed, then ``done`` or ``error`` per the   |
 |                                    | stop-reason table below                                  |
 | ping, unknown events               | ignored                                                  |
@@ -45,6 +47,12 @@ Stop reasons:
 | refusal                       | error, with a message saying so        |
 | absent                        | stop                                   |
 | anything else                 | error, naming the unknown reason       |
+
+JSON output emulation (``json_tool`` given, see
+:mod:`pluma.llm.protocols.anthropic_messages.request`): a ``tool_use`` block
+calling that tool becomes a text block, its ``input_json_delta`` fragments
+text deltas (an input given whole at block start becomes one delta), and the
+``tool_use`` stop it causes becomes ``stop``.
 
 Usage: Anthropic's ``input_tokens`` already excludes cached tokens, so it is
 Pluma's ``input`` as is; ``cache_read_input_tokens`` → ``cache_read``,
@@ -98,11 +106,23 @@ class EventParser:
     call returns an empty list.
     """
 
-    __slots__ = ("_blocks", "_model", "_open", "_stop_reason", "_writer")
+    __slots__ = (
+        "_blocks",
+        "_json_given",
+        "_json_tool",
+        "_model",
+        "_open",
+        "_stop_reason",
+        "_writer",
+    )
 
-    def __init__(self, writer: StreamWriter, model: Model) -> None:
+    def __init__(self, writer: StreamWriter, model: Model, *, json_tool: str | None = None) -> None:
         self._writer = writer
         self._model = model
+        self._json_tool = json_tool
+        # content index of a JSON-tool text block → the input given at its start,
+        # shown only if no input_json_delta follows.
+        self._json_given: dict[int, object] = {}
         # Anthropic block index → index in message.content (None: ignored block).
         self._blocks: dict[int, int | None] = {}
         self._open: dict[int, None] = {}  # content indexes not yet ended, in order
@@ -171,8 +191,12 @@ class EventParser:
 
     def _message_delta(self, data: dict[str, Any]) -> list[Event]:
         delta = data.get("delta")
-        if isinstance(delta, dict) and delta.get("stop_reason") is not None:
-            self._stop_reason = str(delta["stop_reason"])
+        if isinstance(delta, dict):
+            if delta.get("stop_reason") is not None:
+                self._stop_reason = str(delta["stop_reason"])
+            matched = delta.get("stop_sequence")
+            if isinstance(matched, str) and matched:
+                self._writer.message.stop_sequence = matched
         usage = data.get("usage")
         if isinstance(usage, dict):
             self._merge_usage(usage)
@@ -201,6 +225,8 @@ class EventParser:
             return []
         events = self._close_open_blocks()
         raw = self._stop_reason
+        if raw == "tool_use" and self._json_tool is not None and not writer.message.tool_calls:
+            raw = "end_turn"  # the JSON tool answered: a finished reply, not a tool call
         mapped = STOP_REASONS.get(raw) if raw is not None else "stop"
         if mapped is not None:
             events.extend(_one(writer.done(mapped)))
@@ -278,6 +304,15 @@ class EventParser:
             item = ThinkingContent(
                 signature=data_field if isinstance(data_field, str) else "", redacted=True
             )
+        elif (
+            kind == "tool_use"
+            and self._json_tool is not None
+            and (block.get("name") == self._json_tool)
+        ):
+            item = TextContent()
+            given = block.get("input")
+            if isinstance(given, dict) and given:
+                self._json_given[index] = given
         elif kind == "tool_use":
             given = block.get("input")
             item = ToolCall(
@@ -327,6 +362,11 @@ class EventParser:
                 return [event] if event is not None else []
         elif kind == "input_json_delta":
             fragment = delta.get("partial_json")
+            if type(block) is TextContent and isinstance(fragment, str) and fragment:
+                # The JSON-output tool: its input is the reply's text.
+                self._json_given.pop(index, None)
+                block.append(fragment)
+                return _one(self._writer.text_delta(index, fragment))
             if isinstance(block, ToolCall) and isinstance(fragment, str) and fragment:
                 # The first fragment starts the raw text, which then replaces
                 # any input given at block start (usually ``{}``), never adds to it.
@@ -348,11 +388,22 @@ class EventParser:
         if index is None or index not in self._open:
             return []
         del self._open[index]
-        return _one(self._writer.end_open_block(index))
+        return [*self._json_whole(index), *_one(self._writer.end_open_block(index))]
+
+    def _json_whole(self, index: int) -> list[Event]:
+        """A JSON-tool input given whole at block start, shown as one text delta."""
+        given = self._json_given.pop(index, None)
+        block = self._writer.message.content[index]
+        if given is None or not isinstance(block, TextContent):
+            return []
+        text = orjson.dumps(given).decode()
+        block.append(text)
+        return _one(self._writer.text_delta(index, text))
 
     def _close_open_blocks(self) -> list[Event]:
         events: list[Event] = []
         for index in list(self._open):
+            events.extend(self._json_whole(index))
             events.extend(_one(self._writer.end_open_block(index)))
         self._open.clear()
         return events
@@ -387,7 +438,10 @@ def message_as_events(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
                 )
             )
             events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
-    delta = {"stop_reason": payload.get("stop_reason"), "stop_sequence": None}
+    delta = {
+        "stop_reason": payload.get("stop_reason"),
+        "stop_sequence": payload.get("stop_sequence"),
+    }
     events.append(("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
     events.append(("message_stop", {"type": "message_stop"}))
     return events

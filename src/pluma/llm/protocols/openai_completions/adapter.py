@@ -26,7 +26,7 @@ from pluma.llm.keys import explain_refused_without_key
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.openai_completions.compat import detect_compat
 from pluma.llm.protocols.openai_completions.options import PROTOCOL
-from pluma.llm.protocols.openai_completions.request import build_request
+from pluma.llm.protocols.openai_completions.request import build_request, check_controls
 from pluma.llm.protocols.openai_completions.stream import ChunkParser
 from pluma.llm.redact import carries_credentials, secrets_of
 from pluma.llm.transport.http import finish_body, open_stream, read_body, read_sse
@@ -55,6 +55,10 @@ class OpenAICompletionsAdapter:
     """Streams a model over OpenAI Chat Completions (OpenAI and compatible servers)."""
 
     protocol = PROTOCOL
+
+    def check(self, model: Model, context: Context, options: StreamOptions) -> None:
+        """Raise :class:`ConfigurationError` for controls this upstream lacks."""
+        check_controls(options, detect_compat(model, options.base_url))
 
     async def stream(
         self, model: Model, context: Context, options: StreamOptions

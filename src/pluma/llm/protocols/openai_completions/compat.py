@@ -29,6 +29,32 @@ names of :class:`Compat`, e.g. ``{"max_tokens_field": "max_tokens"}``).
 | Fireworks   | api.fireworks.ai                   | no        | max_tokens            | yes           | none                     |                                            |
 | other       | anything else                      | no        | max_tokens            | yes           | none                     | the widest-accepted choices                |
 
+Sampling and output controls (``StreamOptions.stop`` … ``parallel_tool_calls``)
+go out under their Chat Completions names. Which ones a vendor lacks, per its
+API reference (a vendor that ignores an unknown field would silently drop the
+setting, one that validates strictly answers 400 — either way the call is
+refused here first, naming the field and the vendor):
+
+| vendor      | refused controls                                            | renamed            |
+|-------------|-------------------------------------------------------------|--------------------|
+| OpenAI      | top_k; reasoning models also top_p and the two penalties    |                    |
+| Azure       | as OpenAI                                                   |                    |
+| Ollama      | top_k, user, metadata, parallel_tool_calls                  |                    |
+| LM Studio   | user, metadata, response_format json_object                 |                    |
+| llama.cpp   | user, metadata                                              |                    |
+| DeepSeek    | top_k, seed, metadata, response_format json_schema          |                    |
+| Groq        | top_k, metadata                                             |                    |
+| Mistral     | top_k, user, metadata                                       | seed → random_seed |
+| xAI         | top_k, metadata                                             |                    |
+| Cerebras    | top_k, metadata                                             |                    |
+| vLLM, OpenRouter, Together, Fireworks, other | none                       |                    |
+
+``top_k`` is not an OpenAI field but a common extension (vLLM, llama.cpp, LM
+Studio, OpenRouter, Together, Fireworks); it goes out as ``top_k``. Override a
+row with ``Model.compat={"unsupported_controls": [...]}`` when an upstream
+differs (entries are control names, or ``response_format.json_object`` /
+``response_format.json_schema`` for one format type).
+
 "developer: reasoning" means the system prompt goes out with role
 ``developer`` when the model is a reasoning model (``Model.reasoning``), as
 OpenAI asks for its o-series and GPT-5 models; everywhere else it is
@@ -78,6 +104,9 @@ class Compat:
       accept ids of exactly nine letters and digits (Mistral). History from
       other providers is rewritten to fit, the same way in calls and results.
     * ``max_tool_call_id_length`` — longer ids are shortened (OpenAI: 40).
+    * ``unsupported_controls`` — neutral controls the upstream lacks (refused
+      with a :class:`ConfigurationError` naming the field and the vendor).
+    * ``seed_field`` — the wire name of ``seed`` (Mistral: ``random_seed``).
     """
 
     vendor: str = "openai-compatible"
@@ -92,8 +121,12 @@ class Compat:
     requires_assistant_after_tool_result: bool = False
     tool_call_id_format: ToolCallIdFormat = "any"
     max_tool_call_id_length: int | None = None
+    unsupported_controls: frozenset[str] = frozenset()
+    seed_field: str = "seed"
 
 
+_NO_TOP_K_OR_METADATA = frozenset({"top_k", "metadata"})
+_REASONING_REFUSES = frozenset({"top_p", "presence_penalty", "frequency_penalty"})
 _OPENAI = Compat(
     vendor="openai",
     supports_developer_role=True,
@@ -101,6 +134,7 @@ _OPENAI = Compat(
     reasoning_param="reasoning_effort",
     reasoning_effort_levels=("minimal", "low", "medium", "high"),
     max_tool_call_id_length=40,
+    unsupported_controls=frozenset({"top_k"}),
 )
 
 _OPENROUTER = Compat(
@@ -109,7 +143,10 @@ _OPENROUTER = Compat(
     reasoning_effort_levels=("minimal", "low", "medium", "high"),
 )
 _GROQ = Compat(
-    vendor="groq", max_tokens_field="max_completion_tokens", reasoning_param="reasoning_effort"
+    vendor="groq",
+    max_tokens_field="max_completion_tokens",
+    reasoning_param="reasoning_effort",
+    unsupported_controls=_NO_TOP_K_OR_METADATA,
 )
 _MISTRAL = Compat(
     vendor="mistral",
@@ -117,19 +154,44 @@ _MISTRAL = Compat(
     requires_tool_result_name=True,
     requires_assistant_after_tool_result=True,
     tool_call_id_format="alnum9",
+    unsupported_controls=frozenset({"top_k", "user", "metadata"}),
+    seed_field="random_seed",
 )
 _XAI = Compat(
-    vendor="xai", reasoning_param="reasoning_effort", reasoning_effort_levels=("low", "high")
+    vendor="xai",
+    reasoning_param="reasoning_effort",
+    reasoning_effort_levels=("low", "high"),
+    unsupported_controls=_NO_TOP_K_OR_METADATA,
 )
-_CEREBRAS = Compat(vendor="cerebras", max_tokens_field="max_completion_tokens")
+_CEREBRAS = Compat(
+    vendor="cerebras",
+    max_tokens_field="max_completion_tokens",
+    unsupported_controls=_NO_TOP_K_OR_METADATA,
+)
 _AZURE = dataclasses.replace(_OPENAI, vendor="azure")
-_LLAMACPP = Compat(vendor="llamacpp", reasoning_field="reasoning_content")
+_LLAMACPP = Compat(
+    vendor="llamacpp",
+    reasoning_field="reasoning_content",
+    unsupported_controls=frozenset({"user", "metadata"}),
+)
+_OLLAMA = Compat(
+    vendor="ollama",
+    unsupported_controls=frozenset({"top_k", "user", "metadata", "parallel_tool_calls"}),
+)
+_LMSTUDIO = Compat(
+    vendor="lmstudio",
+    unsupported_controls=frozenset({"user", "metadata", "response_format.json_object"}),
+)
+_DEEPSEEK = Compat(
+    vendor="deepseek",
+    unsupported_controls=frozenset({"top_k", "seed", "metadata", "response_format.json_schema"}),
+)
 
 # host (exact, or a suffix when it starts with ".") → compat; first match wins.
 _BY_HOST: tuple[tuple[str, Compat], ...] = (
     ("api.openai.com", _OPENAI),
     (".openai.azure.com", _AZURE),
-    ("api.deepseek.com", Compat(vendor="deepseek")),
+    ("api.deepseek.com", _DEEPSEEK),
     ("openrouter.ai", _OPENROUTER),
     ("api.groq.com", _GROQ),
     ("api.mistral.ai", _MISTRAL),
@@ -144,12 +206,12 @@ _BY_HOST: tuple[tuple[str, Compat], ...] = (
 _BY_PROVIDER: dict[str, Compat] = {
     "openai": _OPENAI,
     "azure": _AZURE,
-    "ollama": Compat(vendor="ollama"),
-    "lmstudio": Compat(vendor="lmstudio"),
+    "ollama": _OLLAMA,
+    "lmstudio": _LMSTUDIO,
     "llamacpp": _LLAMACPP,
     "llama.cpp": _LLAMACPP,
     "vllm": Compat(vendor="vllm"),
-    "deepseek": Compat(vendor="deepseek"),
+    "deepseek": _DEEPSEEK,
     "openrouter": _OPENROUTER,
     "groq": _GROQ,
     "mistral": _MISTRAL,
@@ -176,7 +238,11 @@ def detect_compat(model: Model, base_url: str | None = None) -> Compat:
     url = base_url or model.base_url
     base = _detect(model.provider, url)
     if model.reasoning and base.vendor in ("openai", "azure"):
-        base = dataclasses.replace(base, supports_temperature=False)
+        base = dataclasses.replace(
+            base,
+            supports_temperature=False,
+            unsupported_controls=base.unsupported_controls | _REASONING_REFUSES,
+        )
     if (model.provider == "deepseek" or base.vendor == "deepseek") and "reasoner" in model.id:
         base = dataclasses.replace(base, supports_temperature=False)
     if not model.compat:
@@ -238,6 +304,14 @@ def _apply_overrides(base: Compat, overrides: dict[str, Any]) -> Compat:
                 raise ConfigurationError(
                     "Model.compat['max_tool_call_id_length'] must be None or an int >= 9"
                 )
+        elif key == "unsupported_controls":
+            if not isinstance(value, list | tuple | set | frozenset) or not all(
+                isinstance(v, str) for v in value
+            ):
+                raise ConfigurationError(
+                    "Model.compat['unsupported_controls'] must be a list of control names"
+                )
+            value = frozenset(value)
         elif key == "reasoning_param":
             if value not in ("reasoning_effort", "openrouter", "none"):
                 raise ConfigurationError(

@@ -9,6 +9,10 @@ the client checks them against the context's tools before anything is sent.
 |                     | ``{"name": t}`` → ``{"type": "function", "function": {"name": t}}`` |
 | parallel_tool_calls | ``parallel_tool_calls`` (left out when None)                |
 | extra_body          | merged into the request body last (vendor-specific fields)  |
+
+Precedence: ``extra_body`` replaces anything built before it; the neutral
+``StreamOptions.parallel_tool_calls`` and the field here must agree when both
+are set (a contradiction is refused, not resolved).
 """
 
 from __future__ import annotations

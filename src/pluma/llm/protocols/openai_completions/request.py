@@ -19,6 +19,18 @@
 | ``StreamOptions.temperature``            | ``temperature`` (unless the model rejects it)              |
 | ``StreamOptions.reasoning``              | ``reasoning_effort`` / OpenRouter ``reasoning.effort``;    |
 |                                          | ``off`` or a non-reasoning model: nothing                  |
+| ``StreamOptions.stop``                   | ``stop`` (a list of strings)                               |
+| ``top_p``, ``top_k``                     | ``top_p``, ``top_k`` (``top_k`` is a vendor extension)     |
+| ``seed``                                 | ``seed`` (Mistral: ``random_seed``)                        |
+| ``presence_penalty``/``frequency_penalty``| as named                                                  |
+| ``response_format`` text / json_object   | ``response_format: {"type": …}``                           |
+| ``response_format`` json_schema          | ``{"type": "json_schema", "json_schema": {name (default    |
+|                                          | ``response``), description, schema, strict}}``             |
+| ``user``, ``metadata``                   | as named                                                   |
+| ``parallel_tool_calls``                  | as named, with tools only (without tools it means nothing, |
+|                                          | and OpenAI refuses it)                                     |
+| a control the vendor lacks (compat)      | :class:`UnsupportedControlError` before anything is sent   |
+| ``OpenAICompletionsOptions.extra_body``  | merged last: its members replace anything built above      |
 | always                                   | ``stream: true``; ``stream_options.include_usage`` (compat)|
 """
 
@@ -28,6 +40,8 @@ from typing import Any
 
 import orjson
 
+from pluma.llm.controls import UnsupportedControlError, controls_set
+from pluma.llm.errors import ConfigurationError
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.openai_completions.compat import Compat, effort_for, wire_tool_call_id
 from pluma.llm.protocols.openai_completions.options import OpenAICompletionsOptions
@@ -83,15 +97,73 @@ def build_request(model: Model, context: Context, options: StreamOptions, compat
                 body["reasoning"] = {"effort": effort}
             else:
                 body["reasoning_effort"] = effort
+    check_controls(options, compat)
+    _add_controls(body, context, options, compat)
     protocol_options = options.protocol_options
     if isinstance(protocol_options, OpenAICompletionsOptions):
         choice = protocol_options.wire_tool_choice()
         if choice is not None and context.tools:
             body["tool_choice"] = choice
-        if protocol_options.parallel_tool_calls is not None and context.tools:
-            body["parallel_tool_calls"] = protocol_options.parallel_tool_calls
+        parallel = protocol_options.parallel_tool_calls
+        if parallel is not None and context.tools:
+            body["parallel_tool_calls"] = parallel
         body.update(protocol_options.extra_body)
     return body
+
+
+def check_controls(options: StreamOptions, compat: Compat) -> None:
+    """Refuse the controls this vendor lacks, and contradicting settings."""
+    unsupported = compat.unsupported_controls
+    upstream = f"{compat.vendor} (openai-completions)"
+    for name in controls_set(options):
+        if name in unsupported:
+            raise UnsupportedControlError(name, upstream)
+    fmt = options.response_format
+    if fmt is not None and f"response_format.{fmt.type}" in unsupported:
+        raise UnsupportedControlError(f"response_format {fmt.type}", upstream)
+    protocol_options = options.protocol_options
+    if (
+        isinstance(protocol_options, OpenAICompletionsOptions)
+        and protocol_options.parallel_tool_calls is not None
+        and options.parallel_tool_calls not in (None, protocol_options.parallel_tool_calls)
+    ):
+        raise ConfigurationError(
+            "parallel_tool_calls is set twice with different values (StreamOptions and "
+            "OpenAICompletionsOptions); set it in one place"
+        )
+
+
+def _add_controls(body: Wire, context: Context, options: StreamOptions, compat: Compat) -> None:
+    """The sampling and output controls (:func:`check_controls` refused the rest)."""
+    if options.stop is not None:
+        body["stop"] = list(options.stop)
+    if options.top_p is not None:
+        body["top_p"] = options.top_p
+    if options.top_k is not None:
+        body["top_k"] = options.top_k
+    if options.seed is not None:
+        body[compat.seed_field] = options.seed
+    if options.presence_penalty is not None:
+        body["presence_penalty"] = options.presence_penalty
+    if options.frequency_penalty is not None:
+        body["frequency_penalty"] = options.frequency_penalty
+    fmt = options.response_format
+    if fmt is not None:
+        if fmt.type == "json_schema":
+            spec: Wire = {"name": fmt.name or "response", "schema": fmt.schema}
+            if fmt.description:
+                spec["description"] = fmt.description
+            if fmt.strict is not None:
+                spec["strict"] = fmt.strict
+            body["response_format"] = {"type": "json_schema", "json_schema": spec}
+        else:
+            body["response_format"] = {"type": fmt.type}
+    if options.user is not None:
+        body["user"] = options.user
+    if options.metadata is not None:
+        body["metadata"] = dict(options.metadata)
+    if options.parallel_tool_calls is not None and context.tools:
+        body["parallel_tool_calls"] = options.parallel_tool_calls
 
 
 def build_messages(model: Model, context: Context, compat: Compat) -> list[Wire]:

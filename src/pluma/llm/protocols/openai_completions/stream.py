@@ -24,9 +24,11 @@ How each part of a chunk is read:
 |                                               | neither key known, starts a new call                 |
 | ``function.arguments`` (string or object)     | appended to that call's raw argument text            |
 | ``delta.function_call`` (legacy)              | one tool call                                        |
-| ``usage`` at top level, in ``choices[].usage`` | usage (input excludes ``cached_tokens`` /            |
-| or in ``x_groq.usage``                        | DeepSeek's ``prompt_cache_hit_tokens``)              |
+| ``usage`` at top level, in ``choices[].usage`` | usage, read in every shape of the usage table below   |
+| or in ``x_groq.usage``                        | (input excludes cache reads and writes)              |
 | ``finish_reason``                             | remembered; ends the message at ``[DONE]``/``finish``|
+| ``choices[].stop_reason`` a string (vLLM)     | ``AssistantMessage.stop_sequence`` (the stop string  |
+|                                               | that matched; OpenAI itself never says which)        |
 | ``{"error": …}`` (any chunk), or              | terminal error with the upstream's message           |
 | ``{"object": "error", "message"}`` (vLLM)     |                                                      |
 | ``[DONE]``                                    | open blocks end; ``done`` (or error, see below)      |
@@ -37,6 +39,25 @@ tool calls: some servers say ``stop`` there), ``length`` → length,
 "stopped by the upstream's content filter", anything else → error naming it.
 A stream that ends with neither ``finish_reason`` nor ``[DONE]`` was cut: the
 terminal event is an error that keeps the partial content.
+
+Usage: where each upstream puts its token counts, and whose shape it is.
+
+| shape                                                   | source                               |
+|---------------------------------------------------------|--------------------------------------|
+| top-level ``usage`` in a last chunk with ``choices: []`` | OpenAI (``stream_options.include_usage``) and most compatible servers |
+| ``usage`` inside ``choices[0]``                          | Moonshot (Kimi)                      |
+| ``x_groq.usage``                                         | Groq                                 |
+| ``prompt_tokens_details.cached_tokens`` (part of         | OpenAI, OpenRouter, xAI, Groq        |
+| ``prompt_tokens``)                                       |                                      |
+| ``cached_tokens`` flat in ``usage``                      | Moonshot (Kimi)                      |
+| ``prompt_cache_hit_tokens`` / ``_miss_tokens``           | DeepSeek                             |
+| ``prompt_tokens_details.cache_write_tokens`` (part of    | OpenRouter (Anthropic and Gemini models)|
+| ``prompt_tokens``)                                       |                                      |
+| ``cache_creation_input_tokens``                          | Anthropic-backed compatible gateways |
+| ``completion_tokens_details.reasoning_tokens``, part of  | OpenAI, OpenRouter, DeepSeek          |
+| ``completion_tokens``                                    |                                      |
+| ``reasoning_tokens`` on top of ``completion_tokens``     | xAI: ``total_tokens`` = prompt +     |
+| (told apart by ``total_tokens``)                         | completion + reasoning; added to output |
 
 Text and thinking blocks are sequential: a new kind of delta (or a tool call)
 ends the open text/thinking block. Tool calls stay open until the end,
@@ -198,6 +219,9 @@ class ChunkParser:
                 reason = choice.get("finish_reason")
                 if reason and isinstance(reason, str):
                     self._finish_reason = reason
+                    matched = choice.get("stop_reason")
+                    if reason == "stop" and isinstance(matched, str) and matched:
+                        message.stop_sequence = matched
                 usage = choice.get("usage")
                 if usage:
                     self._usage(usage)
@@ -362,19 +386,34 @@ class ChunkParser:
     # -- usage and the end ---------------------------------------------------
 
     def _usage(self, raw: dict[str, Any]) -> None:
+        """Usage in any of the shapes of the module's usage table."""
         if not isinstance(raw, dict):
             return
         prompt = _int(raw.get("prompt_tokens"))
+        completion = _int(raw.get("completion_tokens"))
         details = raw.get("prompt_tokens_details")
-        cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
-        if not cached:
-            cached = _int(raw.get("prompt_cache_hit_tokens"))  # DeepSeek
+        details = details if isinstance(details, dict) else {}
+        cached = (
+            _int(details.get("cached_tokens"))
+            or _int(raw.get("cached_tokens"))
+            or _int(raw.get("prompt_cache_hit_tokens"))
+        )
+        written = _int(details.get("cache_write_tokens")) or _int(
+            raw.get("cache_creation_input_tokens")
+        )
+        output_details = raw.get("completion_tokens_details")
+        reasoning = (
+            _int(output_details.get("reasoning_tokens"))
+            if isinstance(output_details, dict)
+            else _int(raw.get("reasoning_tokens"))
+        )
+        if reasoning and _int(raw.get("total_tokens")) == prompt + completion + reasoning:
+            completion += reasoning  # counted apart from completion_tokens (xAI)
         usage = self.message.usage
         usage.cache_read = cached
-        usage.input = max(0, prompt - cached)
-        # completion_tokens already counts reasoning tokens
-        # (completion_tokens_details.reasoning_tokens is a part of it).
-        usage.output = _int(raw.get("completion_tokens"))
+        usage.cache_write = written
+        usage.input = max(0, prompt - cached - written)
+        usage.output = completion
         calculate_cost(self._model, usage)
 
     def _end(self) -> list[Event]:

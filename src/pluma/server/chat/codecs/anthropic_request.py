@@ -10,6 +10,17 @@
 | ``tool_choice`` auto / any / tool / none   | ``auto`` / ``required`` / ``{"name"}`` / ``none`` |
 | ``thinking: {type: enabled, budget_tokens}`` | ``reasoning`` level by budget (table below) |
 | ``max_tokens`` (required), ``temperature``, ``stream`` | as named                        |
+| ``top_p``, ``top_k``, ``stop_sequences``   | ``top_p``, ``top_k``, ``stop``              |
+| ``metadata.user_id``                       | ``user`` (other members: 400)               |
+| ``tool_choice.disable_parallel_tool_use``  | ``parallel_tool_calls: false``              |
+| ``output_config.format`` (json_schema)     | ``response_format``; the other members of   |
+|                                            | ``output_config`` stay in ``extra``         |
+
+Every other documented member has its fate in
+:data:`~pluma.server.chat.codecs.request_fields.MESSAGES`; members Pluma does not
+model (and any the table does not know) are kept in ``ChatRequest.extra``,
+forwarded verbatim to an anthropic-messages upstream and refused (400) by any
+other. Nothing is silently ignored.
 
 Thinking budget → level: < 2048 ``minimal``, < 8192 ``low``, < 24576
 ``medium``, else ``high``; ``type: disabled`` → ``off``.
@@ -32,6 +43,8 @@ from pluma.server.chat.codecs.fields import (
     require_object,
     require_str,
 )
+from pluma.server.chat.codecs.openai_request import decode_stop, unmodelled
+from pluma.server.chat.codecs.request_fields import ANTHROPIC, MESSAGES, modelled
 from pluma.server.chat.providers.base import ChatRequest, ToolChoice
 
 _BUDGETS: list[tuple[int, llm.ReasoningLevel]] = [
@@ -39,6 +52,9 @@ _BUDGETS: list[tuple[int, llm.ReasoningLevel]] = [
     (8192, "low"),
     (24576, "medium"),
 ]
+
+
+_MODELLED = modelled(MESSAGES, ANTHROPIC)
 
 
 @dataclass(slots=True)
@@ -61,6 +77,10 @@ def decode_messages_request(body: Any) -> AnthropicBody:
         tools=_tools(body.get("tools")),
     )
     _messages(body.get("messages"), context)
+    extra = unmodelled(body, _MODELLED)
+    response_format, output_rest = _output_config(body.get("output_config"))
+    if output_rest:
+        extra["output_config"] = output_rest
     request = ChatRequest(
         model=model,
         context=context,
@@ -68,8 +88,52 @@ def decode_messages_request(body: Any) -> AnthropicBody:
         max_tokens=max_tokens,
         reasoning=_thinking(body.get("thinking")),
         tool_choice=_tool_choice(body.get("tool_choice")),
+        stop=decode_stop(body.get("stop_sequences"), "stop_sequences"),
+        top_p=opt_number(body, "top_p", "top_p", low=0, high=1),
+        top_k=opt_positive_int(body, "top_k", "top_k"),
+        response_format=response_format,
+        user=_user_id(body.get("metadata")),
+        parallel_tool_calls=_parallel(body.get("tool_choice")),
+        protocol=ANTHROPIC,
+        extra=extra,
     )
     return AnthropicBody(request=request, stream=bool(opt_bool(body, "stream", "stream")))
+
+
+def _user_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    metadata = require_object(value, "metadata")
+    for key in metadata:
+        if key != "user_id":
+            raise RequestError(f"metadata.{key}", "is not a Messages API field (only user_id is)")
+    return opt_str(metadata, "user_id", "metadata.user_id")
+
+
+def _parallel(value: Any) -> bool | None:
+    """``tool_choice.disable_parallel_tool_use: true`` → ``parallel_tool_calls: false``."""
+    if not isinstance(value, dict):
+        return None
+    disable = opt_bool(value, "disable_parallel_tool_use", "tool_choice.disable_parallel_tool_use")
+    return None if disable is None else not disable
+
+
+def _output_config(value: Any) -> tuple[llm.ResponseFormat | None, dict[str, Any]]:
+    """``format`` as the neutral response format; the other members, unmodelled."""
+    if value is None:
+        return None, {}
+    config = require_object(value, "output_config")
+    rest = {key: item for key, item in config.items() if key != "format"}
+    fmt = config.get("format")
+    if fmt is None:
+        return None, rest
+    fmt = require_object(fmt, "output_config.format")
+    if fmt.get("type") != "json_schema":
+        raise RequestError(
+            "output_config.format.type", f"expected json_schema, got {fmt.get('type')!r}"
+        )
+    schema = require_object(fmt.get("schema"), "output_config.format.schema")
+    return llm.ResponseFormat(type="json_schema", schema=schema), rest
 
 
 def _system(value: Any) -> str | None:
@@ -91,6 +155,13 @@ def _tools(value: Any) -> list[llm.Tool]:
     for i, tool in enumerate(require_list(value, "tools")):
         path = f"tools[{i}]"
         tool = require_object(tool, path)
+        kind = tool.get("type", "custom")
+        if kind not in ("custom", None):
+            raise RequestError(
+                f"{path}.type",
+                f"only custom tools (name, description, input_schema) are supported, got "
+                f"{kind!r}: server tools' results cannot be relayed",
+            )
         name = require_str(tool, "name", f"{path}.name")
         if not name:
             raise RequestError(f"{path}.name", "must not be empty")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pluma import llm
-from pluma.server.chat.codecs.anthropic_stream import STOP_REASONS, message_id, usage_json
+from pluma.server.chat.codecs.anthropic_stream import message_id, stop_fields, usage_json
 
 
 def encode_message(message: llm.AssistantMessage, model: str) -> dict[str, Any]:
@@ -39,7 +39,6 @@ def encode_message(message: llm.AssistantMessage, model: str) -> dict[str, Any]:
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": STOP_REASONS.get(message.stop_reason, "end_turn"),
-        "stop_sequence": None,
+        **stop_fields(message),
         "usage": usage_json(message.usage),
     }

@@ -20,7 +20,8 @@ accumulator indexes by.
 
 | stop reason | stop_reason |
 |-------------|-------------|
-| stop        | end_turn    |
+| stop        | end_turn; ``stop_sequence`` (with the sequence) when the message |
+|             | records the stop sequence that ended it                          |
 | length      | max_tokens  |
 | toolUse     | tool_use    |
 """
@@ -35,6 +36,13 @@ import orjson
 from pluma import llm
 
 STOP_REASONS: dict[str, str] = {"stop": "end_turn", "length": "max_tokens", "toolUse": "tool_use"}
+
+
+def stop_fields(message: llm.AssistantMessage) -> dict[str, str | None]:
+    """``stop_reason`` and ``stop_sequence`` for a finished message."""
+    if message.stop_reason == "stop" and message.stop_sequence is not None:
+        return {"stop_reason": "stop_sequence", "stop_sequence": message.stop_sequence}
+    return {"stop_reason": STOP_REASONS.get(message.stop_reason, "end_turn"), "stop_sequence": None}
 
 
 def message_id() -> str:
@@ -210,10 +218,7 @@ class AnthropicEventEncoder:
                 "message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {
-                        "stop_reason": STOP_REASONS.get(final.stop_reason, "end_turn"),
-                        "stop_sequence": None,
-                    },
+                    "delta": stop_fields(final),
                     "usage": usage_json(final.usage),
                 },
             )

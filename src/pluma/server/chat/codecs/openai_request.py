@@ -11,8 +11,14 @@
 | ``max_completion_tokens``/``max_tokens`` | ``max_tokens``                            |
 | ``reasoning_effort``                | ``reasoning`` (``none`` → ``off``)             |
 | ``stream``, ``stream_options.include_usage`` | :class:`OpenAIChatBody` flags         |
+| ``stop`` (string or list), ``top_p``, ``top_k``, ``seed``, the penalties, | the neutral controls |
+| ``response_format``, ``user``, ``metadata``, ``parallel_tool_calls`` |                     |
 
-Anything unknown is ignored, as OpenAI-compatible servers commonly do.
+Every other documented member has its fate in
+:data:`~pluma.server.chat.codecs.request_fields.CHAT_COMPLETIONS`: refused with a
+400 saying why, or (not modelled, and any member the table does not know) kept
+in ``ChatRequest.extra`` to be forwarded verbatim to an openai-completions
+upstream and refused by any other. Nothing is silently ignored.
 """
 
 from __future__ import annotations
@@ -35,9 +41,12 @@ from pluma.server.chat.codecs.fields import (
     require_object,
     require_str,
 )
+from pluma.server.chat.codecs.request_fields import CHAT_COMPLETIONS, OPENAI, PAGE_ONLY, modelled
 from pluma.server.chat.providers.base import ChatRequest, ToolChoice
 
 REASONING_LEVELS: frozenset[str] = frozenset(get_args(llm.ReasoningLevel))
+_MODELLED = modelled(CHAT_COMPLETIONS, OPENAI)
+_PAGE_MODELLED = _MODELLED | {name for name, _ in PAGE_ONLY}
 
 
 @dataclass(slots=True)
@@ -47,8 +56,13 @@ class OpenAIChatBody:
     include_usage: bool = False
 
 
-def decode_chat_completions(body: Any, *, require_model: bool = True) -> OpenAIChatBody:
-    """Validate and decode a request body; raises :class:`RequestError`."""
+def decode_chat_completions(
+    body: Any, *, require_model: bool = True, page: bool = False
+) -> OpenAIChatBody:
+    """Validate and decode a request body; raises :class:`RequestError`.
+
+    ``page`` accepts the page's own members (``/api/chat``) as modelled.
+    """
     body = require_object(body, "body")
     model = opt_str(body, "model", "model") or ""
     if require_model and not model:
@@ -61,11 +75,8 @@ def decode_chat_completions(body: Any, *, require_model: bool = True) -> OpenAIC
     if opt_positive_int(body, "n", "n") not in (None, 1):
         raise RequestError("n", "only one choice per request is supported: leave n out or send 1")
     stream = bool(opt_bool(body, "stream", "stream"))
-    include_usage = False
-    options = body.get("stream_options")
-    if options is not None:
-        options = require_object(options, "stream_options")
-        include_usage = bool(opt_bool(options, "include_usage", "stream_options.include_usage"))
+    include_usage = _stream_options(body.get("stream_options"))
+    _refuse_unrelayable(body)
     request = ChatRequest(
         model=model,
         context=context,
@@ -73,10 +84,120 @@ def decode_chat_completions(body: Any, *, require_model: bool = True) -> OpenAIC
         max_tokens=max_tokens,
         reasoning=decode_reasoning(body.get("reasoning_effort"), "reasoning_effort"),
         tool_choice=decode_tool_choice(body.get("tool_choice"), "tool_choice"),
+        stop=decode_stop(body.get("stop"), "stop"),
+        top_p=opt_number(body, "top_p", "top_p", low=0, high=1),
+        top_k=opt_positive_int(body, "top_k", "top_k"),
+        seed=opt_int(body, "seed", "seed"),
+        presence_penalty=opt_number(body, "presence_penalty", "presence_penalty", low=-2, high=2),
+        frequency_penalty=opt_number(
+            body, "frequency_penalty", "frequency_penalty", low=-2, high=2
+        ),
+        response_format=decode_response_format(body.get("response_format"), "response_format"),
+        user=opt_str(body, "user", "user"),
+        metadata=decode_metadata(body.get("metadata"), "metadata"),
+        parallel_tool_calls=opt_bool(body, "parallel_tool_calls", "parallel_tool_calls"),
+        protocol=OPENAI,
+        extra=unmodelled(body, _PAGE_MODELLED if page else _MODELLED),
     )
     if request.tool_choice not in (None, "none") and not context.tools:
         raise RequestError("tool_choice", "is set but no tools were given")
     return OpenAIChatBody(request=request, stream=stream, include_usage=include_usage)
+
+
+def unmodelled(body: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    """The members no decoder reads, kept verbatim for pass-through."""
+    return {key: value for key, value in body.items() if key not in known}
+
+
+def _stream_options(value: Any) -> bool:
+    """``include_usage``; other members are refused, not ignored."""
+    if value is None:
+        return False
+    options = require_object(value, "stream_options")
+    for key in options:
+        if key not in ("include_usage", "include_obfuscation"):
+            raise RequestError(f"stream_options.{key}", "is not supported (only include_usage is)")
+    if opt_bool(options, "include_obfuscation", "stream_options.include_obfuscation"):
+        raise RequestError(
+            "stream_options.include_obfuscation",
+            "Pluma's stream carries no obfuscation padding; send false or leave it out",
+        )
+    return bool(opt_bool(options, "include_usage", "stream_options.include_usage"))
+
+
+def _refuse_unrelayable(body: dict[str, Any]) -> None:
+    """Members asking for something Pluma's answer could not carry back."""
+    if opt_bool(body, "logprobs", "logprobs"):
+        raise RequestError(
+            "logprobs", "Pluma's replies carry no log probabilities; send false or leave it out"
+        )
+    if body.get("top_logprobs") is not None:
+        raise RequestError("top_logprobs", "Pluma's replies carry no log probabilities")
+    if body.get("audio") is not None:
+        raise RequestError("audio", "audio output cannot be relayed; ask for text")
+    modalities = body.get("modalities")
+    if modalities is not None and require_list(modalities, "modalities") != ["text"]:
+        raise RequestError("modalities", 'only ["text"] output can be relayed')
+    if body.get("functions") is not None:
+        raise RequestError("functions", "is deprecated and not supported; send tools")
+    if body.get("function_call") is not None:
+        raise RequestError("function_call", "is deprecated and not supported; send tool_choice")
+
+
+def opt_int(body: dict[str, Any], key: str, path: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(path, f"expected an integer, got {describe(value)}")
+    return value
+
+
+def decode_stop(value: Any, path: str) -> list[str] | None:
+    """A string or an array of strings (empty strings are refused)."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else require_list(value, path)
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item:
+            where = path if isinstance(value, str) else f"{path}[{i}]"
+            raise RequestError(where, f"expected a non-empty string, got {describe(item)}")
+    return list(items) or None
+
+
+def decode_metadata(value: Any, path: str) -> dict[str, str] | None:
+    if value is None:
+        return None
+    metadata = require_object(value, path)
+    for key, item in metadata.items():
+        if not isinstance(item, str):
+            raise RequestError(f"{path}.{key}", f"expected a string, got {describe(item)}")
+    return dict(metadata)
+
+
+def decode_response_format(value: Any, path: str) -> llm.ResponseFormat | None:
+    """``{"type": "text" | "json_object"}`` or ``{"type": "json_schema", "json_schema": {…}}``."""
+    if value is None:
+        return None
+    fmt = require_object(value, path)
+    kind = fmt.get("type")
+    if kind in ("text", "json_object"):
+        return llm.ResponseFormat(type=kind)
+    if kind != "json_schema":
+        raise RequestError(
+            f"{path}.type", f"expected text, json_object or json_schema, got {kind!r}"
+        )
+    spec = require_object(fmt.get("json_schema"), f"{path}.json_schema")
+    schema = spec.get("schema")
+    return llm.ResponseFormat(
+        type="json_schema",
+        schema=require_object(schema, f"{path}.json_schema.schema")
+        if schema is not None
+        else {"type": "object"},
+        name=opt_str(spec, "name", f"{path}.json_schema.name"),
+        description=opt_str(spec, "description", f"{path}.json_schema.description"),
+        strict=opt_bool(spec, "strict", f"{path}.json_schema.strict"),
+    )
 
 
 def decode_reasoning(value: Any, path: str) -> llm.ReasoningLevel | None:

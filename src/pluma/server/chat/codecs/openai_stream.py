@@ -45,15 +45,28 @@ def completion_id() -> str:
     return "chatcmpl-" + uuid.uuid4().hex[:24]
 
 
-def usage_json(usage: llm.Usage) -> dict[str, Any]:
-    """OpenAI's usage: prompt tokens include cached ones (ours keep them apart)."""
+def usage_json(usage: llm.Usage, *, cost: bool = False) -> dict[str, Any]:
+    """OpenAI's usage: prompt tokens include cached ones (ours keep them apart).
+
+    ``cost`` adds Pluma's own ``cost`` member (US dollars, priced from the
+    catalog; zeros for models it does not know), which the page shows."""
     prompt = usage.input + usage.cache_read + usage.cache_write
-    return {
+    out: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": usage.output,
         "total_tokens": prompt + usage.output,
         "prompt_tokens_details": {"cached_tokens": usage.cache_read},
     }
+    if cost:
+        spent = usage.cost
+        out["cost"] = {
+            "input": spent.input,
+            "output": spent.output,
+            "cache_read": spent.cache_read,
+            "cache_write": spent.cache_write,
+            "total": spent.total,
+        }
+    return out
 
 
 def error_json(error: BaseException | None, message: str) -> dict[str, Any]:
@@ -89,16 +102,25 @@ class OpenAIChunkEncoder:
         "_created",
         "_head",
         "_id",
+        "_include_cost",
         "_include_usage",
         "_model",
         "_tool_index",
     )
 
-    def __init__(self, model: str, *, include_usage: bool = False, id: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        include_usage: bool = False,
+        include_cost: bool = False,
+        id: str | None = None,
+    ) -> None:
         self._id = id or completion_id()
         self._created = int(time.time())
         self._model = model
         self._include_usage = include_usage
+        self._include_cost = include_cost
         # content_index → tool-call ordinal; ordinals whose arguments were streamed.
         self._tool_index: dict[int, int] = {}
         self._args_sent: set[int] = set()
@@ -195,7 +217,7 @@ class OpenAIChunkEncoder:
                     )
         lines.append(self._chunk({}, FINISH_REASONS.get(stop, "stop")))
         if self._include_usage and message is not None:
-            usage = orjson.dumps(usage_json(message.usage)).decode()
+            usage = orjson.dumps(usage_json(message.usage, cost=self._include_cost)).decode()
             lines.append(self._head + '"choices":[],"usage":' + usage + "}\n\n")
         lines.append(DONE_LINE)
         return lines

@@ -20,7 +20,11 @@
 | ``text.format``                            | ``response_format``                              |
 | ``parallel_tool_calls``, ``user``,         | the same                                         |
 | ``metadata``                               |                                                  |
-| ``stream``, ``include``, ``store``         | how Pluma answers (:class:`ResponsesBody`)       |
+| ``stream``, ``include``                    | how Pluma answers (:class:`ResponsesBody`)       |
+| ``store``, ``reasoning.summary``,          | forwarded to a Responses upstream; no effect on  |
+| ``text.verbosity``                         | others (Pluma keeps no responses)                |
+| any other member                           | forwarded verbatim to a Responses upstream; a    |
+|                                            | 400 naming it for any other                      |
 
 Consecutive assistant-side items (reasoning, text, function calls) make one
 ``AssistantMessage``, as they came from one model turn. What Pluma cannot do
@@ -54,6 +58,33 @@ from pluma.server.chat.codecs.openai_request import decode_reasoning
 from pluma.server.chat.codecs.responses_stream import ResponseEcho, unwrap_signature
 from pluma.server.chat.providers.base import ChatRequest, ToolChoice
 
+PROTOCOL = "openai-responses"
+
+# Members Pluma models or answers itself; every other member is forwarded
+# verbatim to an upstream speaking Responses and refused (a 400 naming it) by
+# any other, never dropped.
+HANDLED = frozenset(
+    {
+        "model",
+        "input",
+        "instructions",
+        "tools",
+        "tool_choice",
+        "max_output_tokens",
+        "temperature",
+        "top_p",
+        "reasoning",
+        "text",
+        "parallel_tool_calls",
+        "user",
+        "metadata",
+        "stream",
+        "stream_options",
+        "include",
+        "store",
+    }
+)
+
 # Members refused outright, and why (each names what to do instead).
 REFUSED: dict[str, str] = {
     "previous_response_id": (
@@ -64,6 +95,58 @@ REFUSED: dict[str, str] = {
     "background": "background responses are not supported; leave background out or false",
     "prompt": "stored prompt templates are not supported; send instructions and input instead",
 }
+
+
+# The fate of every documented member (docs/sdk-clients.md renders this; a
+# test checks it against the openai SDK's own request type). Members not
+# named here (vendor extensions, newer API features) are passed through.
+PASSED = "passed through verbatim to an `openai-responses` upstream; 400 for any other"
+FIELDS: dict[str, str] = {
+    "model": "the model, after connection routing",
+    "input": "`Context` messages (message, reasoning, function_call, function_call_output items)",
+    "instructions": "`Context.system_prompt`",
+    "tools": "`Context.tools` (function tools; hosted tools → 400)",
+    "tool_choice": "tool choice (`auto`, `none`, `required`, one function)",
+    "max_output_tokens": "`max_tokens`",
+    "temperature": "`temperature`",
+    "top_p": "`top_p`",
+    "reasoning": "`effort` → `reasoning`; `summary` forwarded to a Responses upstream only",
+    "text": "`format` → `response_format`; `verbosity` forwarded to a Responses upstream only",
+    "parallel_tool_calls": "`parallel_tool_calls`",
+    "user": "`user`",
+    "metadata": "`metadata`",
+    "stream": "edge: how Pluma answers",
+    "stream_options": "edge: accepted (Pluma does not obfuscate)",
+    "include": "edge: `reasoning.encrypted_content` puts signed reasoning in reasoning items",
+    "store": "forwarded to a Responses upstream; no effect elsewhere (Pluma keeps no responses)",
+    **{name: f"400: {why}" for name, why in REFUSED.items()},
+    **{
+        name: PASSED
+        for name in (
+            "access_programs",
+            "background_options",
+            "context_management",
+            "image",
+            "max_tool_calls",
+            "moderation",
+            "prompt_cache_key",
+            "prompt_cache_options",
+            "prompt_cache_retention",
+            "safety_identifier",
+            "service_tier",
+            "top_logprobs",
+            "truncation",
+        )
+    },
+}
+
+
+def render_markdown() -> str:
+    """The Responses field table of ``docs/sdk-clients.md`` (between its markers)."""
+    lines = ["| field | fate |", "|---|---|"]
+    lines += [f"| `{name}` | {fate} |" for name, fate in FIELDS.items()]
+    lines.append(f"| any other member | {PASSED} |")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(slots=True)
@@ -102,6 +185,27 @@ def decode_responses_request(body: Any) -> ResponsesBody:
     tool_choice = _tool_choice(body.get("tool_choice"))
     if tool_choice not in (None, "none") and not tools:
         raise RequestError("tool_choice", "is set but no tools were given")
+    text = body.get("text")
+    if text is not None:
+        text = require_object(text, "text")
+    metadata = _metadata(body.get("metadata"))
+    parallel = opt_bool(body, "parallel_tool_calls", "parallel_tool_calls")
+    extra = {
+        name: value
+        for name, value in body.items()
+        if name not in HANDLED and name not in REFUSED and value is not None
+    }
+    # Parts of modelled members that only a Responses upstream understands
+    # travel whole (the upstream then gets the client's own object); other
+    # upstreams can do without them (see ChatRequest.extra_optional).
+    optional: dict[str, Any] = {}
+    if reasoning_body is not None and set(reasoning_body) - {"effort"}:
+        optional["reasoning"] = reasoning_body
+    if text is not None and set(text) - {"format"}:
+        optional["text"] = text
+    store = opt_bool(body, "store", "store")
+    if store is not None:
+        optional["store"] = store  # Pluma itself keeps no responses
     request = ChatRequest(
         model=model,
         context=context,
@@ -109,26 +213,56 @@ def decode_responses_request(body: Any) -> ResponsesBody:
         max_tokens=opt_positive_int(body, "max_output_tokens", "max_output_tokens"),
         reasoning=reasoning,
         tool_choice=tool_choice,
+        top_p=opt_number(body, "top_p", "top_p", low=0, high=1),
+        response_format=_text_format(text),
+        user=opt_str(body, "user", "user"),
+        metadata=metadata,
+        parallel_tool_calls=parallel,
+        protocol=PROTOCOL,
+        extra=extra,
+        extra_optional=optional,
     )
-    text = body.get("text")
     echo = ResponseEcho(
         model=model,
         instructions=instructions,
         tools=tools_echo,
         tool_choice=body.get("tool_choice") or "auto",
-        parallel_tool_calls=opt_bool(body, "parallel_tool_calls", "parallel_tool_calls")
-        is not False,
+        parallel_tool_calls=parallel is not False,
         temperature=request.temperature,
-        top_p=opt_number(body, "top_p", "top_p", low=0, high=1),
+        top_p=request.top_p,
         max_output_tokens=request.max_tokens,
-        metadata=_metadata(body.get("metadata")) or {},
+        metadata=metadata or {},
         reasoning=reasoning_body,
-        text=require_object(text, "text") if text is not None else {"format": {"type": "text"}},
-        user=opt_str(body, "user", "user"),
-        store=bool(opt_bool(body, "store", "store")),
+        text=text if text is not None else {"format": {"type": "text"}},
+        user=request.user,
+        store=bool(store),
         include=tuple(include),
     )
     return ResponsesBody(request=request, echo=echo, stream=stream, include=tuple(include))
+
+
+def _text_format(text: dict[str, Any] | None) -> llm.ResponseFormat | None:
+    """``text.format`` (flat, unlike Chat Completions' nested ``json_schema``)."""
+    if text is None or text.get("format") is None:
+        return None
+    fmt = require_object(text["format"], "text.format")
+    kind = fmt.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return llm.ResponseFormat(type="json_object")
+    if kind == "json_schema":
+        schema = require_object(fmt.get("schema"), "text.format.schema")
+        return llm.ResponseFormat(
+            type="json_schema",
+            schema=schema,
+            name=opt_str(fmt, "name", "text.format.name"),
+            description=opt_str(fmt, "description", "text.format.description"),
+            strict=opt_bool(fmt, "strict", "text.format.strict"),
+        )
+    raise RequestError(
+        "text.format.type", f"expected text, json_object or json_schema, got {kind!r}"
+    )
 
 
 def _metadata(value: Any) -> dict[str, str] | None:

@@ -22,8 +22,9 @@ from typing import Any, ClassVar
 import httpx
 
 from pluma import llm
+from pluma.llm import catalog
 from pluma.llm.keys import is_local_url
-from pluma.server.chat.providers.base import ChatRequest
+from pluma.server.chat.providers.base import ChatRequest, refuse_extra
 from pluma.server.profiles.chat import ConnectionProfile
 
 DEFAULT_MAX_TOKENS = 4096
@@ -46,6 +47,9 @@ class AdapterProvider:
 
     compat: ClassVar[str]
     protocol: ClassVar[str]
+    chat_path: ClassVar[str] = ""
+    """Where chat goes under :attr:`upstream` (``/chat/completions``), for
+    error messages that say which URL was tried."""
 
     def __init__(self, profile: ConnectionProfile, http: httpx.AsyncClient) -> None:
         self.profile = profile
@@ -57,7 +61,14 @@ class AdapterProvider:
 
     @property
     def upstream(self) -> str:
-        return self.profile.base_url
+        """The API root every call goes under (chat and the model list alike)."""
+        return self.api_base(self.profile.base_url)
+
+    @staticmethod
+    def api_base(base_url: str) -> str:
+        """The API root for a profile's base URL as the user typed it;
+        subclasses normalise the forms their vendor documents."""
+        return base_url.rstrip("/")
 
     def __repr__(self) -> str:  # never shows the key
         return f"{type(self).__name__}(profile={self.profile.name!r}, upstream={self.upstream!r})"
@@ -66,7 +77,7 @@ class AdapterProvider:
 
     def api_key(self) -> str | None:
         key = self.profile.api_key
-        if not key and not is_local_url(self.profile.base_url):
+        if not key and not is_local_url(self.upstream):
             raise NoAPIKeyError(self.profile)
         return key or None
 
@@ -77,12 +88,17 @@ class AdapterProvider:
                 f"no model given and profile {self.profile.name} has no default model — "
                 "name one in the request or set the profile's default model"
             )
+        base_url = self.upstream
+        # Priced from the catalog when it knows the model at this endpoint,
+        # so usage.cost reaches /api/chat and the stored conversation.
+        cost = catalog.price_of(model_id, base_url=base_url, provider=self.compat)
         return llm.Model(
             id=model_id,
             name=model_id,
-            provider=self.compat,
+            provider=self.model_provider(),
             protocol=self.protocol,
-            base_url=self.profile.base_url.rstrip("/"),
+            base_url=base_url,
+            cost=cost if cost is not None else llm.ModelCost(),
             headers=dict(self.profile.headers),
             reasoning=request.reasoning not in (None, "off"),
             max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
@@ -92,13 +108,36 @@ class AdapterProvider:
     def protocol_options(self, request: ChatRequest) -> llm.ProtocolOptions | None:
         return None
 
+    def model_provider(self) -> str:
+        """``llm.Model.provider`` of the calls (the adapters detect vendor quirks by it)."""
+        return self.compat
+
+    def passthrough(self, request: ChatRequest) -> dict[str, Any]:
+        """The client's unmodelled fields to forward verbatim (its protocol is
+        this upstream's), else a 400 naming them (see :func:`refuse_extra`)."""
+        if request.protocol != self.protocol:
+            refuse_extra(request, self.protocol)
+            return {}
+        return {**request.extra_optional, **request.extra}
+
     def options_for(self, request: ChatRequest) -> llm.StreamOptions:
         timeouts = self.profile.timeouts
         return llm.StreamOptions(
             api_key=self.api_key(),
+            headers=dict(request.extra_headers) if request.protocol == self.protocol else {},
             temperature=request.temperature,
             max_tokens=request.max_tokens,
             reasoning=request.reasoning,
+            stop=request.stop,
+            top_p=request.top_p,
+            top_k=request.top_k,
+            seed=request.seed,
+            presence_penalty=request.presence_penalty,
+            frequency_penalty=request.frequency_penalty,
+            response_format=request.response_format,
+            user=request.user,
+            metadata=request.metadata,
+            parallel_tool_calls=request.parallel_tool_calls,
             protocol_options=self.protocol_options(request),
             timeouts=llm.Timeouts(
                 connect=timeouts.connect, first_byte=timeouts.first_byte, idle=timeouts.idle
@@ -108,10 +147,15 @@ class AdapterProvider:
     # -- the contract -------------------------------------------------------
 
     def stream_events(self, request: ChatRequest) -> llm.EventStream:
-        """Start the upstream call; caller mistakes raise ``llm.ConfigurationError`` here."""
-        return llm.default_client.stream(
-            self.model_for(request), request.context, self.options_for(request)
-        )
+        """Start the upstream call; caller mistakes raise ``llm.ConfigurationError`` here,
+        including what the adapter would refuse (its optional ``check``), so every
+        chat route answers them with a 400 rather than an error event."""
+        model = self.model_for(request)
+        options = self.options_for(request)
+        check = getattr(llm.default_client.registry.get(model.protocol), "check", None)
+        if callable(check):
+            check(model, request.context, options)
+        return llm.default_client.stream(model, request.context, options)
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         """The seed contract: ``data: {chunk}`` lines, then ``data: [DONE]``;
@@ -134,7 +178,7 @@ class AdapterProvider:
 
     async def get_json(self, path: str, headers: dict[str, str]) -> object:
         """GET ``{base}{path}`` and decode it; failures raise ``llm.ProviderError``."""
-        url = self.profile.base_url.rstrip("/") + path
+        url = self.upstream + path
         timeouts = self.profile.timeouts
         timeout = httpx.Timeout(
             connect=timeouts.connect, read=timeouts.idle, write=30.0, pool=timeouts.connect
@@ -148,9 +192,9 @@ class AdapterProvider:
                 f"could not reach {url}: {type(exc).__name__}: {exc}".rstrip(": ")
             ) from None
         if response.status_code >= 400:
+            # The status is not repeated here: ProviderError's text ends with it.
             raise llm.ProviderError(
-                f"{url} answered {response.status_code}: {_upstream_message(response)}",
-                status=response.status_code,
+                f"GET {url}: {_upstream_message(response)}", status=response.status_code
             )
         try:
             return response.json()

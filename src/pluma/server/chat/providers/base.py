@@ -43,7 +43,16 @@ class ModelInfo:
 @dataclass(slots=True)
 class ChatRequest:
     """One chat turn in the neutral vocabulary (the edge has already decoded
-    whatever the client sent)."""
+    whatever the client sent).
+
+    ``stop`` … ``parallel_tool_calls`` are the neutral controls of
+    :class:`llm.StreamOptions`, passed on as they are. ``extra`` holds the
+    members of the client's body that Pluma does not model, under their wire
+    names in ``protocol`` (the protocol the client spoke, e.g.
+    ``openai-completions``): a provider whose upstream speaks that protocol
+    forwards them verbatim; any other refuses the request (a 400 naming them)
+    rather than dropping them.
+    """
 
     model: str
     context: llm.Context
@@ -52,6 +61,45 @@ class ChatRequest:
     reasoning: llm.ReasoningLevel | None = None
     tool_choice: ToolChoice | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    stop: list[str] | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    response_format: llm.ResponseFormat | None = None
+    user: str | None = None
+    metadata: dict[str, str] | None = None
+    parallel_tool_calls: bool | None = None
+    protocol: str = ""
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    """Request headers of ``protocol`` to forward as ``extra`` is (same protocol only)."""
+    extra_optional: dict[str, Any] = field(default_factory=dict)
+    """Members of ``protocol`` forwarded like ``extra`` to an upstream of that
+    protocol, but harmless to leave out for any other (they only tune what
+    that vendor keeps or shows: Responses ``store``, ``reasoning.summary``,
+    ``text.verbosity``), so they are not refused there."""
+
+
+def refuse_extra(request: ChatRequest, upstream: str) -> None:
+    """Raise a 400-class error naming ``request.extra``'s members, which an
+    upstream speaking ``upstream`` (another protocol than the client's) could
+    not take verbatim."""
+    if not request.extra and not request.extra_headers:
+        return
+    from pluma.server.chat.codecs.errors import RequestError
+
+    names = sorted(request.extra) + [f"{name} header" for name in sorted(request.extra_headers)]
+    spoken = request.protocol or "the client's protocol"
+    one = len(names) == 1
+    raise RequestError(
+        names[0],
+        f"Pluma does not translate {'this' if one else 'these'} {spoken} "
+        f"field{'' if one else 's'} ({', '.join(names)}), and this connection's upstream "
+        f"speaks {upstream}; remove {'it' if one else 'them'}, or use a connection whose "
+        f"upstream speaks {spoken} (fields Pluma does not model pass through only to an "
+        "upstream of the client's own protocol)",
+    )
 
 
 @runtime_checkable

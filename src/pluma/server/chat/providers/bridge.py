@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TypeGuard
 
 from pluma import llm
-from pluma.server.chat.providers.base import ChatRequest, EventProvider, Provider
+from pluma.server.chat.providers.base import ChatRequest, EventProvider, Provider, refuse_extra
 
 LINE_PROTOCOL = "openai-completions"
 
@@ -54,6 +54,11 @@ def _speaks_events(provider: Provider) -> TypeGuard[EventProvider]:
 def events_for(provider: Provider, request: ChatRequest) -> llm.EventStream:
     if _speaks_events(provider):
         return provider.stream_events(request)
+    # A plain provider takes the neutral request only: unmodelled client
+    # fields could not reach its upstream, so they are refused, not dropped.
+    refuse_extra(
+        request, f"whatever provider {provider.id!r} speaks (it takes the neutral request)"
+    )
     model = llm.Model(
         id=request.model, provider=provider.id, protocol=LINE_PROTOCOL, base_url=provider.upstream
     )

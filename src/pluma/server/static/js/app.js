@@ -40,6 +40,7 @@ class App {
     }
     this.connectionSelect.addEventListener("change", () => this.switchConnection());
     this.modelSelect.addEventListener("change", () => {
+      this.modelSelect.classList.remove("needs-choice");
       localStorage.setItem("pluma.model", this.modelSelect.value);
       this.chat.conversation && api(`/api/conversations/${encodeURIComponent(this.chat.conversation.id)}`,
         { method: "PATCH", body: { model: this.modelSelect.value } }).catch(() => null);
@@ -69,6 +70,17 @@ class App {
 
   model() {
     return this.modelSelect.value || "";
+  }
+
+  /** The server asked which model to use (the connection has no default and
+   * its backend offers several): point at the Model menu, which lists them. */
+  askForModel() {
+    const offered = this.modelSelect.options.length - 1; // without "Connection default"
+    this.modelsNote.textContent = offered > 0
+      ? `This connection has no default model: pick one of its ${offered} models in the Model menu, then press Retry.`
+      : "This connection has no default model: set one in Settings → Connections.";
+    this.modelSelect.classList.add("needs-choice");
+    this.modelSelect.focus();
   }
 
   connectionId() {

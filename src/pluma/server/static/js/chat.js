@@ -379,6 +379,7 @@ export class ChatView {
       if (!live.parts.length) live.el.classList.add("failed");
       this.showError(outcome.message, nextStep(outcome.message, outcome.status, outcome.code),
         { retry: true });
+      if (outcome.code === "model_required") this.app.askForModel();
       announce("The answer failed.");
     } else {
       if (outcome.stop === "length") {

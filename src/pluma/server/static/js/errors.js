@@ -24,6 +24,9 @@ export function nextStep(message, status, code) {
   if (code === "unknown_conversation" || code === "conversation_not_found") {
     return "This conversation is gone from the server (deleted in another window?). Copy what you need, then press + New chat.";
   }
+  if (code === "model_required") {
+    return "Pick a model in the Model menu above (this connection has no default model), then press Retry.";
+  }
   if (text.includes("api key") || text.includes("api_key") || status === 401 || status === 403) {
     return "Open Settings → Connections and set the API key for this connection, then press Retry.";
   }

@@ -5,6 +5,9 @@
 // placeholder; typing a new key replaces it, "Remove key" clears it.
 // The compat dropdown is filled from GET /api/providers (the registry), so a
 // provider plugin shows up here without any change to the page.
+// A new connection can start from a preset (GET /api/presets: every provider
+// of the model catalog the registered compats reach): picking one fills the
+// name, compat and base URL, and names the key variable to paste from.
 
 import { h, clear, field, announce } from "./dom.js";
 import { api } from "./api.js";
@@ -30,6 +33,11 @@ export function normalizeKinds(body) {
   })).filter((p) => p.id);
 }
 
+export function normalizePresets(body) {
+  const list = Array.isArray(body) ? body : body.presets || [];
+  return list.filter((p) => p && p.id && p.base_url && p.compat);
+}
+
 export function normalizeFound(body) {
   const list = Array.isArray(body) ? body : body.found || body.backends || body.data || [];
   return list;
@@ -42,10 +50,11 @@ export class SettingsView {
     this.formHost = document.getElementById("connection-form-host");
     this.errorEl = document.getElementById("settings-error");
     this.kinds = [];
+    this.presets = null; // loaded on the first "Add connection"
     this.connections = [];
     this.active = null;
     this.verdicts = new Map(); // connection id -> {ok, text}: survives re-renders
-    document.getElementById("add-connection").addEventListener("click", () => this.edit(null));
+    document.getElementById("add-connection").addEventListener("click", () => this.create());
   }
 
   async loadKinds() {
@@ -54,6 +63,16 @@ export class SettingsView {
     } catch {
       this.kinds = [{ id: "openai", label: "openai" }, { id: "anthropic", label: "anthropic" }];
     }
+  }
+
+  async loadPresets() {
+    if (this.presets !== null) return this.presets;
+    try {
+      this.presets = normalizePresets(await api("/api/presets"));
+    } catch {
+      this.presets = []; // the form still works by hand
+    }
+    return this.presets;
   }
 
   async refresh() {
@@ -111,6 +130,12 @@ export class SettingsView {
       verdict);
   }
 
+  /** The form for a new connection, with the presets once they are loaded. */
+  async create() {
+    await this.loadPresets();
+    this.edit(null);
+  }
+
   edit(c) {
     clear(this.formHost);
     const creating = !c;
@@ -125,17 +150,50 @@ export class SettingsView {
     const model = h("input", { type: "text", autocomplete: "off", value: c?.default_model || "" });
     const key = h("input", { type: "password", autocomplete: "new-password", spellcheck: "false",
       placeholder: c && hasKey(c) ? "set — type to replace" : "not set" });
+    const keyHint = "Write-only: stored in the OS keyring, never shown again.";
+    let preset = null;
+    if (creating) {
+      const presets = this.presets || [];
+      preset = h("select", {},
+        h("option", { value: "", text: "— none: fill in by hand —" }),
+        presets.map((p) => h("option", { value: p.id, text: `${p.name} (${p.compat})` })));
+      let filledName = "";
+      preset.addEventListener("change", () => {
+        const p = presets.find((x) => x.id === preset.value);
+        const hint = key.closest(".field")?.querySelector(".hint");
+        if (!p) {
+          key.placeholder = "not set";
+          if (hint) hint.textContent = keyHint;
+          return;
+        }
+        if (!name.value.trim() || name.value === filledName) name.value = filledName = p.id;
+        if (![...compat.options].some((o) => o.value === p.compat)) {
+          compat.append(h("option", { value: p.compat, text: p.compat }));
+        }
+        compat.value = p.compat;
+        baseUrl.value = p.base_url;
+        key.placeholder = p.key_env ? `paste your ${p.key_env}` : "not set";
+        key.dataset.keyEnv = p.key_env || "";
+        if (hint) {
+          hint.textContent = p.key_env
+            ? `${p.name} keys are usually kept in ${p.key_env}. ${keyHint}`
+            : keyHint;
+        }
+        if (baseUrl.value.includes("${")) baseUrl.focus();
+      });
+    }
     const removeKey = c && hasKey(c)
       ? h("label", { class: "check" }, h("input", { type: "checkbox", id: "remove-key" }), " Remove the stored key")
       : null;
     const error = h("p", { class: "form-error", role: "alert", hidden: true });
     const form = h("form", { class: "card", "aria-label": creating ? "Add a connection" : `Edit ${c.name}` },
       h("h3", { text: creating ? "Add a connection" : `Edit “${c.name}”` }),
+      preset ? field("Preset", preset, "A known provider: fills compat, base URL and names its key variable.") : null,
       field("Name", name, "Used to address models as name/model."),
       field("Compatibility", compat, "Which protocol the backend speaks (from the server's providers)."),
       field("Base URL", baseUrl, "Usually ends in /v1."),
       field("Default model", model, "Optional; the model picker can override it."),
-      field("API key", key, "Write-only: stored in the OS keyring, never shown again."),
+      field("API key", key, keyHint),
       removeKey,
       error,
       h("div", { class: "row" },
@@ -268,7 +326,7 @@ export class SettingsView {
     panel.append(h("button", { type: "button", class: "secondary", text: "Add a connection…",
       onclick: () => {
         this.app.show("settings");
-        this.edit(null);
+        this.create();
       } }));
   }
 }

@@ -1,0 +1,232 @@
+"""Ollama ``/api/chat`` NDJSON lines → neutral events, independent of HTTP.
+
+Each line is one JSON object. :class:`OllamaParser` takes the decoded lines.
+
+| line field                                    | effect                                             |
+|-----------------------------------------------|----------------------------------------------------|
+| ``model``                                     | ``message.model`` (first line)                     |
+| ``message.thinking``                          | thinking block (consecutive pieces join)           |
+| ``message.content``                           | text block (consecutive pieces join)               |
+| ``message.tool_calls[]``                      | whole tool calls (start, one delta, end each);     |
+| ``{id?, function: {name, arguments}}``        | arguments as an object (a JSON string is accepted);|
+|                                               | no ``id`` → ``ollama_call_<n>_<random>``           |
+| ``done: true``                                | the last line: ``done_reason``, usage, then        |
+|                                               | ``done`` (see below)                               |
+| ``{"error": "…"}``                            | terminal error with the upstream's message         |
+| end of input without ``done: true``           | terminal error (the stream was cut)                |
+
+done_reason → stop reason: ``stop`` → stop (toolUse when the reply holds
+tool calls), ``length`` → length, absent → stop; anything else (``load``,
+``unload``, reasons added later) → error naming it.
+
+Usage: ``prompt_eval_count`` → ``input``, ``eval_count`` → ``output``.
+Ollama reports no cache counts: a prompt prefix it kept from the previous
+call is simply not evaluated again, so it is in neither number.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+
+from pluma.llm.errors import ProviderError
+from pluma.llm.events import Event
+from pluma.llm.types import (
+    Model,
+    StopReason,
+    TextContent,
+    ThinkingContent,
+    ToolCall,
+    calculate_cost,
+)
+from pluma.llm.writer import StreamWriter
+
+DONE_REASONS: dict[str, StopReason] = {"stop": "stop", "length": "length", "": "stop"}
+
+SYNTHETIC_ID_PREFIX = "ollama_call_"
+
+
+def _one(event: Event | None) -> list[Event]:
+    return [] if event is None else [event]
+
+
+def _int(value: Any) -> int:
+    return value if type(value) is int else 0
+
+
+class OllamaParser:
+    """Turns one Ollama chat stream into neutral events through ``writer``.
+
+    ``feed`` takes a decoded line, ``feed_line`` its raw bytes; ``finish``
+    ends the stream at end of input. After the terminal event every call
+    returns ``[]``.
+    """
+
+    __slots__ = ("_calls", "_model", "_named", "_open", "_open_text", "message", "writer")
+
+    def __init__(self, writer: StreamWriter, model: Model) -> None:
+        self.writer = writer
+        self.message = writer.message
+        self._model = model
+        self._open: int | None = None
+        self._open_text: TextContent | None = None  # the open block when it is text
+        self._calls = 0
+        self._named = False
+
+    @property
+    def finished(self) -> bool:
+        return self.writer.finished
+
+    def feed_line(self, line: bytes | str) -> list[Event]:
+        """One NDJSON line."""
+        writer = self.writer
+        if writer.finished:
+            return []
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            item = None
+        if type(item) is not dict:
+            shown = line if isinstance(line, str) else line.decode("utf-8", "replace")
+            return self.fail(
+                ProviderError(f"the upstream sent a malformed line: {shown.strip()[:200]!r}")
+            )
+        block = self._open_text
+        if block is not None and item.get("done") is False:
+            # The hot path: a line whose message is only more text for the
+            # open text block (``role`` and ``content``, nothing else).
+            body = item.get("message")
+            if type(body) is dict and len(body) == 2:
+                piece = body.get("content")
+                if piece and type(piece) is str and "role" in body:
+                    block.append(piece)
+                    event = writer.text_delta(self._open, piece)  # type: ignore[arg-type]
+                    return [event] if event is not None else []
+        return self._line(item)
+
+    def feed(self, item: dict[str, Any]) -> list[Event]:
+        """The neutral events for one decoded line."""
+        if self.writer.finished:
+            return []
+        return self._line(item)
+
+    def _line(self, item: dict[str, Any]) -> list[Event]:
+        body = item.get("message")
+        error = item.get("error")
+        if error:
+            return self.fail(ProviderError(str(error)))
+        if not self._named:
+            self._named = True
+            name = item.get("model")
+            if isinstance(name, str) and name:
+                self.message.model = name
+        out: list[Event] = []
+        if isinstance(body, dict):
+            thinking = body.get("thinking")
+            if thinking and isinstance(thinking, str):
+                self._append(ThinkingContent, thinking, out)
+            content = body.get("content")
+            if content and isinstance(content, str):
+                self._append(TextContent, content, out)
+            calls = body.get("tool_calls")
+            if isinstance(calls, list):
+                for call in calls:
+                    if isinstance(call, dict):
+                        self._tool_call(call, out)
+        if item.get("done") is True:
+            out += self._done(item)
+        return out
+
+    def finish(self) -> list[Event]:
+        """End of input: without a ``done: true`` line, the reply is incomplete."""
+        if self.writer.finished:
+            return []
+        return self.fail(
+            ProviderError(
+                "the upstream stream ended before the reply was finished (no line with "
+                '"done": true); the partial reply is kept — try again'
+            )
+        )
+
+    def fail(self, error: BaseException | str) -> list[Event]:
+        return _one(self.writer.fail(error))
+
+    # -- pieces ------------------------------------------------------------------
+
+    def _append(
+        self, kind: type[TextContent] | type[ThinkingContent], delta: str, out: list[Event]
+    ) -> None:
+        writer = self.writer
+        content = self.message.content
+        index = self._open
+        block = content[index] if index is not None else None
+        if index is None or type(block) is not kind:
+            self._close_open(out)
+            index = len(content)
+            block = kind()
+            content.append(block)
+            self._open = index
+            self._open_text = block if isinstance(block, TextContent) else None
+            start = (
+                writer.text_start(index) if kind is TextContent else writer.thinking_start(index)
+            )
+            out.extend(_one(start))
+        if isinstance(block, TextContent):
+            block.append(delta)
+            out.extend(_one(writer.text_delta(index, delta)))
+        elif isinstance(block, ThinkingContent):
+            block.append(delta)
+            out.extend(_one(writer.thinking_delta(index, delta)))
+
+    def _close_open(self, out: list[Event]) -> None:
+        index = self._open
+        if index is not None:
+            self._open = None
+            self._open_text = None
+            out.extend(_one(self.writer.end_open_block(index)))
+
+    def _tool_call(self, raw: dict[str, Any], out: list[Event]) -> None:
+        self._close_open(out)
+        function = raw.get("function")
+        function = function if isinstance(function, dict) else {}
+        call_id = raw.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            call_id = f"{SYNTHETIC_ID_PREFIX}{self._calls}_{secrets.token_hex(4)}"
+        self._calls += 1
+        name = function.get("name")
+        call = ToolCall(call_id, name if isinstance(name, str) else "")
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            text = arguments
+        else:
+            text = orjson.dumps(arguments if isinstance(arguments, dict) else {}).decode()
+        content = self.message.content
+        index = len(content)
+        content.append(call)
+        writer = self.writer
+        out.extend(_one(writer.toolcall_start(index, call)))
+        call.append_arguments(text)
+        out.extend(_one(writer.toolcall_delta(index, call, text)))
+        out.extend(_one(writer.toolcall_end(index, call)))
+
+    def _done(self, item: dict[str, Any]) -> list[Event]:
+        out: list[Event] = []
+        self._close_open(out)
+        usage = self.message.usage
+        usage.input = _int(item.get("prompt_eval_count"))
+        usage.output = _int(item.get("eval_count"))
+        calculate_cost(self._model, usage)
+        reason = item.get("done_reason")
+        reason = reason if isinstance(reason, str) else ""
+        stop = DONE_REASONS.get(reason)
+        if stop is None:
+            return out + self.fail(
+                ProviderError(
+                    f"the upstream ended the reply with done_reason {reason!r}", code=reason
+                )
+            )
+        if stop == "stop" and self._calls:
+            stop = "toolUse"
+        return out + _one(self.writer.done(stop))
