@@ -12,7 +12,6 @@ is what tests and scripts wait for.
 from __future__ import annotations
 
 import gc
-import logging
 import secrets as _random
 import socket
 import sys
@@ -23,6 +22,7 @@ import typer
 
 from pluma.cli.common import ensure_data_dir, fail
 from pluma.server.config import Settings, SettingsError, parse_size
+from pluma.server.logs import configure_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -81,6 +81,15 @@ def serve(
     image_kind: str = typer.Option(
         None, "--image-kind", help="Kind of the --image-url backend: a1111 or comfyui."
     ),
+    workers: int = typer.Option(
+        None, "--workers", help="Server processes sharing the port (PLUMA_WORKERS; default 1)."
+    ),
+    database_url: str = typer.Option(
+        None,
+        "--database-url",
+        help="Keep everything in this PostgreSQL database (PLUMA_DATABASE_URL; prefer the "
+        "variable when the URL holds a password).",
+    ),
 ) -> None:
     """Run the Pluma server."""
     overrides: dict[str, Any] = {
@@ -100,6 +109,8 @@ def serve(
         "discovery": False if no_discovery else None,
         "image_url": image_url,
         "image_kind": image_kind,
+        "workers": workers,
+        "database_url": database_url,
     }
     try:
         if max_body is not None:
@@ -118,7 +129,10 @@ def serve(
             "Set PLUMA_TOKEN to choose a fixed token.",
             err=True,
         )
-    _configure_logging(settings)
+    try:
+        configure_logging(settings)
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from None
     _preflight(settings)
     try:
         sock = _bind(settings.host, settings.port)
@@ -143,25 +157,6 @@ def _preflight(settings: Settings) -> None:
         raise fail(str(exc)) from None
 
 
-def _configure_logging(settings: Settings) -> None:
-    from pluma.server.storage.secrets import redactor
-
-    level = getattr(logging, settings.log_level.upper(), None)
-    if not isinstance(level, int):
-        raise fail(
-            f"log level {settings.log_level!r} is unknown: use debug, info, warning or error", 2
-        )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    redactor.add(settings.api_key)
-    redactor.add(settings.token)
-    redactor.add(settings.image_key)
-    handler.addFilter(redactor)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-
-
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -180,6 +175,9 @@ def _run(settings: Settings, sock: socket.socket, port: int) -> None:
 
     shown_host = f"[{settings.host.strip('[]')}]" if ":" in settings.host else settings.host
     settings = settings.with_changes(port=port)
+    if settings.workers > 1:
+        _run_workers(settings, sock, f"http://{shown_host}:{port}")
+        return
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -208,3 +206,37 @@ def _run(settings: Settings, sock: socket.socket, port: int) -> None:
     server.run(sockets=[sock])
     if not server.started:
         raise typer.Exit(3)
+
+
+def _run_workers(settings: Settings, sock: socket.socket, address: str) -> None:
+    """``settings.workers`` processes accepting on one socket (uvicorn's
+    supervisor). Each builds the app from the environment, so the resolved
+    settings (flags included) are handed down as ``PLUMA_*`` variables. State
+    is shared through the store, which every process re-reads when another
+    changes it: profiles and keys through the data dir's documents (or the
+    database), conversations through SQLite (or the database)."""
+    import os
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ.update(settings.to_env())
+    config = uvicorn.Config(
+        "pluma.server.app:app_from_env",
+        factory=True,
+        workers=settings.workers,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
+        lifespan="on",
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+    # Listening before the workers start: a connection made now waits in the
+    # backlog for the first worker instead of being refused.
+    sock.listen(config.backlog)
+    print(
+        f"pluma: listening on {address} ({settings.workers} workers)", file=sys.stderr, flush=True
+    )
+    Multiprocess(config, sockets=[sock]).run()

@@ -123,6 +123,38 @@ class Settings:
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``PLUMA_*`` variables, so that :meth:`from_env` in
+        another process (a ``--workers`` process) builds the same settings."""
+        env = {
+            "PLUMA_HOST": self.host,
+            "PLUMA_PORT": str(self.port),
+            "PLUMA_DATA_DIR": str(self.data_dir),
+            "PLUMA_COMPAT": self.fallback_compat,
+            "PLUMA_MODEL": self.fallback_model,
+            "PLUMA_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
+            "PLUMA_ALLOWED_ORIGINS": ",".join(self.allowed_origins),
+            "PLUMA_MAX_BODY": str(self.max_body_bytes),
+            "PLUMA_SECRETS": self.secrets,
+            "PLUMA_LOG_LEVEL": self.log_level,
+            "PLUMA_ACCESS_LOG": "1" if self.access_log else "0",
+            "PLUMA_DISCOVERY": "1" if self.discovery else "0",
+            "PLUMA_DISCOVERY_TARGETS": ",".join(f"{k}={v}" for k, v in self.discovery_targets),
+            "PLUMA_IMAGE_KIND": self.image_kind,
+            "PLUMA_WORKERS": str(self.workers),
+        }
+        optional = {
+            "PLUMA_TOKEN": self.token,
+            "PLUMA_BASE_URL": self.base_url,
+            "PLUMA_API_KEY": self.api_key,
+            "PLUMA_IMAGE_URL": self.image_url,
+            "PLUMA_IMAGE_KEY": self.image_key,
+            "PLUMA_DATABASE_URL": self.database_url,
+            "PLUMA_SECRET_KEY": self.secret_key,
+        }
+        env.update({name: value for name, value in optional.items() if value is not None})
+        return env
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``PLUMA_*`` variables, then ``overrides`` (flags; a
@@ -174,6 +206,8 @@ class Settings:
             values["database_url"] = v
         if (v := text("PLUMA_SECRET_KEY")) is not None:
             values["secret_key"] = v
+        if (v := text("PLUMA_ACCESS_LOG")) is not None:
+            values["access_log"] = v.lower() in ("1", "true", "yes", "on")
         if (v := text("PLUMA_WORKERS")) is not None:
             values["workers"] = _int("PLUMA_WORKERS", v)
         for name, value in overrides.items():

@@ -12,6 +12,7 @@ polling health does not turn into a stream of model-list calls upstream.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from typing import Any
 
@@ -50,6 +51,7 @@ async def health(upstream: bool = True, state: ServerState = Depends(get_state))
     body: dict[str, Any] = {
         "status": "ok",
         "version": __version__,
+        "pid": os.getpid(),  # which process answered (several with --workers)
         "first_run": active is None,
         "active": None,
         "provider": None,
