@@ -72,15 +72,21 @@ async def test_full_generation_with_progress(client: httpx.AsyncClient) -> None:
         12,
         5.5,
     )
-    assert result.parameters["checkpoint"] == "dreamshaper_8"
+    # Reported by the name the checkpoint list uses (the title), not info's model_name.
+    assert result.parameters["checkpoint"] == "dreamshaper_8.safetensors [879db523c3]"
+    assert result.parameters["checkpoint"] in [m["title"] for m in MODELS]
+    assert result.warnings == []
     assert result.info["a1111"]["sd_model_hash"] == "879db523c3"
-    # Progress came from polling /sdapi/v1/progress while the job ran.
-    assert "/sdapi/v1/progress" in fake.paths("GET")
+    # Progress came from A1111's per-task endpoint for the id Pluma forced.
+    task_id = body["force_task_id"]
+    assert task_id.startswith("task(pluma-") and fake.tasks[task_id].steps_run == 12
+    asked = [r.body for r in fake.requests if r.path == "/internal/progress"]
+    assert asked and all(b["id_task"] == task_id for b in asked)
+    assert "/sdapi/v1/progress" not in fake.paths()  # never the global one
     assert reports, "no progress was reported"
     fractions = [p.fraction for p in reports]
     assert fractions == sorted(fractions)
     assert all(0 <= f <= 1 for f in fractions) and fractions[-1] > 0
-    assert all(p.steps == 12 for p in reports)
     assert any(p.preview is not None and p.preview.mime_type == "image/png" for p in reports)
 
 
@@ -141,12 +147,25 @@ async def test_unknown_sampler_keeps_a1111_message(client: httpx.AsyncClient) ->
 
 
 async def test_a1111_exception_answer_keeps_its_explanation(client: httpx.AsyncClient) -> None:
-    with FakeA1111() as fake, pytest.raises(ImageBackendError) as err:
-        await provider_for(fake, client).generate(
+    with FakeA1111(fail_with="CUDA out of memory") as fake, pytest.raises(ImageBackendError) as err:
+        await provider_for(fake, client).generate(ImageRequest(prompt="x", steps=1))
+    assert err.value.code == "upstream" and "HTTP 500" in err.value.message
+    assert "RuntimeError: CUDA out of memory" in err.value.message
+
+
+async def test_unknown_checkpoint_replaced_silently_is_a_warning(
+    client: httpx.AsyncClient,
+) -> None:
+    # A1111's process_images drops an override it has no alias for and keeps
+    # the loaded model; Pluma says so instead of reporting the name asked for.
+    with FakeA1111() as fake:
+        result = await provider_for(fake, client).generate(
             ImageRequest(prompt="x", steps=1, checkpoint="missing_model")
         )
-    assert err.value.code == "upstream" and "HTTP 500" in err.value.message
-    assert "RuntimeError: checkpoint missing_model not found" in err.value.message
+    loaded = MODELS[0]["title"]
+    assert result.parameters["checkpoint"] == loaded
+    assert len(result.warnings) == 1
+    assert "missing_model" in result.warnings[0] and str(loaded) in result.warnings[0]
 
 
 async def test_basic_auth(client: httpx.AsyncClient) -> None:
@@ -195,6 +214,8 @@ async def test_cancel_interrupts_the_backend(client: httpx.AsyncClient) -> None:
         assert await asyncio.to_thread(fake.job_finished.wait, 5)
     assert fake.jobs_interrupted == 1
     assert fake.steps_run < 400
+    # It interrupted while its own task was the one running.
+    assert fake.interrupts == list(fake.tasks)
 
 
 async def test_timeout_interrupts_and_says_so(client: httpx.AsyncClient) -> None:

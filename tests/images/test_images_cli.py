@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.fake_a1111 import FakeA1111, png_size
+from tests.support.fake_a1111 import FakeA1111, png, png_size
 from tests.support.fake_comfyui import FakeComfyUI
 from tests.support.server_process import run_cli
 
@@ -134,3 +135,50 @@ def test_ctrl_c_interrupts_the_backend(tmp_path: Path) -> None:
         assert fake.interrupt_received.is_set()  # sent before the CLI exited
         assert fake.job_finished.wait(10) and fake.steps_run < 400
     assert not list((tmp_path / "data").glob("images/*.png"))
+
+
+def test_generate_inpainting_with_loras_and_a_warning(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    init, mask = tmp_path / "init.png", tmp_path / "mask.png"
+    init.write_bytes(png(64, 64, (9, 9, 9)))
+    mask.write_bytes(png(64, 64, (255, 255, 255)))
+    with FakeA1111() as fake:
+        added = run_cli(
+            ["images", "connections", "add", "SD", "--base-url", fake.url], data_dir=data
+        )
+        assert added.returncode == 0, added.stderr
+        made = run_cli(
+            [
+                "images",
+                "generate",
+                "a hat",
+                "--steps",
+                "1",
+                "--init-image",
+                str(init),
+                "--mask",
+                str(mask),
+                "--denoise",
+                "0.6",
+                "--lora",
+                "add_detail:0.5",
+                "--batch-count",
+                "2",
+                "--checkpoint",
+                "gone",
+            ],
+            data_dir=data,
+        )
+        assert made.returncode == 0, made.stderr
+        body = next(r.body for r in fake.requests if r.path == "/sdapi/v1/img2img")
+    assert base64.b64decode(body["init_images"][0]) == init.read_bytes()
+    assert base64.b64decode(body["mask"]) == mask.read_bytes()
+    assert body["denoising_strength"] == 0.6 and body["n_iter"] == 2
+    assert body["prompt"] == "a hat <lora:add_detail:0.5>"
+    assert len(made.stdout.split()) == 2  # two pictures saved
+    assert "note: AUTOMATIC1111 has no checkpoint 'gone'" in made.stderr
+
+    refused = run_cli(
+        ["images", "generate", "x", "--init-image", str(init), "--hires", "2"], data_dir=data
+    )
+    assert refused.returncode == 2 and "hires fix applies to text-to-image only" in refused.stderr

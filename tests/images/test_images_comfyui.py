@@ -90,17 +90,40 @@ async def test_first_checkpoint_when_none_chosen(client: httpx.AsyncClient) -> N
     assert "/object_info/CheckpointLoaderSimple" in fake.paths("GET")
 
 
-async def test_save_and_preview_outputs_all_returned(client: httpx.AsyncClient) -> None:
+async def test_save_and_preview_yield_each_picture_once(client: httpx.AsyncClient) -> None:
+    # A workflow that both saves and previews the decoded pictures: ComfyUI
+    # lists them under both nodes (type "output" and type "temp"). The saved
+    # ones are the result; the temp copies were progress.
     workflow = default_workflow()
     workflow["10"] = {"class_type": "PreviewImage", "inputs": {"images": ["8", 0]}}
-    with FakeComfyUI() as fake:
+    reports: list[Progress] = []
+    with FakeComfyUI(preview_every=0) as fake:
+        result = await provider_for(fake, client, workflow=workflow).generate(
+            ImageRequest(prompt="x", steps=1, width=64, height=64, batch_size=2),
+            reports.append,
+        )
+    assert result.info["comfyui"]["output_nodes"] == ["9"]
+    assert len(result.images) == 2
+    outputs = fake.history[result.info["comfyui"]["prompt_id"]]["outputs"]
+    assert {ref["type"] for ref in outputs["10"]["images"]} == {"temp"}
+    viewed = [r for r in fake.requests if r.path == "/view"]
+    # The preview node's picture came as progress (one fetch), never as a result.
+    previews = [p for p in reports if p.preview is not None]
+    assert len(previews) == 1 and previews[0].preview is not None
+    assert png_size(previews[0].preview.data) == (64, 64)
+    assert len(viewed) == 3  # one temp preview + the two saved pictures
+
+
+async def test_preview_only_workflow_still_returns_its_pictures(
+    client: httpx.AsyncClient,
+) -> None:
+    workflow = default_workflow()
+    workflow["9"] = {"class_type": "PreviewImage", "inputs": {"images": ["8", 0]}}
+    with FakeComfyUI(preview_every=0) as fake:
         result = await provider_for(fake, client, workflow=workflow).generate(
             ImageRequest(prompt="x", steps=1, width=64, height=64)
         )
-    assert result.info["comfyui"]["output_nodes"] == ["9", "10"]
-    assert len(result.images) == 2
-    views = [r for r in fake.requests if r.path == "/view"]
-    assert len(views) == 2
+    assert len(result.images) == 1 and result.info["comfyui"]["output_nodes"] == ["9"]
 
 
 async def test_checkpoints_and_ping(client: httpx.AsyncClient) -> None:
@@ -189,11 +212,15 @@ async def test_basic_auth_on_http_and_websocket(client: httpx.AsyncClient) -> No
         assert {r.method for r in fake.requests} >= {"WS", "GET", "POST"}
         assert all(r.headers.get("authorization", "").startswith("Basic ") for r in fake.requests)
 
-        bad = provider_for(fake, client, auth="basic", username="amy", secret="wrong-pw")
+        # A workflow that fixes its checkpoint needs no list: the websocket
+        # is the first thing to meet the proxy's refusal.
+        fixed = default_workflow()
+        fixed["4"]["inputs"]["ckpt_name"] = "v1-5-pruned-emaonly.ckpt"
+        bad = provider_for(
+            fake, client, auth="basic", username="amy", secret="wrong-pw", workflow=fixed
+        )
         with pytest.raises(ImageBackendError) as err:
-            await bad.generate(
-                ImageRequest(prompt="x", steps=1, checkpoint="v1-5-pruned-emaonly.ckpt")
-            )
+            await bad.generate(ImageRequest(prompt="x", steps=1))
     assert err.value.code == "auth" and "/ws" in err.value.message
     assert "wrong-pw" not in err.value.message
 
@@ -299,6 +326,31 @@ async def test_cancel_of_a_queued_job_leaves_the_running_one_alone(
         assert fake.interrupts == []
         assert (await other).images  # the other job ran to its end
     assert fake.steps_run == 40
+
+
+async def test_a_waiting_job_reports_its_place_and_none_of_the_other_jobs_progress(
+    client: httpx.AsyncClient,
+) -> None:
+    request = ImageRequest(prompt="x", steps=30, checkpoint="v1-5-pruned-emaonly.ckpt")
+    with FakeComfyUI(step_delay=0.02) as fake:
+        other = asyncio.ensure_future(provider_for(fake, client).generate(request))
+        assert await asyncio.to_thread(fake.job_started.wait, 10)
+        reports: list[Progress] = []
+        mine = await provider_for(fake, client).generate(
+            ImageRequest(prompt="mine", steps=3, checkpoint="v1-5-pruned-emaonly.ckpt"),
+            reports.append,
+        )
+        await other
+    waiting = [r for r in reports if r.queued]
+    assert waiting and waiting[0].text == "In queue: 2/2"
+    last_wait = max(i for i, r in enumerate(reports) if r.queued)
+    running = reports[last_wait + 1 :]
+    assert running and all(not r.queued for r in running)
+    assert all(r.queued for r in reports[:last_wait])  # waiting, then running
+    # Only our three sampler steps were reported, never the other job's thirty.
+    assert {r.steps for r in reports if r.steps} == {3}
+    assert all(r.preview is None for r in waiting)
+    assert mine.images
 
 
 async def test_interrupted_elsewhere(client: httpx.AsyncClient) -> None:

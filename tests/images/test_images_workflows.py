@@ -7,10 +7,16 @@ import json
 import pytest
 
 from pluma.server.images.workflows import (
+    BASIC,
+    MODE_NEEDS,
+    SHIPPED,
     WorkflowError,
+    add_loras_and_vae,
     check_workflow,
     default_workflow,
+    shipped_workflow,
     substitute,
+    workflow_for,
 )
 
 VALUES = {
@@ -33,7 +39,7 @@ def test_default_workflow_is_valid_and_uses_every_placeholder() -> None:
     workflow = default_workflow()
     check = check_workflow(workflow)
     assert check.ok, check.problems
-    assert check.missing == set()
+    assert check.missing & BASIC == set() and check.warnings == []
     assert check.used == {
         "prompt",
         "negative_prompt",
@@ -48,6 +54,52 @@ def test_default_workflow_is_valid_and_uses_every_placeholder() -> None:
         "batch_size",
         "denoise",
     }
+
+
+@pytest.mark.parametrize("mode", sorted(SHIPPED))
+def test_shipped_workflows_fill_every_basic_placeholder_and_their_modes(mode: str) -> None:
+    check = check_workflow(shipped_workflow(mode))
+    assert check.ok, check.problems
+    assert check.warnings == []  # every request field reaches the workflow
+    assert MODE_NEEDS[mode] <= check.used
+    if mode == "hires":
+        assert {"hr_scale", "hr_upscaler", "hr_steps", "hr_denoise"} <= check.used
+
+
+def test_workflow_for_keeps_an_own_workflow_only_when_it_fits_the_mode() -> None:
+    own = default_workflow()
+    assert workflow_for("txt2img", own) == (own, [])
+    chosen, notes = workflow_for("inpaint", own)
+    assert chosen == shipped_workflow("inpaint")
+    assert notes and "%init_image%, %mask%" in notes[0] and "shipped inpaint" in notes[0]
+    img2img = shipped_workflow("img2img")
+    assert workflow_for("img2img", img2img) == (img2img, [])
+    assert workflow_for("img2img", None) == (img2img, [])
+
+
+def test_loras_and_vae_are_chained_after_the_checkpoint() -> None:
+    prompt = substitute(default_workflow(), VALUES)
+    assert (
+        add_loras_and_vae(prompt, [("a.safetensors", 0.8), ("b.safetensors", -0.5)], "v.pt") == []
+    )
+    loras = {k: n for k, n in prompt.items() if n["class_type"] == "LoraLoader"}
+    (first, a), (second, b) = sorted(loras.items(), key=lambda kv: int(kv[0]))
+    assert a["inputs"]["model"] == ["4", 0] and a["inputs"]["clip"] == ["4", 1]
+    assert a["inputs"]["strength_model"] == a["inputs"]["strength_clip"] == 0.8
+    assert b["inputs"]["model"] == [first, 0] and b["inputs"]["clip"] == [first, 1]
+    # Everything that used the checkpoint's model and CLIP now uses the last LoRA's.
+    assert prompt["3"]["inputs"]["model"] == [second, 0]
+    assert prompt["6"]["inputs"]["clip"] == prompt["7"]["inputs"]["clip"] == [second, 1]
+    vae = next(k for k, n in prompt.items() if n["class_type"] == "VAELoader")
+    assert prompt[vae]["inputs"] == {"vae_name": "v.pt"}
+    assert prompt["8"]["inputs"]["vae"] == [vae, 0]
+
+
+def test_loras_without_a_checkpoint_loader_are_a_warning() -> None:
+    prompt = {"1": {"class_type": "SaveImage", "inputs": {}}}
+    warnings = add_loras_and_vae(prompt, [("a", 1.0)], "")
+    assert warnings and "CheckpointLoaderSimple" in warnings[0]
+    assert len(prompt) == 1
 
 
 def test_numbers_stay_numbers_and_strings_are_escaped() -> None:

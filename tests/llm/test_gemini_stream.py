@@ -15,6 +15,7 @@ from tests.support.scripted_server import Reply, ScriptedServer
 from tests.support.splits import SPLIT_MODES, assert_deltas_build_the_message, split
 
 from pluma import llm
+from pluma.llm.controls import UnsupportedControlError
 from pluma.llm.protocols.google_generative_ai import (
     GeminiParser,
     GoogleGenerativeAIOptions,
@@ -373,8 +374,9 @@ async def test_http_error_keeps_google_message_and_hides_the_key(server: Scripte
 async def test_unsupported_controls_are_refused(server: ScriptedServer, field: str) -> None:
     value: Any = {"a": "b"} if field == "metadata" else "u1"
     events, message = await run_pluma(server, llm.StreamOptions(api_key="k", **{field: value}))
-    assert isinstance(events[-1].error, llm.ConfigurationError)
-    assert f"StreamOptions.{field}" in (message.error_message or "")
+    assert isinstance(events[-1].error, UnsupportedControlError)
+    assert events[-1].error.field == field
+    assert (message.error_message or "").startswith(f"{field} is not supported by")
     events, message = await run_pluma(
         server, llm.StreamOptions(api_key="k", parallel_tool_calls=False)
     )
@@ -468,3 +470,17 @@ def test_tool_result_images_follow_the_function_responses() -> None:
             }
         }
     ]
+
+
+def test_reasoning_off_per_model_family() -> None:
+    def config(model_id: str) -> dict[str, Any]:
+        model = llm.Model(
+            id=model_id, provider="google", protocol="google-generative-ai", reasoning=True
+        )
+        body = build_request(model, CONTEXT, llm.StreamOptions(reasoning="off"))
+        return body["generationConfig"]["thinkingConfig"]
+
+    assert config("gemini-2.5-flash") == {"thinkingBudget": 0}
+    assert config("gemini-2.5-pro") == {"thinkingBudget": 128}
+    assert config("gemini-3-pro-preview") == {"thinkingLevel": "low"}
+    assert config("gemini-3-flash-preview") == {"thinkingLevel": "minimal"}

@@ -188,3 +188,19 @@ async def test_ollama_without_a_base_url_uses_the_local_default() -> None:
     assert chat_url(model, llm.StreamOptions()) == OLLAMA_BASE + "/api/chat"
     api = llm.Model(o.MODEL, "ollama", "ollama", base_url="http://10.0.0.2:11434/api/")
     assert chat_url(api, llm.StreamOptions()) == "http://10.0.0.2:11434/api/chat"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=IDS)
+async def test_a_malformed_payload_ends_the_stream_quoting_it(
+    server: ScriptedServer, protocol: Protocol
+) -> None:
+    bad = b"{not json\n" if protocol.name == "ollama" else b"data: {not json\n\n"
+    server.reply(protocol.reply([*protocol.head, bad, *protocol.whole[len(protocol.head) :]]))
+    stream = llm.stream(protocol.model(server.url), CONTEXT, llm.StreamOptions(api_key="k"))
+    events = await asyncio.wait_for(_drain(stream), 5)
+    check_lifecycle(events)
+    message = events[-1].message
+    assert message is not None and message.stop_reason == "error"
+    assert message.text == "Before abort"
+    assert "malformed" in (message.error_message or "")
+    assert "{not json" in (message.error_message or "")

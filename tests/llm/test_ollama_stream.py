@@ -15,6 +15,7 @@ from tests.support.scripted_server import Reply, ScriptedServer
 from tests.support.splits import SPLIT_MODES, assert_deltas_build_the_message, split
 
 from pluma import llm
+from pluma.llm.controls import UnsupportedControlError
 from pluma.llm.protocols.ollama import OllamaOptions, OllamaParser, build_request
 from pluma.llm.transport.ndjson import LineDecoder
 
@@ -147,6 +148,8 @@ async def test_request_body(server: ScriptedServer) -> None:
             llm.ToolCall("ollama_call_0_ab", "lookup", {"q": "x"}),
         ],
         protocol="ollama",
+        provider="ollama",
+        model=o.MODEL,  # the same model: its thinking goes back as thinking
         stop_reason="toolUse",
     )
     context = llm.Context(
@@ -236,8 +239,9 @@ def test_gpt_oss_gets_a_think_level() -> None:
 async def test_unsupported_controls_are_refused(server: ScriptedServer, field: str) -> None:
     value: Any = {"metadata": {"a": "b"}, "user": "u", "parallel_tool_calls": True}[field]
     events, message = await run_pluma(server, llm.StreamOptions(**{field: value}))
-    assert isinstance(events[-1].error, llm.ConfigurationError)
-    assert f"StreamOptions.{field}" in (message.error_message or "")
+    assert isinstance(events[-1].error, UnsupportedControlError)
+    assert events[-1].error.field == field
+    assert (message.error_message or "").startswith(f"{field} is not supported by")
     assert server.requests == []
 
 

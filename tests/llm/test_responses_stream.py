@@ -17,6 +17,7 @@ from tests.support.scripted_server import Reply, ScriptedServer
 from tests.support.splits import SPLIT_MODES, assert_deltas_build_the_message, split
 
 from pluma import llm
+from pluma.llm.controls import UnsupportedControlError
 from pluma.llm.protocols.openai_responses import (
     OpenAIResponsesOptions,
     ResponsesParser,
@@ -348,8 +349,9 @@ async def test_unsupported_controls_are_refused_before_sending(
     options = llm.StreamOptions(api_key="k", max_retries=0, **{field: value})
     events, message = await run_pluma(server, options)
     assert [e.type for e in events] == ["start", "error"]
-    assert isinstance(events[-1].error, llm.ConfigurationError)
-    assert f"StreamOptions.{field}" in (message.error_message or "")
+    assert isinstance(events[-1].error, UnsupportedControlError)
+    assert events[-1].error.field == field
+    assert (message.error_message or "").startswith(f"{field} is not supported by")
     assert server.requests == []
 
 

@@ -7,21 +7,43 @@ What it implements, as the real ``modules/api/api.py`` does:
 | ``GET /sdapi/v1/options``      | the settings object (``sd_model_checkpoint``, ...)            |
 | ``GET /sdapi/v1/sd-models``    | ``[{title, model_name, hash, sha256, filename, config}]``     |
 | ``GET /sdapi/v1/samplers``     | ``[{name, aliases, options}]``                                |
-| ``POST /sdapi/v1/txt2img``     | runs ``steps`` steps (``step_delay`` s each), honours         |
-|                                | ``override_settings.sd_model_checkpoint``, ``seed: -1`` =     |
+| ``GET /sdapi/v1/schedulers``   | ``[{name, label, aliases, default_rho, need_inner_model}]``   |
+| ``GET /sdapi/v1/loras``        | the built-in Lora extension: ``[{name, alias, path,           |
+|                                | metadata}]``                                                  |
+| ``GET /sdapi/v1/sd-vae``       | ``[{model_name, filename}]``                                  |
+| ``GET /sdapi/v1/upscalers``,   | ``[{name, model_name, model_path, model_url, scale}]``,       |
+| ``/latent-upscale-modes``      | ``[{name}]``                                                  |
+| ``POST /sdapi/v1/txt2img``,    | ``force_task_id`` names the task (else ``task(txt2img-N)``);  |
+| ``/img2img``                   | ``add_task_to_queue`` then one job at a time under the        |
+|                                | ``queue_lock``: ``state.begin()`` (clears ``interrupted``),   |
+|                                | ``start_task``, ``n_iter`` × ``steps`` (+ the hires pass)     |
+|                                | steps of ``step_delay`` s, ``finish_task``; ``seed: -1`` =    |
 |                                | random; answers ``{images: [b64 PNG], parameters, info}``     |
 |                                | where ``info`` is a JSON *string*; unknown sampler → 404      |
 |                                | ``{"error": "HTTPException", "detail": "Sampler not found",   |
-|                                | "body": "", "errors": "404: Sampler not found"}``             |
+|                                | "body": "", "errors": "404: Sampler not found"}``; an         |
+|                                | unknown ``override_settings.sd_model_checkpoint`` is dropped  |
+|                                | and the loaded model used (``process_images``); img2img       |
+|                                | without ``init_images`` → 404 ``Init image not found``, bad   |
+|                                | base64 → 500 ``Invalid encoded image``                        |
 | errors (with ``--api``)        | ``api_middleware``'s ``{error: type, detail, body, errors:    |
-|                                | str(exc)}``, e.g. an unknown checkpoint → 500 ``RuntimeError``|
-| ``GET /sdapi/v1/progress``     | ``{progress, eta_relative, state{job_count, sampling_step,    |
-|                                | sampling_steps, interrupted, ...}, current_image, textinfo}`` |
-| ``POST /sdapi/v1/interrupt``   | stops the running job after its current step (the job still  |
-|                                | answers 200 with what it has, like the real one)              |
+|                                | str(exc)}`` (``fail_with`` makes a job raise ``RuntimeError``)|
+| ``POST /internal/progress``    | ``{id_task, id_live_preview}`` → ``{active, queued,           |
+|                                | completed, progress, eta, live_preview, id_live_preview,      |
+|                                | textinfo}`` (``In queue: 1/2``); absent with ``nowebui``      |
+| ``GET /sdapi/v1/progress``     | the global ``{progress, eta_relative, state{job_count,        |
+|                                | sampling_step, sampling_steps, interrupted, ...},             |
+|                                | current_image, textinfo}``: whatever job runs, anyone's       |
+| ``POST /sdapi/v1/interrupt``   | ``state.interrupt()``: stops the running job after its        |
+|                                | current step (the job still answers 200 with what it has);    |
+|                                | a queued job is untouched (its ``begin()`` clears the flag)   |
 | ``--api-auth``                 | HTTP Basic on every route: 401 ``{"detail": "Incorrect        |
 |                                | username or password"}`` with ``WWW-Authenticate: Basic``     |
 | no ``--api``                   | every ``/sdapi`` route answers 404 ``{"detail": "Not Found"}``|
+
+Each job is recorded in :attr:`FakeA1111.tasks` (its id, endpoint, body,
+steps run, whether it was interrupted), so a test can tell Pluma's job from a
+second client's.
 
 It also holds :class:`ThreadedApp`, which runs any ASGI app under uvicorn in
 its own thread (the ComfyUI fake uses it too), and :func:`png`, a tiny PNG
@@ -183,6 +205,25 @@ MODELS = [
     },
 ]
 SAMPLERS = ["DPM++ 2M", "Euler a", "Euler", "DDIM"]
+SCHEDULERS = [("automatic", "Automatic"), ("karras", "Karras"), ("exponential", "Exponential")]
+LORAS = ["add_detail", "pixel-art-xl"]
+VAES = ["vae-ft-mse-840000-ema-pruned.safetensors"]
+UPSCALERS = ["None", "Lanczos", "R-ESRGAN 4x+"]
+LATENT_MODES = ["Latent", "Latent (antialiased)", "Latent (nearest)"]
+
+
+def png_colour(data: bytes) -> tuple[int, int, int]:
+    """The first pixel of a PNG made by :func:`png` (8-bit RGB, filter 0)."""
+    assert data.startswith(b"\x89PNG\r\n\x1a\n"), "not a PNG"
+    pos, idat = 8, b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            idat += data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    return raw[1], raw[2], raw[3]
 
 
 @dataclass
@@ -194,10 +235,25 @@ class Recorded:
 
 
 @dataclass
+class Task:
+    """One txt2img/img2img call as the fake ran it."""
+
+    id: str
+    path: str
+    body: dict[str, Any]
+    steps_run: int = 0
+    interrupted: bool = False
+    started: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class FakeA1111(FakeServer):
     """Knobs: ``api`` (False = started without ``--api``), ``auth``
     (``"user:pass"`` = ``--api-auth``), ``step_delay`` seconds per step,
-    ``hold_interrupts`` (answer ``/sdapi/v1/interrupt`` late)."""
+    ``hold_interrupts`` (answer ``/sdapi/v1/interrupt`` late), ``nowebui``
+    (started with ``--nowebui``: no ``/internal/progress``), ``fail_with``
+    (every job raises ``RuntimeError(fail_with)``)."""
 
     api: bool = True
     auth: str | None = None
@@ -207,6 +263,8 @@ class FakeA1111(FakeServer):
     hold_interrupts: threading.Event | None = None
     """When given, ``POST /sdapi/v1/interrupt`` stops the job at once but
     answers only once this event is set: a backend slow to confirm."""
+    nowebui: bool = False
+    fail_with: str | None = None
 
     def __post_init__(self) -> None:
         self.interrupt_received = threading.Event()
@@ -214,21 +272,39 @@ class FakeA1111(FakeServer):
         self.job_finished = threading.Event()
         self.jobs_interrupted = 0
         self.steps_run = 0
+        self.tasks: dict[str, Task] = {}
+        self.interrupts: list[str | None] = []
+        """The task running when each interrupt arrived (None: none ran)."""
         self._state: dict[str, Any] = self._idle()
+        self._time_start = time.time()
         self._current_image: str | None = None
-        self._interrupt = False
+        self._id_live_preview = 0
+        self._interrupted = False
+        self._lock: asyncio.Lock | None = None
+        self._counter = 0
+        # modules/progress.py
+        self.current_task: str | None = None
+        self.pending_tasks: dict[str, float] = {}
+        self.finished_tasks: list[str] = []
         self._server: ThreadedApp | None = None
-        self.app = Starlette(
-            routes=[
-                Route("/sdapi/v1/options", self.options, methods=["GET"]),
-                Route("/sdapi/v1/sd-models", self.sd_models, methods=["GET"]),
-                Route("/sdapi/v1/samplers", self.samplers, methods=["GET"]),
-                Route("/sdapi/v1/txt2img", self.txt2img, methods=["POST"]),
-                Route("/sdapi/v1/progress", self.progress, methods=["GET"]),
-                Route("/sdapi/v1/interrupt", self.interrupt, methods=["POST"]),
-                Route("/", self.root, methods=["GET"]),
-            ]
-        )
+        routes = [
+            Route("/sdapi/v1/options", self.options, methods=["GET"]),
+            Route("/sdapi/v1/sd-models", self.sd_models, methods=["GET"]),
+            Route("/sdapi/v1/samplers", self.samplers, methods=["GET"]),
+            Route("/sdapi/v1/schedulers", self.schedulers, methods=["GET"]),
+            Route("/sdapi/v1/loras", self.loras, methods=["GET"]),
+            Route("/sdapi/v1/sd-vae", self.sd_vae, methods=["GET"]),
+            Route("/sdapi/v1/upscalers", self.upscalers, methods=["GET"]),
+            Route("/sdapi/v1/latent-upscale-modes", self.latent_modes, methods=["GET"]),
+            Route("/sdapi/v1/txt2img", self.txt2img, methods=["POST"]),
+            Route("/sdapi/v1/img2img", self.img2img, methods=["POST"]),
+            Route("/sdapi/v1/progress", self.progress, methods=["GET"]),
+            Route("/sdapi/v1/interrupt", self.interrupt, methods=["POST"]),
+            Route("/", self.root, methods=["GET"]),
+        ]
+        if not self.nowebui:
+            routes.append(Route("/internal/progress", self.task_progress, methods=["POST"]))
+        self.app = Starlette(routes=routes)
         self.app.add_middleware(_Gate, fake=self)
 
     # -- routes ----------------------------------------------------------------
@@ -264,98 +340,275 @@ class FakeA1111(FakeServer):
     async def samplers(self, request: Request) -> Response:
         return JSONResponse([{"name": s, "aliases": [], "options": {}} for s in SAMPLERS])
 
+    async def schedulers(self, request: Request) -> Response:
+        return JSONResponse(
+            [
+                {
+                    "name": name,
+                    "label": label,
+                    "aliases": None,
+                    "default_rho": -1,
+                    "need_inner_model": False,
+                }
+                for name, label in SCHEDULERS
+            ]
+        )
+
+    async def loras(self, request: Request) -> Response:
+        return JSONResponse(
+            [
+                {"name": n, "alias": n, "path": f"/sd/models/Lora/{n}.safetensors", "metadata": {}}
+                for n in LORAS
+            ]
+        )
+
+    async def sd_vae(self, request: Request) -> Response:
+        return JSONResponse([{"model_name": v, "filename": f"/sd/models/VAE/{v}"} for v in VAES])
+
+    async def upscalers(self, request: Request) -> Response:
+        return JSONResponse(
+            [
+                {"name": u, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
+                for u in UPSCALERS
+            ]
+        )
+
+    async def latent_modes(self, request: Request) -> Response:
+        return JSONResponse([{"name": m} for m in LATENT_MODES])
+
+    def _fraction(self) -> float:
+        state = self._state
+        job_count, job_no = state["job_count"], state["job_no"]
+        steps, step = state["sampling_steps"], state["sampling_step"]
+        progress = 0.0
+        if job_count > 0:
+            progress += job_no / job_count
+        if steps > 0 and job_count > 0:
+            progress += 1 / job_count * step / steps
+        return min(progress, 1.0)
+
     async def progress(self, request: Request) -> Response:
+        """``Api.progressapi``: the global state, whoever's job it is."""
         state = dict(self._state)
-        steps = state["sampling_steps"] or 0
-        fraction = state["sampling_step"] / steps if steps else 0.0
         skip = request.query_params.get("skip_current_image", "false") == "true"
+        if state["job_count"] == 0:
+            return JSONResponse(
+                {
+                    "progress": 0,
+                    "eta_relative": 0,
+                    "state": state,
+                    "current_image": None,
+                    "textinfo": None,
+                }
+            )
         return JSONResponse(
             {
-                "progress": fraction,
-                "eta_relative": max(0.0, (steps - state["sampling_step"]) * self.step_delay),
+                "progress": min(0.01 + self._fraction(), 1.0),
+                "eta_relative": 1.0,
                 "state": state,
                 "current_image": None if skip else self._current_image,
                 "textinfo": None,
             }
         )
 
+    async def task_progress(self, request: Request) -> Response:
+        """``modules/progress.py: progressapi``, for one task id."""
+        body = json.loads(await request.body() or b"{}")
+        id_task = body.get("id_task")
+        active = id_task is not None and id_task == self.current_task
+        queued = id_task in self.pending_tasks
+        completed = id_task in self.finished_tasks
+        if not active:
+            textinfo = "Waiting..."
+            if queued:
+                order = sorted(self.pending_tasks, key=lambda t: self.pending_tasks[t])
+                textinfo = f"In queue: {order.index(id_task) + 1}/{len(order)}"
+            return JSONResponse(
+                {
+                    "active": False,
+                    "queued": queued,
+                    "completed": completed,
+                    "progress": None,
+                    "eta": None,
+                    "live_preview": None,
+                    "id_live_preview": -1,
+                    "textinfo": textinfo,
+                }
+            )
+        progress = self._fraction()
+        elapsed = time.time() - self._time_start
+        eta = elapsed / progress - elapsed if progress > 0 else None
+        live_preview = None
+        id_live_preview = body.get("id_live_preview", -1)
+        if (
+            body.get("live_preview", True)
+            and self._current_image
+            and self._id_live_preview != id_live_preview
+        ):
+            live_preview = f"data:image/png;base64,{self._current_image}"
+            id_live_preview = self._id_live_preview
+        return JSONResponse(
+            {
+                "active": True,
+                "queued": queued,
+                "completed": completed,
+                "progress": progress,
+                "eta": eta,
+                "live_preview": live_preview,
+                "id_live_preview": id_live_preview,
+                "textinfo": None,
+            }
+        )
+
     async def interrupt(self, request: Request) -> Response:
-        self._interrupt = True
+        # shared.state.interrupt(): a flag the running job reads between steps.
+        self._interrupted = True
         self._state["interrupted"] = True
+        self.interrupts.append(self.current_task)
         self.interrupt_received.set()
         if self.hold_interrupts is not None:
             await asyncio.to_thread(self.hold_interrupts.wait, 30)
-        return JSONResponse(None)
+        return JSONResponse({})
 
     async def txt2img(self, request: Request) -> Response:
+        return await self._process(request, "txt2img")
+
+    async def img2img(self, request: Request) -> Response:
+        return await self._process(request, "img2img")
+
+    @staticmethod
+    def _error(kind: str, detail: str, errors: str, status: int) -> Response:
+        return JSONResponse(
+            {"error": kind, "detail": detail, "body": "", "errors": errors}, status_code=status
+        )
+
+    async def _process(self, request: Request, mode: str) -> Response:
         body = json.loads(await request.body())
+        self._counter += 1
+        task_id = body.get("force_task_id") or f"task({mode}-{self._counter})"
         sampler = body.get("sampler_name") or body.get("sampler_index") or "Euler"
         if sampler not in SAMPLERS:
             # raise HTTPException(404, "Sampler not found"), as api_middleware answers it
-            return JSONResponse(
-                {
-                    "error": "HTTPException",
-                    "detail": "Sampler not found",
-                    "body": "",
-                    "errors": "404: Sampler not found",
-                },
-                status_code=404,
-            )
-        checkpoint = self.checkpoint
-        override = body.get("override_settings") or {}
-        if "sd_model_checkpoint" in override:
-            wanted = override["sd_model_checkpoint"]
-            match = [m for m in MODELS if wanted in (m["title"], m["model_name"])]
-            if not match:
-                return JSONResponse(
-                    {
-                        "error": "RuntimeError",
-                        "detail": "",
-                        "body": "",
-                        "errors": f"checkpoint {wanted} not found",
-                    },
-                    status_code=500,
+            return self._error("HTTPException", "Sampler not found", "404: Sampler not found", 404)
+        init: bytes | None = None
+        mask: bytes | None = None
+        if mode == "img2img":
+            if body.get("init_images") is None:
+                return self._error(
+                    "HTTPException", "Init image not found", "404: Init image not found", 404
                 )
-            checkpoint = match[0]["title"]
+            try:
+                init = base64.b64decode(str(body["init_images"][0]).split(",")[-1], validate=True)
+                if body.get("mask"):
+                    mask = base64.b64decode(str(body["mask"]).split(",")[-1], validate=True)
+                png_size(init)
+                if mask is not None:
+                    png_size(mask)
+            except (ValueError, AssertionError, IndexError):
+                return self._error(
+                    "HTTPException", "Invalid encoded image", "500: Invalid encoded image", 500
+                )
+        task = Task(task_id, f"/sdapi/v1/{mode}", body)
+        self.tasks[task_id] = task
+        self.pending_tasks[task_id] = time.time()  # add_task_to_queue
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # queue_lock
+            return await self._run(task, body, mode, sampler, init, mask)
+
+    async def _run(
+        self,
+        task: Task,
+        body: dict[str, Any],
+        mode: str,
+        sampler: str,
+        init: bytes | None,
+        mask: bytes | None,
+    ) -> Response:
+        steps = int(body.get("steps", 20))
+        n_iter = int(body.get("n_iter", 1))
+        batch = int(body.get("batch_size", 1))
+        hires = mode == "txt2img" and bool(body.get("enable_hr"))
+        hr_steps = int(body.get("hr_second_pass_steps") or steps) if hires else 0
+        # state.begin(): clears an interrupt sent while this job was queued
+        self._interrupted = False
+        self._time_start = time.time()
+        self._id_live_preview = 0
+        self._current_image = None
+        self._state = self._idle() | {
+            "job": f"scripts_{mode}",
+            "job_count": n_iter,
+            "job_timestamp": time.strftime("%Y%m%d%H%M%S"),
+            "sampling_steps": steps + hr_steps,
+        }
+        self.current_task = task.id  # start_task
+        self.pending_tasks.pop(task.id, None)
+        task.started.set()
+        self.job_started.set()
+        try:
+            if self.fail_with is not None:
+                return self._error("RuntimeError", "", self.fail_with, 500)
+            # process_images: an unknown checkpoint override is dropped silently.
+            checkpoint = self.checkpoint
+            wanted = (body.get("override_settings") or {}).get("sd_model_checkpoint")
+            match = [m for m in MODELS if wanted and wanted in _aliases(m)]
+            if match:
+                checkpoint = str(match[0]["title"])
+            iterations = 0
+            for job_no in range(n_iter):
+                if self._interrupted:
+                    break
+                iterations += 1
+                self._state["job_no"] = job_no
+                self._state["sampling_step"] = 0
+                for step in range(1, steps + hr_steps + 1):
+                    await asyncio.sleep(self.step_delay)
+                    if self._interrupted:
+                        break
+                    self._state["sampling_step"] = step
+                    self.steps_run += 1
+                    task.steps_run += 1
+                    self._current_image = base64.b64encode(png(8, 8, colour_for(step))).decode()
+                    self._id_live_preview += 1
+            if self._interrupted:
+                task.interrupted = True
+                self.jobs_interrupted += 1
+            self.finished_tasks.append(task.id)  # finish_task
+            del self.finished_tasks[:-16]
+        finally:
+            if self.current_task == task.id:
+                self.current_task = None
+            self._state = self._idle()  # state.end()
+            self._current_image = None
+            task.finished.set()
+            self.job_finished.set()
         seed = int(body.get("seed", -1))
         if seed == -1:
             seed = random.randint(0, 2**32 - 1)
-        steps = int(body.get("steps", 20))
-        batch = int(body.get("batch_size", 1))
         width, height = int(body.get("width", 512)), int(body.get("height", 512))
-        self._interrupt = False
-        self._state = self._idle() | {
-            "job": "txt2img",
-            "job_count": 1,
-            "job_timestamp": time.strftime("%Y%m%d%H%M%S"),
-            "sampling_steps": steps,
-        }
-        self.job_started.set()
-        try:
-            for step in range(1, steps + 1):
-                await asyncio.sleep(self.step_delay)
-                if self._interrupt:
-                    self.jobs_interrupted += 1
-                    break
-                self._state["sampling_step"] = step
-                self.steps_run += 1
-                self._current_image = base64.b64encode(png(8, 8, colour_for(step))).decode()
-        finally:
-            self._state = self._idle()
-            self._current_image = None
-            self.job_finished.set()
-        seeds = [seed + i for i in range(batch)]
-        images = [base64.b64encode(png(width, height, colour_for(s))).decode() for s in seeds]
-        model_name = next(m["model_name"] for m in MODELS if m["title"] == checkpoint)
+        if hires:
+            scale = float(body.get("hr_scale", 2.0))
+            width, height = int(width * scale), int(height * scale)
+        seeds = [seed + i for i in range(batch * iterations)]
+        denoise = float(body.get("denoising_strength", 0.75))
+
+        def colour(s: int) -> tuple[int, int, int]:
+            # img2img keeps the init picture's colour at low denoising strength.
+            if init is not None and denoise < 0.5:
+                return png_colour(init)
+            return colour_for(s)
+
+        images = [base64.b64encode(png(width, height, colour(s))).decode() for s in seeds]
+        model = next(m for m in MODELS if m["title"] == checkpoint)
         info = {
             "prompt": body.get("prompt", ""),
-            "all_prompts": [body.get("prompt", "")] * batch,
+            "all_prompts": [body.get("prompt", "")] * len(seeds),
             "negative_prompt": body.get("negative_prompt", ""),
-            "all_negative_prompts": [body.get("negative_prompt", "")] * batch,
+            "all_negative_prompts": [body.get("negative_prompt", "")] * len(seeds),
             "seed": seed,
             "all_seeds": seeds,
             "subseed": 1234,
-            "all_subseeds": [1234 + i for i in range(batch)],
+            "all_subseeds": [1234 + i for i in range(len(seeds))],
             "subseed_strength": 0,
             "width": width,
             "height": height,
@@ -364,13 +617,31 @@ class FakeA1111(FakeServer):
             "steps": steps,
             "batch_size": batch,
             "restore_faces": False,
-            "sd_model_name": model_name,
-            "sd_model_hash": checkpoint.split("[")[-1].rstrip("]"),
+            "sd_model_name": model["model_name"],
+            "sd_model_hash": model["hash"],
+            "denoising_strength": body.get("denoising_strength"),
             "job_timestamp": time.strftime("%Y%m%d%H%M%S"),
             "infotexts": [f"{body.get('prompt', '')}\nSteps: {steps}, Seed: {s}" for s in seeds],
         }
         parameters = dict(body)
+        if mode == "img2img" and not body.get("include_init_images"):
+            parameters["init_images"] = None
+            parameters["mask"] = None
         return JSONResponse({"images": images, "parameters": parameters, "info": json.dumps(info)})
+
+
+def _aliases(model: dict[str, Any]) -> set[str]:
+    """``sd_models.checkpoint_aliases`` for one model."""
+    filename = str(model["filename"])
+    name = filename.rsplit("/", 1)[-1]
+    return {
+        str(model["title"]),
+        str(model["model_name"]),
+        name,
+        str(model["hash"]),
+        str(model["sha256"]),
+        f"{name} [{model['hash']}]",
+    }
 
 
 class _Gate:

@@ -6,11 +6,17 @@ Modelled on ComfyUI's ``server.py`` / ``execution.py`` / ``main.py``:
 |--------------------------------------|----------------------------------------------------------|
 | ``GET /system_stats``                | ``{system: {...}, devices: [...]}``                      |
 | ``GET /object_info/{class}``         | ``{class: {input: {required: {...}}, ...}}``; ``{}`` for |
-|                                      | unknown classes; ``ckpt_name`` lists the checkpoints     |
+|                                      | unknown classes; the combo inputs list the checkpoints,  |
+|                                      | samplers, schedulers, LoRAs, VAEs, upscale methods       |
+| ``POST /upload/image`` (multipart    | stores the file in the input folder; a taken name gets   |
+| ``image``, ``type``, ``subfolder``,  | `` (1)`` unless ``overwrite``; ``{name, subfolder,       |
+| ``overwrite``)                       | type}``; no ``image`` part → 400                         |
 | ``POST /prompt {prompt, client_id,`` | keeps a client's ``prompt_id``; validates: unknown       |
 | ``prompt_id}``                       | ``class_type`` → 400                                     |
 |                                      | ``invalid_prompt``; ckpt not in list → 400               |
 |                                      | ``prompt_outputs_failed_validation`` with ``node_errors``|
+|                                      | (also a ``LoadImage`` file not uploaded, a LoRA or VAE   |
+|                                      | not in the list)                                         |
 |                                      | ``{id: {errors: [{type, message, details, extra_info}],  |
 |                                      | dependent_outputs, class_type}}``; no output node → 400  |
 |                                      | ``prompt_no_outputs``; else ``{prompt_id, number,        |
@@ -55,7 +61,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tests.support.fake_a1111 import FakeServer, Recorded, ThreadedApp, colour_for, png
+from tests.support.fake_a1111 import (
+    FakeServer,
+    Recorded,
+    ThreadedApp,
+    colour_for,
+    png,
+    png_colour,
+    png_size,
+)
 
 KNOWN_CLASSES = {
     "KSampler",
@@ -65,7 +79,30 @@ KNOWN_CLASSES = {
     "VAEDecode",
     "SaveImage",
     "PreviewImage",
+    "LoadImage",
+    "LoadImageMask",
+    "ImageScale",
+    "MaskToImage",
+    "ImageToMask",
+    "VAEEncode",
+    "VAEEncodeForInpaint",
+    "RepeatLatentBatch",
+    "LatentUpscaleBy",
+    "LoraLoader",
+    "VAELoader",
 }
+SAMPLERS = ["euler", "euler_ancestral", "dpmpp_2m", "ddim"]
+SCHEDULERS = ["normal", "karras", "exponential", "simple"]
+UPSCALE_METHODS = ["nearest-exact", "bilinear", "area", "bicubic", "bislerp"]
+COMBOS: dict[str, dict[str, str]] = {
+    "CheckpointLoaderSimple": {"ckpt_name": "checkpoints"},
+    "KSampler": {"sampler_name": "samplers", "scheduler": "schedulers"},
+    "LoraLoader": {"lora_name": "loras"},
+    "VAELoader": {"vae_name": "vaes"},
+    "LatentUpscaleBy": {"upscale_method": "upscale_methods"},
+    "LoadImage": {"image": "input_files"},
+}
+"""Each node's combo inputs and the attribute holding their choices."""
 OUTPUT_CLASSES = {"SaveImage", "PreviewImage"}
 
 
@@ -89,6 +126,8 @@ class FakeComfyUI(FakeServer):
     checkpoints: list[str] = field(
         default_factory=lambda: ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.ckpt"]
     )
+    loras: list[str] = field(default_factory=lambda: ["add_detail.safetensors"])
+    vaes: list[str] = field(default_factory=lambda: ["sdxl_vae.safetensors"])
     preview_every: int = 1
     drop_socket_at_step: int | None = None
     """Close the client's websocket at this sampler step (the job goes on)."""
@@ -112,6 +151,10 @@ class FakeComfyUI(FakeServer):
         self.steps_run = 0
         self.history: dict[str, dict[str, Any]] = {}
         self.files: dict[tuple[str, str, str], bytes] = {}
+        """(filename, subfolder, type) → bytes: outputs, temp previews and uploads."""
+        self.samplers = list(SAMPLERS)
+        self.schedulers = list(SCHEDULERS)
+        self.upscale_methods = list(UPSCALE_METHODS)
         self.sockets: dict[str, WebSocket] = {}
         self._queue: asyncio.Queue[Job] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -125,6 +168,7 @@ class FakeComfyUI(FakeServer):
                 Route("/system_stats", self.system_stats, methods=["GET"]),
                 Route("/object_info/{node_class}", self.object_info, methods=["GET"]),
                 Route("/prompt", self.post_prompt, methods=["POST"]),
+                Route("/upload/image", self.upload_image, methods=["POST"]),
                 Route("/history/{prompt_id}", self.get_history, methods=["GET"]),
                 Route("/view", self.view, methods=["GET"]),
                 Route("/interrupt", self.interrupt, methods=["POST"]),
@@ -187,44 +231,63 @@ class FakeComfyUI(FakeServer):
             }
         )
 
+    @property
+    def input_files(self) -> list[str]:
+        return sorted(
+            f"{sub}/{name}" if sub else name for (name, sub, kind) in self.files if kind == "input"
+        )
+
+    def _combo(self, choices: list[str], tooltip: str) -> list[Any]:
+        if self.combo_format:
+            return ["COMBO", {"options": list(choices), "tooltip": tooltip}]
+        return [list(choices), {"tooltip": tooltip}]
+
     async def object_info(self, request: Request) -> Response:
         node_class = request.path_params["node_class"]
-        if node_class != "CheckpointLoaderSimple":
+        combos = COMBOS.get(node_class)
+        if combos is None:
             return JSONResponse({})
+        required = {
+            name: self._combo(getattr(self, attr), f"The {name} to use.")
+            for name, attr in combos.items()
+        }
         return JSONResponse(
             {
-                "CheckpointLoaderSimple": {
-                    "input": {
-                        "required": {
-                            "ckpt_name": (
-                                [
-                                    "COMBO",
-                                    {
-                                        "options": list(self.checkpoints),
-                                        "tooltip": "The name of the checkpoint (model) to load.",
-                                    },
-                                ]
-                                if self.combo_format
-                                else [
-                                    list(self.checkpoints),
-                                    {"tooltip": "The name of the checkpoint (model) to load."},
-                                ]
-                            )
-                        }
-                    },
-                    "input_order": {"required": ["ckpt_name"]},
+                node_class: {
+                    "input": {"required": required},
+                    "input_order": {"required": list(required)},
                     "output": ["MODEL", "CLIP", "VAE"],
                     "output_is_list": [False, False, False],
                     "output_name": ["MODEL", "CLIP", "VAE"],
-                    "name": "CheckpointLoaderSimple",
-                    "display_name": "Load Checkpoint",
-                    "description": "Loads a diffusion model checkpoint.",
+                    "name": node_class,
+                    "display_name": node_class,
+                    "description": "",
                     "python_module": "nodes",
                     "category": "loaders",
                     "output_node": False,
                 }
             }
         )
+
+    async def upload_image(self, request: Request) -> Response:
+        """``server.py: upload_image`` → ``image_upload``."""
+        form = await request.form()
+        image = form.get("image")
+        if image is None or isinstance(image, str):
+            return Response(status_code=400)
+        kind = str(form.get("type") or "input")
+        subfolder = str(form.get("subfolder") or "")
+        overwrite = str(form.get("overwrite") or "").lower() in ("true", "1")
+        name = str(image.filename or "image.png")
+        data = await image.read()
+        if not overwrite:
+            stem, dot, ext = name.rpartition(".")
+            base, counter = (stem, 1) if dot else (name, 1)
+            while (name, subfolder, kind) in self.files:
+                name = f"{base} ({counter}).{ext}" if dot else f"{base} ({counter})"
+                counter += 1
+        self.files[(name, subfolder, kind)] = data
+        return JSONResponse({"name": name, "subfolder": subfolder, "type": kind})
 
     def _validate(self, prompt: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """(error, node_errors) as ``execution.validate_prompt`` reports them."""
@@ -270,25 +333,39 @@ class FakeComfyUI(FakeServer):
             )
         node_errors: dict[str, Any] = {}
         for node_id, node in prompt.items():
-            if node["class_type"] == "CheckpointLoaderSimple":
-                name = node.get("inputs", {}).get("ckpt_name")
-                if name not in self.checkpoints:
-                    node_errors[node_id] = {
-                        "errors": [
-                            {
-                                "type": "value_not_in_list",
-                                "message": "Value not in list",
-                                "details": f"ckpt_name: '{name}' not in {self.checkpoints}",
-                                "extra_info": {
-                                    "input_name": "ckpt_name",
-                                    "input_config": None,
-                                    "received_value": name,
-                                },
-                            }
-                        ],
-                        "dependent_outputs": outputs,
-                        "class_type": "CheckpointLoaderSimple",
+            for input_name, attr in COMBOS.get(node["class_type"], {}).items():
+                choices = getattr(self, attr)
+                value = node.get("inputs", {}).get(input_name)
+                if isinstance(value, list):
+                    continue  # a link to another node's output
+                if node["class_type"] == "LoadImage":
+                    if value in choices:
+                        continue
+                    # LoadImage.VALIDATE_INPUTS: folder_paths.exists_annotated_filepath
+                    error = {
+                        "type": "custom_validation_failed",
+                        "message": "Custom validation failed for node",
+                        "details": f"image - Invalid image file: {value}",
+                        "extra_info": {},
                     }
+                elif value not in choices:
+                    error = {
+                        "type": "value_not_in_list",
+                        "message": "Value not in list",
+                        "details": f"{input_name}: '{value}' not in {choices}",
+                        "extra_info": {
+                            "input_name": input_name,
+                            "input_config": None,
+                            "received_value": value,
+                        },
+                    }
+                else:
+                    continue
+                entry = node_errors.setdefault(
+                    node_id,
+                    {"errors": [], "dependent_outputs": outputs, "class_type": node["class_type"]},
+                )
+                entry["errors"].append(error)
         if node_errors:
             return (
                 {
@@ -409,6 +486,41 @@ class FakeComfyUI(FakeServer):
             finally:
                 self._running = None
 
+    def _picture(self, prompt: dict[str, Any]) -> dict[str, Any]:
+        """Size, batch and colour of what the workflow makes: the empty
+        latent's size, or the loaded image's (scaled by ``ImageScale``), times
+        ``LatentUpscaleBy``; an image-to-image pass with denoise < 0.5 keeps
+        the init picture's colour (so a test can see it was used)."""
+        nodes = list(prompt.values())
+
+        def first(class_type: str) -> dict[str, Any] | None:
+            found = [n["inputs"] for n in nodes if n["class_type"] == class_type]
+            return found[0] if found else None
+
+        width, height, batch, colour = 512, 512, 1, None
+        empty, loaded = first("EmptyLatentImage"), first("LoadImage")
+        if empty is not None:
+            width, height = int(empty.get("width", 512)), int(empty.get("height", 512))
+            batch = int(empty.get("batch_size", 1))
+        elif loaded is not None:
+            name = str(loaded.get("image"))
+            sub, _, base = name.rpartition("/")
+            data = self.files[(base, sub, "input")]
+            width, height = png_size(data)
+            scale = first("ImageScale")
+            if scale is not None:
+                width, height = int(scale["width"]), int(scale["height"])
+            repeat = first("RepeatLatentBatch")
+            batch = int(repeat["amount"]) if repeat is not None else 1
+            sampler = first("KSampler") or {}
+            if float(sampler.get("denoise", 1.0)) < 0.5:
+                colour = png_colour(data)
+        upscale = first("LatentUpscaleBy")
+        if upscale is not None:
+            factor = float(upscale.get("scale_by", 1.0))
+            width, height = int(width * factor), int(height * factor)
+        return {"width": width, "height": height, "batch_size": batch, "colour": colour}
+
     def _message(self, job: Job, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         if kind in (
             "execution_start",
@@ -438,14 +550,13 @@ class FakeComfyUI(FakeServer):
             ),
             sid,
         )
-        order = sorted(job.prompt, key=lambda nid: _rank(job.prompt[nid]["class_type"]))
+        order = _order(job.prompt)
         outputs: dict[str, Any] = {}
         executed: list[str] = []
-        latent = next(
-            (n["inputs"] for n in job.prompt.values() if n["class_type"] == "EmptyLatentImage"), {}
-        )
+        latent = self._picture(job.prompt)
         sampler = next(
-            (n["inputs"] for n in job.prompt.values() if n["class_type"] == "KSampler"), {}
+            (job.prompt[n]["inputs"] for n in order if job.prompt[n]["class_type"] == "KSampler"),
+            {},
         )
         status = "success"
         for node_id in order:
@@ -508,7 +619,7 @@ class FakeComfyUI(FakeServer):
             if class_type in OUTPUT_CLASSES:
                 images = []
                 seed = int(sampler.get("seed", 0))
-                for index in range(int(latent.get("batch_size", 1))):
+                for index in range(int(latent["batch_size"])):
                     self._counter += 1
                     if class_type == "SaveImage":
                         name = f"{node['inputs'].get('filename_prefix', 'ComfyUI')}_{self._counter:05}_.png"
@@ -517,9 +628,9 @@ class FakeComfyUI(FakeServer):
                         name = f"ComfyUI_temp_abcde_{self._counter:05}_.png"
                         kind = "temp"
                     data_png = png(
-                        int(latent.get("width", 512)),
-                        int(latent.get("height", 512)),
-                        colour_for(seed + index),
+                        int(latent["width"]),
+                        int(latent["height"]),
+                        latent["colour"] or colour_for(seed + index),
                     )
                     self.files[(name, "", kind)] = data_png
                     images.append({"filename": name, "subfolder": "", "type": kind})
@@ -565,16 +676,22 @@ class FakeComfyUI(FakeServer):
         )
 
 
-def _rank(class_type: str) -> int:
-    return {
-        "CheckpointLoaderSimple": 0,
-        "EmptyLatentImage": 1,
-        "CLIPTextEncode": 2,
-        "KSampler": 3,
-        "VAEDecode": 4,
-        "SaveImage": 5,
-        "PreviewImage": 5,
-    }.get(class_type, 9)
+def _order(prompt: dict[str, Any]) -> list[str]:
+    """Nodes in an order where every node runs after the nodes it links to
+    (what ``execution.py`` ensures by executing each output's inputs first)."""
+    done: list[str] = []
+
+    def visit(node_id: str, path: tuple[str, ...]) -> None:
+        if node_id in done or node_id in path:
+            return
+        for value in prompt[node_id].get("inputs", {}).values():
+            if isinstance(value, list) and len(value) == 2 and str(value[0]) in prompt:
+                visit(str(value[0]), (*path, node_id))
+        done.append(node_id)
+
+    for node_id in sorted(prompt, key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0)):
+        visit(node_id, ())
+    return done
 
 
 class _Gate:

@@ -40,7 +40,7 @@ def test_image_backend_settings_generate_cancel_and_gallery(tmp_path: Path, new_
 
         # A long job: progress shows, then Cancel interrupts the backend.
         view.get_by_label("Prompt", exact=True).fill("a red square")
-        view.get_by_label("Steps").fill("60")
+        view.get_by_label("Steps", exact=True).fill("60")
         view.get_by_role("button", name="Generate").click()
         page.wait_for_function(
             "() => { const p = document.querySelector('#view-images progress');"
@@ -54,9 +54,9 @@ def test_image_backend_settings_generate_cancel_and_gallery(tmp_path: Path, new_
 
         # A short job with a fixed seed and checkpoint lands in the gallery.
         view.get_by_label("Negative prompt").fill("blurry")
-        view.get_by_label("Steps").fill("3")
-        view.get_by_label("Seed").fill("1234")
-        view.get_by_label("Size").select_option("768x512")
+        view.get_by_label("Steps", exact=True).fill("3")
+        view.get_by_label("Seed", exact=True).fill("1234")
+        view.get_by_label("Size", exact=True).select_option("768x512")
         view.get_by_label("Checkpoint").select_option(
             label="dreamshaper_8.safetensors [879db523c3]"
         )
@@ -72,17 +72,24 @@ def test_image_backend_settings_generate_cancel_and_gallery(tmp_path: Path, new_
         screenshot(page, "images")
 
         # A checkpoint removed from the backend since the list was loaded:
-        # the backend's refusal is shown inline with what to do.
+        # A1111 silently uses the loaded one; the page says so.
         view.get_by_label("Checkpoint").evaluate(
             "s => s.append(new Option('gone.safetensors', 'gone.safetensors'))"
         )
         view.get_by_label("Checkpoint").select_option("gone.safetensors")
         view.get_by_role("button", name="Generate").click()
+        note = view.locator(".warning", has_text="gone.safetensors")
+        note.wait_for()
+        assert "v1-5-pruned-emaonly.safetensors [6ce0161689]" in note.inner_text()
+
+        # A backend failure is shown inline with what to do.
+        fake.fail_with = "CUDA out of memory"
+        view.get_by_role("button", name="Generate").click()
         alert = view.locator(".error[role=alert]")
         alert.wait_for()
-        assert "gone.safetensors" in alert.inner_text()
+        assert "CUDA out of memory" in alert.inner_text()
         assert "Settings" in alert.locator(".hint").inner_text()
-        view.get_by_role("button", name="Generate").wait_for()
+        fake.fail_with = None
 
         # A ComfyUI backend with an uploaded workflow: the page shows its placeholders.
         page.get_by_role("button", name="Settings").click()

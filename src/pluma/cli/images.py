@@ -77,7 +77,27 @@ def generate(
     scheduler: str = typer.Option("", "--scheduler", help="Default: the backend's."),
     seed: int = typer.Option(None, "--seed", help="Default: random (printed)."),
     batch: int = typer.Option(1, "--batch", min=1, max=64, help="Images per run."),
+    batch_count: int = typer.Option(1, "--batch-count", min=1, max=100, help="Runs in a row."),
     checkpoint: str = typer.Option("", "--checkpoint", help="Default: the connection's."),
+    vae: str = typer.Option("", "--vae", help="Default: the checkpoint's own."),
+    lora: list[str] = typer.Option(
+        [], "--lora", help="NAME or NAME:WEIGHT, as the backend lists it (repeatable)."
+    ),
+    init_image: Path = typer.Option(
+        None, "--init-image", exists=True, dir_okay=False, help="Image to image: the picture."
+    ),
+    denoise: float = typer.Option(
+        0.75, "--denoise", min=0, max=1, help="Image to image: how much may change."
+    ),
+    mask: Path = typer.Option(
+        None, "--mask", exists=True, dir_okay=False, help="Inpainting: white repaints."
+    ),
+    hires: float = typer.Option(
+        0.0, "--hires", min=0, max=4, help="Hires fix: upscale factor (0: off)."
+    ),
+    hires_upscaler: str = typer.Option("", "--hires-upscaler", help="Default: latent."),
+    hires_steps: int = typer.Option(0, "--hires-steps", min=0, max=1000),
+    hires_denoise: float = typer.Option(0.5, "--hires-denoise", min=0, max=1),
     connection: str = typer.Option(
         None, "--connection", "-c", help="Name or id (default: active)."
     ),
@@ -92,12 +112,31 @@ def generate(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-    from pluma.server.images.base import ImageRequest
+    from pluma.server.images.a1111 import sniff_mime
+    from pluma.server.images.base import HiresFix, ImageRequest, InputImage, LoraRef
     from pluma.server.images.base import Progress as ImageProgress
     from pluma.server.images.gallery import Gallery
 
+    def picture(path: Path | None) -> InputImage | None:
+        if path is None:
+            return None
+        data = path.read_bytes()
+        mime = sniff_mime(data)
+        if not mime.startswith("image/"):
+            raise fail(f"{path} is not a PNG, JPEG or WebP picture", 2)
+        return InputImage(data=data, mime_type=mime, source=f"file:{path.name}")
+
+    loras: list[LoraRef] = []
+    for item in lora:
+        name, _, weight = item.rpartition(":") if ":" in item else (item, "", "1")
+        try:
+            loras.append(LoraRef(name.strip(), float(weight)))
+        except ValueError:
+            raise fail(f"--lora {item!r}: the weight after ':' must be a number", 2) from None
+
     settings = settings_for(data_dir, secrets)
     manager = open_image_manager(settings)
+    init = picture(init_image)
     request = ImageRequest(
         prompt=prompt,
         negative_prompt=negative,
@@ -109,7 +148,14 @@ def generate(
         scheduler=scheduler,
         seed=seed,
         batch_size=batch,
+        batch_count=batch_count,
         checkpoint=checkpoint,
+        vae=vae,
+        loras=loras,
+        init_image=init,
+        mask=picture(mask),
+        denoise=denoise if init is not None else 1.0,
+        hires=HiresFix(hires, hires_upscaler, hires_steps, hires_denoise) if hires else None,
     )
     try:
         request.validate()
@@ -137,6 +183,8 @@ def generate(
 
                 def on_progress(p: ImageProgress) -> None:
                     detail = f"step {p.step}/{p.steps}" if p.step and p.steps else ""
+                    if p.queued:
+                        detail = f"waiting: {p.text or 'queued behind other jobs'}"
                     if p.node and not detail:
                         detail = f"node {p.node}"
                     bar.update(task, completed=p.fraction, detail=detail)
@@ -167,6 +215,8 @@ def generate(
     for path in paths:
         typer.echo(str(path))
     typer.echo(f"seed {result.seed}", err=True)
+    for warning in result.warnings:
+        typer.echo(f"note: {warning}", err=True)
 
 
 @images_app.command()

@@ -1,9 +1,10 @@
 """Checks the native adapters share for the neutral controls and tool choice.
 
 Every neutral control on :class:`~pluma.llm.options.StreamOptions` is either
-mapped by an adapter or refused by it, with a :class:`ConfigurationError`
-naming the field, before any byte leaves. :func:`refuse_unsupported` is that
-refusal; :func:`check_tool_choice` validates the tool choice spelling the
+mapped by an adapter or refused by it, with an
+:class:`~pluma.llm.controls.UnsupportedControlError` naming the field, before
+any byte leaves. :func:`refuse_unsupported` is that refusal;
+:func:`check_tool_choice` validates the tool choice spelling the
 ``openai-responses`` and ``google-generative-ai`` options share.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TypeAlias
 
-from pluma.llm.errors import ConfigurationError
+from pluma.llm.controls import UnsupportedControlError
 from pluma.llm.options import StreamOptions
 from pluma.llm.types import Tool
 
@@ -21,14 +22,11 @@ ToolChoice: TypeAlias = Literal["auto", "none", "required"] | dict[str, str]
 
 
 def refuse_unsupported(options: StreamOptions, fields: Iterable[str], protocol: str) -> None:
-    """Raise :class:`ConfigurationError` for the first of ``fields`` that is set
-    on ``options``: ``protocol`` has no equivalent for it."""
+    """Raise :class:`UnsupportedControlError` for the first of ``fields`` that
+    is set on ``options``: ``protocol`` has no equivalent for it."""
     for name in fields:
         if getattr(options, name) is not None:
-            raise ConfigurationError(
-                f"StreamOptions.{name} is not supported by the {protocol} protocol (its API "
-                f"has no equivalent); leave {name} unset for this model"
-            )
+            raise UnsupportedControlError(name, protocol, "its API has no equivalent")
 
 
 def check_tool_choice(choice: ToolChoice | None, tools: Sequence[Tool]) -> None:

@@ -7,12 +7,17 @@ Importing this package registers the built-in providers (``a1111``,
 
 from pluma.server.images import a1111, comfyui
 from pluma.server.images.base import (
+    BackendOptions,
     GeneratedImage,
+    HiresFix,
     ImageBackendError,
     ImageProvider,
     ImageProviderFactory,
     ImageRequest,
     ImageResult,
+    InputImage,
+    ListsOptions,
+    LoraRef,
     Progress,
     ProgressCallback,
     create_image_provider,
@@ -23,14 +28,19 @@ from pluma.server.images.jobs import GenerationJob, generate_events
 from pluma.server.images.profiles import ImageConnectionProfile
 
 __all__ = [
+    "BackendOptions",
     "GeneratedImage",
     "GenerationJob",
+    "HiresFix",
     "ImageBackendError",
     "ImageConnectionProfile",
     "ImageProvider",
     "ImageProviderFactory",
     "ImageRequest",
     "ImageResult",
+    "InputImage",
+    "ListsOptions",
+    "LoraRef",
     "Progress",
     "ProgressCallback",
     "a1111",

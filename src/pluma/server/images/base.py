@@ -36,13 +36,53 @@ MAX_SEED = 2**32 - 1
 
 
 @dataclass(slots=True)
+class InputImage:
+    """A picture sent to the backend: the init image of image-to-image, or
+    the inpainting mask (white = repaint, black = keep, as both backends
+    read it). ``source`` says where it came from for the record
+    (``upload`` or ``gallery:<id>``); the bytes are never stored twice."""
+
+    data: bytes = field(repr=False)
+    mime_type: str = "image/png"
+    source: str = "upload"
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.source, "mime_type": self.mime_type, "bytes": len(self.data)}
+
+
+@dataclass(slots=True)
+class HiresFix:
+    """A second, upscaled pass over a text-to-image result (A1111's "Hires.
+    fix"; ComfyUI's shipped upscale workflow). ``upscaler`` empty means the
+    backend's default latent upscale; ``steps`` 0 means as many as the first
+    pass; ``denoise`` is how much the second pass may change."""
+
+    scale: float = 2.0
+    upscaler: str = ""
+    steps: int = 0
+    denoise: float = 0.5
+
+
+@dataclass(slots=True)
+class LoraRef:
+    """A LoRA by the name the backend lists, with its strength."""
+
+    name: str
+    weight: float = 1.0
+
+
+@dataclass(slots=True)
 class ImageRequest:
-    """One text-to-image request.
+    """One generation request: text-to-image, or image-to-image when
+    ``init_image`` is given, or inpainting when ``mask`` is given too.
 
     ``None`` (or an empty string) means "the backend's or the profile's
     default"; providers fill in what they actually used in
     :attr:`ImageResult.parameters`. ``seed`` ``None`` or negative means
     random: :meth:`resolved_seed` picks one so the seed used can be reported.
+    ``denoise`` is the denoising strength of image-to-image (1.0 ignores the
+    init image entirely); ``batch_size`` pictures are made at once,
+    ``batch_count`` times in a row (seeds follow on from ``seed``).
     """
 
     prompt: str
@@ -57,6 +97,19 @@ class ImageRequest:
     batch_size: int = 1
     checkpoint: str = ""
     denoise: float = 1.0
+    batch_count: int = 1
+    init_image: InputImage | None = None
+    mask: InputImage | None = None
+    hires: HiresFix | None = None
+    loras: list[LoraRef] = field(default_factory=list)
+    vae: str = ""
+
+    @property
+    def mode(self) -> str:
+        """``txt2img``, ``img2img`` or ``inpaint``."""
+        if self.init_image is None:
+            return "txt2img"
+        return "inpaint" if self.mask is not None else "img2img"
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a readable message for out-of-range input."""
@@ -67,6 +120,7 @@ class ImageRequest:
             ("height", self.height, 64, 8192),
             ("steps", self.steps, 1, 1000),
             ("batch_size", self.batch_size, 1, 64),
+            ("batch_count", self.batch_count, 1, 100),
         ):
             if not low <= value <= high:
                 raise ValueError(f"{name} must be between {low} and {high} (got {value})")
@@ -76,6 +130,27 @@ class ImageRequest:
             raise ValueError(f"denoise must be between 0 and 1 (got {self.denoise})")
         if self.seed is not None and self.seed > 2**64 - 1:
             raise ValueError("seed must fit in 64 bits")
+        if self.mask is not None and self.init_image is None:
+            raise ValueError("a mask needs an init image: inpainting repaints part of a picture")
+        if self.hires is not None:
+            if self.init_image is not None:
+                raise ValueError(
+                    "hires fix applies to text-to-image only; for image-to-image, ask for "
+                    "the larger size directly"
+                )
+            if not 1 <= self.hires.scale <= 4:
+                raise ValueError(f"hires scale must be between 1 and 4 (got {self.hires.scale})")
+            if not 0 <= self.hires.denoise <= 1:
+                raise ValueError(
+                    f"hires denoise must be between 0 and 1 (got {self.hires.denoise})"
+                )
+            if not 0 <= self.hires.steps <= 1000:
+                raise ValueError(f"hires steps must be between 0 and 1000 (got {self.hires.steps})")
+        for lora in self.loras:
+            if not lora.name.strip():
+                raise ValueError("a LoRA needs a name (one the backend lists)")
+            if not -10 <= lora.weight <= 10:
+                raise ValueError(f"LoRA {lora.name!r}: weight must be between -10 and 10")
 
     def resolved_seed(self) -> int:
         """The seed to send: the one asked for, or a fresh random one."""
@@ -84,7 +159,13 @@ class ImageRequest:
         return self.seed
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The request as JSON-ready data: pictures are described (source,
+        type, size), never copied into the record."""
+        out = asdict(self)
+        for name in ("init_image", "mask"):
+            image = getattr(self, name)
+            out[name] = image.describe() if image is not None else None
+        return out
 
 
 @dataclass(slots=True)
@@ -106,6 +187,9 @@ class ImageResult:
     images: list[GeneratedImage]
     parameters: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """What the user should know though it worked (a checkpoint the backend
+    did not know and replaced, a request field the workflow ignores)."""
 
     @property
     def seed(self) -> int | None:
@@ -125,6 +209,10 @@ class Progress:
     preview: GeneratedImage | None = None
     node: str | None = None
     """ComfyUI: the node executing now (id), for display."""
+    queued: bool = False
+    """The job waits in the backend's queue behind other clients' jobs."""
+    text: str | None = None
+    """The backend's own words for where the job is (A1111 ``In queue: 2/3``)."""
 
 
 ProgressCallback: TypeAlias = Callable[[Progress], Awaitable[None] | None]
@@ -172,6 +260,34 @@ class ImageProvider(Protocol):
     ) -> ImageResult: ...
 
     async def list_checkpoints(self) -> list[str]: ...
+
+
+@dataclass(slots=True)
+class BackendOptions:
+    """What a backend offers, listed from the backend itself, for the form's
+    choices. An empty list means the backend does not list that kind (the
+    form then hides the field or offers a free text box)."""
+
+    checkpoints: list[str] = field(default_factory=list)
+    samplers: list[str] = field(default_factory=list)
+    schedulers: list[str] = field(default_factory=list)
+    loras: list[str] = field(default_factory=list)
+    vaes: list[str] = field(default_factory=list)
+    upscalers: list[str] = field(default_factory=list)
+    modes: list[str] = field(default_factory=lambda: ["txt2img"])
+    """The request modes this backend can run (``txt2img``, ``img2img``,
+    ``inpaint``, ``hires``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class ListsOptions(Protocol):
+    """An :class:`ImageProvider` that can list its samplers, schedulers,
+    LoRAs, VAEs and upscalers (the built-in ones do; a plugin may not)."""
+
+    async def list_options(self) -> BackendOptions: ...
 
 
 ImageProviderFactory: TypeAlias = Callable[

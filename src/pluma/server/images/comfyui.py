@@ -4,17 +4,33 @@
 |----------------------|--------------------------------------------------------------------|
 | ``ping``             | ``GET /system_stats``                                              |
 | ``list_checkpoints`` | ``GET /object_info/CheckpointLoaderSimple`` → ``ckpt_name`` choices|
+| ``list_options``     | ``/object_info/KSampler`` (``sampler_name``, ``scheduler``),       |
+|                      | ``LoraLoader`` (``lora_name``), ``VAELoader`` (``vae_name``),      |
+|                      | ``LatentUpscaleBy`` (``upscale_method``)                           |
+| init image, mask     | ``POST /upload/image`` (multipart ``image``, ``type=input``) →     |
+|                      | ``{name, subfolder}``: the value of ``%init_image%`` / ``%mask%``  |
+| the workflow         | the connection's own when it has the mode's placeholders, else the |
+|                      | shipped one (txt2img, img2img, inpaint, hires); LoRAs and a VAE    |
+|                      | are chained after its CheckpointLoaderSimple; batch count runs the |
+|                      | prompt that many times, the seed following on                      |
 | ``generate``         | open ``/ws?clientId=ID``, then ``POST /prompt {prompt, client_id,``|
 |                      | ``prompt_id}`` (the id is ours, so a cancel can name the job even  |
 |                      | before ComfyUI answers; 400 ``node_errors`` → a message naming the |
 |                      | node and the problem)                                              |
+| waiting              | on a ``status`` message before our prompt starts, ``GET /queue``:  |
+|                      | ``In queue: 2/3`` when other prompts run or wait ahead of ours     |
 | progress             | websocket JSON ``progress {value, max}``, ``executing {node}``;    |
 |                      | binary frames ``>I event=1, >I format (1 JPEG, 2 PNG), bytes`` are |
 |                      | previews                                                           |
 | end of the job       | ``executing {node: null}`` or ``execution_success`` for our prompt |
 |                      | ``execution_error`` / ``execution_interrupted`` → an error         |
-| results              | ``GET /history/{prompt_id}``: every output node's ``images``       |
-|                      | (SaveImage and PreviewImage alike), bytes from ``GET /view``       |
+| results              | ``GET /history/{prompt_id}``: the output nodes' ``images`` of type |
+|                      | ``output`` (SaveImage); PreviewImage's ``temp`` pictures are shown |
+|                      | as progress, and are results only when no node saved any; bytes   |
+|                      | from ``GET /view``                                                 |
+| checkpoint reported  | the ``ckpt_name`` the submitted workflow loads (a name from the    |
+|                      | checkpoint list: a request's name is matched to it, ignoring case  |
+|                      | and extension)                                                     |
 | cancel               | ``POST /queue {delete: [id]}`` (still queued), then, if            |
 |                      | ``GET /queue`` lists it as running, ``POST /interrupt {prompt_id}``|
 |                      | (older ComfyUI interrupts whatever runs); a cancel that arrives    |
@@ -42,10 +58,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 from pluma.server.images.a1111 import sniff_mime
 from pluma.server.images.base import (
+    BackendOptions,
     GeneratedImage,
     ImageBackendError,
     ImageRequest,
     ImageResult,
+    InputImage,
     Progress,
     ProgressCallback,
     register_image_provider,
@@ -55,9 +73,11 @@ from pluma.server.images.http import BackendHTTP
 from pluma.server.images.profiles import ImageConnectionProfile
 from pluma.server.images.workflows import (
     WorkflowError,
+    add_loras_and_vae,
     check_workflow,
     default_workflow,
     substitute,
+    workflow_for,
 )
 
 log = logging.getLogger(__name__)
@@ -78,6 +98,7 @@ HISTORY_GRACE = 5.0
 
 DEFAULT_SAMPLER = "euler"
 DEFAULT_SCHEDULER = "normal"
+DEFAULT_UPSCALE = "nearest-exact"
 
 
 class _Finished(Exception):
@@ -109,29 +130,86 @@ class ComfyUIProvider:
     async def ping(self) -> None:
         await self.http.get_json("/system_stats")
 
-    async def list_checkpoints(self) -> list[str]:
-        info = await self.http.get_json("/object_info/CheckpointLoaderSimple")
+    async def _choices(self, node_class: str, name: str) -> list[str] | None:
+        """The choices of a node's combo input from ``/object_info``; None
+        when this ComfyUI has no such node."""
+        info = await self.http.get_json(f"/object_info/{node_class}")
         try:
-            spec = info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"]
+            spec = info[node_class]["input"]["required"][name]
         except (KeyError, TypeError):
-            raise ImageBackendError(
-                f"{LABEL} at {self.upstream} has no CheckpointLoaderSimple node, "
-                "so Pluma cannot list its checkpoints"
-            ) from None
+            return None
         # Older servers: [[names...], {options}]; newer: ["COMBO", {"options": [...]}].
         choices: Any = spec[0] if spec else []
         if not isinstance(choices, list) and len(spec) > 1 and isinstance(spec[1], dict):
             choices = spec[1].get("options", [])
-        return [str(name) for name in choices] if isinstance(choices, list) else []
+        return [str(c) for c in choices] if isinstance(choices, list) else []
+
+    async def list_checkpoints(self) -> list[str]:
+        names = await self._choices("CheckpointLoaderSimple", "ckpt_name")
+        if names is None:
+            raise ImageBackendError(
+                f"{LABEL} at {self.upstream} has no CheckpointLoaderSimple node, "
+                "so Pluma cannot list its checkpoints"
+            )
+        return names
+
+    async def list_options(self) -> BackendOptions:
+        found = await asyncio.gather(
+            self.list_checkpoints(),
+            self._choices("KSampler", "sampler_name"),
+            self._choices("KSampler", "scheduler"),
+            self._choices("LoraLoader", "lora_name"),
+            self._choices("VAELoader", "vae_name"),
+            self._choices("LatentUpscaleBy", "upscale_method"),
+        )
+        checkpoints, samplers, schedulers, loras, vaes, upscalers = (f or [] for f in found)
+        return BackendOptions(
+            checkpoints=checkpoints,
+            samplers=samplers,
+            schedulers=schedulers,
+            loras=loras,
+            vaes=vaes,
+            upscalers=upscalers,
+            modes=["txt2img", "img2img", "inpaint", "hires"],
+        )
 
     def workflow(self) -> dict[str, Any]:
         return self.profile.workflow if self.profile.workflow else default_workflow()
 
+    async def _checkpoint(self, request: ImageRequest) -> str:
+        """The checkpoint to load, by the name in ComfyUI's list: the
+        request's (matched ignoring case and extension), the profile's, or
+        the first listed."""
+        wanted = request.checkpoint or self.profile.default_checkpoint
+        available = await self.list_checkpoints()
+        if not wanted:
+            if not available:
+                raise ImageBackendError(
+                    f"{LABEL} at {self.upstream} has no checkpoints: put a model in its "
+                    "models/checkpoints folder",
+                    code="invalid",
+                    status=400,
+                )
+            return available[0]
+        if wanted in available:
+            return wanted
+        key = _stem(wanted)
+        for name in available:
+            if _stem(name) == key:
+                return name
+        return wanted  # ComfyUI's own validation names it and lists the choices
+
     async def build_prompt(
-        self, request: ImageRequest, seed: int
+        self,
+        request: ImageRequest,
+        seed: int,
+        uploads: dict[str, str] | None = None,
+        checkpoint: str | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-        """The substituted workflow, the values used, and validation warnings."""
-        workflow = self.workflow()
+        """The substituted workflow, the values used, and what the user
+        should know (placeholders the workflow lacks, a workflow passed over)."""
+        mode = "hires" if request.hires is not None else request.mode
+        workflow, notes = workflow_for(mode, self.profile.workflow)
         check = check_workflow(workflow)
         if not check.ok:
             raise ImageBackendError(
@@ -140,17 +218,9 @@ class ComfyUIProvider:
                 code="workflow",
                 status=400,
             )
-        checkpoint = request.checkpoint or self.profile.default_checkpoint
-        if not checkpoint and "checkpoint" in check.used:
-            available = await self.list_checkpoints()
-            if not available:
-                raise ImageBackendError(
-                    f"{LABEL} at {self.upstream} has no checkpoints: put a model in its "
-                    "models/checkpoints folder",
-                    code="invalid",
-                    status=400,
-                )
-            checkpoint = available[0]
+        if checkpoint is None and "checkpoint" in check.used:
+            checkpoint = await self._checkpoint(request)
+        hires = request.hires
         values: dict[str, Any] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt,
@@ -159,24 +229,107 @@ class ComfyUIProvider:
             "cfg": request.cfg_scale,
             "width": request.width,
             "height": request.height,
-            "checkpoint": checkpoint,
+            "checkpoint": checkpoint or "",
             "sampler": request.sampler or DEFAULT_SAMPLER,
             "scheduler": request.scheduler or DEFAULT_SCHEDULER,
             "batch_size": request.batch_size,
             "denoise": request.denoise,
+            "hr_scale": hires.scale if hires else 2.0,
+            "hr_upscaler": (hires.upscaler if hires else "") or DEFAULT_UPSCALE,
+            "hr_steps": (hires.steps if hires else 0) or request.steps,
+            "hr_denoise": hires.denoise if hires else 0.5,
+            **(uploads or {}),
         }
         try:
             prompt = substitute(workflow, values)
         except WorkflowError as exc:
             raise ImageBackendError(str(exc), code="workflow", status=400) from None
+        notes += add_loras_and_vae(
+            prompt, [(lora.name, lora.weight) for lora in request.loras], request.vae
+        )
         used = {name: values[name] for name in check.used}
-        return prompt, used, check.warnings
+        return prompt, used, [*notes, *check.warnings]
+
+    async def _upload(self, image: InputImage, role: str) -> str:
+        """Upload a picture to ComfyUI's input folder; the name ``LoadImage``
+        takes. A fresh name each time, so nobody's file is overwritten."""
+        ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(image.mime_type, "png")
+        filename = f"pluma-{role}-{uuid.uuid4().hex[:12]}.{ext}"
+        path = "/upload/image"
+        response = await self.http.send(
+            "POST",
+            path,
+            files={"image": (filename, image.data, image.mime_type)},
+            data={"type": "input", "overwrite": "false"},
+            read_timeout=60.0,
+        )
+        self.http.check(response, path)
+        answer = BackendHTTP.json_of(response, LABEL, path)
+        if not isinstance(answer, dict) or not answer.get("name"):
+            raise ImageBackendError(f"{LABEL} accepted the upload but named no file")
+        subfolder = str(answer.get("subfolder") or "")
+        return f"{subfolder}/{answer['name']}" if subfolder else str(answer["name"])
+
+    async def _uploads(self, request: ImageRequest) -> dict[str, str]:
+        uploads: dict[str, str] = {}
+        if request.init_image is not None:
+            uploads["init_image"] = await self._upload(request.init_image, "init")
+        if request.mask is not None:
+            uploads["mask"] = await self._upload(request.mask, "mask")
+        return uploads
 
     async def generate(
         self, request: ImageRequest, on_progress: ProgressCallback | None = None
     ) -> ImageResult:
         seed = request.resolved_seed()
-        prompt, used, warnings = await self.build_prompt(request, seed)
+        uploads = await self._uploads(request)
+        images: list[GeneratedImage] = []
+        prompt_ids: list[str] = []
+        nodes: list[str] = []
+        seeds: list[int] = []
+        warnings: list[str] = []
+        checkpoint = ""
+        used: dict[str, Any] = {}
+        resolved: str | None = None
+        for index in range(request.batch_count):
+            run_seed = seed + index * request.batch_size
+            prompt, used, warnings = await self.build_prompt(request, run_seed, uploads, resolved)
+            resolved = str(used.get("checkpoint") or "") or None
+            checkpoint = _loaded_checkpoint(prompt) or checkpoint
+            scaled = _scaled(on_progress, index, request.batch_count)
+            got, got_nodes, prompt_id = await self._run(prompt, scaled)
+            images += got
+            nodes += [n for n in got_nodes if n not in nodes]
+            prompt_ids.append(prompt_id)
+            seeds += [run_seed + i for i in range(request.batch_size)]
+        parameters = request.to_dict()
+        parameters["seed"] = seed
+        parameters["checkpoint"] = checkpoint or str(used.get("checkpoint", ""))
+        parameters["sampler"] = used.get("sampler", "")
+        parameters["scheduler"] = used.get("scheduler", "")
+        if request.batch_count > 1 or request.batch_size > 1:
+            parameters["all_seeds"] = seeds
+        wanted = request.checkpoint or self.profile.default_checkpoint
+        if wanted and checkpoint and _stem(wanted) != _stem(checkpoint):
+            warnings.append(
+                f"{LABEL} loaded {checkpoint!r}, not the checkpoint {wanted!r} asked for "
+                "(the workflow fixes its own)"
+            )
+        info = {
+            "comfyui": {
+                "prompt_id": prompt_ids[-1],
+                "prompt_ids": prompt_ids,
+                "output_nodes": nodes,
+                "placeholders": sorted(used),
+                "warnings": warnings,
+            }
+        }
+        return ImageResult(images=images, parameters=parameters, info=info, warnings=warnings)
+
+    async def _run(
+        self, prompt: dict[str, Any], on_progress: ProgressCallback | None
+    ) -> tuple[list[GeneratedImage], list[str], str]:
+        """Queue one prompt, follow it to its end, and fetch its pictures."""
         client_id = uuid.uuid4().hex
         async with self._socket(client_id) as ws:
             prompt_id = await self._submit(prompt, client_id)
@@ -194,20 +347,7 @@ class ComfyUIProvider:
                     code="execution",
                 ) from None
         images, nodes = await self._outputs(prompt_id)
-        parameters = request.to_dict()
-        parameters["seed"] = seed
-        parameters["checkpoint"] = used.get("checkpoint", "")
-        parameters["sampler"] = used.get("sampler", "")
-        parameters["scheduler"] = used.get("scheduler", "")
-        info = {
-            "comfyui": {
-                "prompt_id": prompt_id,
-                "output_nodes": nodes,
-                "placeholders": sorted(used),
-                "warnings": warnings,
-            }
-        }
-        return ImageResult(images=images, parameters=parameters, info=info)
+        return images, nodes, prompt_id
 
     # -- the job -----------------------------------------------------------------
 
@@ -328,7 +468,12 @@ class ComfyUIProvider:
                     continue
                 if data.get("prompt_id") not in (None, prompt_id):
                     continue  # another client's job on a shared server
-                if kind == "execution_start" and data.get("prompt_id") == prompt_id:
+                if kind == "status" and not running:
+                    # The queue changed (anyone's prompt): say where ours waits.
+                    place = await self._place(prompt_id)
+                    if place is not None:
+                        await report(on_progress, Progress(0.0, queued=True, text=place))
+                elif kind == "execution_start" and data.get("prompt_id") == prompt_id:
                     running = True
                 elif kind == "executing" and data.get("prompt_id") == prompt_id:
                     if data.get("node") is None:
@@ -342,6 +487,11 @@ class ComfyUIProvider:
                         fraction = max(0.0, min(1.0, value / top))
                         node = str(data.get("node") or node or "") or None
                         await report(on_progress, Progress(fraction, value, top, node=node))
+                elif kind == "executed" and data.get("prompt_id") == prompt_id:
+                    # A PreviewImage node's picture: progress to show, not a result.
+                    preview = await self._temp_preview(data.get("output"))
+                    if preview is not None:
+                        await report(on_progress, Progress(fraction, preview=preview, node=node))
                 elif kind == "execution_success" and data.get("prompt_id") == prompt_id:
                     return
                 elif kind == "execution_error" and data.get("prompt_id") == prompt_id:
@@ -382,18 +532,24 @@ class ComfyUIProvider:
                     raise ImageBackendError(execution_error_message(data), code="execution")
             raise ImageBackendError(f"{LABEL} reports that prompt {prompt_id} failed")
         outputs = entry.get("outputs")
-        images: list[GeneratedImage] = []
-        nodes: list[str] = []
         if not isinstance(outputs, dict):
             outputs = {}
+        found: list[tuple[str, dict[str, Any]]] = []
         for node_id in sorted(outputs, key=_node_order):
             refs = outputs[node_id].get("images") if isinstance(outputs[node_id], dict) else None
-            if not isinstance(refs, list) or not refs:
-                continue
-            nodes.append(str(node_id))
-            for ref in refs:
+            for ref in refs if isinstance(refs, list) else []:
                 if isinstance(ref, dict) and ref.get("filename"):
-                    images.append(await self._view(ref))
+                    found.append((str(node_id), ref))
+        # SaveImage writes type "output"; PreviewImage's "temp" copies of the
+        # same pictures were progress. They count only when nothing was saved.
+        saved = [(n, ref) for n, ref in found if (ref.get("type") or "output") == "output"]
+        chosen = saved or found
+        nodes: list[str] = []
+        images: list[GeneratedImage] = []
+        for node_id, ref in chosen:
+            if node_id not in nodes:
+                nodes.append(node_id)
+            images.append(await self._view(ref))
         if not images:
             raise ImageBackendError(
                 f"{LABEL} finished prompt {prompt_id} without images: the workflow needs a "
@@ -415,6 +571,17 @@ class ComfyUIProvider:
             mime = sniff_mime(data)
         return GeneratedImage(data=data, mime_type=mime)
 
+    async def _temp_preview(self, output: Any) -> GeneratedImage | None:
+        """The first ``temp`` picture of an ``executed`` message, fetched."""
+        refs = output.get("images") if isinstance(output, dict) else None
+        for ref in refs if isinstance(refs, list) else []:
+            if isinstance(ref, dict) and ref.get("filename") and ref.get("type") == "temp":
+                try:
+                    return await self._view(ref)
+                except ImageBackendError:
+                    return None  # a preview is a nicety
+        return None
+
     async def _cancel(self, prompt_id: str) -> None:
         """Drop the prompt from the queue, then interrupt it if it is the one
         running (best effort: we are leaving either way).
@@ -428,6 +595,28 @@ class ComfyUIProvider:
         await self._post_quietly("/queue", {"delete": [prompt_id]})
         if await self._running(prompt_id) is not False:
             await self._post_quietly("/interrupt", {"prompt_id": prompt_id})
+
+    async def _place(self, prompt_id: str) -> str | None:
+        """``In queue: 2/3`` while our prompt waits behind others (running or
+        queued before it), from ``GET /queue``; None when it does not wait."""
+        try:
+            response = await self.http.send("GET", "/queue", read_timeout=5.0)
+            queue: Any = response.json() if response.is_success else None
+        except (ImageBackendError, ValueError):
+            return None
+        if not isinstance(queue, dict):
+            return None
+        running = [i for i in queue.get("queue_running") or [] if isinstance(i, list) and i]
+        pending = [i for i in queue.get("queue_pending") or [] if isinstance(i, list) and i]
+        if any(prompt_id in item[1:2] for item in running):
+            return None
+        ours = next((item for item in pending if prompt_id in item[1:2]), None)
+        if ours is None:
+            return None
+        ahead = len(running) + sum(1 for item in pending if item[0] < ours[0])
+        if ahead == 0:
+            return None
+        return f"In queue: {ahead + 1}/{len(running) + len(pending)}"
 
     async def _running(self, prompt_id: str) -> bool | None:
         """Whether ``GET /queue`` lists the prompt as running; None if unknown."""
@@ -447,6 +636,36 @@ class ComfyUIProvider:
             await self.http.send("POST", path, json=body, read_timeout=5.0)
         except ImageBackendError as exc:
             log.warning("could not cancel on %s (%s): %s", LABEL, path, exc.message)
+
+
+def _stem(name: str) -> str:
+    """A checkpoint name without folder, extension or case, for matching."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    for ext in (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf"):
+        if base.endswith(ext):
+            return base[: -len(ext)]
+    return base
+
+
+def _loaded_checkpoint(prompt: dict[str, Any]) -> str:
+    """The ``ckpt_name`` the workflow's first checkpoint loader loads."""
+    for node_id in sorted(prompt, key=_node_order):
+        node = prompt[node_id]
+        if node.get("class_type") == "CheckpointLoaderSimple":
+            name = node.get("inputs", {}).get("ckpt_name")
+            if isinstance(name, str):
+                return name
+    return ""
+
+
+def _scaled(on_progress: ProgressCallback | None, index: int, count: int) -> ProgressCallback:
+    """Reports of run ``index`` of ``count`` as a fraction of the whole batch."""
+
+    async def scaled(progress: Progress) -> None:
+        progress.fraction = (index + progress.fraction) / count
+        await report(on_progress, progress)
+
+    return scaled
 
 
 def _node_order(node_id: str) -> tuple[int, str]:

@@ -73,6 +73,8 @@ class BackendHTTP:
         json: Any = None,
         params: dict[str, str] | None = None,
         read_timeout: float | None = 30.0,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        data: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Send and return any response (status unchecked); transport failures
         become ``unreachable`` errors."""
@@ -83,6 +85,8 @@ class BackendHTTP:
                 self.url(path),
                 json=json,
                 params=params,
+                files=files,
+                data=data,
                 headers=self.headers,
                 timeout=timeout,
             )

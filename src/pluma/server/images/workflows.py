@@ -15,12 +15,21 @@ quotes, backslashes or newlines cannot break the document:
 
 Placeholders (:data:`PLACEHOLDERS`): ``prompt``, ``negative_prompt``,
 ``seed``, ``steps``, ``cfg``, ``width``, ``height``, ``checkpoint`` (alias
-``model``), ``sampler``, ``scheduler``, ``batch_size``, ``denoise``.
+``model``), ``sampler``, ``scheduler``, ``batch_size``, ``denoise``; for
+image-to-image and inpainting ``init_image`` and ``mask`` (the names
+``POST /upload/image`` gave the uploaded pictures, for ``LoadImage`` /
+``LoadImageMask``); for the upscale pass ``hr_scale``, ``hr_upscaler`` (a
+``LatentUpscaleBy`` method), ``hr_steps`` and ``hr_denoise``.
 
 Validation reports placeholders the workflow uses that Pluma does not know
-(an error: they would reach ComfyUI unreplaced) and the known ones it lacks
+(an error: they would reach ComfyUI unreplaced) and the basic ones it lacks
 (only ``prompt`` is required: a workflow may fix its own seed or checkpoint,
 and the request's value for a missing placeholder is then ignored).
+
+Pluma ships one workflow per mode (:data:`SHIPPED`): text-to-image,
+image-to-image, inpainting and text-to-image with an upscale pass.
+:func:`workflow_for` picks the connection's own workflow when it has the
+placeholders the mode needs, else the shipped one.
 """
 
 from __future__ import annotations
@@ -44,8 +53,44 @@ PLACEHOLDERS: tuple[str, ...] = (
     "scheduler",
     "batch_size",
     "denoise",
+    "init_image",
+    "mask",
+    "hr_scale",
+    "hr_upscaler",
+    "hr_steps",
+    "hr_denoise",
 )
 REQUIRED: frozenset[str] = frozenset({"prompt"})
+BASIC: frozenset[str] = frozenset(
+    {
+        "prompt",
+        "negative_prompt",
+        "seed",
+        "steps",
+        "cfg",
+        "width",
+        "height",
+        "checkpoint",
+        "sampler",
+        "scheduler",
+        "batch_size",
+        "denoise",
+    }
+)
+"""The placeholders any generation fills; a workflow lacking one is warned
+about. The others belong to one mode (:data:`MODE_NEEDS`)."""
+MODE_NEEDS: dict[str, frozenset[str]] = {
+    "txt2img": frozenset(),
+    "img2img": frozenset({"init_image"}),
+    "inpaint": frozenset({"init_image", "mask"}),
+    "hires": frozenset({"hr_scale"}),
+}
+SHIPPED: dict[str, str] = {
+    "txt2img": "default_txt2img.json",
+    "img2img": "default_img2img.json",
+    "inpaint": "default_inpaint.json",
+    "hires": "default_hires.json",
+}
 ALIASES: dict[str, str] = {"model": "checkpoint"}
 
 _PATTERN = re.compile(r"%([A-Za-z_][A-Za-z0-9_]*)%")
@@ -69,7 +114,7 @@ class WorkflowCheck:
         """What the user should know though the workflow works."""
         return [
             f"the workflow has no %{name}% placeholder, so the request's {name} is not used"
-            for name in sorted(self.missing - REQUIRED)
+            for name in sorted((self.missing & BASIC) - REQUIRED)
         ]
 
 
@@ -170,15 +215,114 @@ def substitute(workflow: dict[str, Any], values: dict[str, Any]) -> dict[str, An
     return result
 
 
-def default_workflow() -> dict[str, Any]:
-    """The text-to-image workflow shipped with Pluma (a fresh copy)."""
+def shipped_workflow(mode: str = "txt2img") -> dict[str, Any]:
+    """The workflow Pluma ships for ``mode`` (a fresh copy)."""
     import json
     from importlib import resources
 
     text = (
         resources.files("pluma.server.images")
-        .joinpath("workflows/default_txt2img.json")
+        .joinpath(f"workflows/{SHIPPED[mode]}")
         .read_text(encoding="utf-8")
     )
     workflow: dict[str, Any] = json.loads(text)
     return workflow
+
+
+def default_workflow() -> dict[str, Any]:
+    """The text-to-image workflow shipped with Pluma (a fresh copy)."""
+    return shipped_workflow("txt2img")
+
+
+def workflow_for(mode: str, own: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """The workflow to run for ``mode`` and what the user should know.
+
+    The connection's own workflow when it has the placeholders ``mode``
+    needs (any workflow will do for text-to-image); otherwise the shipped
+    one, with a note when an own workflow was passed over.
+    """
+    if own is None:
+        return shipped_workflow(mode), []
+    needs = MODE_NEEDS[mode]
+    lacking = needs - check_workflow(own).used
+    if not lacking:
+        return own, []
+    names = ", ".join(f"%{n}%" for n in sorted(lacking))
+    return shipped_workflow(mode), [
+        f"this connection's workflow has no {names}, so Pluma used its shipped {mode} workflow"
+    ]
+
+
+def _next_id(prompt: dict[str, Any]) -> int:
+    numbers = [int(k) for k in prompt if k.isdigit()]
+    return max(numbers, default=0) + 1
+
+
+def _rewire(prompt: dict[str, Any], source: list[Any], target: list[Any], skip: set[str]) -> None:
+    """Point every input linked to ``source`` (``[node, output]``) at
+    ``target``, except in the nodes ``skip`` names."""
+    for node_id, node in prompt.items():
+        if node_id in skip:
+            continue
+        inputs = node.get("inputs")
+        if not isinstance(inputs, dict):
+            continue
+        for name, value in inputs.items():
+            if isinstance(value, list) and len(value) == 2 and [str(value[0]), value[1]] == source:
+                inputs[name] = list(target)
+
+
+def add_loras_and_vae(
+    prompt: dict[str, Any], loras: list[tuple[str, float]], vae: str
+) -> list[str]:
+    """Chain ``LoraLoader`` nodes after the workflow's checkpoint loader and,
+    with ``vae``, a ``VAELoader`` in place of the checkpoint's own VAE
+    (in place; returns warnings).
+
+    Why by editing the graph rather than with placeholders: the number of
+    LoRAs varies per request, and a placeholder cannot add nodes. Every
+    input that took the checkpoint's MODEL (output 0) or CLIP (output 1)
+    takes the last LoRA's instead; every input that took its VAE (output 2)
+    takes the VAELoader's.
+    """
+    if not loras and not vae:
+        return []
+    loader = next(
+        (nid for nid, n in prompt.items() if n.get("class_type") == "CheckpointLoaderSimple"),
+        None,
+    )
+    if loader is None:
+        return [
+            "the workflow has no CheckpointLoaderSimple node, so the LoRAs and VAE asked "
+            "for were not applied"
+        ]
+    model: list[Any] = [loader, 0]
+    clip: list[Any] = [loader, 1]
+    added: list[str] = []
+    for name, weight in loras:
+        node_id = str(_next_id(prompt))
+        prompt[node_id] = {
+            "class_type": "LoraLoader",
+            "inputs": {
+                "lora_name": name,
+                "strength_model": weight,
+                "strength_clip": weight,
+                "model": list(model),
+                "clip": list(clip),
+            },
+            "_meta": {"title": f"LoRA {name}"},
+        }
+        added.append(node_id)
+        model, clip = [node_id, 0], [node_id, 1]
+    if added:
+        _rewire(prompt, [loader, 0], model, set(added))
+        _rewire(prompt, [loader, 1], clip, set(added))
+    if vae:
+        node_id = str(_next_id(prompt))
+        prompt[node_id] = {
+            "class_type": "VAELoader",
+            "inputs": {"vae_name": vae},
+            "_meta": {"title": f"VAE {vae}"},
+        }
+        _rewire(prompt, [loader, 2], [node_id, 0], {node_id})
+    return []

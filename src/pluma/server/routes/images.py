@@ -10,9 +10,13 @@
 | ``POST /api/image-connections/{id}/test``     | reachable? credentials? checkpoints?         |
 | ``GET /api/images/workflow``                  | the default ComfyUI workflow + placeholders  |
 | ``GET /api/images/checkpoints[?connection=]`` | the backend's checkpoints                    |
+| ``GET /api/images/options[?connection=]``     | checkpoints, samplers, schedulers, LoRAs,    |
+|                                               | VAEs, upscalers and modes, from the backend  |
 | ``POST /api/images/generate``                 | SSE: ``start``, ``progress``…, then          |
 |                                               | ``result`` (stored images) or ``error``      |
-| ``POST /api/images/cancel {job_id}``          | cancel a running generation                  |
+| ``GET /api/images/jobs``                      | the jobs running or waiting now              |
+| ``GET /api/images/jobs/{job_id}/events``      | SSE: follow a job again (after a reload)     |
+| ``POST /api/images/cancel {job_id}``          | cancel a running or waiting generation       |
 | ``GET /api/images``                           | the gallery, newest first                    |
 | ``GET /api/images/{id}``                      | the image bytes (stable URL)                 |
 | ``GET /api/images/{id}/parameters``           | its record: parameters used, seed, backend   |
@@ -24,16 +28,24 @@ The generation stream (``text/event-stream``)::
     data: {"job_id": "…", "connection": {"id", "name", "kind"}}
 
     event: progress
-    data: {"fraction": 0.4, "step": 8, "steps": 20, "node": "3", "preview": "data:image/png;base64,…"}
+    data: {"fraction": 0.4, "step": 8, "steps": 20, "node": "3", "queued": false,
+           "text": null, "preview": "data:image/png;base64,…"}
 
     event: result
-    data: {"job_id": "…", "images": [{record}, …], "parameters": {…}, "info": {…}}
+    data: {"job_id": "…", "images": [{record}, …], "parameters": {…}, "info": {…},
+           "warnings": ["…"]}
 
     event: error
     data: {"error": {"message": "…", "type": "upstream_error", "code": "node_error"}}
 
-A client that disconnects cancels the generation, which interrupts the job on
-the backend (A1111 ``/sdapi/v1/interrupt``, ComfyUI ``/interrupt``); so does
+``queued: true`` means the job waits on the backend behind other clients'
+jobs (``text`` has the backend's words, e.g. ``In queue: 1/2``).
+
+A client that disconnects cancels the generation, unless the body said
+``detach: true`` (the page does: its jobs outlive a reload, are listed by
+``GET /api/images/jobs`` and followed again by their events route). A cancel
+interrupts the job on the backend (A1111: only Pluma's own task, see
+:mod:`pluma.server.images.a1111`; ComfyUI ``/queue`` delete + ``/interrupt``); so does
 ``POST /api/images/cancel``, after which the stream sends its ``cancelled``
 error and ends at once (the backend is told in the background; see
 :mod:`pluma.server.images.jobs`). Caller mistakes (bad body, unknown connection)
@@ -45,7 +57,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -57,10 +69,17 @@ import pluma.server.images  # noqa: F401  (registers the built-in providers)
 from pluma.server.http.errors import error_body
 from pluma.server.http.failures import Failure
 from pluma.server.http.relay import RelayResponse
+from pluma.server.images import queue
+from pluma.server.images.a1111 import sniff_mime
 from pluma.server.images.base import (
+    BackendOptions,
+    HiresFix,
     ImageBackendError,
     ImageProvider,
     ImageRequest,
+    InputImage,
+    ListsOptions,
+    LoraRef,
     Progress,
     image_provider_kinds,
     load_entry_points,
@@ -83,8 +102,6 @@ router = APIRouter(tags=["images"])
 
 TEST_TIMEOUT = 10.0
 LIST_TIMEOUT = 30.0
-_jobs: dict[str, GenerationJob] = {}
-"""Generations running now, by job id (for ``POST /api/images/cancel``)."""
 
 
 # -- start-up --------------------------------------------------------------------
@@ -314,6 +331,20 @@ async def test_image_connection(
 # -- generation ------------------------------------------------------------------
 
 
+class HiresBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scale: float = Field(default=2.0, ge=1, le=4)
+    upscaler: str = Field(default="", description="from GET /api/images/options; empty: latent")
+    steps: int = Field(default=0, ge=0, le=1000, description="0: as many as the first pass")
+    denoise: float = Field(default=0.5, ge=0, le=1)
+
+
+class LoraBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, description="as GET /api/images/options lists it")
+    weight: float = Field(default=1.0, ge=-10, le=10)
+
+
 class GenerateBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prompt: str = Field(min_length=1, description="what to draw")
@@ -325,20 +356,45 @@ class GenerateBody(BaseModel):
     sampler: str = Field(default="", description="empty: the backend's default")
     scheduler: str = Field(default="", description="empty: the backend's default")
     seed: int | None = Field(default=None, description="null or negative: random (reported)")
-    batch_size: int = Field(default=1, ge=1, le=64)
+    batch_size: int = Field(default=1, ge=1, le=64, description="pictures made at once")
+    batch_count: int = Field(default=1, ge=1, le=100, description="batches made in a row")
     checkpoint: str = Field(default="", description="empty: the connection's default")
-    denoise: float = Field(default=1.0, ge=0, le=1)
+    denoise: float = Field(
+        default=1.0, ge=0, le=1, description="image-to-image: how much may change"
+    )
+    init_image: str | None = Field(
+        default=None, description="image-to-image: a data: URL or base64 PNG/JPEG/WebP"
+    )
+    init_image_id: str | None = Field(
+        default=None, description="image-to-image: a gallery image's id instead"
+    )
+    mask: str | None = Field(
+        default=None,
+        description="inpainting: a data: URL or base64 picture, white = repaint, black = keep",
+    )
+    hires: HiresBody | None = Field(default=None, description="text-to-image upscale pass")
+    loras: list[LoraBody] = Field(default_factory=list)
+    vae: str = Field(default="", description="empty: the checkpoint's own")
     connection: str | None = Field(default=None, description="id or name; default: active")
     previews: bool = Field(default=True, description="include preview images in progress events")
+    detach: bool = Field(
+        default=False,
+        description="keep the job running when this stream's client leaves (list it with "
+        "GET /api/images/jobs, follow it again with its events route)",
+    )
 
 
 def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {orjson.dumps(data).decode()}\n\n"
 
 
-def _error_frame(message: str, code: str, status: int) -> str:
+def _error_data(message: str, code: str, status: int) -> dict[str, Any]:
     kind = "invalid_request_error" if status < 500 else "upstream_error"
-    return _sse("error", {"error": {"message": message, "type": kind, "code": code}})
+    return {"error": {"message": message, "type": kind, "code": code}}
+
+
+def _error_frame(message: str, code: str, status: int) -> str:
+    return _sse("error", _error_data(message, code, status))
 
 
 def _progress_json(progress: Progress, previews: bool) -> dict[str, Any]:
@@ -351,8 +407,63 @@ def _progress_json(progress: Progress, previews: bool) -> dict[str, Any]:
         "step": progress.step,
         "steps": progress.steps,
         "node": progress.node,
+        "queued": progress.queued,
+        "text": progress.text,
         "preview": preview,
     }
+
+
+def _finisher(
+    state: ServerState, profile: ImageConnectionProfile
+) -> Callable[[GenerationJob], Awaitable[tuple[str, Any]]]:
+    """What ends a job's stream: its result saved to the gallery, or why not."""
+
+    async def finish(job: GenerationJob) -> tuple[str, Any]:
+        if job.cancelled:
+            return "error", _error_data("the generation was cancelled", "cancelled", 400)
+        error = job.task.exception()
+        if isinstance(error, ImageBackendError):
+            log.warning("image generation on %r failed: %s", profile.name, error.message)
+            return "error", _error_data(error.message, error.code, error.status)
+        if error is not None:
+            log.error("image generation on %r failed", profile.name, exc_info=error)
+            message = f"the generation failed: {type(error).__name__}: {error}"
+            return "error", _error_data(message, "internal", 500)
+        result = job.task.result()
+        gallery = Gallery(state.settings.data_dir)
+        try:
+            records = await asyncio.to_thread(gallery.save, result, _connection_ref(profile))
+        except GalleryError as exc:
+            return "error", _error_data(str(exc), "storage", 500)
+        return "result", {
+            "job_id": job.id,
+            "images": records,
+            "parameters": result.parameters,
+            "info": result.info,
+            "warnings": result.warnings,
+        }
+
+    return finish
+
+
+async def _follow(
+    tracked: queue.TrackedJob, previews: bool, rejoin: bool = False
+) -> AsyncIterator[str]:
+    """The job's stream from now on. ``rejoin`` (following a job again)
+    first repeats its latest progress, so the page has something to show."""
+    last = tracked.last if rejoin else None
+    listener = tracked.listen()
+    try:
+        yield _sse("start", {"job_id": tracked.id, "connection": tracked.connection})
+        if last is not None:
+            yield _sse("progress", _progress_json(last, previews))
+        async for kind, data in tracked.events(listener):
+            if kind == "progress":
+                yield _sse("progress", _progress_json(data, previews))
+            else:
+                yield _sse(*data)
+    finally:
+        tracked.leave(listener)
 
 
 async def _generation(
@@ -361,55 +472,79 @@ async def _generation(
     profile: ImageConnectionProfile,
     request: ImageRequest,
     previews: bool,
+    detach: bool = False,
 ) -> AsyncIterator[str]:
     # Started here, not in the handler: a response that never starts
     # iterating must not leave a job running that nobody follows.
     job = GenerationJob(provider, request)
-    _jobs[job.id] = job
-    try:
-        yield _sse("start", {"job_id": job.id, "connection": _connection_ref(profile)})
-        async for progress in job.progress():
-            yield _sse("progress", _progress_json(progress, previews))
-        if job.cancelled:
-            yield _error_frame("the generation was cancelled", "cancelled", 400)
-            return
-        error = job.task.exception()
-        if isinstance(error, ImageBackendError):
-            log.warning("image generation on %r failed: %s", profile.name, error.message)
-            yield _error_frame(error.message, error.code, error.status)
-            return
-        if error is not None:
-            log.error("image generation on %r failed", profile.name, exc_info=error)
-            yield _error_frame(
-                f"the generation failed: {type(error).__name__}: {error}", "internal", 500
-            )
-            return
-        result = job.task.result()
-        gallery = Gallery(state.settings.data_dir)
-        try:
-            records = await asyncio.to_thread(gallery.save, result, _connection_ref(profile))
-        except GalleryError as exc:
-            yield _error_frame(str(exc), "storage", 500)
-            return
-        yield _sse(
-            "result",
-            {
-                "job_id": job.id,
-                "images": records,
-                "parameters": result.parameters,
-                "info": result.info,
-            },
-        )
-    finally:
-        _jobs.pop(job.id, None)
-        # Cancelled (by job id, or the client left): the provider tells its
-        # backend to stop in the background, so this stream ends now however
-        # long the backend takes to answer its interrupt.
-        job.stop_later()
+    tracked = queue.start(job, _connection_ref(profile), request, detach, _finisher(state, profile))
+    async for frame in _follow(tracked, previews):
+        yield frame
 
 
 def _failure_body(failure: Failure) -> dict[str, Any]:
     return failure.openai_body()
+
+
+def _picture(value: str, field_name: str) -> InputImage:
+    """A data: URL or bare base64 picture from a request body."""
+    text = value.strip()
+    if text.startswith("data:"):
+        text = text.split(",", 1)[-1]
+    try:
+        data = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise HTTPException(
+            422, detail=f"{field_name} is not base64 or a data: URL of a picture"
+        ) from None
+    mime = sniff_mime(data)
+    if not mime.startswith("image/"):
+        raise HTTPException(
+            422, detail=f"{field_name} is not a PNG, JPEG or WebP picture; send one of those"
+        )
+    return InputImage(data=data, mime_type=mime)
+
+
+def _gallery_picture(state: ServerState, image_id: str) -> InputImage:
+    stored = Gallery(state.settings.data_dir).get(image_id)
+    if stored is None:
+        raise HTTPException(
+            422,
+            detail=f"init_image_id {image_id!r} is no gallery image; list them with GET /api/images",
+        )
+    return InputImage(
+        data=stored.path.read_bytes(), mime_type=stored.mime_type, source=f"gallery:{image_id}"
+    )
+
+
+def _request_from(body: GenerateBody, state: ServerState) -> ImageRequest:
+    if body.init_image is not None and body.init_image_id is not None:
+        raise HTTPException(422, detail="give init_image or init_image_id, not both")
+    init: InputImage | None = None
+    if body.init_image is not None:
+        init = _picture(body.init_image, "init_image")
+    elif body.init_image_id is not None:
+        init = _gallery_picture(state, body.init_image_id)
+    mask = _picture(body.mask, "mask") if body.mask is not None else None
+    fields = body.model_dump(
+        exclude={
+            "connection",
+            "previews",
+            "detach",
+            "init_image",
+            "init_image_id",
+            "mask",
+            "hires",
+            "loras",
+        }
+    )
+    return ImageRequest(
+        **fields,
+        init_image=init,
+        mask=mask,
+        hires=HiresFix(**body.hires.model_dump()) if body.hires is not None else None,
+        loras=[LoraRef(lora.name, lora.weight) for lora in body.loras],
+    )
 
 
 @router.post(
@@ -421,15 +556,36 @@ def _failure_body(failure: Failure) -> dict[str, Any]:
 async def generate(body: GenerateBody, state: ServerState = Depends(get_state)) -> Response:
     manager = _manager(state)
     provider, profile = manager.provider(body.connection)
-    fields = body.model_dump(exclude={"connection", "previews"})
-    request = ImageRequest(**fields)
+    request = _request_from(body, state)
     try:
         request.validate()
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
     return RelayResponse(
-        _generation(state, provider, profile, request, body.previews), _failure_body
+        _generation(state, provider, profile, request, body.previews, body.detach),
+        _failure_body,
     )
+
+
+@router.get("/api/images/jobs", summary="Image jobs running or waiting now, oldest first")
+def list_jobs() -> dict[str, Any]:
+    return {"jobs": queue.listing()}
+
+
+@router.get(
+    "/api/images/jobs/{job_id}/events",
+    summary="Follow a running job again (SSE, as from generate)",
+    response_class=Response,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def job_events(job_id: str, previews: bool = Query(default=True)) -> Response:
+    tracked = queue.JOBS.get(job_id)
+    if tracked is None:
+        raise HTTPException(
+            404,
+            detail=f"no running image job {job_id!r}; it may have finished (see GET /api/images)",
+        )
+    return RelayResponse(_follow(tracked, previews, rejoin=True), _failure_body)
 
 
 class CancelBody(BaseModel):
@@ -437,12 +593,42 @@ class CancelBody(BaseModel):
     job_id: str
 
 
-@router.post("/api/images/cancel", summary="Cancel a running generation")
+@router.post("/api/images/cancel", summary="Cancel a running or waiting generation")
 async def cancel(body: CancelBody) -> dict[str, Any]:
-    job = _jobs.get(body.job_id)
-    if job is None or not job.cancel():
+    tracked = queue.JOBS.get(body.job_id)
+    if tracked is None or not tracked.job.cancel():
         raise HTTPException(404, detail=f"no running generation with job_id {body.job_id!r}")
     return {"job_id": body.job_id, "cancelled": True}
+
+
+@router.get(
+    "/api/images/options",
+    summary="What the active or given image backend offers (listed from the backend)",
+)
+async def options(
+    request: Request,
+    connection: str | None = Query(default=None, description="id or name; default: active"),
+    state: ServerState = Depends(get_state),
+) -> Response:
+    manager = _manager(state)
+    provider, profile = manager.provider(connection)
+    try:
+        async with asyncio.timeout(LIST_TIMEOUT):
+            if isinstance(provider, ListsOptions):
+                found = await provider.list_options()
+            else:
+                found = BackendOptions(checkpoints=await provider.list_checkpoints())
+    except ImageBackendError as exc:
+        return JSONResponse(
+            error_body(request.url.path, exc.status, exc.message, code=exc.code),
+            status_code=exc.status,
+        )
+    except TimeoutError:
+        message = f"{profile.base_url} did not list its options within {LIST_TIMEOUT:g} s"
+        return JSONResponse(
+            error_body(request.url.path, 502, message, code="unreachable"), status_code=502
+        )
+    return JSONResponse({"connection": _connection_ref(profile), **found.to_dict()})
 
 
 @router.get("/api/images/workflow", summary="The default ComfyUI workflow and the placeholders")
@@ -533,7 +719,7 @@ __all__ = ["NoImageConnection", "router", "shutdown", "startup"]
 async def shutdown(state: ServerState) -> None:
     """Cancel generations still running and give their backends' interrupts
     (bounded) time to go out."""
-    for job in list(_jobs.values()):
-        job.cancel()
-        job.stop_later()
+    for tracked in list(queue.JOBS.values()):
+        tracked.job.cancel()
+        tracked.job.stop_later()
     await wait_for_cleanups()

@@ -30,7 +30,8 @@
 | ``response_format`` ``json_schema``      | the same + ``responseJsonSchema``                           |
 | ``reasoning`` (reasoning models)         | ``thinkingConfig``: Gemini 3 → ``thinkingLevel``, others →  |
 |                                          | ``thinkingBudget`` (:data:`THINKING_BUDGETS`); ``off`` →    |
-|                                          | budget 0 (the lowest level on Gemini 3, which always thinks)|
+|                                          | budget 0 (128 on 2.5 Pro and the lowest level on Gemini 3, |
+|                                          | which always think)                                         |
 | ``parallel_tool_calls=True``             | nothing (Gemini may always call several functions at once)  |
 | ``parallel_tool_calls=False``,           | refused: the Gemini API has no equivalent                   |
 | ``user``, ``metadata``                   |                                                             |
@@ -40,7 +41,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pluma.llm.controls import UnsupportedControlError
 from pluma.llm.errors import ConfigurationError
+from pluma.llm.handoff import same_model
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.controls import refuse_unsupported
 from pluma.llm.protocols.google_generative_ai.options import (
@@ -67,6 +70,8 @@ SYNTHETIC_ID_PREFIX = "pluma_call_"
 """Ids Pluma gives function calls that came without one; never sent back."""
 
 MAX_STOP_SEQUENCES = 5
+MIN_PRO_BUDGET = 128
+"""The smallest thinking budget of Gemini 2.5 Pro, which cannot turn thinking off."""
 
 THINKING_BUDGETS: dict[ReasoningLevel, int] = {
     "off": 0,
@@ -112,10 +117,10 @@ def build_request(model: Model, context: Context, options: StreamOptions) -> Wir
     """
     refuse_unsupported(options, ("user", "metadata"), PROTOCOL)
     if options.parallel_tool_calls is False:
-        raise ConfigurationError(
-            "StreamOptions.parallel_tool_calls=False is not supported by the "
-            f"{PROTOCOL} protocol (Gemini cannot be told to call one function at a time); "
-            "leave parallel_tool_calls unset for this model"
+        raise UnsupportedControlError(
+            "parallel_tool_calls=False",
+            PROTOCOL,
+            "Gemini cannot be told to call one function at a time",
         )
     if options.stop is not None and len(options.stop) > MAX_STOP_SEQUENCES:
         raise ConfigurationError(
@@ -192,6 +197,9 @@ def _thinking_config(
     elif model.reasoning and options.reasoning is not None:
         if is_gemini_3(model):
             thinking["thinkingLevel"] = thinking_level(model, options.reasoning)
+        elif options.reasoning == "off" and "pro" in model.id:
+            # Gemini 2.5 Pro cannot stop thinking; 128 is its smallest budget.
+            thinking["thinkingBudget"] = MIN_PRO_BUDGET
         else:
             thinking["thinkingBudget"] = THINKING_BUDGETS[options.reasoning]
     include = extra.include_thoughts
@@ -252,8 +260,9 @@ def _user_parts(content: str | list[UserContent], images: bool) -> list[Wire]:
 
 def _model_parts(model: Model, message: AssistantMessage) -> list[Wire]:
     failed = message.stop_reason in ("error", "aborted")
-    # A thought signature is only valid for the model that made it.
-    same = message.protocol == PROTOCOL and message.model == model.id
+    # A thought signature is only valid for the model that made it (a dated
+    # version of the id asked for counts as the same model).
+    same = message.protocol == PROTOCOL and same_model(message, model)
     parts: list[Wire] = []
     for block in message.content:
         if isinstance(block, TextContent):

@@ -48,6 +48,7 @@ import orjson
 from pluma.llm.errors import ProviderError
 from pluma.llm.events import Event
 from pluma.llm.protocols.google_generative_ai.request import SYNTHETIC_ID_PREFIX
+from pluma.llm.protocols.parsing import OpenBlock, count, decode_object, one
 from pluma.llm.types import (
     Diagnostic,
     Model,
@@ -75,14 +76,6 @@ _REASON_WORDS: dict[str, str] = {
 }
 
 
-def _one(event: Event | None) -> list[Event]:
-    return [] if event is None else [event]
-
-
-def _int(value: Any) -> int:
-    return value if type(value) is int else 0
-
-
 class GeminiParser:
     """Turns one Gemini stream into neutral events through ``writer``.
 
@@ -97,7 +90,6 @@ class GeminiParser:
         "_finish_reason",
         "_model",
         "_open",
-        "_open_text",
         "_skipped",
         "_usage_raw",
         "message",
@@ -108,8 +100,7 @@ class GeminiParser:
         self.writer = writer
         self.message = writer.message
         self._model = model
-        self._open: int | None = None  # the open text/thinking block
-        self._open_text: TextContent | None = None  # the same, when it is text
+        self._open = OpenBlock(writer)  # the open text/thinking block
         self._calls = 0
         self._finish_reason: str | None = None
         self._finish_message: str | None = None
@@ -129,16 +120,10 @@ class GeminiParser:
         """One SSE ``data:`` payload (a JSON object)."""
         if self.writer.finished:
             return []
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            chunk = None
-        if type(chunk) is not dict:
-            text = data if isinstance(data, str) else data.decode("utf-8", "replace")
-            return self.fail(
-                ProviderError(f"the upstream sent a malformed chunk: {text.strip()[:200]!r}")
-            )
-        if self._open_text is not None:
+        chunk = decode_object(data, "chunk")
+        if isinstance(chunk, ProviderError):
+            return self.fail(chunk)
+        if self._open.text is not None:
             hot = self._more_text(chunk)
             if hot is not None:
                 return hot
@@ -148,7 +133,7 @@ class GeminiParser:
         """The neutral events for one ``GenerateContentResponse``."""
         if self.writer.finished:
             return []
-        if self._open_text is not None:
+        if self._open.text is not None:
             hot = self._more_text(chunk)
             if hot is not None:
                 return hot
@@ -174,11 +159,11 @@ class GeminiParser:
         text = part.get("text")
         if not text or type(text) is not str or "error" in chunk or "promptFeedback" in chunk:
             return None
-        self._open_text.append(text)  # type: ignore[union-attr]
+        self._open.text.append(text)  # type: ignore[union-attr]
         usage = chunk.get("usageMetadata")
         if type(usage) is dict:
             self._usage_raw = usage
-        event = self.writer.text_delta(self._open, text)  # type: ignore[arg-type]
+        event = self.writer.text_delta(self._open.index, text)  # type: ignore[arg-type]
         return [event] if event is not None else []
 
     def _chunk(self, chunk: dict[str, Any]) -> list[Event]:
@@ -225,13 +210,25 @@ class GeminiParser:
             self._usage_raw = usage
         return out
 
+    def feed_json(self, payload: Any) -> list[Event]:
+        """A whole JSON answer: one response, or the array
+        ``streamGenerateContent`` sends without ``alt=sse``; then the end."""
+        out: list[Event] = []
+        for chunk in payload if isinstance(payload, list) else [payload]:
+            if not isinstance(chunk, dict):
+                return out + self.fail(
+                    ProviderError("the upstream sent JSON that is not a GenerateContentResponse")
+                )
+            out += self.feed(chunk)
+        return out + self.finish()
+
     def finish(self) -> list[Event]:
         """End of input: ``done`` per the finish reason, or an error when the
         stream was cut before one came."""
         if self.writer.finished:
             return []
         out: list[Event] = []
-        self._close_open(out)
+        self._open.close(out)
         self._apply_usage()
         reason = self._finish_reason
         if reason is None:
@@ -249,13 +246,13 @@ class GeminiParser:
             return out + self.fail(ProviderError(f"{words} ({reason})", code=reason))
         if stop == "stop" and self._calls:
             stop = "toolUse"
-        return out + _one(self.writer.done(stop))
+        return out + one(self.writer.done(stop))
 
     def fail(self, error: BaseException | str) -> list[Event]:
         """End with an error event, keeping what was assembled (usage included)."""
         if not self.writer.finished:
             self._apply_usage()
-        return _one(self.writer.fail(error))
+        return one(self.writer.fail(error))
 
     # -- parts -------------------------------------------------------------------
 
@@ -271,7 +268,7 @@ class GeminiParser:
         if isinstance(text, str):
             thought = part.get("thought") is True
             if text:
-                self._append(ThinkingContent if thought else TextContent, text, out)
+                self._open.append(ThinkingContent if thought else TextContent, text, out)
             if signature is not None:
                 self._sign(signature, thought, out)
             return
@@ -286,50 +283,23 @@ class GeminiParser:
                 )
             )
 
-    def _append(
-        self, kind: type[TextContent] | type[ThinkingContent], delta: str, out: list[Event]
-    ) -> None:
-        writer = self.writer
-        content = self.message.content
-        index = self._open
-        block = content[index] if index is not None else None
-        if index is None or type(block) is not kind:
-            self._close_open(out)
-            index = len(content)
-            block = kind()
-            content.append(block)
-            self._open = index
-            self._open_text = block if isinstance(block, TextContent) else None
-            start = (
-                writer.text_start(index) if kind is TextContent else writer.thinking_start(index)
-            )
-            out.extend(_one(start))
-        if not delta:
-            return
-        if isinstance(block, TextContent):
-            block.append(delta)
-            out.extend(_one(writer.text_delta(index, delta)))
-        elif isinstance(block, ThinkingContent):
-            block.append(delta)
-            out.extend(_one(writer.thinking_delta(index, delta)))
-
     def _sign(self, signature: str, thought: bool, out: list[Event]) -> None:
         """A signature on a text part belongs to the block that part is in:
         the open block when it is of the part's kind, else a new empty block
         of that kind (so the signature keeps its place when sent back)."""
         kind = ThinkingContent if thought else TextContent
-        index = self._open
+        index = self._open.index
         if index is None or type(self.message.content[index]) is not kind:
-            self._append(kind, "", out)
-            index = self._open
-        target = self.message.content[index]  # type: ignore[index]
+            target = self._open.append(kind, "", out)
+        else:
+            target = self.message.content[index]  # type: ignore[assignment]
         if isinstance(target, ThinkingContent):
             target.signature = signature
         elif isinstance(target, TextContent):
             target.text_signature = signature
 
     def _function_call(self, call: dict[str, Any], signature: str | None, out: list[Event]) -> None:
-        self._close_open(out)
+        self._open.close(out)
         name = call.get("name")
         call_id = call.get("id")
         if not isinstance(call_id, str) or not call_id:
@@ -343,29 +313,22 @@ class GeminiParser:
         index = len(content)
         content.append(tool_call)
         writer = self.writer
-        out.extend(_one(writer.toolcall_start(index, tool_call)))
+        out.extend(one(writer.toolcall_start(index, tool_call)))
         text = orjson.dumps(args if isinstance(args, dict) else {}).decode()
         tool_call.append_arguments(text)
-        out.extend(_one(writer.toolcall_delta(index, tool_call, text)))
-        out.extend(_one(writer.toolcall_end(index, tool_call)))
-
-    def _close_open(self, out: list[Event]) -> None:
-        index = self._open
-        if index is not None:
-            self._open = None
-            self._open_text = None
-            out.extend(_one(self.writer.end_open_block(index)))
+        out.extend(one(writer.toolcall_delta(index, tool_call, text)))
+        out.extend(one(writer.toolcall_end(index, tool_call)))
 
     def _apply_usage(self) -> None:
         raw = self._usage_raw
         if raw is None:
             return
-        cached = _int(raw.get("cachedContentTokenCount"))
-        prompt = _int(raw.get("promptTokenCount")) + _int(raw.get("toolUsePromptTokenCount"))
+        cached = count(raw.get("cachedContentTokenCount"))
+        prompt = count(raw.get("promptTokenCount")) + count(raw.get("toolUsePromptTokenCount"))
         usage = self.message.usage
         usage.cache_read = cached
         usage.input = max(0, prompt - cached)
-        usage.output = _int(raw.get("candidatesTokenCount")) + _int(raw.get("thoughtsTokenCount"))
+        usage.output = count(raw.get("candidatesTokenCount")) + count(raw.get("thoughtsTokenCount"))
         calculate_cost(self._model, usage)
 
 

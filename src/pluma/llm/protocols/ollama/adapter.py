@@ -1,10 +1,10 @@
 """The ``ollama`` adapter: request out, NDJSON lines in.
 
 It only glues the parts together: :mod:`.request` builds the body,
-:mod:`pluma.llm.transport.http` sends it (retries before the first byte,
-timeouts, HTTP errors with Ollama's own ``{"error": "…"}`` message) and
-splits the NDJSON lines, and :class:`.stream.OllamaParser` turns each line
-into neutral events.
+:func:`pluma.llm.protocols.drive.relay` sends it (retries before the first
+byte, timeouts, HTTP errors with Ollama's own ``{"error": "…"}`` message)
+and splits the NDJSON lines, and :class:`.stream.OllamaParser` turns each
+line into neutral events.
 
 The base URL is the server's root (``http://127.0.0.1:11434``, the default
 when none is given); a base URL ending in ``/api`` or in ``/v1`` (the
@@ -15,15 +15,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from pluma.llm.errors import ConfigurationError, ProviderError
+from pluma.llm.errors import ConfigurationError
 from pluma.llm.events import Event
-from pluma.llm.keys import explain_refused_without_key
 from pluma.llm.options import StreamOptions
+from pluma.llm.protocols.drive import merged_headers, relay
 from pluma.llm.protocols.ollama.options import PROTOCOL
 from pluma.llm.protocols.ollama.request import build_request
 from pluma.llm.protocols.ollama.stream import OllamaParser
-from pluma.llm.redact import carries_credentials, secrets_of
-from pluma.llm.transport.http import finish_body, open_stream, read_ndjson
+from pluma.llm.redact import secrets_of
 from pluma.llm.types import AssistantMessage, Context, Model
 from pluma.llm.writer import StreamWriter
 
@@ -47,13 +46,11 @@ def chat_url(model: Model, options: StreamOptions) -> str:
 
 def request_headers(model: Model, options: StreamOptions) -> dict[str, str]:
     """Bearer auth when there is a key (Ollama's cloud, a proxy), then the
-    model's and the call's headers (lower-cased, so they replace ours)."""
-    headers: dict[str, str] = {"accept": "application/x-ndjson"}
+    model's and the call's headers."""
+    own = {"accept": "application/x-ndjson"}
     if options.api_key:
-        headers["authorization"] = f"Bearer {options.api_key}"
-    headers.update((name.lower(), value) for name, value in model.headers.items())
-    headers.update((name.lower(), value) for name, value in options.headers.items())
-    return headers
+        own["authorization"] = f"Bearer {options.api_key}"
+    return merged_headers(own, model.headers, options.headers)
 
 
 class OllamaAdapter:
@@ -72,28 +69,16 @@ class OllamaAdapter:
         except ConfigurationError as exc:
             yield writer.fail(exc)
             return
-        parser = OllamaParser(writer, model)
-        try:
-            async with open_stream(
-                chat_url(model, options), headers=headers, body=body, options=options
-            ) as response:
-                yield writer.start()
-                # Without stream support an answer is one JSON object: one line.
-                async for line in read_ndjson(response, options.timeouts):
-                    events = parser.feed_line(line)
-                    # Only the parser ends the writer, so one read serves both checks.
-                    finished = writer.finished
-                    if finished:
-                        await finish_body(response)
-                    for event in events:
-                        yield event
-                    if finished:
-                        return
-        except ProviderError as exc:
-            if not carries_credentials(options.api_key, headers):
-                explain_refused_without_key(exc, model.provider, base_url(model, options))
-            for event in parser.fail(exc):
-                yield event
-            return
-        for event in parser.finish():
+        # Without stream support an answer is one JSON object: one line.
+        async for event in relay(
+            OllamaParser(writer, model),
+            writer,
+            url=chat_url(model, options),
+            headers=headers,
+            body=body,
+            options=options,
+            provider=model.provider,
+            base_url=base_url(model, options),
+            framing="ndjson",
+        ):
             yield event

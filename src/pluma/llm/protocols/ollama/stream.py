@@ -33,6 +33,7 @@ import orjson
 
 from pluma.llm.errors import ProviderError
 from pluma.llm.events import Event
+from pluma.llm.protocols.parsing import OpenBlock, count, decode_object, one
 from pluma.llm.types import (
     Model,
     StopReason,
@@ -48,30 +49,21 @@ DONE_REASONS: dict[str, StopReason] = {"stop": "stop", "length": "length", "": "
 SYNTHETIC_ID_PREFIX = "ollama_call_"
 
 
-def _one(event: Event | None) -> list[Event]:
-    return [] if event is None else [event]
-
-
-def _int(value: Any) -> int:
-    return value if type(value) is int else 0
-
-
 class OllamaParser:
     """Turns one Ollama chat stream into neutral events through ``writer``.
 
-    ``feed`` takes a decoded line, ``feed_line`` its raw bytes; ``finish``
+    ``feed`` takes a decoded line, ``feed_data`` its raw bytes; ``finish``
     ends the stream at end of input. After the terminal event every call
     returns ``[]``.
     """
 
-    __slots__ = ("_calls", "_model", "_named", "_open", "_open_text", "message", "writer")
+    __slots__ = ("_calls", "_model", "_named", "_open", "message", "writer")
 
     def __init__(self, writer: StreamWriter, model: Model) -> None:
         self.writer = writer
         self.message = writer.message
         self._model = model
-        self._open: int | None = None
-        self._open_text: TextContent | None = None  # the open block when it is text
+        self._open = OpenBlock(writer)
         self._calls = 0
         self._named = False
 
@@ -79,21 +71,15 @@ class OllamaParser:
     def finished(self) -> bool:
         return self.writer.finished
 
-    def feed_line(self, line: bytes | str) -> list[Event]:
+    def feed_data(self, line: bytes | str) -> list[Event]:
         """One NDJSON line."""
         writer = self.writer
         if writer.finished:
             return []
-        try:
-            item = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            item = None
-        if type(item) is not dict:
-            shown = line if isinstance(line, str) else line.decode("utf-8", "replace")
-            return self.fail(
-                ProviderError(f"the upstream sent a malformed line: {shown.strip()[:200]!r}")
-            )
-        block = self._open_text
+        item = decode_object(line, "line")
+        if isinstance(item, ProviderError):
+            return self.fail(item)
+        block = self._open.text
         if block is not None and item.get("done") is False:
             # The hot path: a line whose message is only more text for the
             # open text block (``role`` and ``content``, nothing else).
@@ -102,7 +88,7 @@ class OllamaParser:
                 piece = body.get("content")
                 if piece and type(piece) is str and "role" in body:
                     block.append(piece)
-                    event = writer.text_delta(self._open, piece)  # type: ignore[arg-type]
+                    event = writer.text_delta(self._open.index, piece)  # type: ignore[arg-type]
                     return [event] if event is not None else []
         return self._line(item)
 
@@ -126,10 +112,10 @@ class OllamaParser:
         if isinstance(body, dict):
             thinking = body.get("thinking")
             if thinking and isinstance(thinking, str):
-                self._append(ThinkingContent, thinking, out)
+                self._open.append(ThinkingContent, thinking, out)
             content = body.get("content")
             if content and isinstance(content, str):
-                self._append(TextContent, content, out)
+                self._open.append(TextContent, content, out)
             calls = body.get("tool_calls")
             if isinstance(calls, list):
                 for call in calls:
@@ -151,44 +137,12 @@ class OllamaParser:
         )
 
     def fail(self, error: BaseException | str) -> list[Event]:
-        return _one(self.writer.fail(error))
+        return one(self.writer.fail(error))
 
     # -- pieces ------------------------------------------------------------------
 
-    def _append(
-        self, kind: type[TextContent] | type[ThinkingContent], delta: str, out: list[Event]
-    ) -> None:
-        writer = self.writer
-        content = self.message.content
-        index = self._open
-        block = content[index] if index is not None else None
-        if index is None or type(block) is not kind:
-            self._close_open(out)
-            index = len(content)
-            block = kind()
-            content.append(block)
-            self._open = index
-            self._open_text = block if isinstance(block, TextContent) else None
-            start = (
-                writer.text_start(index) if kind is TextContent else writer.thinking_start(index)
-            )
-            out.extend(_one(start))
-        if isinstance(block, TextContent):
-            block.append(delta)
-            out.extend(_one(writer.text_delta(index, delta)))
-        elif isinstance(block, ThinkingContent):
-            block.append(delta)
-            out.extend(_one(writer.thinking_delta(index, delta)))
-
-    def _close_open(self, out: list[Event]) -> None:
-        index = self._open
-        if index is not None:
-            self._open = None
-            self._open_text = None
-            out.extend(_one(self.writer.end_open_block(index)))
-
     def _tool_call(self, raw: dict[str, Any], out: list[Event]) -> None:
-        self._close_open(out)
+        self._open.close(out)
         function = raw.get("function")
         function = function if isinstance(function, dict) else {}
         call_id = raw.get("id")
@@ -206,17 +160,17 @@ class OllamaParser:
         index = len(content)
         content.append(call)
         writer = self.writer
-        out.extend(_one(writer.toolcall_start(index, call)))
+        out.extend(one(writer.toolcall_start(index, call)))
         call.append_arguments(text)
-        out.extend(_one(writer.toolcall_delta(index, call, text)))
-        out.extend(_one(writer.toolcall_end(index, call)))
+        out.extend(one(writer.toolcall_delta(index, call, text)))
+        out.extend(one(writer.toolcall_end(index, call)))
 
     def _done(self, item: dict[str, Any]) -> list[Event]:
         out: list[Event] = []
-        self._close_open(out)
+        self._open.close(out)
         usage = self.message.usage
-        usage.input = _int(item.get("prompt_eval_count"))
-        usage.output = _int(item.get("eval_count"))
+        usage.input = count(item.get("prompt_eval_count"))
+        usage.output = count(item.get("eval_count"))
         calculate_cost(self._model, usage)
         reason = item.get("done_reason")
         reason = reason if isinstance(reason, str) else ""
@@ -229,4 +183,4 @@ class OllamaParser:
             )
         if stop == "stop" and self._calls:
             stop = "toolUse"
-        return out + _one(self.writer.done(stop))
+        return out + one(self.writer.done(stop))

@@ -1,8 +1,8 @@
 """The ``openai-responses`` adapter: request out, Responses events in.
 
 It only glues the parts together: :mod:`.request` builds the body,
-:mod:`pluma.llm.transport.http` sends it (retries before the first byte,
-timeouts, HTTP errors with the upstream's message) and decodes SSE, and
+:func:`pluma.llm.protocols.drive.relay` sends it (retries before the first
+byte, timeouts, HTTP errors with the upstream's message) and decodes SSE, and
 :class:`.stream.ResponsesParser` turns each event into neutral events. An
 upstream that ignores ``stream: true`` and answers one JSON Response is read
 through the same parser.
@@ -12,17 +12,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import orjson
-
-from pluma.llm.errors import ConfigurationError, ProviderError
+from pluma.llm.errors import ConfigurationError
 from pluma.llm.events import Event
-from pluma.llm.keys import explain_refused_without_key
 from pluma.llm.options import StreamOptions
+from pluma.llm.protocols.drive import merged_headers, relay
 from pluma.llm.protocols.openai_responses.options import PROTOCOL
 from pluma.llm.protocols.openai_responses.request import build_request
-from pluma.llm.protocols.openai_responses.stream import ResponsesParser, response_as_events
-from pluma.llm.redact import carries_credentials, secrets_of
-from pluma.llm.transport.http import finish_body, open_stream, read_body, read_sse
+from pluma.llm.protocols.openai_responses.stream import ResponsesParser
+from pluma.llm.redact import secrets_of
 from pluma.llm.types import AssistantMessage, Context, Model
 from pluma.llm.writer import StreamWriter
 
@@ -44,14 +41,9 @@ def responses_url(model: Model, options: StreamOptions) -> str:
 
 
 def request_headers(model: Model, options: StreamOptions) -> dict[str, str]:
-    """Bearer auth when there is a key, then the model's and the call's headers
-    (lower-cased, so they replace ours instead of doubling them)."""
-    headers: dict[str, str] = {}
-    if options.api_key:
-        headers["authorization"] = f"Bearer {options.api_key}"
-    headers.update((name.lower(), value) for name, value in model.headers.items())
-    headers.update((name.lower(), value) for name, value in options.headers.items())
-    return headers
+    """Bearer auth when there is a key, then the model's and the call's headers."""
+    own = {"authorization": f"Bearer {options.api_key}"} if options.api_key else {}
+    return merged_headers(own, model.headers, options.headers)
 
 
 class OpenAIResponsesAdapter:
@@ -65,7 +57,8 @@ class OpenAIResponsesAdapter:
         message = AssistantMessage(protocol=PROTOCOL, provider=model.provider, model=model.id)
         headers = request_headers(model, options)
         writer = StreamWriter(message, secrets=secrets_of(options.api_key, headers))
-        if not base_url(model, options):
+        base = base_url(model, options)
+        if not base:
             yield writer.fail(
                 ConfigurationError(
                     f"model {model.id!r} has no base_url; set Model.base_url or "
@@ -79,36 +72,15 @@ class OpenAIResponsesAdapter:
             yield writer.fail(exc)
             return
         parser = ResponsesParser(writer, model)
-        try:
-            async with open_stream(
-                responses_url(model, options), headers=headers, body=body, options=options
-            ) as response:
-                yield writer.start()
-                if response.headers.get("content-type", "").startswith("application/json"):
-                    whole = await read_body(response, options.timeouts)
-                    try:
-                        payload = orjson.loads(whole)
-                    except orjson.JSONDecodeError:
-                        payload = None
-                    for item in response_as_events(payload):
-                        for event in parser.feed(item):
-                            yield event
-                else:
-                    async for sse in read_sse(response, options.timeouts):
-                        events = parser.feed_data(sse.data)
-                        # Only the parser ends the writer, so one read serves both checks.
-                        finished = writer.finished
-                        if finished:
-                            await finish_body(response)
-                        for event in events:
-                            yield event
-                        if finished:
-                            return
-        except ProviderError as exc:
-            if not carries_credentials(options.api_key, headers):
-                explain_refused_without_key(exc, model.provider, base_url(model, options))
-            for event in parser.fail(exc):
-                yield event
-            return
-        for event in parser.finish():
+        async for event in relay(
+            parser,
+            writer,
+            url=f"{base}/responses",
+            headers=headers,
+            body=body,
+            options=options,
+            provider=model.provider,
+            base_url=base,
+            whole=parser.feed_json,
+        ):
             yield event

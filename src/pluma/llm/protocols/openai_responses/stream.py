@@ -47,10 +47,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from pluma.llm.errors import ProviderError
 from pluma.llm.events import Event
+from pluma.llm.protocols.parsing import count, decode_object, one
 from pluma.llm.types import (
     AssistantContent,
     Diagnostic,
@@ -71,14 +70,6 @@ INCOMPLETE_REASONS: dict[str, tuple[StopReason, str | None]] = {
 
 _RETRYABLE_CODES = frozenset({"server_error", "rate_limit_exceeded", "server_is_overloaded"})
 _TEXT_PARTS = ("output_text", "refusal")
-
-
-def _one(event: Event | None) -> list[Event]:
-    return [] if event is None else [event]
-
-
-def _int(value: Any) -> int:
-    return value if type(value) is int else 0
 
 
 class ResponsesParser:
@@ -128,15 +119,9 @@ class ResponsesParser:
         """One SSE ``data:`` payload (a JSON object)."""
         if self.writer.finished:
             return []
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            event = None
-        if type(event) is not dict:
-            text = data if isinstance(data, str) else data.decode("utf-8", "replace")
-            return self.fail(
-                ProviderError(f"the upstream sent a malformed event: {text.strip()[:200]!r}")
-            )
+        event = decode_object(data, "event")
+        if isinstance(event, ProviderError):
+            return self.fail(event)
         return self._event(event)
 
     def feed(self, event: dict[str, Any]) -> list[Event]:
@@ -195,7 +180,7 @@ class ResponsesParser:
             return self._summary_part(event)
         if kind in ("response.created", "response.in_progress", "response.queued"):
             self._response_meta(event.get("response"))
-            return _one(writer.start())
+            return one(writer.start())
         if kind == "response.completed":
             return self._completed(event.get("response"))
         if kind == "response.incomplete":
@@ -205,6 +190,14 @@ class ResponsesParser:
         if kind == "error":
             return self.fail(_error(event.get("error") or event))
         return []  # keep-alives, annotations and events added after this was written
+
+    def feed_json(self, payload: Any) -> list[Event]:
+        """A whole JSON Response (from a server that ignored ``stream: true``),
+        read as the events that would have ended its stream."""
+        out: list[Event] = []
+        for event in response_as_events(payload):
+            out += self.feed(event)
+        return out
 
     def finish(self) -> list[Event]:
         """End of input: without a terminal event first, the reply is incomplete."""
@@ -219,7 +212,7 @@ class ResponsesParser:
 
     def fail(self, error: BaseException | str) -> list[Event]:
         """End with an error event, keeping what was assembled."""
-        return _one(self.writer.fail(error))
+        return one(self.writer.fail(error))
 
     # -- blocks ----------------------------------------------------------------
 
@@ -234,16 +227,16 @@ class ResponsesParser:
         if index not in self._open:
             return []
         del self._open[index]
-        return _one(self.writer.end_open_block(index))
+        return one(self.writer.end_open_block(index))
 
     def _new_text(self, key: tuple[Any, Any], text: str, out: list[Event]) -> TextContent:
         block = TextContent()
         index = self._add(block)
         self._parts[key] = index
-        out.extend(_one(self.writer.text_start(index)))
+        out.extend(one(self.writer.text_start(index)))
         if text:
             block.append(text)
-            out.extend(_one(self.writer.text_delta(index, text)))
+            out.extend(one(self.writer.text_delta(index, text)))
         return block
 
     def _text_delta(self, event: dict[str, Any], key: tuple[Any, Any]) -> list[Event]:
@@ -262,7 +255,7 @@ class ResponsesParser:
             block = found
         self._last_key, self._last_text, self._last_index = key, block, index
         block.append(delta)
-        out.extend(_one(self.writer.text_delta(index, delta)))
+        out.extend(one(self.writer.text_delta(index, delta)))
         return out
 
     def _thinking(self, output_index: Any) -> tuple[int, ThinkingContent] | None:
@@ -287,7 +280,7 @@ class ResponsesParser:
                 return out
         index, block = found
         block.append(delta)
-        out.extend(_one(self.writer.thinking_delta(index, delta)))
+        out.extend(one(self.writer.thinking_delta(index, delta)))
         return out
 
     def _summary_part(self, event: dict[str, Any]) -> list[Event]:
@@ -299,7 +292,7 @@ class ResponsesParser:
         self._summaries[index] = seen + 1
         if seen:
             block.append("\n\n")
-            return _one(self.writer.thinking_delta(index, "\n\n"))
+            return one(self.writer.thinking_delta(index, "\n\n"))
         return []
 
     def _call(self, output_index: Any) -> tuple[int, ToolCall] | None:
@@ -316,7 +309,7 @@ class ResponsesParser:
             return []
         index, call = found
         call.append_arguments(delta)
-        return _one(self.writer.toolcall_delta(index, call, delta))
+        return one(self.writer.toolcall_delta(index, call, delta))
 
     # -- items and parts ---------------------------------------------------------
 
@@ -330,17 +323,17 @@ class ResponsesParser:
         if kind == "reasoning":
             index = self._add(ThinkingContent())
             self._items[output_index] = index  # type: ignore[index]
-            out.extend(_one(self.writer.thinking_start(index)))
+            out.extend(one(self.writer.thinking_start(index)))
         elif kind == "function_call":
             call_id = item.get("call_id") or item.get("id") or f"call_pluma_{output_index}"
             call = ToolCall(str(call_id), str(item.get("name") or ""))
             index = self._add(call)
             self._items[output_index] = index  # type: ignore[index]
-            out.extend(_one(self.writer.toolcall_start(index, call)))
+            out.extend(one(self.writer.toolcall_start(index, call)))
             arguments = item.get("arguments")
             if isinstance(arguments, str) and arguments:
                 call.append_arguments(arguments)
-                out.extend(_one(self.writer.toolcall_delta(index, call, arguments)))
+                out.extend(one(self.writer.toolcall_delta(index, call, arguments)))
         elif (
             kind != "message"
             and isinstance(output_index, int)
@@ -466,13 +459,13 @@ class ResponsesParser:
         details = raw.get("input_tokens_details")
         cached = written = 0
         if isinstance(details, dict):
-            cached = _int(details.get("cached_tokens"))
-            written = _int(details.get("cache_write_tokens"))
+            cached = count(details.get("cached_tokens"))
+            written = count(details.get("cache_write_tokens"))
         usage = self.message.usage
         usage.cache_read = cached
         usage.cache_write = written
-        usage.input = max(0, _int(raw.get("input_tokens")) - cached - written)
-        usage.output = _int(raw.get("output_tokens"))
+        usage.input = max(0, count(raw.get("input_tokens")) - cached - written)
+        usage.output = count(raw.get("output_tokens"))
         calculate_cost(self._model, usage)
 
     def _adopt_output(self, response: dict[str, Any]) -> list[Event]:
@@ -506,7 +499,7 @@ class ResponsesParser:
             out += self._adopt_output(response)
         out += self._close_all()
         stop: StopReason = "toolUse" if self.message.tool_calls else "stop"
-        out.extend(_one(self.writer.done(stop)))
+        out.extend(one(self.writer.done(stop)))
         return out
 
     def _incomplete(self, response: Any) -> list[Event]:
@@ -526,7 +519,7 @@ class ResponsesParser:
         if error is not None:
             out += self.fail(ProviderError(error, code=reason or None))
         else:
-            out.extend(_one(self.writer.done(stop)))
+            out.extend(one(self.writer.done(stop)))
         return out
 
     def _failed(self, response: Any) -> list[Event]:
