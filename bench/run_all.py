@@ -19,6 +19,7 @@ from typing import Any
 
 import bench_gateway
 import bench_llm
+import bench_plugins
 from common import machine, table, verdict
 
 
@@ -55,6 +56,11 @@ def main() -> None:
     summary += [["gateway", w, v, t, verdict(ok)] for w, v, t, ok in gw_results.checks]
     for name, why in gw_results.skipped.items():
         summary.append(["gateway", f"{name} not run", float("nan"), "", why.splitlines()[0][:60]])
+
+    # The plugin hop: one provider in-process and as a subprocess plugin.
+    plugin_results = asyncio.run(bench_plugins.amain(quick))
+    summary += [["plugins", w, v, t, verdict(ok)] for w, v, t, ok in plugin_results.checks]
+    print(flush=True)
 
     print()
     print(f"SUMMARY — {started} — {machine()}" + (" — quick run" if args.quick else ""))

@@ -16,6 +16,7 @@ from pluma.server.images.manager import (
     NoImageConnection,
     image_fallback_profile,
 )
+from pluma.server.images.masking import MaskedImageProvider
 from pluma.server.images.workflows import default_workflow
 from pluma.server.profiles.connections import ProfileInvalid, ProfileNotFound, ReadOnlyProfile
 from pluma.server.storage.secrets import KeyringSecretStore, MemoryKeyring, image_connection_secret
@@ -50,7 +51,9 @@ async def test_create_persist_and_secret(tmp_path: Path, secrets: KeyringSecretS
 
     # Another process (a second manager on the same dir) sees it, secret resolved on use.
     other = ImageConnectionManager(tmp_path, secrets)
-    provider, seen = other.provider("comfy")
+    masked, seen = other.provider("comfy")
+    assert isinstance(masked, MaskedImageProvider)
+    provider = masked.inner
     assert isinstance(provider, ComfyUIProvider)
     assert seen.secret is None
     assert provider.http.headers == {"Authorization": "Bearer tok-abcdef"}
@@ -104,7 +107,9 @@ async def test_fallback(tmp_path: Path, secrets: KeyringSecretStore) -> None:
     manager = ImageConnectionManager(tmp_path, secrets, fallback=fallback)
     active = manager.active()
     assert active is not None and manager.is_fallback(active) and active.secret is None
-    provider, _ = manager.provider()
+    masked, _ = manager.provider()
+    assert isinstance(masked, MaskedImageProvider)
+    provider = masked.inner
     assert isinstance(provider, A1111Provider)
     assert provider.http.headers["Authorization"].startswith("Basic ")
     with pytest.raises(ReadOnlyProfile):

@@ -19,8 +19,9 @@ def install(root: Path) -> Path:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pluma-test-solid\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(
         "[pluma.image_providers]\n"
-        "solid = tests.images.plugin_provider\n"
-        "broken = tests.images.no_such_module\n"
+        "solid = tests.images.plugin_provider:SolidProvider\n"
+        "broken = tests.images.no_such_module:Provider\n"
+        "bare = tests.images.plugin_provider\n"
     )
     return root
 
@@ -35,6 +36,8 @@ def test_image_provider_plugin(tmp_path: Path) -> None:
         health = http.get("/api/health", params={"upstream": "false"}).json()
         [problem] = [p for p in health["problems"] if "'broken'" in p]
         assert "tests.images.no_such_module" in problem and "ModuleNotFoundError" in problem
+        [bare] = [p for p in health["problems"] if "'bare'" in p]
+        assert "names a module; it must name a factory as module:attribute" in bare
 
         created = http.post(
             "/api/image-connections",

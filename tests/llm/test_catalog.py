@@ -197,3 +197,13 @@ async def test_cost_of_an_anthropic_response_prices_cache_writes(
     assert cost.output == pytest.approx(50 * 15 / 1e6)
     assert cost.cache_read == pytest.approx(1000 * 0.3 / 1e6)
     assert cost.cache_write == pytest.approx(2000 * 3.75 / 1e6)
+
+
+def test_a_host_named_by_a_variable_gets_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    model_id = next(iter(catalog._catalog().models["databricks"]))
+    monkeypatch.setenv("DATABRICKS_HOST", "dbc-123.cloud.databricks.com")
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-secret")
+    model = llm.get_model("databricks", model_id)
+    assert model.base_url == "https://dbc-123.cloud.databricks.com/ai-gateway/mlflow/v1"
+    assert resolve_api_key("databricks", model.base_url, None) == "dapi-secret"
+    assert resolve_api_key("databricks", "https://elsewhere.example/v1", None) is None

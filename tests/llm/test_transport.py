@@ -8,6 +8,7 @@ import gc
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -341,6 +342,30 @@ async def test_a_key_echoed_by_the_upstream_is_masked(server: ScriptedServer) ->
     assert key not in str(info.value) and key not in repr(info.value)
     assert "Incorrect API key provided: sk-…***. Check it." in str(info.value)
     assert info.value.status == 401
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        lambda k: k[:-4],  # the key minus its last 4 characters
+        lambda k: k[5:],  # minus its first 5
+        lambda k: "..." + k[-10:],  # its last 10 only
+        lambda k: k[4:16],  # a piece from the middle
+    ],
+)
+async def test_a_key_echoed_in_part_is_masked(server: ScriptedServer, shown: Any) -> None:
+    key = "sk-live-1234567890abcdef"
+    server.reply(err(401, f"Incorrect API key provided: {shown(key)}. Check it."))
+    with pytest.raises(llm.ProviderError) as info:
+        async with open_stream(
+            server.url, headers={"Authorization": f"Bearer {key}"}, body={}, options=StreamOptions()
+        ):
+            pass
+    message = str(info.value)
+    assert shown(key) not in message, message
+    for start in range(len(key) - 8):
+        assert key[start : start + 8] not in message, message
+    assert message.startswith("Incorrect API key provided: ") and "***" in message
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,7 @@ def test_chat_failure_is_one_line_and_exit_1(
     result = run_cli(["chat", "hi", "--connection", "oa"], data_dir=data_dir)
     assert result.returncode == 1
     assert "bad key upstream" in result.stderr
+    assert "pluma keys set oa" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -105,3 +106,17 @@ def test_chat_says_a_filtered_answer_is_incomplete(
     assert "the answer above is incomplete" in result.stderr
     assert "content filter" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_chat_refuses_a_model_prefix_that_names_no_connection(
+    upstreams: tuple[Path, OpenAIUpstream, AnthropicUpstream],
+) -> None:
+    """``-m Nope/gpt-4o-mini`` is not silently answered by the active
+    connection: the names of the connections are listed instead."""
+    data_dir, oa, _ = upstreams
+    oa.reset(Script(text="should not be asked"))
+    result = run_cli(["chat", "hi", "-m", "Nope/gpt-4o-mini"], data_dir=data_dir)
+    assert result.returncode == 1
+    assert "no connection is named 'Nope'" in result.stderr
+    assert "connections: oa, an, ln, remote" in result.stderr
+    assert not any(r.path.endswith("/chat/completions") for r in oa.requests)

@@ -429,4 +429,6 @@ def test_anthropic_sdk_lists_the_same_models(ant: anthropic.Anthropic) -> None:
 def test_the_compat_kinds_offered_come_from_the_registry(env: ChatEnv) -> None:
     """The entry-point plugin's kind is offered next to the built-ins."""
     response = httpx.get(env.url + "/api/providers", headers=env.server.headers)
-    assert response.json() == {"providers": ["anthropic", "lines", "openai"]}
+    assert response.json() == {
+        "providers": ["anthropic", "gemini", "lines", "ollama", "openai", "openai-responses"]
+    }

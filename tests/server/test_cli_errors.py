@@ -46,7 +46,7 @@ def test_version_and_providers_need_no_server(tmp_path: Path) -> None:
         assert result.returncode == 0 and result.stdout == f"pluma {__version__}\n"
     result = run_cli(["providers"], data_dir=tmp_path / "data")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["anthropic", "openai"]
+    assert result.stdout.split() == ["anthropic", "gemini", "ollama", "openai", "openai-responses"]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a[:2]))

@@ -159,6 +159,8 @@ def test_truncate_keeps_the_head(store: ConversationStore) -> None:
         store.truncate(c.id, -1)
     with pytest.raises(ConversationNotFound):
         store.truncate("missing", 0)
+    # beyond SQLite's 64-bit integers: keeps everything (it raised OverflowError)
+    assert store.truncate(c.id, 2**64).message_count == 3
 
 
 def test_delete_removes_messages(tmp_path: Path) -> None:

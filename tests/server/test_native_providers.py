@@ -201,3 +201,25 @@ def test_first_run_discovery_offers_a_local_ollama_with_the_native_compat(
         assert chat.status_code == 200, chat.text
         assert chat.json()["choices"][0]["message"]["content"] == TEXT
     assert any(q.path == "/api/chat" for q in upstream.requests)
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "value"),
+    [("oll", "user", "u-1"), ("gem", "metadata", {"a": "b"}), ("rsp", "seed", 7)],
+)
+def test_a_control_the_native_api_lacks_is_a_400_before_anything_is_sent(
+    server: PlumaServer, upstream: ScriptedServer, name: str, field: str, value: object
+) -> None:
+    before = len(upstream.requests)
+    reply = httpx.post(
+        server.url + "/api/chat",
+        json={
+            "model": f"{name}/{KINDS[name][2]}",
+            "messages": [{"role": "user", "content": "hi"}],
+            field: value,
+        },
+        headers={"authorization": f"Bearer {server.api_key}"},
+    )
+    assert reply.status_code == 400, reply.text
+    assert field in reply.json()["error"]["message"]
+    assert len(upstream.requests) == before

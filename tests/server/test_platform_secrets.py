@@ -288,3 +288,59 @@ def test_a_key_is_kept_when_the_change_cannot_be_announced(
     assert "No space left on device" in caplog.text
     assert "may use the previous key for up to 30 s" in caplog.text
     assert "sk-new-key22" not in caplog.text
+
+
+_STUCK_WRITER = """
+import os, sys, time, pathlib
+from pluma.server.storage.secrets import FileSecretStore
+store = FileSecretStore(pathlib.Path(sys.argv[1]))
+def stuck(src, dst):
+    print("temp file written", flush=True)
+    time.sleep(600)
+os.replace = stuck
+store.set("connection:b", "sk-doomed-key-77777777")
+"""
+
+
+def _files_holding(directory: Path, text: str) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.is_file() and text in p.read_text())
+
+
+def test_temp_files_of_a_killed_writer_are_swept_and_replaced_keys_do_not_linger(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "secrets.json"
+    FileSecretStore(path).set("connection:a", "sk-old-key-0123456789")
+    # A real writer killed between writing its temp file and renaming it.
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _STUCK_WRITER, str(path)],
+        env={**os.environ, "PYTHONPATH": SRC},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None
+    assert writer.stdout.readline().strip() == "temp file written"
+    writer.kill()
+    writer.wait()
+    assert _files_holding(tmp_path, "sk-doomed-key") != []  # left behind, with both keys
+    assert len(_files_holding(tmp_path, "sk-old-key")) == 2
+
+    # Start-up (opening the store) sweeps it.
+    store = FileSecretStore(path)
+    assert _files_holding(tmp_path, "sk-doomed-key") == []
+    # A replaced key is gone from every file once the write returns, even
+    # when a writer died meanwhile.
+    stuck = subprocess.Popen(
+        [sys.executable, "-c", _STUCK_WRITER, str(path)],
+        env={**os.environ, "PYTHONPATH": SRC},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert stuck.stdout is not None
+    assert stuck.stdout.readline().strip() == "temp file written"
+    stuck.kill()
+    stuck.wait()
+    store.set("connection:a", "sk-new-key-9876543210")
+    assert _files_holding(tmp_path, "sk-old-key") == []
+    assert _files_holding(tmp_path, "sk-doomed-key") == []
+    assert _files_holding(tmp_path, "sk-new-key") == ["secrets.json"]

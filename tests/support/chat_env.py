@@ -62,7 +62,7 @@ def install_plugin(root: Path) -> Path:
     info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pluma-test-lines\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(
-        "[pluma.providers]\nlines = tests.support.line_provider\n"
+        "[pluma.providers]\nlines = tests.support.line_provider:LineProvider\n"
     )
     return root
 

@@ -40,6 +40,7 @@ thinking text, so a signature moved to another model no longer verifies.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -267,5 +268,252 @@ def openai_reply(
             )
         chunks.append(o.chunk({}, finish_reason="tool_calls" if tool else "stop"))
         return o.sse(chunks)
+
+    return make
+
+
+# -- the native protocols ----------------------------------------------------------
+#
+# OpenAI Responses (:class:`ResponsesValidator`, ``POST /v1/responses``):
+#
+# | rule                                                        | refused with                       |
+# |-------------------------------------------------------------|------------------------------------|
+# | every ``function_call`` answered by a ``function_call_output`` | "No tool output found for function |
+# | with its ``call_id``                                         | call {call_id}."                   |
+# | every ``function_call_output`` answers an earlier call       | "No tool call found for function   |
+# |                                                             | call output with call_id …"        |
+# | ``call_id`` at most 64 characters                            | "string too long"                  |
+# | a ``reasoning`` item's ``encrypted_content`` was issued for  | "The encrypted content … could not |
+# | this model                                                  | be verified."                      |
+# | ``input_image`` only for models with image input             | "Invalid content type …"           |
+#
+# Gemini (:class:`GeminiValidator`, ``POST /v1beta/models/{model}:streamGenerateContent``):
+#
+# | rule                                                        | refused with                       |
+# |-------------------------------------------------------------|------------------------------------|
+# | a ``functionResponse`` turn comes right after a function     | "Please ensure that function       |
+# | call turn, one response part per call part                  | response turn comes immediately    |
+# |                                                             | after a function call turn." / "… the number of function response parts is equal to the number of function call parts …" |
+# | a function call turn is answered before the next turn        | the same                           |
+# | a ``thoughtSignature`` was issued for this model (or is the  | "Corrupted thought signature."     |
+# | documented ``skip_thought_signature_validator``)             |                                    |
+#
+# Ollama (:class:`OllamaValidator`, ``POST /api/chat``): Ollama checks shapes,
+# in Go's words: ``tool_calls[].function.arguments`` must be an object ("json:
+# cannot unmarshal string into Go struct field …"), ``images`` valid base64
+# ("illegal base64 data at input byte N"), and a model without vision refuses
+# images ("this model is missing data required for image input").
+
+SKIP_SIGNATURE = "skip_thought_signature_validator"
+
+
+def encrypted_for(model: str, text: str) -> str:
+    return "gAAAA" + hashlib.sha256(f"enc\0{model}\0{text}".encode()).hexdigest()[:24]
+
+
+def gemini_signature_for(model: str, text: str) -> str:
+    return base64.b64encode(hashlib.sha256(f"gem\0{model}\0{text}".encode()).digest()).decode()
+
+
+class ResponsesValidator(_Validator):
+    def __init__(self, text_only: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        super().__init__()
+        self.text_only = set(text_only)
+
+    def error_body(self, message: str) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "input",
+                "code": None,
+            }
+        }
+
+    def validate(self, body: dict[str, Any]) -> None:
+        model = body["model"]
+        calls: list[str] = []
+        answered: set[str] = set()
+        for n, item in enumerate(body["input"]):
+            kind = item.get("type", "message")
+            if kind == "function_call":
+                if len(item["call_id"]) > 64:
+                    raise Refused(
+                        f"Invalid 'input[{n}].call_id': string too long. Expected a string with maximum length 64."
+                    )
+                calls.append(item["call_id"])
+            elif kind == "function_call_output":
+                if item["call_id"] not in calls:
+                    raise Refused(
+                        f"No tool call found for function call output with call_id {item['call_id']}."
+                    )
+                answered.add(item["call_id"])
+            elif kind == "reasoning":
+                summary = "".join(s["text"] for s in item.get("summary", []))
+                if item.get("encrypted_content") != encrypted_for(model, summary):
+                    raise Refused(
+                        f"The encrypted content for item input[{n}] could not be verified."
+                    )
+            elif kind == "message":
+                content = item["content"]
+                if (
+                    isinstance(content, list)
+                    and model in self.text_only
+                    and any(p.get("type") == "input_image" for p in content)
+                ):
+                    raise Refused(
+                        "Invalid content type. input_image is only supported by certain models."
+                    )
+        for call_id in calls:
+            if call_id not in answered:
+                raise Refused(f"No tool output found for function call {call_id}.")
+
+
+class GeminiValidator(_Validator):
+    def error_body(self, message: str) -> dict[str, Any]:
+        return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+
+    def _answer(self, request: Request) -> Reply:
+        model = request.path.split("/models/", 1)[1].split(":", 1)[0]
+        body = request.json()
+        body["model"] = model
+        request.body = json.dumps(body).encode()
+        return super()._answer(request)
+
+    def validate(self, body: dict[str, Any]) -> None:
+        model = body["model"]
+        expected = 0  # function call parts of the previous turn still to answer
+        for turn in body["contents"]:
+            parts = turn["parts"]
+            responses = sum(1 for p in parts if "functionResponse" in p)
+            if responses and responses != expected:
+                raise Refused(
+                    "Please ensure that function response turn comes immediately after a function "
+                    "call turn."
+                    if not expected
+                    else "Please ensure that the number of function response parts is equal to the "
+                    "number of function call parts of the function call turn."
+                )
+            if expected and not responses:
+                raise Refused(
+                    "Please ensure that the number of function response parts is equal to the "
+                    "number of function call parts of the function call turn."
+                )
+            expected = sum(1 for p in parts if "functionCall" in p)
+            for part in parts:
+                signature = part.get("thoughtSignature")
+                if signature is None or signature == SKIP_SIGNATURE:
+                    continue
+                text = part.get("text") or json.dumps(part.get("functionCall", {}).get("name"))
+                if signature != gemini_signature_for(model, text):
+                    raise Refused("Corrupted thought signature.")
+
+
+class OllamaValidator(_Validator):
+    def __init__(self, text_only: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        super().__init__()
+        self.text_only = set(text_only)
+
+    def _answer(self, request: Request) -> Reply:
+        reply = super()._answer(request)
+        if reply.status == 200:
+            reply.headers = {"content-type": "application/x-ndjson"}
+        return reply
+
+    def error_body(self, message: str) -> dict[str, Any]:
+        return {"error": message}
+
+    def validate(self, body: dict[str, Any]) -> None:
+        for message in body["messages"]:
+            if message["role"] not in ("system", "user", "assistant", "tool"):
+                raise Refused(f"invalid role: {message['role']}")
+            if not isinstance(message.get("content", ""), str):
+                raise Refused(
+                    "json: cannot unmarshal array into Go struct field Message.messages.content of type string"
+                )
+            for call in message.get("tool_calls") or []:
+                if not isinstance(call["function"]["arguments"], dict):
+                    raise Refused(
+                        "json: cannot unmarshal string into Go struct field "
+                        "ToolCallFunction.messages.tool_calls.function.arguments of type "
+                        "api.ToolCallFunctionArguments"
+                    )
+            images = message.get("images") or []
+            if images and body["model"] in self.text_only:
+                raise Refused("this model is missing data required for image input")
+            for image in images:
+                try:
+                    base64.b64decode(image, validate=True)
+                except ValueError:
+                    raise Refused("illegal base64 data at input byte 0") from None
+
+
+def responses_reply(
+    *, reasoning: str = "", text: str = "", tool: tuple[str, str, dict[str, Any]] | None = None
+) -> Callable[[str], list[str]]:
+    from tests.support.responses_streams import Transcript, usage
+
+    def make(model: str) -> list[str]:
+        transcript = Transcript()
+        if reasoning:
+            transcript.reasoning([[reasoning]], encrypted=encrypted_for(model, reasoning))
+        if text:
+            transcript.message([text])
+        if tool is not None:
+            call_id, name, arguments = tool
+            transcript.function_calls([(call_id, name, [json.dumps(arguments)])])
+        transcript.completed(usage(10, 5))
+        return [frame.decode() for frame in transcript.frames()]
+
+    return make
+
+
+def gemini_reply(
+    *, thought: str = "", text: str = "", tool: tuple[str, str, dict[str, Any]] | None = None
+) -> Callable[[str], list[str]]:
+    from tests.support import gemini_streams as g
+
+    def make(model: str) -> list[str]:
+        parts: list[dict[str, Any]] = []
+        if thought:
+            parts.append(
+                {
+                    "text": thought,
+                    "thought": True,
+                    "thoughtSignature": gemini_signature_for(model, thought),
+                }
+            )
+        if text:
+            parts.append({"text": text})
+        if tool is not None:
+            call_id, name, arguments = tool
+            parts.append(
+                {
+                    "functionCall": {"id": call_id, "name": name, "args": arguments},
+                    "thoughtSignature": gemini_signature_for(model, json.dumps(name)),
+                }
+            )
+        chunks = [g.chunk(parts, finish="STOP", usage=g.usage(10, 5))]
+        return [frame.decode() for frame in g.frames(chunks)]
+
+    return make
+
+
+def ollama_reply(
+    *, thinking: str = "", text: str = "", tool: tuple[str, dict[str, Any]] | None = None
+) -> Callable[[str], list[str]]:
+    from tests.support import ollama_streams as ol
+
+    def make(model: str) -> list[str]:
+        lines = []
+        if thinking:
+            lines.append(ol.line(thinking=thinking))
+        if text:
+            lines.append(ol.line(text))
+        if tool is not None:
+            name, arguments = tool
+            lines.append(ol.line(tool_calls=[{"function": {"name": name, "arguments": arguments}}]))
+        lines.append(ol.final())
+        return [frame.decode() for frame in ol.frames(lines)]
 
     return make

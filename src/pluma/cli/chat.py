@@ -89,6 +89,7 @@ async def _stream(manager: Any, request: Any, connection: str | None) -> int:
     import httpx
     from rich.console import Console
 
+    from pluma import llm
     from pluma.server.chat.providers.bridge import events_for
     from pluma.server.chat.routing import resolve_target
     from pluma.server.http.failures import failure_for
@@ -141,6 +142,10 @@ async def _stream(manager: Any, request: Any, connection: str | None) -> int:
                         out.write("\n")
                         out.flush()
                     message = event.message.error_message if event.message else None
+                    if isinstance(event.error, llm.ProviderError):
+                        # The server's wording: a rejected key names `pluma keys set
+                        # NAME`, a 404 the URL tried and the likely base-URL fix.
+                        message = failure_for(event.error).message
                     note = message or "the stream failed"
                     if last == "text":
                         note = f"the answer above is incomplete: {note}"

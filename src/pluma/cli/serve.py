@@ -63,6 +63,11 @@ def serve(
     max_body: str = typer.Option(
         None, "--max-body", help="Request body limit, e.g. 32M (PLUMA_MAX_BODY)."
     ),
+    max_connections: int = typer.Option(
+        None,
+        "--max-connections",
+        help="Open connections at most (PLUMA_MAX_CONNECTIONS; default half the file limit).",
+    ),
     secrets: str = typer.Option(
         None, "--secrets", help="auto, keyring, file or memory (PLUMA_SECRETS)."
     ),
@@ -103,6 +108,7 @@ def serve(
         "fallback_model": model,
         "allowed_hosts": tuple(allowed_host) if allowed_host else None,
         "allowed_origins": tuple(allowed_origin) if allowed_origin else None,
+        "max_connections": max_connections,
         "secrets": secrets,
         "log_level": log_level,
         "access_log": access_log or None,
@@ -172,7 +178,29 @@ def _run(settings: Settings, sock: socket.socket, port: int) -> None:
     import uvicorn
 
     from pluma.server.app import create_app
+    from pluma.server.http.protocol import (
+        ConnectionLimits,
+        default_max_connections,
+        protocol_class,
+        raise_fd_limit,
+    )
 
+    raise_fd_limit()
+    limits = ConnectionLimits(
+        max_head_bytes=settings.max_header_bytes,
+        head_timeout=settings.header_timeout,
+        max_connections=settings.max_connections or default_max_connections(),
+    )
+    logging.getLogger("pluma.server").info(
+        "limits: request head %d bytes within %.1f s, %d open connections, body %d bytes, "
+        "%d messages and %d JSON objects/arrays per request",
+        limits.max_head_bytes,
+        limits.head_timeout,
+        limits.max_connections,
+        settings.max_body_bytes,
+        settings.max_messages,
+        settings.max_json_nodes,
+    )
     shown_host = f"[{settings.host.strip('[]')}]" if ":" in settings.host else settings.host
     settings = settings.with_changes(port=port)
     if settings.workers > 1:
@@ -181,6 +209,7 @@ def _run(settings: Settings, sock: socket.socket, port: int) -> None:
     app = create_app(settings)
     config = uvicorn.Config(
         app,
+        http=protocol_class(limits),
         log_config=None,
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,

@@ -126,22 +126,17 @@ def __getattr__(name: str) -> Any:
 
 def load_entry_point_adapters(registry: AdapterRegistry, entries: Iterable[EntryPoint]) -> None:
     """Register the adapter each entry point makes (it names a zero-argument
-    callable, typically the adapter class).
+    factory, typically the adapter class; the rule is
+    :mod:`pluma.extensions`'s, shared by every entry-point group).
 
     A broken third-party package must not make the library unusable for
     everyone, so a failing entry point is skipped with a warning that names
     it and says why.
     """
-    for entry in entries:
-        try:
-            registry.register(entry.load()())
-        except Exception as exc:
-            warnings.warn(
-                f"pluma.llm: skipped adapter entry point {entry.name!r} ({entry.value}): "
-                f"{type(exc).__name__}: {exc}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+    from pluma.extensions import ADAPTERS, load
+
+    for problem in load(ADAPTERS, lambda _name, factory: registry.register(factory()), entries):
+        warnings.warn(f"pluma.llm: skipped adapter {problem}", RuntimeWarning, stacklevel=2)
 
 
 def builtin_registry(*, entry_points: bool = True) -> AdapterRegistry:

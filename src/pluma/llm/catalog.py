@@ -180,9 +180,16 @@ class ProviderInfo:
 
     @property
     def hosts(self) -> tuple[str, ...]:
-        """The hosts of its endpoints (its keys are only sent there)."""
+        """The hosts of its endpoints (its keys are only sent there). A host
+        named by a variable (``${DATABRICKS_HOST}``) counts once it is set."""
         urls = [self.base_url, *KNOWN_BASE_URLS.get(self.id, {}).values()]
-        return tuple(dict.fromkeys(urlsplit(u).hostname or "" for u in urls if u))
+        found: list[str] = []
+        for url in urls:
+            filled = _TEMPLATE.sub(lambda m: os.environ.get(m.group(1), "").strip(), url)
+            host = urlsplit(filled).hostname or ""
+            if host and "$" not in host:
+                found.append(host)
+        return tuple(dict.fromkeys(found))
 
 
 @dataclass(slots=True)

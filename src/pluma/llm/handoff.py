@@ -10,8 +10,9 @@ adapter runs, so switching models mid-conversation just works.
 | in the history                                  | sent to the target model as                       |
 |-------------------------------------------------|---------------------------------------------------|
 | thinking (with its signature), text signatures, | kept verbatim, when the assistant message came    |
-| Gemini thought signatures on tool calls          | from the same provider, protocol and model (or    |
-|                                                 | names none of them: history built by hand)        |
+| Gemini thought signatures on tool calls          | from the same provider, protocol and model (a     |
+|                                                 | field left empty, in history built by hand, is    |
+|                                                 | not held against it)                              |
 | thinking from another model                     | plain text of the reasoning (signature dropped);  |
 |                                                 | empty thinking is dropped                         |
 | redacted thinking from another model            | dropped (its payload means nothing elsewhere)     |
@@ -92,7 +93,9 @@ _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 _ALNUM = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def _hash(value: str, length: int = 8) -> str:
+def short_hash(value: str, length: int = 8) -> str:
+    """``length`` letters and digits derived from ``value`` (the same value
+    always gives the same result, so a call and its result stay paired)."""
     number = int.from_bytes(hashlib.sha256(value.encode()).digest()[:12], "big")
     out = []
     for _ in range(length):
@@ -105,7 +108,7 @@ def fit_tool_id(tool_id: str, rule: ToolIdRule) -> str:
     """``tool_id`` as ``rule`` accepts it (unchanged when it already fits)."""
     if tool_id and len(tool_id) <= rule.max_length and rule.pattern.match(tool_id):
         return tool_id
-    suffix = "_" + _hash(tool_id)
+    suffix = "_" + short_hash(tool_id)
     return _UNSAFE.sub("_", tool_id)[: rule.max_length - len(suffix)] + suffix
 
 

@@ -13,8 +13,15 @@ that ends a stream.
 | the call's API key                     | its first 3 characters + ``…***`` |
 | values of credential headers           | the same (a ``Bearer`` prefix  |
 | (``authorization``, ``x-api-key``, …)   | is not part of the secret)     |
+| any 8 or more characters of a secret   | ``***`` (or the stub above when|
+| (a key minus its last characters, a    | the piece is the secret's      |
+| piece of it inside other text)         | beginning)                     |
 | anything shorter than 8 characters     | left alone (too short to be a  |
 |                                        | key, too likely to be a word)  |
+
+Pieces matter because upstreams and proxies often shorten what they quote
+("Incorrect API key provided: sk-abc…wxyz" cuts the middle; others cut the
+end), and a key minus a few characters is as good as the key.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from collections.abc import Iterable, Mapping
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
 
 MIN_SECRET_LENGTH = 8
+MIN_FRAGMENT = 8
+"""The shortest piece of a secret that is masked on its own."""
 
 
 def secrets_of(api_key: str | None, *headers: Mapping[str, str]) -> tuple[str, ...]:
@@ -34,8 +43,9 @@ def secrets_of(api_key: str | None, *headers: Mapping[str, str]) -> tuple[str, .
         for name, value in mapping.items():
             if name.lower() not in SECRET_HEADERS or not value:
                 continue
-            if value[:7].lower() == "bearer ":
-                value = value[7:].strip()
+            scheme, _, rest = value.partition(" ")
+            if scheme.lower() in ("bearer", "basic") and rest.strip():
+                value = rest.strip()
             found.append(value)
     return tuple(dict.fromkeys(s for s in found if len(s) >= MIN_SECRET_LENGTH))
 
@@ -50,8 +60,51 @@ def carries_credentials(api_key: str | None, *headers: Mapping[str, str]) -> boo
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with each secret replaced by a short, recognisable stub."""
+    """``text`` with each secret, and every piece of one of at least
+    :data:`MIN_FRAGMENT` characters, replaced by a short stub (see the module
+    table)."""
     for secret in secrets:
-        if len(secret) >= MIN_SECRET_LENGTH and secret in text:
-            text = text.replace(secret, secret[:3] + "…***")
+        if len(secret) < MIN_SECRET_LENGTH:
+            continue
+        if secret in text:
+            text = text.replace(secret, _stub(secret))
+        text = _mask_pieces(text, secret)
     return text
+
+
+def _stub(secret: str) -> str:
+    return secret[:3] + "…***"
+
+
+def _mask_pieces(text: str, secret: str) -> str:
+    """Replace every run of ``text`` made of overlapping
+    :data:`MIN_FRAGMENT`-character pieces of ``secret``.
+
+    Each piece is looked for with ``str.find`` (a C loop), so the common case
+    (no piece present) costs one search per piece and no Python-level scan of
+    the text.
+    """
+    size = MIN_FRAGMENT
+    spans: list[tuple[int, int]] = []
+    for piece in {secret[i : i + size] for i in range(len(secret) - size + 1)}:
+        start = text.find(piece)
+        while start != -1:
+            spans.append((start, start + size))
+            start = text.find(piece, start + 1)
+    if not spans:
+        return text
+    spans.sort()
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    parts: list[str] = []
+    done = 0
+    for start, end in merged:
+        parts.append(text[done:start])
+        parts.append(_stub(secret) if text.startswith(secret[:size], start) else "***")
+        done = end
+    parts.append(text[done:])
+    return "".join(parts)

@@ -53,6 +53,7 @@ from pluma.server.profiles.connections import (
 )
 from pluma.server.profiles.discovery import Discovery
 from pluma.server.state import ServerState
+from pluma.server.storage.conversations import ConversationStoreError
 from pluma.server.storage.documents import StoreError
 from pluma.server.storage.secrets import SecretStoreError, open_secret_store
 
@@ -60,6 +61,7 @@ log = logging.getLogger("pluma.server")
 
 ROUTER_MODULES: tuple[str, ...] = (
     "health",
+    "plugins",
     "session",
     "connections",
     "chat",
@@ -135,6 +137,9 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
         log.info("secret store: %s", state.secrets.backend)
         if state.secrets.notice:
             log.warning("%s", state.secrets.notice)
+        secrets_problem = state.secrets.check()
+        if secrets_problem is not None:
+            log.error("secret store problem: %s", secrets_problem)
         for problem in state.connections.problems:
             log.error("configuration problem: %s", problem)
         discovery_task: asyncio.Task[Any] | None = None
@@ -290,8 +295,23 @@ def install_error_handlers(app: FastAPI) -> None:
         param = exc.field if isinstance(exc, ProfileInvalid) else None
         return _json_error(request, status, str(exc), code=type(exc).__name__, param=param)
 
+    async def conversations_error(request: Request, exc: Exception) -> JSONResponse:
+        return _json_error(request, 503, str(exc), code="conversations_unavailable")
+
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's last resort answers text/plain; every error here is JSON.
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _json_error(
+            request,
+            500,
+            f"internal error ({type(exc).__name__}); the server log has the details",
+            code="internal_error",
+        )
+
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ConversationStoreError, conversations_error)
+    app.add_exception_handler(Exception, unexpected_error)
     for cls in (ConnectionsError, SecretStoreError, StoreError):
         app.add_exception_handler(cls, connections_error)
 

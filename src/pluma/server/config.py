@@ -14,6 +14,11 @@ environment over defaults).
 | allowed_hosts    | ``--allowed-host`` | ``PLUMA_ALLOWED_HOSTS``  | loopback names (+ bind host)|
 | allowed_origins  | ``--allowed-origin``| ``PLUMA_ALLOWED_ORIGINS``| same origin only           |
 | max_body_bytes   | ``--max-body``     | ``PLUMA_MAX_BODY``       | 32 MiB                      |
+| max_header_bytes |                    | ``PLUMA_MAX_HEADER_SIZE``| 64 KiB (request line + headers) |
+| header_timeout   |                    | ``PLUMA_HEADER_TIMEOUT`` | 5 s to send a request head  |
+| max_connections  | ``--max-connections``| ``PLUMA_MAX_CONNECTIONS``| half the file-descriptor limit |
+| max_messages     |                    | ``PLUMA_MAX_MESSAGES``   | 10,000 messages per chat request |
+| max_json_nodes   |                    | ``PLUMA_MAX_JSON_NODES`` | 200,000 ``{``/``[`` per request body |
 | secrets          | ``--secrets``      | ``PLUMA_SECRETS``        | ``auto``                    |
 | log_level        | ``--log-level``    | ``PLUMA_LOG_LEVEL``      | ``info``                    |
 | discovery        | ``--no-discovery`` | ``PLUMA_DISCOVERY``      | on                          |
@@ -41,6 +46,10 @@ import platformdirs
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8740
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_HEADER_TIMEOUT = 5.0
+DEFAULT_MAX_MESSAGES = 10_000
+DEFAULT_MAX_JSON_NODES = 200_000
 
 SecretsMode = Literal["auto", "keyring", "file", "memory"]
 SECRETS_MODES: tuple[str, ...] = ("auto", "keyring", "file", "memory")
@@ -93,6 +102,18 @@ class Settings:
     """Extra origins (``scheme://host[:port]``) allowed to make state-changing
     requests besides the server's own origin."""
     max_body_bytes: int = DEFAULT_MAX_BODY
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    """Request line plus headers; more is answered 431 (pluma.server.http.protocol)."""
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    """Seconds a connection has to send a complete request head before it is closed."""
+    max_connections: int = 0
+    """Open connections at most; 0 means half the file-descriptor limit."""
+    max_messages: int = DEFAULT_MAX_MESSAGES
+    """Messages in one chat request at most (413 beyond)."""
+    max_json_nodes: int = DEFAULT_MAX_JSON_NODES
+    """``{`` and ``[`` characters in one request body at most (413 beyond): an
+    upper bound on the JSON objects and arrays it decodes into, which is what
+    its memory grows with (see pluma.server.http.security)."""
     secrets: SecretsMode = "auto"
     log_level: str = "info"
     access_log: bool = False
@@ -188,6 +209,16 @@ class Settings:
             values["allowed_origins"] = _split(v)
         if (v := text("PLUMA_MAX_BODY")) is not None:
             values["max_body_bytes"] = parse_size(v, "PLUMA_MAX_BODY")
+        if (v := text("PLUMA_MAX_HEADER_SIZE")) is not None:
+            values["max_header_bytes"] = parse_size(v, "PLUMA_MAX_HEADER_SIZE")
+        if (v := text("PLUMA_HEADER_TIMEOUT")) is not None:
+            values["header_timeout"] = _float("PLUMA_HEADER_TIMEOUT", v)
+        if (v := text("PLUMA_MAX_CONNECTIONS")) is not None:
+            values["max_connections"] = _int("PLUMA_MAX_CONNECTIONS", v)
+        if (v := text("PLUMA_MAX_MESSAGES")) is not None:
+            values["max_messages"] = _int("PLUMA_MAX_MESSAGES", v)
+        if (v := text("PLUMA_MAX_JSON_NODES")) is not None:
+            values["max_json_nodes"] = _int("PLUMA_MAX_JSON_NODES", v)
         if (v := text("PLUMA_SECRETS")) is not None:
             values["secrets"] = v
         if (v := text("PLUMA_LOG_LEVEL")) is not None:
@@ -229,6 +260,19 @@ class Settings:
             )
         if self.max_body_bytes <= 0:
             raise SettingsError("max body size must be positive (--max-body / PLUMA_MAX_BODY)")
+        if self.max_header_bytes < 1024:
+            raise SettingsError("the header size limit must be at least 1k (PLUMA_MAX_HEADER_SIZE)")
+        if not self.header_timeout > 0:
+            raise SettingsError("the header timeout must be positive (PLUMA_HEADER_TIMEOUT)")
+        if self.max_connections < 0:
+            raise SettingsError(
+                "the connection limit must be positive, or 0 for the default "
+                "(--max-connections / PLUMA_MAX_CONNECTIONS)"
+            )
+        if self.max_messages <= 0:
+            raise SettingsError("the message limit must be positive (PLUMA_MAX_MESSAGES)")
+        if self.max_json_nodes <= 0:
+            raise SettingsError("the JSON node limit must be positive (PLUMA_MAX_JSON_NODES)")
         if self.token is not None and len(self.token) < 8:
             raise SettingsError(
                 "the access token is too short: use at least 8 characters (--token / PLUMA_TOKEN)"
@@ -267,6 +311,13 @@ def _int(var: str, value: str) -> int:
         return int(value)
     except ValueError:
         raise SettingsError(f"{var}={value!r} is not a whole number") from None
+
+
+def _float(var: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise SettingsError(f"{var}={value!r} is not a number") from None
 
 
 def _targets(value: str) -> tuple[tuple[str, str], ...]:

@@ -12,8 +12,8 @@ Retry policy (only while nothing has been read from the response body):
 |-------------------------------------------|---------|-----------------------------------------|
 | connect error / connect timeout           | yes     | 0.5 s × 2^attempt (jittered), ≤ 8 s     |
 | connection closed before an answer        | yes     | the backoff above                       |
-| HTTP 408, 409, 429, 500-599 (incl. 529)   | yes     | ``Retry-After`` if given (≤ max delay), |
-|                                           |         | else the backoff above                  |
+| HTTP 408, 409, 429, 500-599 (incl. 529;   | yes     | ``Retry-After`` if given (≤ max delay), |
+| not 508 Loop Detected)                    |         | else the backoff above                  |
 | any other 4xx                             | no      |                                         |
 | invalid URL, untrusted TLS certificate,   | no      |                                         |
 | an answer that is not HTTP                |         |                                         |
@@ -63,7 +63,8 @@ from pluma.llm.transport.base import (
 from pluma.llm.transport.ndjson import LineDecoder
 from pluma.llm.transport.sse import ServerSentEvent, SSEDecoder
 
-RETRY_STATUSES = frozenset({408, 409, 429, 529}) | frozenset(range(500, 600))
+# 508 Loop Detected: a proxy (a Pluma server) found a request loop; retrying repeats it.
+RETRY_STATUSES = (frozenset({408, 409, 429, 529}) | frozenset(range(500, 600))) - {508}
 
 # The most of an error body kept for its message (the rest is not read).
 MAX_ERROR_BODY = 64 * 1024

@@ -12,6 +12,8 @@ import weakref
 
 import httpx
 
+from pluma.server.http.hops import add_hop
+
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()
 )
@@ -19,11 +21,13 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient
 
 def new_http_client() -> httpx.AsyncClient:
     """No overall timeout (profiles set their own), a pool large enough for
-    hundreds of concurrent streams, no redirects."""
+    hundreds of concurrent streams, no redirects; every request carries the
+    hop header (pluma.server.http.hops)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(None),
         limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
         follow_redirects=False,
+        event_hooks={"request": [add_hop]},
     )
 
 

@@ -93,6 +93,7 @@ def failure_for(error: BaseException) -> Failure:
     from pluma.server.chat.providers.adapted import NoAPIKeyError
     from pluma.server.chat.routing import ModelRequired, UnknownModelPrefix
     from pluma.server.profiles.connections import NoConnection, ProfileNotFound
+    from pluma.server.storage.conversations import ConversationStoreError
     from pluma.server.storage.secrets import SecretStoreError
 
     if isinstance(error, Failure):
@@ -134,6 +135,8 @@ def failure_for(error: BaseException) -> Failure:
         return Failure(499, "api_error", "aborted", str(error))
     if isinstance(error, SecretStoreError):
         return Failure(503, "api_error", "secret_store_unavailable", str(error))
+    if isinstance(error, ConversationStoreError):
+        return Failure(503, "api_error", "conversations_unavailable", str(error))
     log.error("chat request failed inside the server", exc_info=error)
     return Failure(
         500,

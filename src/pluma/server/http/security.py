@@ -9,13 +9,24 @@ response, so streams pass through untouched) that checks, in order:
 |                | Sec-Fetch-Site present)             |                                          |
 | access token   | every route but static page assets, | 401 with WWW-Authenticate                |
 |                | when a token is configured          |                                          |
+| loop           | requests carrying ``Pluma-Hop`` with| 508 (pluma.server.http.hops)                  |
+|                | this server's id                    |                                          |
 | body size      | request bodies                      | 413 naming the limit and --max-body      |
+| body structure | request bodies: ``{`` and ``[``     | 413 naming the limit and                 |
+|                | characters, counted as they arrive  | PLUMA_MAX_JSON_NODES                     |
 
 Token: sent as ``Authorization: Bearer <token>`` (what the OpenAI SDK sends as
 its API key on ``/v1/chat/completions``), ``x-api-key: <token>`` (what the
 Anthropic SDK sends on ``/v1/messages``), or the ``pluma_token`` cookie (the web
 page gets it from ``POST /api/session``). So a client of the ``/v1`` endpoints simply uses the server's token as
 its API key. Without a configured token those headers are not inspected here.
+
+Body structure: decoded JSON takes far more memory than its text when it is
+made of many small objects (a 26 MB body of 820k ``{"role":"user",
+"content":"a"}`` messages peaked at 678 MB). Counting ``{`` and ``[`` bytes
+bounds the objects and arrays a body can decode into (characters inside
+strings count too, so it is an upper bound), with two C-level scans per
+chunk and before any parsing.
 
 Allowed hosts: loopback names, the bind address, this machine's host name when
 bound to a wildcard address, and ``--allowed-host`` entries (``*`` for any).
@@ -39,6 +50,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pluma.server.config import LOOPBACK_NAMES, Settings, is_loopback_host
 from pluma.server.http.errors import error_body
+from pluma.server.http.hops import HOP_HEADER
+from pluma.server.http.hops import accept as accept_hops
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PROTECTED_PREFIXES = ("/api/", "/v1/", "/openapi.json", "/docs", "/redoc")
@@ -95,6 +108,7 @@ class SecurityMiddleware:
         self.origins = frozenset(_normalize_origin(o) for o in settings.allowed_origins)
         self.token = settings.token.encode() if settings.token else None
         self.max_body = settings.max_body_bytes
+        self.max_nodes = settings.max_json_nodes
         self.loopback_bind = is_loopback_host(settings.host)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -105,6 +119,10 @@ class SecurityMiddleware:
         path: str = scope.get("path", "")
         method: str = scope.get("method", "GET") if scope["type"] == "http" else "GET"
         refusal = self._check(scope["type"], method, path, headers)
+        if refusal is None and HOP_HEADER in headers:
+            loop = accept_hops(headers[HOP_HEADER])
+            if loop is not None:
+                refusal = (508, loop, "loop_detected", {})
         if refusal is not None:
             status, message, code, extra = refusal
             await _refuse(scope, receive, send, status, message, code, extra)
@@ -124,16 +142,29 @@ class SecurityMiddleware:
             "send less, or start the server with a larger --max-body / PLUMA_MAX_BODY"
         )
 
+    def _too_many_nodes(self) -> str:
+        return (
+            f"request body holds more than {self.max_nodes} JSON objects and arrays (counted as "
+            "its '{' and '[' characters), the server's limit on the work of one request; send "
+            "fewer messages or content blocks, or start the server with a larger "
+            "PLUMA_MAX_JSON_NODES"
+        )
+
     def _limited(self, receive: Receive) -> Receive:
         seen = 0
+        nodes = 0
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, nodes
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                body = message.get("body", b"")
+                seen += len(body)
                 if seen > self.max_body:
                     raise HTTPException(413, detail=self._too_large())
+                nodes += body.count(b"{") + body.count(b"[")
+                if nodes > self.max_nodes:
+                    raise HTTPException(413, detail=self._too_many_nodes())
             return message
 
         return counted

@@ -131,7 +131,9 @@ class A1111Provider:
         poll_interval: float = 0.3,
     ) -> None:
         self.profile = profile
-        self.http = BackendHTTP(client, profile.base_url, profile.auth_headers(), LABEL)
+        self.http = BackendHTTP(
+            client, profile.base_url, profile.auth_headers(), LABEL, profile.secrets()
+        )
         self.poll_interval = poll_interval
 
     @property

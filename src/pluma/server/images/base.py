@@ -323,22 +323,13 @@ def create_image_provider(
 
 
 def load_entry_points() -> list[str]:
-    """Import third-party image providers from the ``pluma.image_providers``
-    entry-point group (each module registers itself at import). Returns a
+    """Register third-party image providers from the ``pluma.image_providers``
+    entry-point group (each names a factory; see :mod:`pluma.extensions`). Returns a
     message per plugin that failed to load (its name, module and error), so
     start-up can report it; a broken plugin is never fatal."""
-    from importlib.metadata import entry_points
+    from pluma.extensions import IMAGE_PROVIDERS, load
 
-    problems: list[str] = []
-    for ep in entry_points(group="pluma.image_providers"):
-        try:
-            ep.load()
-        except Exception as exc:
-            problems.append(
-                f"image provider plugin {ep.name!r} ({ep.value}) failed to load: "
-                f"{type(exc).__name__}: {exc}"
-            )
-    return problems
+    return load(IMAGE_PROVIDERS, register_image_provider)
 
 
 async def report(on_progress: ProgressCallback | None, progress: Progress) -> None:

@@ -114,7 +114,9 @@ class ComfyUIProvider:
         history_poll_interval: float = 0.5,
     ) -> None:
         self.profile = profile
-        self.http = BackendHTTP(client, profile.base_url, profile.auth_headers(), LABEL)
+        self.http = BackendHTTP(
+            client, profile.base_url, profile.auth_headers(), LABEL, profile.secrets()
+        )
         self.history_poll_interval = history_poll_interval
 
     @property

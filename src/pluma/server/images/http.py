@@ -8,7 +8,9 @@ error statuses into :class:`ImageBackendError` messages a user can act on.
 | other 4xx/5xx                         | ``upstream``   | the status and the backend's message  |
 | a 200 whose body is not JSON          | ``upstream``   | the backend answered something else   |
 
-Secrets never appear: messages name the URL path, never headers.
+Secrets never appear: messages name the URL path, never headers, and every
+message is masked with :func:`pluma.llm.redact.mask` (a backend's own error
+text may quote the ``Authorization`` header it was sent).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from pluma.llm.redact import mask, secrets_of
 from pluma.server.images.base import ImageBackendError
 
 CONNECT_TIMEOUT = 10.0
@@ -54,13 +57,24 @@ class BackendHTTP:
     """Requests to one backend with its base URL and auth headers."""
 
     def __init__(
-        self, client: httpx.AsyncClient, base_url: str, headers: dict[str, str], label: str
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        headers: dict[str, str],
+        label: str,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
         self.headers = headers
         self.label = label
         """How messages name the backend, e.g. ``AUTOMATIC1111``."""
+        self.secrets = (*secrets_of(None, headers), *secrets)
+        """Masked out of every message (see the module docstring)."""
+
+    def error(self, message: str, code: str = "upstream") -> ImageBackendError:
+        """An :class:`ImageBackendError` with the credentials masked out."""
+        return ImageBackendError(mask(message, self.secrets), code=code)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -91,13 +105,13 @@ class BackendHTTP:
                 timeout=timeout,
             )
         except httpx.TimeoutException as exc:
-            raise ImageBackendError(
+            raise self.error(
                 f"{self.label} at {self.base_url} did not answer {method} {path} in time "
                 f"({type(exc).__name__}); check that it is running and not overloaded",
                 code="unreachable",
             ) from None
         except httpx.TransportError as exc:
-            raise ImageBackendError(
+            raise self.error(
                 f"cannot reach {self.label} at {self.base_url} ({type(exc).__name__}: {exc}); "
                 "check that it is running and that the connection's URL is right",
                 code="unreachable",
@@ -114,7 +128,7 @@ class BackendHTTP:
                 "authentication settings and its username/password or token",
                 code="auth",
             )
-        raise ImageBackendError(
+        raise self.error(
             f"{self.label} answered HTTP {response.status_code} on {path}: "
             f"{backend_message(response)}",
             code="upstream",

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from pluma.server.images.base import ImageProvider, create_image_provider, image_provider_kinds
+from pluma.server.images.masking import masked
 from pluma.server.images.profiles import AUTH_KINDS, ImageConnectionProfile
 from pluma.server.images.workflows import check_workflow
 from pluma.server.profiles.connections import (
@@ -295,11 +296,12 @@ class ImageConnectionManager(ProfileRegistry[ImageConnectionProfile]):
         """A fresh provider for the given profile (id or name) or the active
         one, and that profile (without its secret)."""
         profile = self._pick(ref)
+        resolved = self.resolve(profile)
         try:
-            provider = create_image_provider(self.resolve(profile), self._client(http))
+            provider = create_image_provider(resolved, self._client(http))
         except ValueError as exc:
             raise ProfileInvalid("kind", str(exc)) from None
-        return provider, profile
+        return masked(provider, resolved.secrets()), profile
 
     # -- writing -----------------------------------------------------------------
 

@@ -19,6 +19,8 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pluma.llm.redact import secrets_of
+
 AuthKind = Literal["none", "basic", "bearer"]
 AUTH_KINDS: tuple[str, ...] = ("none", "basic", "bearer")
 
@@ -48,3 +50,10 @@ class ImageConnectionProfile:
         if self.auth == "bearer" and self.secret:
             return {"Authorization": f"Bearer {self.secret}"}
         return {}
+
+    def secrets(self) -> tuple[str, ...]:
+        """What must never appear in a message about this profile: the secret,
+        ``user:secret`` and the header value made of them (masked with
+        :func:`pluma.llm.redact.mask`)."""
+        extra = (f"{self.username}:{self.secret}",) if self.secret and self.username else ()
+        return tuple(dict.fromkeys((*secrets_of(self.secret, self.auth_headers()), *extra)).keys())

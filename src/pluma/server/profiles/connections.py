@@ -31,7 +31,6 @@ import importlib
 import logging
 import pkgutil
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -116,13 +115,10 @@ def load_providers() -> list[str]:
             importlib.import_module(f"{package.__name__}.{info.name}")
         except Exception as exc:
             problems.append(f"built-in provider module {info.name!r} failed to load: {exc}")
-    for ep in entry_points(group="pluma.providers"):
-        try:
-            loaded = ep.load()
-            if callable(loaded) and not isinstance(loaded, type):
-                loaded()
-        except Exception as exc:
-            problems.append(f"provider plugin {ep.name!r} ({ep.value}) failed to load: {exc}")
+    from pluma.extensions import CHAT_PROVIDERS, load
+    from pluma.server.chat.providers.base import register_provider
+
+    problems.extend(load(CHAT_PROVIDERS, register_provider))
     for problem in problems:
         log.warning("%s", problem)
     return problems

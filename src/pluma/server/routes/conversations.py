@@ -32,6 +32,7 @@ from pluma.server.storage.conversations import (
     ConversationNotFound,
     ConversationStore,
     ConversationSummary,
+    damage_advice,
 )
 
 router = APIRouter(tags=["conversations"])
@@ -92,8 +93,14 @@ class ConversationPatch(BaseModel):
     connection: str | None = Field(default=None, max_length=500)
 
 
+MAX_KEEP = 2**53 - 1
+"""The largest ``keep`` accepted (any count above the conversation's length
+keeps everything; this one is still exact in JavaScript and fits SQLite's
+64-bit integers)."""
+
+
 class TruncateBody(BaseModel):
-    keep: int = Field(ge=0, description="How many messages to keep from the start.")
+    keep: int = Field(ge=0, le=MAX_KEEP, description="How many messages to keep from the start.")
 
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -109,9 +116,14 @@ async def startup(state: Any) -> None:
         state.conversations = ConversationStore.open(state.settings.data_dir)
     except (OSError, sqlite3.Error) as exc:
         problem = f"conversation history is off: cannot open {FILENAME} in {state.settings.data_dir}: {exc}"
+        if isinstance(exc, sqlite3.DatabaseError):
+            problem = f"conversation history is off: {damage_advice(state.settings.data_dir / FILENAME, str(exc))}"
         log.error("%s", problem)
         state.problems.append(problem)
         return
+    damage = state.conversations.check()
+    if damage is not None:
+        log.error("%s", damage)  # /api/health shows it from the store
     log.info("conversations: %s", state.conversations.path)
 
 

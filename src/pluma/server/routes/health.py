@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends
 from pluma import __version__
 from pluma.server.profiles.upstream import Verdict, check_upstream
 from pluma.server.state import ServerState, get_state
+from pluma.server.storage.secrets import SecretStoreError
 
 router = APIRouter(tags=["health"])
 
@@ -43,10 +44,32 @@ async def _checked(state: ServerState, provider: Any, profile_id: str, key: str 
     return verdict
 
 
+def _store_problems(state: ServerState) -> list[str]:
+    """What is wrong with the files the server keeps (each message says what
+    to do); none of them stops the server from answering."""
+    found = []
+    secrets_problem = state.secrets.check()
+    if secrets_problem is not None:
+        found.append(secrets_problem)
+    conversations = getattr(state, "conversations", None)
+    damage = getattr(conversations, "problem", None)
+    if isinstance(damage, str):
+        found.append(damage)
+    return found
+
+
+def _has_key(cm: Any, profile: Any) -> bool | None:
+    """None when the secret store cannot say (its problem is listed)."""
+    try:
+        return bool(cm.has_key(profile))
+    except SecretStoreError:
+        return None
+
+
 @router.get("/api/health")
 async def health(upstream: bool = True, state: ServerState = Depends(get_state)) -> dict[str, Any]:
     cm = state.connections
-    problems = [*state.problems, *cm.problems]
+    problems = [*state.problems, *cm.problems, *_store_problems(state)]
     active = cm.active()
     body: dict[str, Any] = {
         "status": "ok",
@@ -80,7 +103,7 @@ async def health(upstream: bool = True, state: ServerState = Depends(get_state))
         "base_url": active.base_url,
         "default_model": active.default_model,
         "fallback": cm.is_fallback(active),
-        "has_key": cm.has_key(active),
+        "has_key": _has_key(cm, active),
     }
     body["provider"] = active.compat
     body["upstream"] = active.base_url

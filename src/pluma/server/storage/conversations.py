@@ -21,6 +21,13 @@ async routes call it directly; WAL journaling keeps a reader from ever seeing
 half a write, and a crash mid-write rolls back to the last committed state.
 
 Titles come from the first user message unless someone set one explicitly.
+
+A damaged file (pages overwritten, truncated by a disk error) is never
+repaired or replaced here: it holds the user's history, and a repair is a
+decision for them. Start-up runs SQLite's ``quick_check``; any SQLite error
+from then on becomes a :class:`ConversationStoreError` whose message says
+what to do, and :attr:`ConversationStore.problem` keeps it for
+``/api/health``.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +70,22 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations(updated_at DESC);
 """
+
+
+class ConversationStoreError(Exception):
+    """The database failed (damaged, unreadable, full disk); the message says
+    which file and what to do. The routes answer it 503."""
+
+
+def damage_advice(path: Path, detail: str) -> str:
+    return (
+        f"the conversation history database {path} is damaged or unreadable ({detail}); "
+        "Pluma leaves the file untouched and chat works without history meanwhile. "
+        "To fix it: stop the server, keep a copy of the file, then either recover what "
+        f"SQLite can read (sqlite3 {path} .recover | sqlite3 {path}.recovered, then move "
+        f"{path.name}.recovered into its place) or move the file aside to start an empty "
+        "history, and start the server again"
+    )
 
 
 class ConversationNotFound(KeyError):
@@ -133,6 +156,8 @@ class ConversationStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.problem: str | None = None
+        """Set once the database is found damaged (shown by /api/health)."""
         self._lock = threading.Lock()
         self._last_stamp = 0
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,17 +175,49 @@ class ConversationStore:
         with self._lock:
             self._db.close()
 
+    def check(self) -> str | None:
+        """Run SQLite's ``quick_check``; the problem (also kept in
+        :attr:`problem`) or None when the file is sound."""
+        try:
+            with self._lock:
+                rows = self._db.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return str(self._damaged(exc))
+        findings = [str(r[0]) for r in rows]
+        if findings == ["ok"]:
+            return None
+        return str(self._damaged(sqlite3.DatabaseError("; ".join(findings[:3]))))
+
+    def _damaged(self, exc: sqlite3.Error) -> ConversationStoreError:
+        message = damage_advice(self.path, str(exc) or type(exc).__name__)
+        if self.problem is None:
+            self.problem = message
+        return ConversationStoreError(message)
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        """The connection under the lock; SQLite errors become
+        :class:`ConversationStoreError` (never a bare 500)."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.Error as exc:
+                raise self._damaged(exc) from exc
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One locked transaction: committed on success, rolled back on error."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._locked() as db:
+            db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                with suppress(sqlite3.Error):  # a damaged file may refuse even this
+                    db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
 
     def _stamp(self) -> int:
         """Unix ms, strictly increasing within this store, so "most recently
@@ -188,8 +245,8 @@ class ConversationStore:
             return [self._summary(r) for r in rows.fetchall()]
 
     def exists(self, conversation_id: str) -> bool:
-        with self._lock:
-            row = self._db.execute(
+        with self._locked() as db:
+            row = db.execute(
                 "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
             ).fetchone()
         return row is not None
@@ -223,10 +280,15 @@ class ConversationStore:
                 "SELECT data FROM messages WHERE conversation_id = ? ORDER BY position",
                 (conversation_id,),
             ).fetchall()
-        messages = [
-            llm.message_from_dict(orjson.loads(data), f"messages[{i}]")
-            for i, (data,) in enumerate(rows)
-        ]
+        try:
+            messages = [
+                llm.message_from_dict(orjson.loads(data), f"messages[{i}]")
+                for i, (data,) in enumerate(rows)
+            ]
+        except (ValueError, TypeError) as exc:  # a row that is not message JSON
+            damage = sqlite3.DatabaseError(f"a stored message is unreadable: {exc}")
+            raise self._damaged(damage) from None
+
         return Conversation(summary, messages)
 
     # -- writing -----------------------------------------------------------
@@ -342,6 +404,7 @@ class ConversationStore:
         Regenerate and edit-and-resend, which replace the tail)."""
         if keep < 0:
             raise ValueError("keep must be 0 or more")
+        keep = min(keep, 2**63 - 1)  # SQLite integers are 64-bit: more keeps all anyway
         with self._tx() as db:
             if (
                 db.execute(

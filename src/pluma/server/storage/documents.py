@@ -13,6 +13,8 @@ Why each piece is here:
 |                                  | ``<name>.corrupt-<timestamp>`` and reports path and reason |
 | secrets in the file (fallback    | ``mode`` sets the permissions of every version written     |
 | secret store)                    | (0600 there)                                               |
+| temp files of a writer killed    | every write removes them first (the lock is held, so no    |
+| mid-write                        | live writer owns one), and :meth:`JsonStore.sweep` at start|
 
 The image connection manager and the secret-store fallback reuse this class.
 """
@@ -156,11 +158,13 @@ class JsonStore:
             before = copy.deepcopy(doc)
             result = mutate(doc)
             if doc != before or not self.path.exists():
+                self._sweep_locked()
                 self._write(doc)
             return result
 
     def write(self, doc: Any) -> None:
         with self._lock:
+            self._sweep_locked()
             self._write(doc)
 
     def recover(self) -> tuple[Any, StoreProblem | None]:
@@ -181,12 +185,15 @@ class JsonStore:
         """Remove temp files left by a writer that died mid-write (kill -9,
         power loss). Safe while others run: writers only hold a temp file
         while holding the lock, which this takes too. Returns how many."""
-        removed = 0
         with self._lock:
-            for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
-                    removed += 1
+            return self._sweep_locked()
+
+    def _sweep_locked(self) -> int:
+        removed = 0
+        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+                removed += 1
         return removed
 
     def _quarantine(self) -> Path | None:

@@ -138,6 +138,10 @@ class SecretStore:
     def forget(self) -> None:
         """Drop cached values: another process may have changed them."""
 
+    def check(self) -> str | None:
+        """What is wrong with the store, or None (cheap: no keyring call)."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
@@ -224,6 +228,11 @@ class FileSecretStore(SecretStore):
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             path.chmod(0o600)
+        # A writer killed mid-write leaves its temp file, holding every key
+        # as it was then (keys since replaced or deleted included).
+        removed = self._store.sweep()
+        if removed:
+            log.info("removed %d temp file(s) a killed writer left next to %s", removed, path)
 
     def _all(self) -> dict[str, str]:
         stat = self._store.stat_key()
@@ -232,9 +241,7 @@ class FileSecretStore(SecretStore):
         try:
             doc = self._store.read()
         except CorruptStoreError as exc:
-            raise SecretStoreError(
-                f"the secret file {self.path} is unreadable: {exc.reason}"
-            ) from None
+            raise SecretStoreError(self._unreadable(exc.reason)) from None
         secrets = doc.get("secrets", {})
         secrets = secrets if isinstance(secrets, dict) else {}
         self._seen_stat, self._seen_secrets = stat, secrets
@@ -265,9 +272,21 @@ class FileSecretStore(SecretStore):
         try:
             self._store.update(change)
         except CorruptStoreError as exc:
-            raise SecretStoreError(
-                f"the secret file {self.path} is unreadable: {exc.reason}"
-            ) from None
+            raise SecretStoreError(self._unreadable(exc.reason)) from None
+
+    def _unreadable(self, reason: str) -> str:
+        return (
+            f"the secret file {self.path} is unreadable ({reason}); Pluma leaves it untouched "
+            "and connections that need a key fail until it is fixed: restore it from a "
+            "backup, or move it aside and enter the API keys again"
+        )
+
+    def check(self) -> str | None:
+        try:
+            self._all()
+        except SecretStoreError as exc:
+            return str(exc)
+        return None
 
 
 def usable_keyring() -> tuple[keyring.backend.KeyringBackend | None, str]:

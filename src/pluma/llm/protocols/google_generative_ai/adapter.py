@@ -19,7 +19,7 @@ from pluma.llm.events import Event
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.drive import merged_headers, relay
 from pluma.llm.protocols.google_generative_ai.options import PROTOCOL
-from pluma.llm.protocols.google_generative_ai.request import build_request
+from pluma.llm.protocols.google_generative_ai.request import build_request, check_request
 from pluma.llm.protocols.google_generative_ai.stream import GeminiParser
 from pluma.llm.redact import secrets_of
 from pluma.llm.types import AssistantMessage, Context, Model
@@ -54,6 +54,10 @@ class GoogleGenerativeAIAdapter:
     """Streams a model over the Gemini API (``generativelanguage.googleapis.com``)."""
 
     protocol = PROTOCOL
+
+    def check(self, model: Model, context: Context, options: StreamOptions) -> None:
+        """Raise :class:`ConfigurationError` for what the request would be refused for."""
+        check_request(model, context, options)
 
     async def stream(
         self, model: Model, context: Context, options: StreamOptions

@@ -109,12 +109,10 @@ def thinking_level(model: Model, level: ReasoningLevel) -> str:
     return "high"
 
 
-def build_request(model: Model, context: Context, options: StreamOptions) -> Wire:
-    """The JSON body for ``POST …/models/{id}:streamGenerateContent?alt=sse``.
-
-    Raises :class:`~pluma.llm.errors.ConfigurationError` for a neutral control
-    the protocol has no equivalent for.
-    """
+def check_request(model: Model, context: Context, options: StreamOptions) -> None:
+    """Raise :class:`~pluma.llm.errors.ConfigurationError` for a neutral control
+    the API has no equivalent for, or a limit it enforces, without building
+    the body."""
     refuse_unsupported(options, ("user", "metadata"), PROTOCOL)
     if options.parallel_tool_calls is False:
         raise UnsupportedControlError(
@@ -126,6 +124,12 @@ def build_request(model: Model, context: Context, options: StreamOptions) -> Wir
         raise ConfigurationError(
             f"Gemini accepts at most {MAX_STOP_SEQUENCES} stop sequences, got {len(options.stop)}"
         )
+
+
+def build_request(model: Model, context: Context, options: StreamOptions) -> Wire:
+    """The JSON body for ``POST …/models/{id}:streamGenerateContent?alt=sse``;
+    raises as :func:`check_request` does."""
+    check_request(model, context, options)
     extra = protocol_options(options)
     body: Wire = {"contents": build_contents(model, context.messages)}
     if context.system_prompt:

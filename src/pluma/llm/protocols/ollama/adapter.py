@@ -20,7 +20,7 @@ from pluma.llm.events import Event
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.drive import merged_headers, relay
 from pluma.llm.protocols.ollama.options import PROTOCOL
-from pluma.llm.protocols.ollama.request import build_request
+from pluma.llm.protocols.ollama.request import build_request, check_request
 from pluma.llm.protocols.ollama.stream import OllamaParser
 from pluma.llm.redact import secrets_of
 from pluma.llm.types import AssistantMessage, Context, Model
@@ -57,6 +57,10 @@ class OllamaAdapter:
     """Streams a model over Ollama's native chat API."""
 
     protocol = PROTOCOL
+
+    def check(self, model: Model, context: Context, options: StreamOptions) -> None:
+        """Raise :class:`ConfigurationError` for what the request would be refused for."""
+        check_request(model, context, options)
 
     async def stream(
         self, model: Model, context: Context, options: StreamOptions

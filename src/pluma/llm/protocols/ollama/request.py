@@ -82,13 +82,24 @@ def think_value(model: Model, level: ReasoningLevel) -> Think:
     return True
 
 
-def build_request(model: Model, context: Context, options: StreamOptions) -> Wire:
-    """The JSON body for ``POST {base}/api/chat``.
-
-    Raises :class:`~pluma.llm.errors.ConfigurationError` for a neutral control
-    the protocol has no equivalent for, or one set twice.
-    """
+def check_request(model: Model, context: Context, options: StreamOptions) -> None:
+    """Raise :class:`~pluma.llm.errors.ConfigurationError` for a neutral control
+    the API has no equivalent for, or one set twice (as a control and in
+    ``OllamaOptions.options``), without building the body."""
     refuse_unsupported(options, ("user", "metadata", "parallel_tool_calls"), PROTOCOL)
+    extra = protocol_options(options)
+    for name, wire in NEUTRAL_OPTIONS.items():
+        if getattr(options, name) is not None and wire in extra.options:
+            raise ConfigurationError(
+                f"StreamOptions.{name} and OllamaOptions.options[{wire!r}] both set the "
+                "same parameter; keep one"
+            )
+
+
+def build_request(model: Model, context: Context, options: StreamOptions) -> Wire:
+    """The JSON body for ``POST {base}/api/chat``; raises as
+    :func:`check_request` does."""
+    check_request(model, context, options)
     extra = protocol_options(options)
     body: Wire = {"model": model.id, "messages": build_messages(model, context), "stream": True}
     if context.tools:
@@ -108,11 +119,6 @@ def build_request(model: Model, context: Context, options: StreamOptions) -> Wir
         value = getattr(options, name)
         if value is None:
             continue
-        if wire in extra.options:
-            raise ConfigurationError(
-                f"StreamOptions.{name} and OllamaOptions.options[{wire!r}] both set the "
-                "same parameter; keep one"
-            )
         parameters[wire] = list(value) if name == "stop" else value
     parameters.update(extra.options)
     if parameters:

@@ -65,12 +65,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
 from pluma.llm.errors import ConfigurationError
+from pluma.llm.handoff import short_hash
 from pluma.llm.types import Model
 
 MaxTokensField: TypeAlias = Literal["max_tokens", "max_completion_tokens"]
@@ -347,9 +347,6 @@ def effort_for(level: str, compat: Compat) -> str | None:
     return ranked[0][2] if ranked else None
 
 
-_ALNUM = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
 def wire_tool_call_id(call_id: str, compat: Compat) -> str:
     """``call_id`` as this upstream accepts it.
 
@@ -360,17 +357,8 @@ def wire_tool_call_id(call_id: str, compat: Compat) -> str:
     if compat.tool_call_id_format == "alnum9":
         if len(call_id) == 9 and call_id.isascii() and call_id.isalnum():
             return call_id
-        return _hash_id(call_id, 9)
+        return short_hash(call_id, 9)
     limit = compat.max_tool_call_id_length
     if limit is not None and len(call_id) > limit:
-        return call_id[: limit - 9] + _hash_id(call_id, 9)
+        return call_id[: limit - 9] + short_hash(call_id, 9)
     return call_id
-
-
-def _hash_id(value: str, length: int) -> str:
-    number = int.from_bytes(hashlib.sha256(value.encode()).digest()[:12], "big")
-    out = []
-    for _ in range(length):
-        number, digit = divmod(number, len(_ALNUM))
-        out.append(_ALNUM[digit])
-    return "".join(out)

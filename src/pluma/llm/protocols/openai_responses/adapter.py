@@ -17,7 +17,7 @@ from pluma.llm.events import Event
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.drive import merged_headers, relay
 from pluma.llm.protocols.openai_responses.options import PROTOCOL
-from pluma.llm.protocols.openai_responses.request import build_request
+from pluma.llm.protocols.openai_responses.request import build_request, check_request
 from pluma.llm.protocols.openai_responses.stream import ResponsesParser
 from pluma.llm.redact import secrets_of
 from pluma.llm.types import AssistantMessage, Context, Model
@@ -50,6 +50,10 @@ class OpenAIResponsesAdapter:
     """Streams a model over the OpenAI Responses API."""
 
     protocol = PROTOCOL
+
+    def check(self, model: Model, context: Context, options: StreamOptions) -> None:
+        """Raise :class:`ConfigurationError` for what the request would be refused for."""
+        check_request(model, context, options)
 
     async def stream(
         self, model: Model, context: Context, options: StreamOptions

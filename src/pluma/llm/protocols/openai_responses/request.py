@@ -69,14 +69,18 @@ def protocol_options(options: StreamOptions) -> OpenAIResponsesOptions:
     return found if isinstance(found, OpenAIResponsesOptions) else _DEFAULTS
 
 
-def build_request(model: Model, context: Context, options: StreamOptions) -> Wire:
-    """The JSON body for ``POST {base_url}/responses``.
-
-    Raises :class:`~pluma.llm.errors.ConfigurationError` for a neutral control
-    the protocol has no equivalent for.
-    """
+def check_request(model: Model, context: Context, options: StreamOptions) -> None:
+    """Raise :class:`~pluma.llm.errors.ConfigurationError` for what the API
+    would refuse (a neutral control it has no equivalent for, a limit), without
+    building the body."""
     refuse_unsupported(options, UNSUPPORTED, PROTOCOL)
     _check_limits(options)
+
+
+def build_request(model: Model, context: Context, options: StreamOptions) -> Wire:
+    """The JSON body for ``POST {base_url}/responses``; raises as
+    :func:`check_request` does."""
+    check_request(model, context, options)
     extra = protocol_options(options)
     body: Wire = {
         "model": model.id,

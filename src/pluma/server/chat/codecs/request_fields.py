@@ -33,6 +33,7 @@ class Fate:
     def describe(self) -> str:
         if self.kind == "sent":
             text = f"sent as `{self.wire}`"
+            return f"{text} ({self.note})" if self.note else text
         elif self.kind == "passed":
             text = "passed through verbatim"
         elif self.kind == "refused":
@@ -88,7 +89,10 @@ CHAT_COMPLETIONS: tuple[Field, ...] = (
         sent("messages", "system messages → `system`"),
     ),
     Field(
-        "stream", "", edge("how Pluma answers; upstreams are always streamed"), edge("as openai")
+        "stream",
+        "",
+        edge("how Pluma answers; upstreams are always streamed"),
+        edge("as for openai-completions"),
     ),
     Field(
         "stream_options",
@@ -97,7 +101,7 @@ CHAT_COMPLETIONS: tuple[Field, ...] = (
             "`include_usage` adds the usage chunk; `include_obfuscation: false` accepted, "
             "other members 400"
         ),
-        edge("as openai"),
+        edge("as for openai-completions"),
     ),
     Field("temperature", "`temperature`", sent("temperature"), sent("temperature")),
     Field(
@@ -155,7 +159,7 @@ CHAT_COMPLETIONS: tuple[Field, ...] = (
         "logprobs",
         "",
         edge("false accepted; true → 400 (Pluma's replies carry no log probabilities)"),
-        edge("as openai"),
+        edge("as for openai-completions"),
     ),
     Field(
         "top_logprobs",
@@ -216,7 +220,10 @@ MESSAGES: tuple[Field, ...] = (
         sent("max_tokens"),
     ),
     Field(
-        "stream", "", edge("how Pluma answers; upstreams are always streamed"), edge("as openai")
+        "stream",
+        "",
+        edge("how Pluma answers; upstreams are always streamed"),
+        edge("as for openai-completions"),
     ),
     Field("temperature", "`temperature`", sent("temperature"), sent("temperature")),
     Field("top_p", "`top_p`", sent("top_p"), sent("top_p")),

@@ -27,10 +27,11 @@ from pluma.server.chat.providers.openai import OpenAIProvider
 from pluma.server.chat.providers.responses import OpenAIResponsesProvider
 
 ENTRY_POINT_GROUP = "pluma.providers"
-"""Third-party providers: an entry point in this group names a module that
-calls :func:`register_provider` at import (or a no-argument function that
-does); the connection manager loads them at start
-(:func:`pluma.server.profiles.connections.load_providers`)."""
+"""Third-party providers: an entry point in this group is named for the
+compat and names the provider factory as ``module:attribute`` (the rule of
+:mod:`pluma.extensions`); the connection manager loads them at start
+(:func:`pluma.server.profiles.connections.load_providers`). Subprocess
+plugins register here too (:mod:`pluma.server.plugins`)."""
 
 register_provider("openai", OpenAIProvider)
 register_provider("anthropic", AnthropicProvider)

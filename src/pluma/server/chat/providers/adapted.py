@@ -25,6 +25,7 @@ from pluma import llm
 from pluma.llm import catalog
 from pluma.llm.keys import is_local_url
 from pluma.server.chat.providers.base import ChatRequest, refuse_extra
+from pluma.server.http.hops import hop_headers
 from pluma.server.profiles.chat import ConnectionProfile
 
 DEFAULT_MAX_TOKENS = 4096
@@ -99,7 +100,7 @@ class AdapterProvider:
             protocol=self.protocol,
             base_url=base_url,
             cost=cost if cost is not None else llm.ModelCost(),
-            headers=dict(self.profile.headers),
+            headers={**self.profile.headers, **hop_headers()},
             reasoning=request.reasoning not in (None, "off"),
             max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
             input=["text", "image"],  # a relay passes the client's images on; the upstream judges
@@ -114,13 +115,18 @@ class AdapterProvider:
 
     def passthrough(self, request: ChatRequest) -> dict[str, Any]:
         """The client's unmodelled fields to forward verbatim (its protocol is
-        this upstream's), else a 400 naming them (see :func:`refuse_extra`)."""
+        this upstream's), else a 400 naming them (see :func:`refuse_extra`).
+
+        :meth:`options_for` calls it for every provider, so fields never cross
+        protocols; a subclass whose protocol a client can speak puts what it
+        returns in its protocol options' ``extra_body``."""
         if request.protocol != self.protocol:
             refuse_extra(request, self.protocol)
             return {}
         return {**request.extra_optional, **request.extra}
 
     def options_for(self, request: ChatRequest) -> llm.StreamOptions:
+        self.passthrough(request)  # a 400 before anything else when fields cannot cross
         timeouts = self.profile.timeouts
         return llm.StreamOptions(
             api_key=self.api_key(),

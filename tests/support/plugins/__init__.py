@@ -1,0 +1,1 @@
+"""Plugin executables the plugin tests install into a data directory."""
