@@ -64,3 +64,42 @@ def test_two_workers_share_the_port_and_every_change(tmp_path: Path) -> None:
             with httpx.Client(base_url=srv.url, headers=srv.headers, timeout=30) as fresh:
                 listed = fresh.get("/api/conversations").json()["conversations"]
             assert sorted(c["title"] for c in listed) == sorted(f"chat {n}" for n in range(40))
+
+
+def test_settings_survive_the_trip_to_a_worker(tmp_path: Path) -> None:
+    """A worker rebuilds the parent's settings from the PLUMA_* variables."""
+    from pluma.server.config import Settings
+
+    parent = Settings.from_env(
+        {},
+        host="127.0.0.1",
+        port=8999,
+        data_dir=tmp_path,
+        token="a-long-token-1234",
+        base_url="http://127.0.0.1:9/v1",
+        api_key="sk-fallback-123456",
+        fallback_model="m",
+        allowed_hosts=("pluma.internal",),
+        allowed_origins=("https://pluma.internal",),
+        secrets="file",
+        log_level="debug",
+        access_log=True,
+        discovery=False,
+        workers=3,
+        database_url="postgresql://pluma:pw@127.0.0.1:5/pluma",
+        secret_key="a secret key of some length",
+        max_connections=77,
+        header_timeout=2.5,
+    )
+    assert Settings.from_env(parent.to_env()) == parent
+
+
+def test_a_header_flood_is_refused_in_every_worker(tmp_path: Path) -> None:
+    import socket
+
+    with PlumaServer(tmp_path, args=["--workers", "2"]) as srv:
+        port = int(srv.url.rsplit(":", 1)[1])
+        for _ in range(6):  # new connections: both workers get some
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX: " + b"a" * (100 << 10))
+                assert s.recv(64).startswith(b"HTTP/1.1 431")

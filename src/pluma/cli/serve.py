@@ -12,6 +12,7 @@ is what tests and scripts wait for.
 from __future__ import annotations
 
 import gc
+import logging
 import secrets as _random
 import socket
 import sys
@@ -254,6 +255,7 @@ def _run_workers(settings: Settings, sock: socket.socket, address: str) -> None:
         "pluma.server.app:app_from_env",
         factory=True,
         workers=settings.workers,
+        http="pluma.server.http.protocol:WorkerHttpProtocol",
         log_config=None,
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,

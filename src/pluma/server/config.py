@@ -163,6 +163,11 @@ class Settings:
             "PLUMA_DISCOVERY_TARGETS": ",".join(f"{k}={v}" for k, v in self.discovery_targets),
             "PLUMA_IMAGE_KIND": self.image_kind,
             "PLUMA_WORKERS": str(self.workers),
+            "PLUMA_MAX_HEADER_SIZE": str(self.max_header_bytes),
+            "PLUMA_HEADER_TIMEOUT": repr(self.header_timeout),
+            "PLUMA_MAX_CONNECTIONS": str(self.max_connections),
+            "PLUMA_MAX_MESSAGES": str(self.max_messages),
+            "PLUMA_MAX_JSON_NODES": str(self.max_json_nodes),
         }
         optional = {
             "PLUMA_TOKEN": self.token,
