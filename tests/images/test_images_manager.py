@@ -18,7 +18,7 @@ from pluma.server.images.manager import (
 )
 from pluma.server.images.masking import MaskedImageProvider
 from pluma.server.images.workflows import default_workflow
-from pluma.server.profiles.connections import ProfileInvalid, ProfileNotFound, ReadOnlyProfile
+from pluma.server.profiles.registry import ProfileInvalid, ProfileReadOnly, UnknownProfile
 from pluma.server.storage.secrets import KeyringSecretStore, MemoryKeyring, image_connection_secret
 from tests.support.fake_a1111 import png
 
@@ -90,7 +90,7 @@ def test_validation_messages(tmp_path: Path, secrets: KeyringSecretStore) -> Non
     manager.create(name="A", base_url="http://h")
     with pytest.raises(ProfileInvalid, match="already exists"):
         manager.create(name="a", base_url="http://h2")
-    with pytest.raises(ProfileNotFound, match="image connection"):
+    with pytest.raises(UnknownProfile, match="image connection"):
         manager.lookup("missing")
     assert not (tmp_path / "image_connections.json").read_text().count('"x"')
 
@@ -112,7 +112,7 @@ async def test_fallback(tmp_path: Path, secrets: KeyringSecretStore) -> None:
     provider = masked.inner
     assert isinstance(provider, A1111Provider)
     assert provider.http.headers["Authorization"].startswith("Basic ")
-    with pytest.raises(ReadOnlyProfile):
+    with pytest.raises(ProfileReadOnly):
         manager.update(active.id, name="x")
     created = manager.create(name="Real", base_url="http://127.0.0.1:7861")
     assert manager.active_id == created.id  # a profile takes over from the fallback

@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from pluma import llm
+from pluma.server.app import install_error_handlers
 from pluma.server.routes import conversations as routes
 from pluma.server.storage.conversations import ConversationStore
 
@@ -45,6 +46,7 @@ class _Served:
 
 def _app(store: ConversationStore | None) -> FastAPI:
     app = FastAPI()
+    install_error_handlers(app)
     app.state.pluma = SimpleNamespace(conversations=store)
     app.include_router(routes.router)
     return app

@@ -56,7 +56,7 @@ def upstream() -> Iterator[ScriptedServer]:
 
 def test_crud_test_and_models_through_the_api(tmp_path: Path, upstream: ScriptedServer) -> None:
     with PlumaServer(tmp_path) as srv, srv.client() as c:
-        assert set(c.get("/api/providers").json()["providers"]) >= {"anthropic", "openai"}
+        assert {"anthropic", "openai"} <= set(c.get("/api/providers").json()["providers"])
         assert c.get("/api/connections").json() == {"active": None, "connections": []}
         created = c.post(
             "/api/connections",

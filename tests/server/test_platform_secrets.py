@@ -13,6 +13,7 @@ import keyring
 import pytest
 from keyring.backends import chainer, fail, null
 
+from pluma.llm.redact import mask
 from pluma.server.profiles.connections import ConnectionManager
 from pluma.server.storage.documents import StoreError
 from pluma.server.storage.secrets import (
@@ -24,7 +25,6 @@ from pluma.server.storage.secrets import (
     SecretStoreError,
     connection_secret,
     open_secret_store,
-    redact,
 )
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -153,10 +153,6 @@ def test_environment_selects_the_memory_keyring_in_a_subprocess(tmp_path: Path) 
     assert out.stdout.strip() == "keyring (pluma.server.storage.secrets.MemoryKeyring) False"
 
 
-def test_redact() -> None:
-    assert redact("bad key sk-123456 given", "sk-123456", None) == "bad key *** given"
-
-
 def test_log_redactor_hides_every_secret_the_store_handled(tmp_path: Path) -> None:
     import io
     import logging
@@ -174,7 +170,11 @@ def test_log_redactor_hides_every_secret_the_store_handled(tmp_path: Path) -> No
         logger.error("upstream said: bad key %s (len %d)", "sk-redact-me-42", 15)
     finally:
         logger.removeHandler(handler)
-    assert out.getvalue() == "upstream said: bad key *** (len 15)\n"
+    # The same masking rule as every error message (pluma.llm.redact.mask).
+    assert out.getvalue() == mask(
+        "upstream said: bad key sk-redact-me-42 (len 15)\n", ["sk-redact-me-42"]
+    )
+    assert "sk-redact-me-42" not in out.getvalue() and "sk-…***" in out.getvalue()
 
 
 def test_memory_keyring_is_never_chosen_automatically(tmp_path: Path) -> None:

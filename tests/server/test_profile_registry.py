@@ -28,6 +28,7 @@ from pluma.server.profiles.connections import (
     fallback_profile,
     load_providers,
 )
+from pluma.server.profiles.registry import UnknownProfile
 from pluma.server.storage.secrets import (
     KeyringSecretStore,
     MemoryKeyring,
@@ -129,8 +130,11 @@ def test_names_are_unique_in_any_case_and_errors_are_the_kinds_own(
     assert [p.name for p in manager.list()] == ["LOCAL", "Other"]
     with pytest.raises(kind.not_found) as caught:
         manager.lookup("nope")
-    # Both kinds' not-found is a ProfileNotFound, which app.py maps to 404.
-    assert isinstance(caught.value, ProfileNotFound) and "'nope'" in str(caught.value)
+    # Both kinds' not-found is the registry's UnknownProfile (a 404), and
+    # an image error is not a chat-connection error.
+    assert isinstance(caught.value, UnknownProfile) and "'nope'" in str(caught.value)
+    assert caught.value.status == 404 and caught.value.kind == "not_found_error"
+    assert isinstance(caught.value, ProfileNotFound) == (kind.label == "chat")
 
 
 def test_handed_out_profiles_are_copies(

@@ -250,7 +250,20 @@ class OpenAIUpstream(_Upstream):
 
 
 class AnthropicUpstream(_Upstream):
-    """An Anthropic Messages server (API version 2023-06-01)."""
+    """An Anthropic Messages server (API version 2023-06-01).
+
+    With ``strict_thinking`` it checks the history as the real API does when
+    extended thinking is used: every ``thinking`` block sent back must carry a
+    signature this server issued ("Invalid `signature` in `thinking` block"),
+    and with thinking enabled, an assistant turn whose ``tool_use`` is being
+    answered with ``tool_result`` must start with its ``thinking`` block. A
+    request that breaks either is a 400 ``invalid_request_error``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.strict_thinking = False
+        self.issued_signatures: set[str] = set()
 
     default_models = ("claude-test-1", "claude-test-2")
 
@@ -288,8 +301,44 @@ class AnthropicUpstream(_Upstream):
             return "stop_sequence"
         return {"length": "max_tokens"}.get(self.script.stop, "tool_use" if tools else "end_turn")
 
+    def thinking_problem(self, body: dict[str, Any]) -> str | None:
+        """What the real API would refuse in this history, or None."""
+        messages = body.get("messages") or []
+        for i, message in enumerate(messages):
+            content = message.get("content")
+            if message.get("role") != "assistant" or not isinstance(content, list):
+                continue
+            for j, block in enumerate(content):
+                if block.get("type") == "thinking" and (
+                    block.get("signature") not in self.issued_signatures
+                ):
+                    return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+            following = messages[i + 1].get("content") if i + 1 < len(messages) else None
+            answered = isinstance(following, list) and any(
+                isinstance(b, dict) and b.get("type") == "tool_result" for b in following
+            )
+            thinking_on = (body.get("thinking") or {}).get("type") == "enabled"
+            uses_tools = any(b.get("type") == "tool_use" for b in content)
+            if thinking_on and uses_tools and answered and i == _last_assistant(messages):
+                first = content[0].get("type") if content else None
+                if first not in ("thinking", "redacted_thinking"):
+                    return (
+                        f"messages.{i}.content.0.type: Expected `thinking` or "
+                        f"`redacted_thinking`, but found `{first}`. When `thinking` is enabled, "
+                        "a final `assistant` message must start with a thinking block"
+                    )
+        return None
+
     def messages(self, body: dict[str, Any]) -> Reply:
         s = self.script
+        problem = self.thinking_problem(body) if self.strict_thinking else None
+        if problem is not None:
+            return Reply.json(
+                {"type": "error", "error": {"type": "invalid_request_error", "message": problem}},
+                status=400,
+            )
+        if s.thinking:
+            self.issued_signatures.add(s.signature)
         text, matched = cut_at_stop(s.text, body.get("stop_sequences"))
         tools = [] if matched else list(s.tools)
         choice = body.get("tool_choice") or {}
@@ -400,3 +449,7 @@ class AnthropicUpstream(_Upstream):
         )  # fmt: skip
         out.append(_sse({"type": "message_stop"}, "message_stop"))
         return Reply(body=out)
+
+
+def _last_assistant(messages: list[dict[str, Any]]) -> int:
+    return max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)

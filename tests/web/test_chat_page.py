@@ -53,6 +53,11 @@ def test_answer_streams_in_incrementally_and_survives_reload(
         )
     ]
     page = new_page(site.url)
+    posted: list[Any] = []
+    page.on(
+        "request",
+        lambda r: posted.append(r.post_data_json) if r.url.endswith("/api/chat") else None,
+    )
     send(page, "Hello, who are you?")
 
     reply = last_answer(page)
@@ -78,6 +83,12 @@ def test_answer_streams_in_incrementally_and_survives_reload(
     assert not details.locator(".thinking-text").is_visible()
     assert page.is_visible("#send")
 
+    # The page named its stored conversation and sent only the new turn; the
+    # server read the history from its store.
+    [body] = posted
+    assert "messages" not in body and body["conversation_id"]
+    assert body["message"]["role"] == "user"
+    assert body["message"]["content"] == "Hello, who are you?"
     # What went upstream: the OpenAI-style history with the user's message.
     sent = upstream.chat_requests[-1]
     assert sent["messages"][-1] == {"role": "user", "content": "Hello, who are you?"}

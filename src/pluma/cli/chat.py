@@ -26,12 +26,17 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
-from pluma.cli.common import DataDirOption, SecretsOption, fail, open_manager, settings_for
+from pluma.cli.common import DataDirOption, SecretsOption, fail, open_services, settings_for
+
+if TYPE_CHECKING:
+    from pluma.server.chat import ChatRequest
+    from pluma.server.services import Services
 
 EXIT_CUT = 3
 """``pluma chat``'s exit status when the answer stopped at the token limit."""
@@ -60,17 +65,16 @@ def chat(
 ) -> None:
     """Send one prompt and stream the answer to the terminal."""
     from pluma import llm
-    from pluma.server.chat.codecs.errors import RequestError
-    from pluma.server.chat.codecs.openai_request import decode_reasoning
-    from pluma.server.chat.providers.base import ChatRequest
+    from pluma.server.chat import ChatRequest
 
-    try:
-        level = decode_reasoning(reasoning, "--reasoning")
-    except RequestError as exc:
-        raise fail(exc.problem, 2) from None
+    levels: tuple[str, ...] = typing.get_args(llm.ReasoningLevel)
+    reasoning = "off" if reasoning == "none" else reasoning
+    if reasoning is not None and reasoning not in levels:
+        raise fail(f"--reasoning: expected one of {', '.join(levels)}, got {reasoning!r}", 2)
+    level = typing.cast(llm.ReasoningLevel | None, reasoning)
     if max_tokens is not None and max_tokens <= 0:
         raise fail("--max-tokens must be a positive number", 2)
-    manager = open_manager(settings_for(data_dir, secrets))
+    services = open_services(settings_for(data_dir, secrets))
     request = ChatRequest(
         model=model or "",
         context=llm.Context(system_prompt=system or None, messages=[llm.UserMessage(prompt)]),
@@ -78,31 +82,27 @@ def chat(
         reasoning=level,
     )
     try:
-        code = asyncio.run(_stream(manager, request, connection))
+        code = asyncio.run(_stream(services, request, connection))
     except KeyboardInterrupt:
         typer.echo("", err=True)
         raise typer.Exit(130) from None
     raise typer.Exit(code)
 
 
-async def _stream(manager: Any, request: Any, connection: str | None) -> int:
-    import httpx
+async def _stream(services: Services, request: ChatRequest, connection: str | None) -> int:
     from rich.console import Console
 
     from pluma import llm
-    from pluma.server.chat.providers.bridge import events_for
-    from pluma.server.chat.routing import resolve_target
-    from pluma.server.http.failures import failure_for
+    from pluma.server.chat import open_chat
+    from pluma.server.errors import as_error
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     out = sys.stdout
-    async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as http:
+    async with services.http:  # this loop's client, closed with it
         try:
-            target = await resolve_target(manager, http, request.model, connection)
-            request.model = target.model
-            stream = events_for(target.provider, request)
+            stream = await open_chat(services.connections, services.http, request, connection)
         except Exception as exc:
-            err.print(f"pluma: {failure_for(exc).message}", style="red", markup=False)
+            err.print(f"pluma: {as_error(exc)}", style="red", markup=False)
             return 1
         last = ""  # which stream part printed last, to break lines between them
         async with stream:
@@ -145,7 +145,7 @@ async def _stream(manager: Any, request: Any, connection: str | None) -> int:
                     if isinstance(event.error, llm.ProviderError):
                         # The server's wording: a rejected key names `pluma keys set
                         # NAME`, a 404 the URL tried and the likely base-URL fix.
-                        message = failure_for(event.error).message
+                        message = str(as_error(event.error))
                     note = message or "the stream failed"
                     if last == "text":
                         note = f"the answer above is incomplete: {note}"
@@ -154,7 +154,7 @@ async def _stream(manager: Any, request: Any, connection: str | None) -> int:
     return 1
 
 
-def _cut_note(request: Any) -> str:
+def _cut_note(request: ChatRequest) -> str:
     limit = request.max_tokens
     if limit:
         return (

@@ -10,11 +10,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from pluma.server.config import Settings, SettingsError
+
+if TYPE_CHECKING:  # the CLI imports the server only when a command needs it
+    from pluma.server.profiles.connections import ConnectionManager
+    from pluma.server.services import Services
 
 T = TypeVar("T")
 
@@ -71,31 +75,26 @@ def describe_os_error(exc: OSError) -> str:
     return what
 
 
-def open_manager(settings: Settings) -> Any:
-    """The ConnectionManager over ``settings.data_dir`` (with the fallback
-    from PLUMA_BASE_URL, like the server)."""
-    from pluma.server.profiles.connections import (
-        ConnectionManager,
-        fallback_profile,
-        load_providers,
-    )
-    from pluma.server.storage.secrets import SecretStoreError, open_secret_store
+def open_services(settings: Settings) -> Services:
+    """The same :class:`~pluma.server.services.Services` ``pluma serve``
+    opens, over ``settings.data_dir`` (the stores are safe to edit while a
+    server runs). An unusable secret store exits with its message."""
+    from pluma.server.services import Services
+    from pluma.server.storage.secrets import SecretStoreError
 
-    load_providers()
     try:
-        secrets = open_secret_store(settings.secrets, settings.data_dir)
+        services = Services.open(settings)
     except SecretStoreError as exc:
         raise fail(str(exc)) from None
-    if secrets.notice and sys.stderr.isatty():
-        typer.echo(f"note: {secrets.notice}", err=True)
-    return ConnectionManager(
-        settings.data_dir,
-        secrets,
-        fallback=fallback_profile(
-            settings.base_url, settings.fallback_compat, settings.fallback_model
-        ),
-        fallback_key=settings.api_key,
-    )
+    if services.secrets.notice and sys.stderr.isatty():
+        typer.echo(f"note: {services.secrets.notice}", err=True)
+    return services
+
+
+def open_manager(settings: Settings) -> ConnectionManager:
+    """The chat ConnectionManager of :func:`open_services` (with the fallback
+    from PLUMA_BASE_URL, like the server)."""
+    return open_services(settings).connections
 
 
 @contextmanager

@@ -33,16 +33,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _row(cm: Any, profile: Any, active_id: str | None) -> dict[str, Any]:
-    return {
-        "id": profile.id,
-        "name": profile.name,
-        "compat": profile.compat,
-        "base_url": profile.base_url,
-        "default_model": profile.default_model,
-        "has_key": cm.has_key(profile),
-        "active": profile.id == active_id,
-        "fallback": cm.is_fallback(profile),
-    }
+    row: dict[str, Any] = cm.describe(profile, active_id)
+    return row
 
 
 @connections_app.command("list")

@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from pluma.cli.common import DataDirOption, SecretsOption, fail, run, settings_for
+from pluma.cli.common import DataDirOption, SecretsOption, fail, open_services, run, settings_for
 
 images_app = typer.Typer(
     help="Generate images through AUTOMATIC1111 or ComfyUI.", no_args_is_help=True
@@ -34,23 +34,13 @@ def register(app: typer.Typer) -> None:
 
 
 def open_image_manager(settings: Any) -> Any:
-    """The ImageConnectionManager over the data dir (with the
-    ``PLUMA_IMAGE_URL`` fallback, like the server)."""
-    import pluma.server.images  # noqa: F401  (registers the built-in providers)
-    from pluma.server.images.base import load_entry_points
-    from pluma.server.images.manager import ImageConnectionManager, image_fallback_profile
-    from pluma.server.storage.secrets import SecretStoreError, open_secret_store
-
-    for problem in load_entry_points():
+    """The ImageConnectionManager of the CLI's services (with the
+    ``PLUMA_IMAGE_URL`` fallback, like the server); plugin problems are
+    printed as warnings."""
+    services = open_services(settings)
+    for problem in services.problems:
         typer.echo(f"warning: {problem}", err=True)
-    try:
-        secrets = open_secret_store(settings.secrets, settings.data_dir)
-    except SecretStoreError as exc:
-        raise fail(str(exc)) from None
-    fallback = image_fallback_profile(
-        settings.image_url, settings.image_kind or "a1111", settings.image_key
-    )
-    return ImageConnectionManager(settings.data_dir, secrets, fallback=fallback)
+    return services.image_connections
 
 
 def _backend_errors(call: Any) -> Any:

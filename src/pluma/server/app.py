@@ -2,16 +2,17 @@
 
 Routers come from one list, :data:`ROUTER_MODULES`: each name is a module in
 :mod:`pluma.server.routes` exposing ``router`` (a FastAPI ``APIRouter``) and
-optionally ``async def startup(state)`` / ``async def shutdown(state)`` run
-in the lifespan; each part of the server adds its router by adding one name
-here.
+optionally ``async def shutdown(services)`` run when the server stops; each
+part of the server adds its router by adding one name here. Routes build
+nothing at start-up: every long-lived object comes from
+:class:`~pluma.server.services.Services`.
 
 The web page is served from ``src/pluma/server/static/`` at ``/`` when that
 directory exists (mounted after every router, so API routes win).
 
-Start-up (the lifespan) builds :class:`~pluma.server.state.ServerState`: the
-shared upstream HTTP client, the secret store, the provider registry, the
-connection manager (with the ``--base-url`` fallback) and first-run discovery.
+Start-up (the lifespan) opens :class:`~pluma.server.services.Services` over
+the server's pooled HTTP client, logs what it found and, on a first run,
+starts probing for local backends.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -37,25 +37,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pluma import __version__
 from pluma.llm.transport.http import close_shared_session
 from pluma.server.config import Settings
+from pluma.server.errors import HTTPError, InvalidRequest, PlumaError
 from pluma.server.http.client import new_http_client
-from pluma.server.http.errors import error_body
+from pluma.server.http.errors import error_response, shape_for
 from pluma.server.http.hot_routes import HotRoutes, hot_endpoints
 from pluma.server.http.security import SecurityMiddleware
-from pluma.server.profiles.connections import (
-    ConnectionManager,
-    ConnectionsError,
-    NoConnection,
-    ProfileInvalid,
-    ProfileNotFound,
-    ReadOnlyProfile,
-    fallback_profile,
-    load_providers,
-)
-from pluma.server.profiles.discovery import Discovery
-from pluma.server.state import ServerState
-from pluma.server.storage.conversations import ConversationStoreError
-from pluma.server.storage.documents import StoreError
-from pluma.server.storage.secrets import SecretStoreError, open_secret_store
+from pluma.server.services import Services
 
 log = logging.getLogger("pluma.server")
 
@@ -93,33 +80,6 @@ def _hot_first(modules: list[ModuleType]) -> list[ModuleType]:
     return sorted(modules, key=rank)
 
 
-def build_state(settings: Settings, http: httpx.AsyncClient) -> ServerState:
-    """Everything the routes share; raises SecretStoreError when a required
-    keyring is unusable (``--secrets keyring``)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    secrets = open_secret_store(settings.secrets, settings.data_dir)
-    problems = load_providers()
-    fallback = fallback_profile(
-        settings.base_url, settings.fallback_compat, settings.fallback_model
-    )
-    connections = ConnectionManager(
-        settings.data_dir,
-        secrets,
-        fallback=fallback,
-        fallback_key=settings.api_key,
-        http=http,
-    )
-    state = ServerState(
-        settings=settings,
-        http=http,
-        connections=connections,
-        secrets=secrets,
-        problems=problems,
-    )
-    state.discovery = Discovery(settings.discovery_targets, http)
-    return state
-
-
 def create_app(settings: Settings | None = None) -> PlumaApp:
     settings = settings or Settings.from_env()
     modules = router_modules()
@@ -128,43 +88,45 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         http = new_http_client()
         try:
-            state = build_state(settings, http)
+            services = Services.open(settings, http=http)
+            services.open_all()
+            await services.start()
         except BaseException:
             await http.aclose()
             raise
-        app.state.pluma = state
+        app.state.pluma = services
         log.info("data directory: %s", settings.data_dir)
-        log.info("secret store: %s", state.secrets.backend)
-        if state.secrets.notice:
-            log.warning("%s", state.secrets.notice)
-        secrets_problem = state.secrets.check()
+        log.info("secret store: %s", services.secrets.backend)
+        if services.secrets.notice:
+            log.warning("%s", services.secrets.notice)
+        secrets_problem = services.secrets.check()
         if secrets_problem is not None:
             log.error("secret store problem: %s", secrets_problem)
-        for problem in state.connections.problems:
+        if services.conversations is not None:
+            log.info("conversations: %s", services.conversations.path)
+        for problem in services.problems:
+            log.warning("start-up problem: %s", problem)
+        for problem in services.connections.problems:
             log.error("configuration problem: %s", problem)
         discovery_task: asyncio.Task[Any] | None = None
-        if settings.discovery and state.connections.active() is None:
+        if settings.discovery and services.connections.active() is None:
             log.info("no connection configured yet: probing for local backends")
-            discovery_task = asyncio.ensure_future(state.discovery.probe())
-        for module in modules:
-            hook: Callable[[ServerState], Awaitable[None]] | None = getattr(module, "startup", None)
-            if hook is not None:
-                await hook(state)
+            discovery_task = asyncio.ensure_future(services.discovery.probe())
         try:
             yield
         finally:
             for module in reversed(modules):
-                down: Callable[[ServerState], Awaitable[None]] | None = getattr(
+                down: Callable[[Services], Awaitable[None]] | None = getattr(
                     module, "shutdown", None
                 )
                 if down is not None:
                     with contextlib.suppress(Exception):
-                        await down(state)
+                        await down(services)
             if discovery_task is not None and not discovery_task.done():
                 discovery_task.cancel()
                 with contextlib.suppress(BaseException):
                     await discovery_task
-            await http.aclose()
+            await services.aclose()
             await close_shared_session()
 
     app = PlumaApp(
@@ -208,32 +170,6 @@ class PlumaApp(FastAPI):
 
 # -- errors ------------------------------------------------------------------
 
-_STATUS_FOR: tuple[tuple[type[Exception], int], ...] = (
-    (ProfileNotFound, 404),
-    (ProfileInvalid, 422),
-    (NoConnection, 409),
-    (ReadOnlyProfile, 409),
-    (SecretStoreError, 503),
-    (StoreError, 500),
-    (ConnectionsError, 400),
-)
-
-
-def _json_error(
-    request: Request,
-    status: int,
-    message: str,
-    *,
-    code: str | None = None,
-    param: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(
-        error_body(request.url.path, status, message, code=code, param=param),
-        status_code=status,
-        headers=headers,
-    )
-
 
 def describe_validation(errors: Any) -> str:
     """FastAPI's validation errors as one sentence naming each field."""
@@ -265,55 +201,44 @@ def describe_validation(errors: Any) -> str:
     return "; ".join(parts) or "the request is invalid"
 
 
+def _invalid(errors: Any) -> InvalidRequest:
+    """FastAPI's validation errors as one :class:`InvalidRequest`: a body that
+    is not JSON at all (or none) is a 400 ``invalid_json``, as on the chat
+    routes (a "json_invalid" loc is a character offset, not a field); any
+    other a 422 naming the first field."""
+    if any(
+        error.get("type") == "json_invalid"
+        or (error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",))
+        for error in errors
+    ):
+        invalid = InvalidRequest(describe_validation(errors))
+        invalid.code = "invalid_json"
+        return invalid
+    first = errors[0].get("loc", ()) if errors else ()
+    param = ".".join(str(p) for p in first[1:]) or None
+    return InvalidRequest(describe_validation(errors), param=param, status=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Every error leaves in the caller's protocol shape (see errors.py)."""
+    """Every error leaves through the one renderer, in the caller's shape
+    (see :mod:`pluma.server.http.errors`)."""
 
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return _json_error(request, exc.status_code, detail, headers=dict(exc.headers or {}))
+    async def render(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, RequestValidationError):
+            exc = _invalid(exc.errors())
+        response = error_response(exc, shape_for(request.url.path))
+        if isinstance(exc, StarletteHTTPException) and exc.headers:
+            response.headers.update(exc.headers)
+        return response
 
-    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = exc.errors()
-        if any(
-            error.get("type") == "json_invalid"
-            or (error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",))
-            for error in errors
-        ):
-            # A body that is not JSON at all (or none) is a 400, as on the chat
-            # routes; a "json_invalid" loc is a character offset, not a field.
-            return _json_error(request, 400, describe_validation(errors), code="invalid_json")
-        first = errors[0].get("loc", ()) if errors else ()
-        param = ".".join(str(p) for p in first[1:]) or None
-        return _json_error(
-            request, 422, describe_validation(errors), code="invalid_request", param=param
-        )
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's last resort answers text/plain: every error here is JSON,
+        # in the caller's shape, logged with its traceback (as_error does).
+        return error_response(exc, shape_for(request.url.path))
 
-    async def connections_error(request: Request, exc: Exception) -> JSONResponse:
-        status = next((s for cls, s in _STATUS_FOR if isinstance(exc, cls)), 400)
-        param = exc.field if isinstance(exc, ProfileInvalid) else None
-        return _json_error(request, status, str(exc), code=type(exc).__name__, param=param)
-
-    async def conversations_error(request: Request, exc: Exception) -> JSONResponse:
-        return _json_error(request, 503, str(exc), code="conversations_unavailable")
-
-    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        # Starlette's last resort answers text/plain; every error here is JSON.
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return _json_error(
-            request,
-            500,
-            f"internal error ({type(exc).__name__}); the server log has the details",
-            code="internal_error",
-        )
-
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(ConversationStoreError, conversations_error)
-    app.add_exception_handler(Exception, unexpected_error)
-    for cls in (ConnectionsError, SecretStoreError, StoreError):
-        app.add_exception_handler(cls, connections_error)
+    for cls in (StarletteHTTPException, RequestValidationError, PlumaError):
+        app.add_exception_handler(cls, render)
+    app.add_exception_handler(Exception, unexpected)
 
 
 API_PREFIXES = ("/v1/", "/api/")
@@ -343,22 +268,24 @@ def install_api_not_found(app: FastAPI, routes: list[Any]) -> None:
                 for method in route.methods
             }
         )
+        shape = shape_for(path)
         if allowed:
-            return _json_error(
-                request,
+            refused = HTTPError(
                 405,
                 f"{request.method} is not allowed on {path}; use {', '.join(allowed)}",
                 code="method_not_allowed",
-                headers={"allow": ", ".join(allowed)},
             )
-        return _json_error(
-            request,
+            response = error_response(refused, shape)
+            response.headers["allow"] = ", ".join(allowed)
+            return response
+        unknown = HTTPError(
             404,
             f"no route {request.method} {path}: the OpenAI-compatible API serves "
             "/v1/chat/completions and /v1/models, the Anthropic one /v1/messages; "
             "/openapi.json lists every route",
             code="not_found",
         )
+        return error_response(unknown, shape)
 
     for prefix in API_PREFIXES:
         app.add_api_route(

@@ -31,14 +31,18 @@ import logging
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 
 from pluma import llm
-from pluma.server.chat.providers.base import ChatRequest, ModelInfo, Provider, create_provider
+from pluma.server.chat.providers.base import ChatRequest, ModelInfo, Provider
 from pluma.server.chat.providers.bridge import events_for
+from pluma.server.errors import HTTPError, PlumaError, UpstreamError
 from pluma.server.profiles.chat import ConnectionProfile
+
+if TYPE_CHECKING:
+    from pluma.server.profiles.connections import ConnectionManager
 
 log = logging.getLogger("pluma.server.models")
 
@@ -50,9 +54,13 @@ MODEL_LIST_TTL = 30.0
 """Seconds an upstream's model list is reused for routing decisions."""
 
 
-class ModelRequired(llm.ConfigurationError):
+class ModelRequired(llm.ConfigurationError, PlumaError):
     """No model named, no default on the connection, and the upstream does
     not offer exactly one (a 400 ``model_required``; the page then asks)."""
+
+    status = 400
+    kind = "invalid_request_error"
+    code = "model_required"
 
     def __init__(self, profile: ConnectionProfile, models: list[str], problem: str = "") -> None:
         self.profile_name = profile.name
@@ -69,9 +77,13 @@ class ModelRequired(llm.ConfigurationError):
         )
 
 
-class UnknownModelPrefix(llm.ConfigurationError):
+class UnknownModelPrefix(llm.ConfigurationError, PlumaError):
     """``<prefix>/<model>`` where no connection is named ``prefix`` and the
     active upstream does not list the whole string (a 404 ``model_not_found``)."""
+
+    status = 404
+    kind = "not_found_error"
+    code = "model_not_found"
 
     def __init__(self, model: str, prefix: str, active: str, names: list[str]) -> None:
         self.model = model
@@ -103,7 +115,7 @@ class Routed:
 
 routed: ContextVar[Routed | None] = ContextVar("pluma_routed", default=None)
 """Set by :func:`resolve_target` for the rest of the request's task (and the
-tasks it starts), read by :func:`pluma.server.http.failures.failure_for`."""
+tasks it starts), read by :func:`pluma.server.errors.as_error`."""
 
 
 class ModelLists:
@@ -139,7 +151,7 @@ recent_models = ModelLists()
 
 
 async def resolve_target(
-    connections: Any,
+    connections: ConnectionManager | None,
     http: httpx.AsyncClient,
     model: str,
     connection: str | None = None,
@@ -172,7 +184,7 @@ async def resolve_target(
     # The profile in hand is resolved directly: asking ``provider_for(id)``
     # would look it up (and copy it) a second time.
     resolved = connections.resolve(profile)
-    provider = create_provider(resolved, http)
+    provider = connections.make_provider(resolved, http)
     if unmatched_prefix and model_id != profile.default_model:
         offered = await _listed(lists, provider, resolved)
         if offered is not None and model_id not in offered:
@@ -222,7 +234,7 @@ async def _only_model(lists: ModelLists, provider: Provider, profile: Connection
 
 
 async def open_chat(
-    connections: Any,
+    connections: ConnectionManager | None,
     http: httpx.AsyncClient,
     request: ChatRequest,
     connection: str | None = None,
@@ -240,10 +252,24 @@ async def open_chat(
     return events_for(target.provider, request)
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """One name a client may send as ``model``: ``id`` (a bare model id, or
+    ``<profile-name>/<model-id>``), the model as its upstream describes it,
+    and the profile it goes to. Routes encode these in their wire format."""
+
+    id: str
+    model: ModelInfo
+    profile: ConnectionProfile
+
+
 async def catalog(
-    connections: Any, http: httpx.AsyncClient, *, seconds: float = CATALOG_TIMEOUT
-) -> list[dict[str, Any]]:
-    """OpenAI model-list entries for every model a client may name.
+    connections: ConnectionManager | None,
+    http: httpx.AsyncClient,
+    *,
+    seconds: float = CATALOG_TIMEOUT,
+) -> list[CatalogEntry]:
+    """Every model a client may name.
 
     | entry                      | from                                    |
     |----------------------------|-----------------------------------------|
@@ -251,12 +277,11 @@ async def catalog(
     | ``<profile-name>/<model-id>`` | every profile, the active one included |
 
     All upstreams are asked at once, each for at most ``seconds``.
-    The active profile failing raises :class:`~pluma.server.http.failures.Failure`
-    (401 without a key, the upstream's 401 / 403 for a rejected key, else
-    502, message naming the upstream): a client must
-    learn that its default upstream is down. Another profile failing only
-    leaves its models out, with a warning in the log, so one stopped local
-    backend does not hide the others.
+    The active profile failing raises its error (401 without a key, the
+    upstream's 401 / 403 for a rejected key, else 502, message naming the
+    upstream): a client must learn that its default upstream is down. Another
+    profile failing only leaves its models out, with a warning in the log, so
+    one stopped local backend does not hide the others.
     """
     from pluma.server.profiles.connections import NoConnection
 
@@ -272,53 +297,42 @@ async def catalog(
     active_models = next(a for p, a in zip(profiles, answers, strict=True) if p.id == active.id)
     if isinstance(active_models, Exception):
         raise active_models
-    entries = [_entry(m.id, m, active) for m in active_models]
+    entries = [CatalogEntry(m.id, m, active) for m in active_models]
     for profile, answer in zip(profiles, answers, strict=True):
         if isinstance(answer, Exception):
             log.warning("models of connection %r left out of /v1/models: %s", profile.name, answer)
             continue
-        entries += [_entry(f"{profile.name}/{m.id}", m, profile) for m in answer]
+        entries += [CatalogEntry(f"{profile.name}/{m.id}", m, profile) for m in answer]
     return entries
 
 
-def _entry(model_id: str, model: ModelInfo, profile: ConnectionProfile) -> dict[str, Any]:
-    """One model in OpenAI's shape (``object``, ``created``, ``owned_by``) and,
-    side by side, Anthropic's (``type``, ``display_name``, ``created_at``), so
-    both SDKs' ``models.list()`` read it; each ignores the other's fields."""
-    display = model.display if model.display and model.display != model.id else ""
-    return {
-        "id": model_id,
-        "object": "model",
-        "created": 0,
-        "owned_by": model.family or profile.name,
-        "type": "model",
-        "display_name": f"{display} ({profile.name})" if display else model_id,
-        "created_at": "1970-01-01T00:00:00Z",
-    }
-
-
 async def _models_of(
-    connections: Any, http: httpx.AsyncClient, profile: ConnectionProfile, seconds: float
+    connections: ConnectionManager,
+    http: httpx.AsyncClient,
+    profile: ConnectionProfile,
+    seconds: float,
 ) -> list[ModelInfo] | Exception:
-    """The profile's models, or the failure (keys redacted) as a ``Failure``."""
-    from pluma.server.http.failures import Failure, failure_for
+    """The profile's models, or the failure (keys masked) as an error."""
+    from pluma.server.errors import as_error
     from pluma.server.profiles.upstream import check_upstream, listing_failure
 
     try:
         resolved = connections.resolve(profile)
-        provider = create_provider(resolved, http)
+        provider = connections.make_provider(resolved, http)
     except Exception as exc:
-        return failure_for(exc)
+        return as_error(exc)
     verdict = await check_upstream(provider, key=resolved.api_key, timeout=seconds)
     if verdict.ok:
         return verdict.models
     status, message = listing_failure(profile.name, verdict)
     if verdict.verdict == "no_key":
-        return Failure(401, "authentication_error", "no_api_key", message)
+        return HTTPError(401, message, code="no_api_key")
     if status in (401, 403):
-        kind = "authentication_error" if status == 401 else "permission_error"
-        return Failure(status, kind, "upstream_key_rejected", message, final=True)
-    code = (
+        rejected = HTTPError(status, message, code="upstream_key_rejected")
+        rejected.final = True
+        return rejected
+    error = UpstreamError(message)
+    error.code = (
         verdict.verdict if verdict.verdict.startswith("upstream") else f"upstream_{verdict.verdict}"
     )
-    return Failure(502, "api_error", code, message)
+    return error

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from pluma.server.chat.codecs.errors import RequestError
 from pluma.server.config import DEFAULT_MAX_MESSAGES
-from pluma.server.http.failures import Failure
+from pluma.server.errors import HTTPError
 
 
 async def read_json(request: Request) -> Any:
@@ -27,12 +27,11 @@ async def read_json(request: Request) -> Any:
         state = getattr(request.app.state, "pluma", None)
         limit = state.settings.max_messages if state is not None else DEFAULT_MAX_MESSAGES
         if len(messages) > limit:
-            raise Failure(
+            raise HTTPError(
                 413,
-                "request_too_large",
-                "too_many_messages",
                 f"messages has {len(messages)} items, more than the server's limit of {limit} "
                 "per request; send a shorter history, or start the server with a larger "
                 "PLUMA_MAX_MESSAGES",
+                code="too_many_messages",
             )
     return body

@@ -1,58 +1,60 @@
-"""Error bodies in the caller's own protocol.
+"""The one error renderer: any exception → a :class:`PlumaError` → the error
+body in the shape the client speaks.
 
-| path                  | shape                                                            |
-|-----------------------|------------------------------------------------------------------|
-| ``/v1/messages…``     | Anthropic: ``{"type": "error", "error": {"type", "message"}}``   |
-| everything else       | OpenAI: ``{"error": {"message", "type", "code", "param"}}``      |
+| shape         | who                                  | body                                                   |
+|---------------|--------------------------------------|--------------------------------------------------------|
+| ``anthropic`` | ``/v1/messages…`` (Anthropic SDKs)   | ``{"type": "error", "error": {"type", "message"}}``    |
+| ``openai``    | every other path: OpenAI SDKs, and   | ``{"error": {"message", "type", "code", "param"}}``    |
+|               | the page, which reads the same shape |                                                        |
 
-Both official SDKs surface ``error.message`` to the user, so every message
-says what happened and what to do.
+Both official SDKs surface ``error.message`` to the user, and the page shows
+it with a next step picked from ``code``. Before a stream starts a failure is
+an HTTP error; after, the stream encoders put the same body inline
+(``event: error``).
+
+Exceptions that are not a ``PlumaError`` are classified first by
+:func:`pluma.server.errors.as_error`.
+
+Keys never appear: upstream messages are masked by ``pluma.llm`` before they
+become errors, and the server's own messages never include a secret.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-# HTTP status → (OpenAI-style type, Anthropic type)
-_TYPES: dict[int, tuple[str, str]] = {
-    400: ("invalid_request_error", "invalid_request_error"),
-    401: ("authentication_error", "authentication_error"),
-    403: ("permission_error", "permission_error"),
-    404: ("not_found_error", "not_found_error"),
-    409: ("invalid_request_error", "invalid_request_error"),
-    413: ("request_too_large", "request_too_large"),
-    422: ("invalid_request_error", "invalid_request_error"),
-    429: ("rate_limit_error", "rate_limit_error"),
-    502: ("upstream_error", "api_error"),
-    503: ("overloaded_error", "overloaded_error"),
-}
+import orjson
+from starlette.responses import JSONResponse
+
+from pluma.server.errors import PlumaError, as_error
+
+Shape = Literal["openai", "anthropic"]
 
 
-def is_anthropic_path(path: str) -> bool:
-    return path == "/v1/messages" or path.startswith("/v1/messages/")
+def shape_for(path: str) -> Shape:
+    """The shape a path's clients read."""
+    return "anthropic" if path == "/v1/messages" or path.startswith("/v1/messages/") else "openai"
 
 
-def error_body(
-    path: str,
-    status: int,
-    message: str,
-    *,
-    code: str | None = None,
-    param: str | None = None,
-) -> dict[str, Any]:
-    openai_type, anthropic_type = _TYPES.get(
-        status,
-        ("invalid_request_error", "invalid_request_error")
-        if status < 500
-        else ("server_error", "api_error"),
-    )
-    if is_anthropic_path(path):
-        return {"type": "error", "error": {"type": anthropic_type, "message": message}}
+def error_body(error: PlumaError, shape: Shape, message: str | None = None) -> dict[str, Any]:
+    """``error`` in ``shape``; ``message`` replaces ``str(error)`` (a stream's
+    own words for its failure)."""
+    text = str(error) if message is None else message
+    if shape == "anthropic":
+        return {"type": "error", "error": {"type": error.kind, "message": text}}
     return {
-        "error": {
-            "message": message,
-            "type": openai_type,
-            "code": code or str(status),
-            "param": param,
-        }
+        "error": {"message": text, "type": error.kind, "code": error.code, "param": error.param}
     }
+
+
+def error_response(error: BaseException, shape: Shape) -> JSONResponse:
+    """The HTTP error answering ``error``, in ``shape``."""
+    found = as_error(error)
+    return JSONResponse(error_body(found, shape), status_code=found.status, headers=found.headers())
+
+
+def error_frame(error: PlumaError, shape: Shape, message: str | None = None) -> str:
+    """``error`` as one inline SSE ``error`` event, for a stream already under way."""
+    return (
+        "event: error\ndata: " + orjson.dumps(error_body(error, shape, message)).decode() + "\n\n"
+    )

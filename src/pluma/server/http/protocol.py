@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from pluma.server.errors import HTTPError
 from pluma.server.http.errors import error_body
 
 log = logging.getLogger("pluma.server")
@@ -107,7 +108,7 @@ _head_too_large = _Throttled()
 
 
 def _raw_response(status: int, message: str, code: str) -> bytes:
-    payload = json.dumps(error_body("", status, message, code=code)).encode()
+    payload = json.dumps(error_body(HTTPError(status, message, code=code), "openai")).encode()
     return b"".join(
         [
             STATUS_LINE[status],

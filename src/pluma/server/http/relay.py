@@ -13,7 +13,7 @@ the cancellation cannot cut it short.
 
 | body does                           | client gets                                |
 |-------------------------------------|--------------------------------------------|
-| raises :class:`Failure` before its first frame | that status with the protocol's JSON error |
+| raises before its first frame       | the error's status, its JSON body in ``shape`` |
 | yields frames                       | 200 ``text/event-stream`` with them        |
 | the client disconnects at any point | nothing more; upstream closed within ms    |
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import anyio
 import orjson
@@ -34,7 +33,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from pluma import llm
-from pluma.server.http.failures import Failure, failure_for, failure_from_event
+from pluma.server.errors import ClientClosed, UpstreamError, as_error, error_for_event
+from pluma.server.http.errors import Shape, error_body
 
 SSE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -46,18 +46,14 @@ SSE_HEADERS: list[tuple[bytes, bytes]] = [
 class RelayResponse(Response):
     """An ASGI response streaming ``body``'s frames (see the module table).
 
-    ``error_body`` renders a :class:`Failure` raised before the first frame in
-    the client's protocol.
+    An error raised before the first frame is answered in ``shape`` (see
+    :mod:`pluma.server.http.errors`).
     """
 
-    def __init__(
-        self,
-        body: AsyncIterator[str],
-        error_body: Callable[[Failure], dict[str, Any]],
-    ) -> None:
+    def __init__(self, body: AsyncIterator[str], shape: Shape) -> None:
         super().__init__(status_code=200, media_type="text/event-stream")
         self.frames = body
-        self.error_body = error_body
+        self.shape: Shape = shape
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Plain asyncio, not an anyio task group: one watcher task, and the
@@ -99,9 +95,9 @@ class RelayResponse(Response):
             first = await body.__anext__()
         except StopAsyncIteration:
             first = ""
-        except Exception as exc:  # Failure, or a server fault before anything was sent
-            failure = failure_for(exc)
-            payload = orjson.dumps(self.error_body(failure))
+        except Exception as exc:  # an error, or a server fault before anything was sent
+            failure = as_error(exc)
+            payload = orjson.dumps(error_body(failure, self.shape))
             await send(
                 {
                     "type": "http.response.start",
@@ -190,7 +186,7 @@ async def relay(
     """Encode ``stream``'s events into frames, one string per event.
 
     ``defer``: wait for the upstream's first real event before producing
-    anything, and raise :class:`Failure` if the stream fails before it (the
+    anything, and raise its error if the stream fails before it (the
     response then answers with an HTTP error). ``on_end`` gets the final
     message however the stream ends — done, error, or aborted because the
     client left (then with ``stop_reason`` ``aborted``).
@@ -200,7 +196,7 @@ async def relay(
         if defer:
             async for event in stream:
                 if event.type == "error":
-                    raise failure_from_event(event)
+                    raise error_for_event(event)
                 held.append(event)
                 if event.type != "start":
                     break
@@ -222,12 +218,12 @@ async def relay(
 
 
 async def drain(stream: llm.EventStream, receive: Receive | None = None) -> llm.AssistantMessage:
-    """The final message of a non-streaming call, or :class:`Failure`.
+    """The final message of a non-streaming call; raises the stream's error.
 
     With ``receive`` (the request's ASGI receive, its body already read), a
     client that disconnects while the reply is made cancels the upstream call
     at once, as on the streaming paths; this then raises a 499
-    :class:`Failure` that nobody reads.
+    :class:`ClientClosed` that nobody reads.
     """
     if receive is None:
         return await _drain(stream)
@@ -249,7 +245,7 @@ async def drain(stream: llm.EventStream, receive: Receive | None = None) -> llm.
     if isinstance(outcome, Exception):
         raise outcome
     if outcome is None:
-        raise Failure(499, "api_error", "client_closed", "the client closed the connection")
+        raise ClientClosed("the client closed the connection")
     return outcome
 
 
@@ -257,7 +253,7 @@ async def _drain(stream: llm.EventStream) -> llm.AssistantMessage:
     async with stream:
         async for event in stream:
             if event.type == "error":
-                raise failure_from_event(event)
+                raise error_for_event(event)
             if event.type == "done" and event.message is not None:
                 return event.message
-    raise Failure(502, "api_error", "upstream_error", "upstream: the stream ended without a reply")
+    raise UpstreamError("upstream: the stream ended without a reply")

@@ -42,14 +42,14 @@ import json
 import socket
 from collections.abc import Iterable
 from http.cookies import SimpleCookie
-from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pluma.server.config import LOOPBACK_NAMES, Settings, is_loopback_host
-from pluma.server.http.errors import error_body
+from pluma.server.errors import HTTPError
+from pluma.server.http.errors import error_body, shape_for
 from pluma.server.http.hops import HOP_HEADER
 from pluma.server.http.hops import accept as accept_hops
 
@@ -268,7 +268,8 @@ async def _refuse(
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
         return
-    body: Any = error_body(scope.get("path", ""), status, message, code=code)
+    path = scope.get("path", "")
+    body = error_body(HTTPError(status, message, code=code), shape_for(path))
     payload = json.dumps(body).encode()
     headers = [
         (b"content-type", b"application/json"),

@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import httpx
 
+from pluma.server.errors import PlumaError, kind_for
 from pluma.server.images.profiles import ImageConnectionProfile
 
 MAX_SEED = 2**32 - 1
@@ -220,7 +221,7 @@ ProgressCallback: TypeAlias = Callable[[Progress], Awaitable[None] | None]
 function. It runs inside the generation, so it should be quick."""
 
 
-class ImageBackendError(Exception):
+class ImageBackendError(PlumaError):
     """A failure the user can act on; ``str(error)`` is the message to show.
 
     | code             | meaning                                              | status |
@@ -243,6 +244,7 @@ class ImageBackendError(Exception):
         self.message = message
         self.code = code
         self.status = status
+        self.kind = kind_for(status)
 
 
 @runtime_checkable

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pluma.server.errors import PlumaError
 from pluma.server.images.base import ImageResult
 
 ID_PATTERN = re.compile(r"^\d{8}T\d{9}-[0-9a-f]{8}-\d{1,3}$")
@@ -40,8 +41,12 @@ EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 URL_PREFIX = "/api/images"
 
 
-class GalleryError(Exception):
+class GalleryError(PlumaError):
     """Saving or reading failed; the message names the file and the reason."""
+
+    status = 500
+    kind = "api_error"
+    code = "storage"
 
 
 @dataclass(slots=True)

@@ -39,18 +39,15 @@ from pluma.server.images.base import ImageProvider, create_image_provider, image
 from pluma.server.images.masking import masked
 from pluma.server.images.profiles import AUTH_KINDS, ImageConnectionProfile
 from pluma.server.images.workflows import check_workflow
-from pluma.server.profiles.connections import (
-    ConnectionsError,
-    NameTaken,
-    NoConnection,
-    ProfileInvalid,
-    ProfileNotFound,
-    ReadOnlyProfile,
-)
 from pluma.server.profiles.registry import (
     UNSET,
+    NoProfile,
+    ProfileInvalid,
     ProfileKind,
+    ProfileNameTaken,
+    ProfileReadOnly,
     ProfileRegistry,
+    UnknownProfile,
     check_base_url,
     check_changes,
     check_editable,
@@ -79,40 +76,39 @@ EDITABLE = (
 )
 
 
-class ImageProfileNotFound(ProfileNotFound):
+class ImageProfileNotFound(UnknownProfile):
+    code = "unknown_image_connection"
+
     def __init__(self, ref: str) -> None:
-        ConnectionsError.__init__(
-            self,
+        super().__init__(
+            ref,
             f"no image connection named or with id {ref!r}; list them with "
             "GET /api/image-connections or `pluma images connections list`",
         )
-        self.ref = ref
 
 
-class NoImageConnection(NoConnection):
+class NoImageConnection(NoProfile):
     """No image profile and no fallback (HTTP 409)."""
 
+    code = "no_image_connection"
+
     def __init__(self) -> None:
-        ConnectionsError.__init__(
-            self,
+        super().__init__(
             "no image connection is configured: add one (POST /api/image-connections, "
             "`pluma images connections add`) or start the server with --image-url",
         )
 
 
-class ImageNameTaken(NameTaken):
+class ImageNameTaken(ProfileNameTaken):
     def __init__(self, name: str) -> None:
-        ProfileInvalid.__init__(
-            self,
-            "name",
-            f"an image connection named {name!r} already exists (names are case-insensitive)",
+        super().__init__(
+            f"an image connection named {name!r} already exists (names are case-insensitive)"
         )
 
 
-class ImageReadOnlyProfile(ReadOnlyProfile):
+class ImageReadOnlyProfile(ProfileReadOnly):
     def __init__(self) -> None:
-        ConnectionsError.__init__(
-            self,
+        super().__init__(
             "the fallback image connection comes from --image-url / PLUMA_IMAGE_URL and cannot "
             "be changed here; add an image connection instead",
         )

@@ -36,15 +36,21 @@ from typing import Any
 
 import httpx
 
+from pluma import llm
+from pluma.server.chat.providers.adapted import AdapterProvider
 from pluma.server.chat.providers.base import Provider, create_provider, provider_kinds
 from pluma.server.profiles.chat import ConnectionProfile, ProfileTimeouts
 from pluma.server.profiles.registry import (
     NAME_MAX,
     UNSET,
     ConnectionsError,
+    NoProfile,
     ProfileInvalid,
     ProfileKind,
+    ProfileNameTaken,
+    ProfileReadOnly,
     ProfileRegistry,
+    UnknownProfile,
     check_base_url,
     check_changes,
     check_editable,
@@ -55,7 +61,7 @@ from pluma.server.profiles.registry import (
     new_id,
 )
 from pluma.server.storage.documents import StoreError
-from pluma.server.storage.secrets import SecretStore, connection_secret
+from pluma.server.storage.secrets import SecretStore, SecretStoreError, connection_secret
 
 log = logging.getLogger("pluma.connections")
 
@@ -69,23 +75,21 @@ CREDENTIAL_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "ses
 carries a credential too, and would be saved in plain text."""
 
 
-class ProfileNotFound(ConnectionsError, LookupError):
+class ProfileNotFound(UnknownProfile):
     def __init__(self, ref: str) -> None:
         super().__init__(
+            ref,
             f"no connection named or with id {ref!r}; list them with GET /api/connections "
-            "or `pluma connections list`"
+            "or `pluma connections list`",
         )
-        self.ref = ref
 
 
-class NameTaken(ProfileInvalid):
+class NameTaken(ProfileNameTaken):
     def __init__(self, name: str) -> None:
-        super().__init__(
-            "name", f"a connection named {name!r} already exists (names are case-insensitive)"
-        )
+        super().__init__(f"a connection named {name!r} already exists (names are case-insensitive)")
 
 
-class NoConnection(ConnectionsError):
+class NoConnection(NoProfile):
     def __init__(self) -> None:
         super().__init__(
             "no connection is configured: add one (POST /api/connections, "
@@ -93,7 +97,7 @@ class NoConnection(ConnectionsError):
         )
 
 
-class ReadOnlyProfile(ConnectionsError):
+class ReadOnlyProfile(ProfileReadOnly):
     def __init__(self) -> None:
         super().__init__(
             "the fallback connection comes from --base-url / PLUMA_BASE_URL and cannot be "
@@ -276,7 +280,11 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
         fallback: ConnectionProfile | None = None,
         fallback_key: str | None = None,
         http: httpx.AsyncClient | None = None,
+        llm_client: Callable[[], llm.Client] | None = None,
     ) -> None:
+        self.llm_client = llm_client
+        """Gives the client the built-in providers stream through (the
+        services' own, built on first use; None: the library's default)."""
         super().__init__(
             CONNECTIONS,
             data_dir,
@@ -296,6 +304,22 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
     def has_key(self, profile: ConnectionProfile | str) -> bool:
         return self._has_secret(profile if isinstance(profile, str) else profile.id)
 
+    def describe(self, profile: ConnectionProfile, active_id: str | None) -> dict[str, Any]:
+        """The one outward form of a profile (the HTTP API, ``/api/health``,
+        ``pluma connections list --json``): its stored form, never the key,
+        plus whether it has a key (None when the secret store cannot say: its
+        problem is listed in ``/api/health``), is the active one, is the fallback."""
+        try:
+            has_key: bool | None = self.has_key(profile)
+        except SecretStoreError:
+            has_key = None
+        return {
+            **profile_to_json(profile),
+            "has_key": has_key,
+            "active": profile.id == active_id,
+            "fallback": self.is_fallback(profile),
+        }
+
     # -- providers -------------------------------------------------------------
 
     def provider(self, http: httpx.AsyncClient | None = None) -> Provider:
@@ -311,7 +335,17 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
         when the profile's compat has no registered provider.
         """
         profile = self._pick(profile_id_or_name)
-        return create_provider(self.resolve(profile), self._client(http))
+        return self.make_provider(self.resolve(profile), http)
+
+    def make_provider(
+        self, resolved: ConnectionProfile, http: httpx.AsyncClient | None = None
+    ) -> Provider:
+        """A provider for a profile already resolved (its key filled in); the
+        built-in ones stream through :attr:`llm_client`."""
+        provider = create_provider(resolved, self._client(http))
+        if self.llm_client is not None and isinstance(provider, AdapterProvider):
+            provider.client = self.llm_client()
+        return provider
 
     # -- writing ---------------------------------------------------------------
 

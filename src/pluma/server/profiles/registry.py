@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from pluma.server.errors import PlumaError
 from pluma.server.storage.documents import (
     CorruptStoreError,
     DocumentStore,
@@ -59,17 +60,60 @@ UNSET: Any = object()
 NAME_MAX = 64
 
 
-class ConnectionsError(Exception):
-    """Base class of the managers' errors; ``str()`` is a message fit for the
-    user (``app.py`` maps each subclass to its HTTP status)."""
+class ConnectionsError(PlumaError):
+    """Base class of the profile managers' errors (chat and image alike);
+    ``str()`` is a message fit for the user."""
+
+    status = 400
+    kind = "invalid_request_error"
+    code = "invalid_request"
 
 
 class ProfileInvalid(ConnectionsError, ValueError):
     """A field has an unusable value; ``field`` names it."""
 
+    status = 422
+    code = "invalid_field"
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.param = field
+
+
+class UnknownProfile(ConnectionsError, LookupError):
+    """No profile with that name or id; ``ref`` is what was asked for."""
+
+    status = 404
+    kind = "not_found_error"
+    code = "unknown_connection"
+
+    def __init__(self, ref: str, message: str) -> None:
+        super().__init__(message)
+        self.ref = ref
+
+
+class ProfileNameTaken(ProfileInvalid):
+    """Another profile of the same kind has that name."""
+
+    code = "name_taken"
+
+    def __init__(self, message: str) -> None:
+        super().__init__("name", message)
+
+
+class ProfileReadOnly(ConnectionsError):
+    """The fallback profile comes from the command line and cannot be changed."""
+
+    status = 409
+    code = "read_only_connection"
+
+
+class NoProfile(ConnectionsError):
+    """A provider is wanted and there is no profile nor fallback."""
+
+    status = 409
+    code = "no_connection"
 
 
 def new_id(prefix: str = "") -> str:

@@ -14,7 +14,8 @@ and the CLI. Failures are classified:
 | no answer within the time limit               | ``timeout``      | no        | unknown      |
 | anything else (a provider bug, bad config)    | ``error``        | unknown   | unknown      |
 
-Every message is passed through :func:`~pluma.server.storage.secrets.redact` with the
+Every message is passed through :func:`pluma.llm.redact.mask` (the one masking
+rule, shared with the library, the images and the log filter) with the
 profile's key, so an upstream that echoes the key cannot leak it.
 """
 
@@ -28,8 +29,9 @@ from typing import Any
 import httpx
 
 from pluma.llm.errors import ConfigurationError, ProviderError
+from pluma.llm.redact import mask
 from pluma.server.chat.providers.base import ModelInfo, Provider
-from pluma.server.storage.secrets import redact
+from pluma.server.errors import PlumaError
 
 
 @dataclass(slots=True)
@@ -67,6 +69,8 @@ def _status_of(exc: BaseException) -> int | None:
         return exc.status
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code
+    if isinstance(exc, PlumaError):  # the status Pluma would answer with, not the upstream's
+        return None
     status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
     return status if isinstance(status, int) else None
 
@@ -100,7 +104,7 @@ async def check_upstream(
         # A ProviderError's str() ends with "(HTTP n)": its bare message is
         # taken so the status is said once.
         words = exc.message if isinstance(exc, ProviderError) else str(exc)
-        detail = redact(words, key)[:500]
+        detail = mask(words, (key,) if key else ())[:500]
         if status in (401, 403):
             hint = "set the right key" if has_key else "this upstream needs an API key: set one"
             return Verdict(

@@ -19,22 +19,18 @@ from pluma.server.chat.codecs.anthropic_stream import AnthropicEventEncoder
 from pluma.server.chat.codecs.request_fields import HEADER_FIELDS
 from pluma.server.chat.routing import open_chat
 from pluma.server.http.bodies import read_json
-from pluma.server.http.failures import Failure, error_response
+from pluma.server.http.errors import error_response
 from pluma.server.http.relay import RelayResponse, drain, relay
-from pluma.server.state import ServerState
+from pluma.server.services import Services
 
 router = APIRouter(tags=["anthropic"])
-
-
-def _error(exc: BaseException) -> JSONResponse:
-    return error_response(exc, Failure.anthropic_body)
 
 
 @router.post(
     "/v1/messages", summary="Anthropic Messages (stream and non-stream)", response_class=Response
 )
 async def messages(request: Request) -> Response:
-    state: ServerState = request.app.state.pluma
+    state: Services = request.app.state.pluma
     try:
         decoded = decode_messages_request(await read_json(request))
         chat_request = decoded.request
@@ -46,12 +42,12 @@ async def messages(request: Request) -> Response:
         requested = chat_request.model
         stream = await open_chat(state.connections, state.http, chat_request)
     except Exception as exc:
-        return _error(exc)
+        return error_response(exc, "anthropic")
     if decoded.stream:
         encoder = AnthropicEventEncoder(requested)
-        return RelayResponse(relay(stream, encoder.encode, defer=True), Failure.anthropic_body)
+        return RelayResponse(relay(stream, encoder.encode, defer=True), "anthropic")
     try:
         message = await drain(stream, request.receive)
     except Exception as exc:
-        return _error(exc)
+        return error_response(exc, "anthropic")
     return JSONResponse(encode_message(message, requested))

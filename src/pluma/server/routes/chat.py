@@ -1,9 +1,17 @@
 """``POST /api/chat``: the page's chat stream.
 
-Body: OpenAI-style ``messages`` plus optional ``model`` (a model id or
-``<connection>/<model id>``), ``connection`` (profile id or name),
-``conversation_id``, ``system``, ``reasoning``, ``temperature``,
-``max_tokens``, ``tools``.
+Two bodies:
+
+| body                                   | history sent upstream                        |
+|----------------------------------------|----------------------------------------------|
+| ``conversation_id`` + ``message`` (the | the conversation as stored, then the new     |
+| page; see :mod:`..chat.codecs.page_request`) | turn: thinking signatures, tool calls and |
+|                                        | tool results kept exactly                    |
+| OpenAI-style ``messages`` (API clients)| ``messages`` as sent                         |
+
+Both take optional ``model`` (a model id or ``<connection>/<model id>``),
+``connection`` (profile id or name), ``system``, ``reasoning``,
+``temperature``, ``max_tokens``, ``tools``.
 
 Answer: OpenAI ``chat.completion.chunk`` lines, then always a usage chunk
 (``choices: []``) whose ``usage`` adds ``cost`` (US dollars: ``input``,
@@ -15,7 +23,8 @@ page renders inline. Caller mistakes (bad body, unknown connection or
 conversation, no key) are answered before streaming with a 4xx JSON error.
 
 Conversation hook: with ``conversation_id`` (and a conversation store), the
-last user turn is saved before streaming and the assistant's reply after it
+new turn (the page's ``message``, or the last non-assistant message of
+``messages``) is saved before streaming and the assistant's reply after it
 ends — finished, failed, or cut short by the client leaving (then with stop
 reason ``aborted`` and whatever had arrived).
 
@@ -42,15 +51,16 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from pluma import llm
-from pluma.server.chat.codecs.fields import opt_str
+from pluma.server.chat.codecs.fields import opt_str, require_object
 from pluma.server.chat.codecs.openai_request import decode_chat_completions, decode_reasoning
 from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
+from pluma.server.chat.codecs.page_request import decode_page_turn, is_page_turn
 from pluma.server.chat.routing import open_chat
 from pluma.server.http.bodies import read_json
-from pluma.server.http.failures import Failure, error_response
+from pluma.server.http.errors import error_response
 from pluma.server.http.relay import RelayResponse, relay
-from pluma.server.state import ServerState
-from pluma.server.storage.conversations import ConversationNotFound
+from pluma.server.services import Services
+from pluma.server.storage.conversations import ConversationNotFound, ConversationsUnavailable
 
 log = logging.getLogger("pluma.server.chat")
 
@@ -63,54 +73,50 @@ router = APIRouter(tags=["chat"])
     response_class=Response,
 )
 async def chat(request: Request) -> Response:
-    state: ServerState = request.app.state.pluma
+    state: Services = request.app.state.pluma
     try:
         return await _start(request, state)
     except Exception as exc:
-        return error_response(exc, Failure.openai_body)
+        return error_response(exc, "openai")
 
 
-async def _start(request: Request, state: ServerState) -> Response:
-    body = await read_json(request)
-    decoded = decode_chat_completions(body, require_model=False, page=True)
-    chat_request = decoded.request
+async def _start(request: Request, state: Services) -> Response:
+    body = require_object(await read_json(request), "body")
+    store = state.conversations
+    new: list[llm.Message]
+    conversation_id: str | None
+    if is_page_turn(body):  # the history is the store's
+        page = decode_page_turn(body)
+        chat_request, conversation_id, new = page.request, page.conversation_id, page.turn
+        if store is None:
+            raise ConversationsUnavailable
+        stored = store.get(conversation_id).messages
+        chat_request.context.messages = [*stored, *new]
+    else:  # the client sends the whole history (API clients)
+        chat_request = decode_chat_completions(body, require_model=False, page=True).request
+        conversation_id = opt_str(body, "conversation_id", "conversation_id")
+        if conversation_id and store is not None and not store.exists(conversation_id):
+            raise ConversationNotFound(conversation_id)
+        last = chat_request.context.messages[-1]
+        new = [last] if last.role != "assistant" else []
+    if body.get("reasoning") is not None:
+        chat_request.reasoning = decode_reasoning(body["reasoning"], "reasoning")
     connection = opt_str(body, "connection", "connection")
-    conversation_id = opt_str(body, "conversation_id", "conversation_id")
     system = opt_str(body, "system", "system")
     if system:
         prompt = chat_request.context.system_prompt
         chat_request.context.system_prompt = f"{system}\n\n{prompt}" if prompt else system
-    if body.get("reasoning") is not None:
-        chat_request.reasoning = decode_reasoning(body["reasoning"], "reasoning")
-    store = state.conversations
-    if conversation_id and store is not None and not store.exists(conversation_id):
-        raise _unknown(conversation_id)
     requested = chat_request.model
     stream = await open_chat(state.connections, state.http, chat_request, connection)
     on_end: Callable[[llm.AssistantMessage], None] | None = None
     if conversation_id and store is not None:
-        last = chat_request.context.messages[-1]
-        try:
-            if last.role != "assistant":
-                store.add_message(conversation_id, last)
-            on_end = _saver(store, conversation_id, _Turn.now(store, conversation_id))
-        except ConversationNotFound:  # deleted since the check above
-            raise _unknown(conversation_id) from None
+        for message in new:  # raises ConversationNotFound if deleted meanwhile
+            store.add_message(conversation_id, message)
+        on_end = _saver(store, conversation_id, _Turn.now(store, conversation_id))
     encoder = OpenAIChunkEncoder(
         requested or chat_request.model, include_usage=True, include_cost=True
     )
-    return RelayResponse(
-        relay(stream, encoder.encode, defer=False, on_end=on_end), Failure.openai_body
-    )
-
-
-def _unknown(conversation_id: str) -> Failure:
-    return Failure(
-        404,
-        "not_found_error",
-        "unknown_conversation",
-        f"no conversation with id {conversation_id!r}; create one with POST /api/conversations",
-    )
+    return RelayResponse(relay(stream, encoder.encode, defer=False, on_end=on_end), "openai")
 
 
 @dataclass(frozen=True, slots=True)

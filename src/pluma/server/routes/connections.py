@@ -30,7 +30,7 @@ from pluma.server.profiles.chat import ConnectionProfile
 from pluma.server.profiles.connections import ConnectionManager, ProfileInvalid
 from pluma.server.profiles.presets import connection_presets
 from pluma.server.profiles.upstream import check_upstream, listing_failure
-from pluma.server.state import ServerState, get_state
+from pluma.server.services import Services, get_services
 
 router = APIRouter(tags=["connections"])
 
@@ -82,18 +82,7 @@ class ConnectionOut(BaseModel):
 
 
 def _out(cm: ConnectionManager, profile: ConnectionProfile, active_id: str | None) -> ConnectionOut:
-    return ConnectionOut(
-        id=profile.id,
-        name=profile.name,
-        compat=profile.compat,
-        base_url=profile.base_url,
-        default_model=profile.default_model,
-        headers=dict(profile.headers),
-        timeouts=dataclasses.asdict(profile.timeouts),
-        has_key=cm.has_key(profile),
-        active=profile.id == active_id,
-        fallback=cm.is_fallback(profile),
-    )
+    return ConnectionOut(**cm.describe(profile, active_id))
 
 
 @router.get("/api/providers")
@@ -108,7 +97,7 @@ def list_presets() -> dict[str, Any]:
 
 
 @router.get("/api/connections")
-def list_connections(state: ServerState = Depends(get_state)) -> dict[str, Any]:
+def list_connections(state: Services = Depends(get_services)) -> dict[str, Any]:
     cm: ConnectionManager = state.connections
     active_id, profiles = cm.listing()
     return {
@@ -119,7 +108,7 @@ def list_connections(state: ServerState = Depends(get_state)) -> dict[str, Any]:
 
 @router.post("/api/connections", status_code=201)
 def create_connection(
-    body: ConnectionCreate, state: ServerState = Depends(get_state)
+    body: ConnectionCreate, state: Services = Depends(get_services)
 ) -> ConnectionOut:
     cm: ConnectionManager = state.connections
     profile = cm.create(
@@ -136,14 +125,14 @@ def create_connection(
 
 
 @router.get("/api/connections/{ref}")
-def get_connection(ref: str, state: ServerState = Depends(get_state)) -> ConnectionOut:
+def get_connection(ref: str, state: Services = Depends(get_services)) -> ConnectionOut:
     cm: ConnectionManager = state.connections
     return _out(cm, cm.lookup(ref), cm.active_id)
 
 
 @router.put("/api/connections/{ref}")
 def update_connection(
-    ref: str, body: ConnectionUpdate, state: ServerState = Depends(get_state)
+    ref: str, body: ConnectionUpdate, state: Services = Depends(get_services)
 ) -> ConnectionOut:
     cm: ConnectionManager = state.connections
     profile = cm.lookup(ref)
@@ -165,20 +154,20 @@ def update_connection(
 
 
 @router.delete("/api/connections/{ref}", status_code=204)
-def delete_connection(ref: str, state: ServerState = Depends(get_state)) -> Response:
+def delete_connection(ref: str, state: Services = Depends(get_services)) -> Response:
     cm: ConnectionManager = state.connections
     cm.delete(cm.lookup(ref).id)
     return Response(status_code=204)
 
 
 @router.post("/api/connections/{ref}/activate")
-def activate_connection(ref: str, state: ServerState = Depends(get_state)) -> ConnectionOut:
+def activate_connection(ref: str, state: Services = Depends(get_services)) -> ConnectionOut:
     cm: ConnectionManager = state.connections
     chosen = cm.activate(cm.lookup(ref).id)
     return _out(cm, chosen, chosen.id)
 
 
-def _provider(state: ServerState, profile: ConnectionProfile) -> tuple[Any, str | None]:
+def _provider(state: Services, profile: ConnectionProfile) -> tuple[Any, str | None]:
     cm: ConnectionManager = state.connections
     resolved = cm.resolve(profile)
     try:
@@ -189,7 +178,7 @@ def _provider(state: ServerState, profile: ConnectionProfile) -> tuple[Any, str 
 
 
 @router.post("/api/connections/{ref}/test")
-async def test_connection(ref: str, state: ServerState = Depends(get_state)) -> dict[str, Any]:
+async def test_connection(ref: str, state: Services = Depends(get_services)) -> dict[str, Any]:
     cm: ConnectionManager = state.connections
     profile = cm.lookup(ref)
     provider, key = _provider(state, profile)
@@ -200,7 +189,7 @@ async def test_connection(ref: str, state: ServerState = Depends(get_state)) -> 
 @router.get("/api/models")
 async def list_models(
     connection: str | None = Query(default=None, description="profile id or name; default: active"),
-    state: ServerState = Depends(get_state),
+    state: Services = Depends(get_services),
 ) -> dict[str, Any]:
     cm: ConnectionManager = state.connections
     if connection:
@@ -227,7 +216,7 @@ async def list_models(
 
 
 @router.get("/api/discovery")
-async def discovery(state: ServerState = Depends(get_state)) -> dict[str, Any]:
+async def discovery(state: Services = Depends(get_services)) -> dict[str, Any]:
     found = await state.discovery.results()
     return {
         "targets": [{"label": label, "base_url": url} for label, url in state.discovery.targets],

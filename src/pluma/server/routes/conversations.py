@@ -18,21 +18,18 @@ shape ``{"error": {"message", "type", "code"}}``.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from pluma import llm
-from pluma.server.http.errors import error_body
+from pluma.server.services import get_services
 from pluma.server.storage.conversations import (
-    FILENAME,
     ConversationNotFound,
     ConversationStore,
     ConversationSummary,
-    damage_advice,
+    ConversationsUnavailable,
 )
 
 router = APIRouter(tags=["conversations"])
@@ -108,61 +105,13 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def startup(state: Any) -> None:
-    """Open ``<datadir>/conversations.sqlite3`` into ``state.conversations``.
-    A store that cannot open is a start-up problem (shown by /api/health),
-    not a fatal one: chat still works without history."""
-    try:
-        state.conversations = ConversationStore.open(state.settings.data_dir)
-    except (OSError, sqlite3.Error) as exc:
-        problem = f"conversation history is off: cannot open {FILENAME} in {state.settings.data_dir}: {exc}"
-        if isinstance(exc, sqlite3.DatabaseError):
-            problem = f"conversation history is off: {damage_advice(state.settings.data_dir / FILENAME, str(exc))}"
-        log.error("%s", problem)
-        state.problems.append(problem)
-        return
-    damage = state.conversations.check()
-    if damage is not None:
-        log.error("%s", damage)  # /api/health shows it from the store
-    log.info("conversations: %s", state.conversations.path)
-
-
-async def shutdown(state: Any) -> None:
-    store = getattr(state, "conversations", None)
-    if isinstance(store, ConversationStore):
-        store.close()
-        state.conversations = None
-
-
-def _error(status: int, message: str, code: str) -> Response:
-    """The server's error shape (pluma.server.http.errors), like every other route."""
-    return JSONResponse(error_body("/api/conversations", status, message, code=code), status)
-
-
-def _not_found(exc: ConversationNotFound) -> Response:
-    return _error(404, str(exc), "conversation_not_found")
-
-
-class StoreUnavailable(Exception):
-    pass
-
-
 def _store(request: Request) -> ConversationStore:
-    state = getattr(request.app.state, "pluma", None)
-    store = getattr(state, "conversations", None)
+    """The store; errors (unavailable, unknown id) render through the app's
+    one error handler."""
+    store = get_services(request).conversations
     if store is None:
-        raise StoreUnavailable
-    assert isinstance(store, ConversationStore)
+        raise ConversationsUnavailable
     return store
-
-
-def _unavailable() -> Response:
-    return _error(
-        503,
-        "the conversation store is not open (see the server log for why, e.g. an "
-        "unwritable data dir); chat still works, but history is not saved",
-        "conversations_unavailable",
-    )
 
 
 def _out(summary: ConversationSummary) -> ConversationOut:
@@ -181,10 +130,7 @@ def _out(summary: ConversationSummary) -> ConversationOut:
 @router.get("/api/conversations", response_model=ConversationList)
 def list_conversations(request: Request) -> ConversationList | Response:
     """Every conversation, most recently updated first."""
-    try:
-        store = _store(request)
-    except StoreUnavailable:
-        return _unavailable()
+    store = _store(request)
     return ConversationList(conversations=[_out(s) for s in store.list()])
 
 
@@ -194,10 +140,7 @@ def create_conversation(
 ) -> ConversationOut | Response:
     """Start an empty conversation; its title comes from the first user
     message unless one is given."""
-    try:
-        store = _store(request)
-    except StoreUnavailable:
-        return _unavailable()
+    store = _store(request)
     body = body or ConversationCreate()
     summary = store.create(body.title, body.system_prompt, body.model, body.connection)
     return _out(summary)
@@ -210,12 +153,7 @@ def create_conversation(
 )
 def get_conversation(request: Request, conversation_id: str) -> ConversationWithMessages | Response:
     """One conversation with all its messages."""
-    try:
-        conversation = _store(request).get(conversation_id)
-    except StoreUnavailable:
-        return _unavailable()
-    except ConversationNotFound as exc:
-        return _not_found(exc)
+    conversation = _store(request).get(conversation_id)
     out = _out(conversation.summary)
     return ConversationWithMessages(
         **out.model_dump(),
@@ -230,18 +168,13 @@ def update_conversation(
     request: Request, conversation_id: str, body: ConversationPatch
 ) -> ConversationOut | Response:
     """Rename it, or change its system prompt, model or connection."""
-    try:
-        summary = _store(request).update(
-            conversation_id,
-            title=None if body.title is None else body.title.strip(),
-            system_prompt=body.system_prompt,
-            model=body.model,
-            connection=body.connection,
-        )
-    except StoreUnavailable:
-        return _unavailable()
-    except ConversationNotFound as exc:
-        return _not_found(exc)
+    summary = _store(request).update(
+        conversation_id,
+        title=None if body.title is None else body.title.strip(),
+        system_prompt=body.system_prompt,
+        model=body.model,
+        connection=body.connection,
+    )
     return _out(summary)
 
 
@@ -255,22 +188,13 @@ def truncate_conversation(
 ) -> ConversationOut | Response:
     """Drop every message after the first ``keep`` (used by Regenerate and
     edit-and-resend, which replace the end of the conversation)."""
-    try:
-        summary = _store(request).truncate(conversation_id, body.keep)
-    except StoreUnavailable:
-        return _unavailable()
-    except ConversationNotFound as exc:
-        return _not_found(exc)
+    summary = _store(request).truncate(conversation_id, body.keep)
     return _out(summary)
 
 
 @router.delete("/api/conversations/{conversation_id}", status_code=204, responses=_NOT_FOUND)
 def delete_conversation(request: Request, conversation_id: str) -> Response:
     """Delete the conversation and its messages."""
-    try:
-        deleted = _store(request).delete(conversation_id)
-    except StoreUnavailable:
-        return _unavailable()
-    if not deleted:
-        return _not_found(ConversationNotFound(conversation_id))
+    if not _store(request).delete(conversation_id):
+        raise ConversationNotFound(conversation_id)
     return Response(status_code=204)

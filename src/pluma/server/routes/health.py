@@ -20,20 +20,18 @@ from fastapi import APIRouter, Depends
 
 from pluma import __version__
 from pluma.server.profiles.upstream import Verdict, check_upstream
-from pluma.server.state import ServerState, get_state
-from pluma.server.storage.secrets import SecretStoreError
+from pluma.server.services import Services, get_services
 
 router = APIRouter(tags=["health"])
 
 UPSTREAM_TIMEOUT = 3.0
 UPSTREAM_TTL = 5.0
-_CACHE = "health.upstream"
 
 
-async def _checked(state: ServerState, provider: Any, profile_id: str, key: str | None) -> Verdict:
+async def _checked(state: Services, provider: Any, profile_id: str, key: str | None) -> Verdict:
     fingerprint = hashlib.sha256((key or "").encode()).hexdigest()[:16]
     cache_key = (profile_id, provider.id, provider.upstream, fingerprint)
-    cache: dict[Any, tuple[float, Verdict]] = state.extras.setdefault(_CACHE, {})
+    cache = state.upstream_checks
     hit = cache.get(cache_key)
     now = time.monotonic()
     if hit is not None and now - hit[0] < UPSTREAM_TTL:
@@ -44,30 +42,21 @@ async def _checked(state: ServerState, provider: Any, profile_id: str, key: str 
     return verdict
 
 
-def _store_problems(state: ServerState) -> list[str]:
+def _store_problems(state: Services) -> list[str]:
     """What is wrong with the files the server keeps (each message says what
     to do); none of them stops the server from answering."""
     found = []
     secrets_problem = state.secrets.check()
     if secrets_problem is not None:
         found.append(secrets_problem)
-    conversations = getattr(state, "conversations", None)
-    damage = getattr(conversations, "problem", None)
+    damage = getattr(state.conversations, "problem", None)
     if isinstance(damage, str):
         found.append(damage)
     return found
 
 
-def _has_key(cm: Any, profile: Any) -> bool | None:
-    """None when the secret store cannot say (its problem is listed)."""
-    try:
-        return bool(cm.has_key(profile))
-    except SecretStoreError:
-        return None
-
-
 @router.get("/api/health")
-async def health(upstream: bool = True, state: ServerState = Depends(get_state)) -> dict[str, Any]:
+async def health(upstream: bool = True, state: Services = Depends(get_services)) -> dict[str, Any]:
     cm = state.connections
     problems = [*state.problems, *cm.problems, *_store_problems(state)]
     active = cm.active()
@@ -93,18 +82,10 @@ async def health(upstream: bool = True, state: ServerState = Depends(get_state))
             "`pluma connections add`, or start with --base-url; see GET /api/discovery for "
             "local backends found on this machine"
         )
-        found = state.discovery.results_if_ready() if state.discovery is not None else None
+        found = state.discovery.results_if_ready()
         body["discovered"] = [f.as_json() for f in found] if found is not None else None
         return body
-    body["active"] = {
-        "id": active.id,
-        "name": active.name,
-        "compat": active.compat,
-        "base_url": active.base_url,
-        "default_model": active.default_model,
-        "fallback": cm.is_fallback(active),
-        "has_key": _has_key(cm, active),
-    }
+    body["active"] = cm.describe(active, active.id)
     body["provider"] = active.compat
     body["upstream"] = active.base_url
     try:

@@ -66,8 +66,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 import pluma.server.images  # noqa: F401  (registers the built-in providers)
+from pluma.server.errors import HTTPError, InternalError, PlumaError
 from pluma.server.http.errors import error_body
-from pluma.server.http.failures import Failure
 from pluma.server.http.relay import RelayResponse
 from pluma.server.images import queue
 from pluma.server.images.a1111 import sniff_mime
@@ -82,19 +82,17 @@ from pluma.server.images.base import (
     LoraRef,
     Progress,
     image_provider_kinds,
-    load_entry_points,
 )
 from pluma.server.images.gallery import Gallery, GalleryError
 from pluma.server.images.jobs import GenerationJob, wait_for_cleanups
 from pluma.server.images.manager import (
     ImageConnectionManager,
     NoImageConnection,
-    image_fallback_profile,
 )
 from pluma.server.images.profiles import ImageConnectionProfile
 from pluma.server.images.workflows import PLACEHOLDERS, default_workflow
 from pluma.server.profiles.connections import ProfileInvalid
-from pluma.server.state import ServerState, get_state
+from pluma.server.services import Services, get_services
 
 log = logging.getLogger("pluma.images")
 
@@ -104,38 +102,8 @@ TEST_TIMEOUT = 10.0
 LIST_TIMEOUT = 30.0
 
 
-# -- start-up --------------------------------------------------------------------
-
-
-async def startup(state: ServerState) -> None:
-    """Build the image connection manager (with the ``--image-url`` fallback)."""
-    settings = state.settings
-    for problem in load_entry_points():
-        state.problems.append(problem)
-        log.warning("%s", problem)
-    kind = getattr(settings, "image_kind", None) or "a1111"
-    fallback = image_fallback_profile(
-        getattr(settings, "image_url", None), kind, getattr(settings, "image_key", None)
-    )
-    if fallback is not None and kind not in image_provider_kinds():
-        state.problems.append(
-            f"--image-kind {kind!r} is not a registered image provider "
-            f"(registered: {', '.join(image_provider_kinds())})"
-        )
-    manager = ImageConnectionManager(
-        settings.data_dir, state.secrets, fallback=fallback, http=state.http
-    )
-    state.image_connections = manager
-    for problem in manager.problems:
-        state.problems.append(problem)
-        log.error("configuration problem: %s", problem)
-
-
-def _manager(state: ServerState) -> ImageConnectionManager:
-    manager: ImageConnectionManager | None = state.image_connections
-    if manager is None:
-        raise HTTPException(503, detail="image connections are not available (start-up failed)")
-    return manager
+def _manager(state: Services) -> ImageConnectionManager:
+    return state.image_connections
 
 
 # -- connections -----------------------------------------------------------------
@@ -221,7 +189,7 @@ def list_image_providers() -> dict[str, Any]:
 
 
 @router.get("/api/image-connections", summary="Image connection profiles")
-def list_image_connections(state: ServerState = Depends(get_state)) -> dict[str, Any]:
+def list_image_connections(state: Services = Depends(get_services)) -> dict[str, Any]:
     manager = _manager(state)
     active_id, profiles = manager.listing()
     return {
@@ -232,7 +200,7 @@ def list_image_connections(state: ServerState = Depends(get_state)) -> dict[str,
 
 @router.post("/api/image-connections", status_code=201, summary="Add an image connection")
 def create_image_connection(
-    body: ImageConnectionCreate, state: ServerState = Depends(get_state)
+    body: ImageConnectionCreate, state: Services = Depends(get_services)
 ) -> ImageConnectionOut:
     manager = _manager(state)
     profile = manager.create(
@@ -251,14 +219,14 @@ def create_image_connection(
 
 
 @router.get("/api/image-connections/{ref}", summary="One image connection (id or name)")
-def get_image_connection(ref: str, state: ServerState = Depends(get_state)) -> ImageConnectionOut:
+def get_image_connection(ref: str, state: Services = Depends(get_services)) -> ImageConnectionOut:
     manager = _manager(state)
     return _out(manager, manager.lookup(ref), manager.active_id)
 
 
 @router.put("/api/image-connections/{ref}", summary="Change an image connection")
 def update_image_connection(
-    ref: str, body: ImageConnectionUpdate, state: ServerState = Depends(get_state)
+    ref: str, body: ImageConnectionUpdate, state: Services = Depends(get_services)
 ) -> ImageConnectionOut:
     manager = _manager(state)
     profile = manager.lookup(ref)
@@ -279,7 +247,7 @@ def update_image_connection(
 @router.delete(
     "/api/image-connections/{ref}", status_code=204, summary="Remove an image connection"
 )
-def delete_image_connection(ref: str, state: ServerState = Depends(get_state)) -> Response:
+def delete_image_connection(ref: str, state: Services = Depends(get_services)) -> Response:
     manager = _manager(state)
     manager.delete(manager.lookup(ref).id)
     return Response(status_code=204)
@@ -287,7 +255,7 @@ def delete_image_connection(ref: str, state: ServerState = Depends(get_state)) -
 
 @router.post("/api/image-connections/{ref}/activate", summary="Make an image connection active")
 def activate_image_connection(
-    ref: str, state: ServerState = Depends(get_state)
+    ref: str, state: Services = Depends(get_services)
 ) -> ImageConnectionOut:
     manager = _manager(state)
     chosen = manager.activate(manager.lookup(ref).id)
@@ -296,7 +264,7 @@ def activate_image_connection(
 
 @router.post("/api/image-connections/{ref}/test", summary="Check an image connection")
 async def test_image_connection(
-    ref: str, state: ServerState = Depends(get_state)
+    ref: str, state: Services = Depends(get_services)
 ) -> dict[str, Any]:
     """Ping the backend and list its checkpoints. Always 200: ``ok`` says
     whether it worked and ``message`` what to fix."""
@@ -388,13 +356,9 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {orjson.dumps(data).decode()}\n\n"
 
 
-def _error_data(message: str, code: str, status: int) -> dict[str, Any]:
-    kind = "invalid_request_error" if status < 500 else "upstream_error"
-    return {"error": {"message": message, "type": kind, "code": code}}
-
-
-def _error_frame(message: str, code: str, status: int) -> str:
-    return _sse("error", _error_data(message, code, status))
+def _error_data(error: PlumaError) -> dict[str, Any]:
+    """An error event's data: the server's one error body (OpenAI's shape)."""
+    return error_body(error, "openai")
 
 
 def _progress_json(progress: Progress, previews: bool) -> dict[str, Any]:
@@ -414,27 +378,30 @@ def _progress_json(progress: Progress, previews: bool) -> dict[str, Any]:
 
 
 def _finisher(
-    state: ServerState, profile: ImageConnectionProfile
+    state: Services, profile: ImageConnectionProfile
 ) -> Callable[[GenerationJob], Awaitable[tuple[str, Any]]]:
     """What ends a job's stream: its result saved to the gallery, or why not."""
 
     async def finish(job: GenerationJob) -> tuple[str, Any]:
         if job.cancelled:
-            return "error", _error_data("the generation was cancelled", "cancelled", 400)
+            return "error", _error_data(
+                HTTPError(400, "the generation was cancelled", code="cancelled")
+            )
         error = job.task.exception()
         if isinstance(error, ImageBackendError):
             log.warning("image generation on %r failed: %s", profile.name, error.message)
-            return "error", _error_data(error.message, error.code, error.status)
+            return "error", _error_data(error)
         if error is not None:
             log.error("image generation on %r failed", profile.name, exc_info=error)
-            message = f"the generation failed: {type(error).__name__}: {error}"
-            return "error", _error_data(message, "internal", 500)
+            failed = InternalError(f"the generation failed: {type(error).__name__}: {error}")
+            failed.code = "internal"
+            return "error", _error_data(failed)
         result = job.task.result()
         gallery = Gallery(state.settings.data_dir)
         try:
             records = await asyncio.to_thread(gallery.save, result, _connection_ref(profile))
         except GalleryError as exc:
-            return "error", _error_data(str(exc), "storage", 500)
+            return "error", _error_data(exc)
         return "result", {
             "job_id": job.id,
             "images": records,
@@ -467,7 +434,7 @@ async def _follow(
 
 
 async def _generation(
-    state: ServerState,
+    state: Services,
     provider: ImageProvider,
     profile: ImageConnectionProfile,
     request: ImageRequest,
@@ -480,10 +447,6 @@ async def _generation(
     tracked = queue.start(job, _connection_ref(profile), request, detach, _finisher(state, profile))
     async for frame in _follow(tracked, previews):
         yield frame
-
-
-def _failure_body(failure: Failure) -> dict[str, Any]:
-    return failure.openai_body()
 
 
 def _picture(value: str, field_name: str) -> InputImage:
@@ -505,7 +468,7 @@ def _picture(value: str, field_name: str) -> InputImage:
     return InputImage(data=data, mime_type=mime)
 
 
-def _gallery_picture(state: ServerState, image_id: str) -> InputImage:
+def _gallery_picture(state: Services, image_id: str) -> InputImage:
     stored = Gallery(state.settings.data_dir).get(image_id)
     if stored is None:
         raise HTTPException(
@@ -517,7 +480,7 @@ def _gallery_picture(state: ServerState, image_id: str) -> InputImage:
     )
 
 
-def _request_from(body: GenerateBody, state: ServerState) -> ImageRequest:
+def _request_from(body: GenerateBody, state: Services) -> ImageRequest:
     if body.init_image is not None and body.init_image_id is not None:
         raise HTTPException(422, detail="give init_image or init_image_id, not both")
     init: InputImage | None = None
@@ -553,7 +516,7 @@ def _request_from(body: GenerateBody, state: ServerState) -> ImageRequest:
     response_class=Response,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def generate(body: GenerateBody, state: ServerState = Depends(get_state)) -> Response:
+async def generate(body: GenerateBody, state: Services = Depends(get_services)) -> Response:
     manager = _manager(state)
     provider, profile = manager.provider(body.connection)
     request = _request_from(body, state)
@@ -563,7 +526,7 @@ async def generate(body: GenerateBody, state: ServerState = Depends(get_state)) 
         raise HTTPException(422, detail=str(exc)) from None
     return RelayResponse(
         _generation(state, provider, profile, request, body.previews, body.detach),
-        _failure_body,
+        "openai",
     )
 
 
@@ -585,7 +548,7 @@ async def job_events(job_id: str, previews: bool = Query(default=True)) -> Respo
             404,
             detail=f"no running image job {job_id!r}; it may have finished (see GET /api/images)",
         )
-    return RelayResponse(_follow(tracked, previews, rejoin=True), _failure_body)
+    return RelayResponse(_follow(tracked, previews, rejoin=True), "openai")
 
 
 class CancelBody(BaseModel):
@@ -608,7 +571,7 @@ async def cancel(body: CancelBody) -> dict[str, Any]:
 async def options(
     request: Request,
     connection: str | None = Query(default=None, description="id or name; default: active"),
-    state: ServerState = Depends(get_state),
+    state: Services = Depends(get_services),
 ) -> Response:
     manager = _manager(state)
     provider, profile = manager.provider(connection)
@@ -618,16 +581,9 @@ async def options(
                 found = await provider.list_options()
             else:
                 found = BackendOptions(checkpoints=await provider.list_checkpoints())
-    except ImageBackendError as exc:
-        return JSONResponse(
-            error_body(request.url.path, exc.status, exc.message, code=exc.code),
-            status_code=exc.status,
-        )
     except TimeoutError:
         message = f"{profile.base_url} did not list its options within {LIST_TIMEOUT:g} s"
-        return JSONResponse(
-            error_body(request.url.path, 502, message, code="unreachable"), status_code=502
-        )
+        raise ImageBackendError(message, code="unreachable") from None
     return JSONResponse({"connection": _connection_ref(profile), **found.to_dict()})
 
 
@@ -642,23 +598,16 @@ def workflow_info() -> dict[str, Any]:
 async def checkpoints(
     request: Request,
     connection: str | None = Query(default=None, description="id or name; default: active"),
-    state: ServerState = Depends(get_state),
+    state: Services = Depends(get_services),
 ) -> Response:
     manager = _manager(state)
     provider, profile = manager.provider(connection)
     try:
         async with asyncio.timeout(LIST_TIMEOUT):
             names = await provider.list_checkpoints()
-    except ImageBackendError as exc:
-        return JSONResponse(
-            error_body(request.url.path, exc.status, exc.message, code=exc.code),
-            status_code=exc.status,
-        )
     except TimeoutError:
         message = f"{profile.base_url} did not list its checkpoints within {LIST_TIMEOUT:g} s"
-        return JSONResponse(
-            error_body(request.url.path, 502, message, code="unreachable"), status_code=502
-        )
+        raise ImageBackendError(message, code="unreachable") from None
     return JSONResponse({"connection": _connection_ref(profile), "checkpoints": names})
 
 
@@ -669,7 +618,7 @@ async def checkpoints(
 def list_images(
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
-    state: ServerState = Depends(get_state),
+    state: Services = Depends(get_services),
 ) -> dict[str, Any]:
     records, total = Gallery(state.settings.data_dir).list(limit, offset)
     return {"images": records, "total": total, "limit": limit, "offset": offset}
@@ -687,7 +636,7 @@ def _not_found(image_id: str) -> HTTPException:
     response_class=FileResponse,
     responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}},
 )
-def get_image(image_id: str, state: ServerState = Depends(get_state)) -> FileResponse:
+def get_image(image_id: str, state: Services = Depends(get_services)) -> FileResponse:
     stored = Gallery(state.settings.data_dir).get(image_id)
     if stored is None:
         raise _not_found(image_id)
@@ -699,7 +648,7 @@ def get_image(image_id: str, state: ServerState = Depends(get_state)) -> FileRes
 
 
 @router.get("/api/images/{image_id}/parameters", summary="How an image was made")
-def get_image_parameters(image_id: str, state: ServerState = Depends(get_state)) -> dict[str, Any]:
+def get_image_parameters(image_id: str, state: Services = Depends(get_services)) -> dict[str, Any]:
     stored = Gallery(state.settings.data_dir).get(image_id)
     if stored is None:
         raise _not_found(image_id)
@@ -707,16 +656,16 @@ def get_image_parameters(image_id: str, state: ServerState = Depends(get_state))
 
 
 @router.delete("/api/images/{image_id}", status_code=204, summary="Remove an image")
-def delete_image(image_id: str, state: ServerState = Depends(get_state)) -> Response:
+def delete_image(image_id: str, state: Services = Depends(get_services)) -> Response:
     if not Gallery(state.settings.data_dir).delete(image_id):
         raise _not_found(image_id)
     return Response(status_code=204)
 
 
-__all__ = ["NoImageConnection", "router", "shutdown", "startup"]
+__all__ = ["NoImageConnection", "router", "shutdown"]
 
 
-async def shutdown(state: ServerState) -> None:
+async def shutdown(state: Services) -> None:
     """Cancel generations still running and give their backends' interrupts
     (bounded) time to go out."""
     for tracked in list(queue.JOBS.values()):

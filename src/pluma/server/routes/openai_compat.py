@@ -10,7 +10,7 @@ reads the same answer.
 Any OpenAI client works against it: ``OpenAI(base_url="http://127.0.0.1:PORT/v1")``.
 Streams hold their headers until the upstream has answered, so an upstream
 failure before the first token is a real HTTP status (see
-:mod:`pluma.server.http.failures`); after that it is ``event: error``.
+:mod:`pluma.server.http.errors`); after that it is ``event: error``.
 """
 
 from __future__ import annotations
@@ -20,20 +20,17 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from pluma.server.chat.codecs.model_list import encode_model_list
 from pluma.server.chat.codecs.openai_request import decode_chat_completions
 from pluma.server.chat.codecs.openai_response import encode_completion
 from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
 from pluma.server.chat.routing import catalog, open_chat
 from pluma.server.http.bodies import read_json
-from pluma.server.http.failures import Failure, error_response
+from pluma.server.http.errors import error_response
 from pluma.server.http.relay import RelayResponse, drain, relay
-from pluma.server.state import ServerState
+from pluma.server.services import Services
 
 router = APIRouter(tags=["openai"])
-
-
-def _error(exc: BaseException) -> JSONResponse:
-    return error_response(exc, Failure.openai_body)
 
 
 @router.get(
@@ -41,19 +38,12 @@ def _error(exc: BaseException) -> JSONResponse:
     summary="Models: the active connection's bare ids, then every connection's as <name>/<id>",
 )
 async def list_models(request: Request) -> Any:
-    state: ServerState = request.app.state.pluma
+    state: Services = request.app.state.pluma
     try:
         models = await catalog(state.connections, state.http)
     except Exception as exc:
-        return _error(exc)
-    # OpenAI's list, with the page fields of Anthropic's (one page, no more).
-    return {
-        "object": "list",
-        "data": models,
-        "has_more": False,
-        "first_id": models[0]["id"] if models else None,
-        "last_id": models[-1]["id"] if models else None,
-    }
+        return error_response(exc, "openai")
+    return encode_model_list(models)
 
 
 @router.post(
@@ -62,19 +52,19 @@ async def list_models(request: Request) -> Any:
     response_class=Response,
 )
 async def chat_completions(request: Request) -> Response:
-    state: ServerState = request.app.state.pluma
+    state: Services = request.app.state.pluma
     try:
         decoded = decode_chat_completions(await read_json(request))
         chat_request = decoded.request
         requested = chat_request.model
         stream = await open_chat(state.connections, state.http, chat_request)
     except Exception as exc:
-        return _error(exc)
+        return error_response(exc, "openai")
     if decoded.stream:
         encoder = OpenAIChunkEncoder(requested, include_usage=decoded.include_usage)
-        return RelayResponse(relay(stream, encoder.encode, defer=True), Failure.openai_body)
+        return RelayResponse(relay(stream, encoder.encode, defer=True), "openai")
     try:
         message = await drain(stream, request.receive)
     except Exception as exc:
-        return _error(exc)
+        return error_response(exc, "openai")
     return JSONResponse(encode_completion(message, requested))

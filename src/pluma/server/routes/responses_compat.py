@@ -20,32 +20,28 @@ from pluma.server.chat.codecs.responses_response import encode_response
 from pluma.server.chat.codecs.responses_stream import ResponsesEventEncoder
 from pluma.server.chat.routing import open_chat
 from pluma.server.http.bodies import read_json
-from pluma.server.http.failures import Failure, error_response
+from pluma.server.http.errors import error_response
 from pluma.server.http.relay import RelayResponse, drain, relay
-from pluma.server.state import ServerState
+from pluma.server.services import Services
 
 router = APIRouter(tags=["openai"])
-
-
-def _error(exc: BaseException) -> JSONResponse:
-    return error_response(exc, Failure.openai_body)
 
 
 @router.post(
     "/v1/responses", summary="OpenAI Responses (stream and non-stream)", response_class=Response
 )
 async def responses(request: Request) -> Response:
-    state: ServerState = request.app.state.pluma
+    state: Services = request.app.state.pluma
     try:
         decoded = decode_responses_request(await read_json(request))
         stream = await open_chat(state.connections, state.http, decoded.request)
     except Exception as exc:
-        return _error(exc)
+        return error_response(exc, "openai")
     if decoded.stream:
         encoder = ResponsesEventEncoder(decoded.echo)
-        return RelayResponse(relay(stream, encoder.encode, defer=True), Failure.openai_body)
+        return RelayResponse(relay(stream, encoder.encode, defer=True), "openai")
     try:
         message = await drain(stream, request.receive)
     except Exception as exc:
-        return _error(exc)
+        return error_response(exc, "openai")
     return JSONResponse(encode_response(message, decoded.echo))

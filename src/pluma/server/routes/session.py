@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pluma.server.http.security import TOKEN_COOKIE
-from pluma.server.state import ServerState, get_state
+from pluma.server.services import Services, get_services
 
 router = APIRouter(tags=["session"])
 
@@ -41,7 +41,7 @@ def _matches(given: str | None, token: str | None) -> bool:
 
 @router.post("/api/session", status_code=204)
 def open_session(
-    body: SessionIn, request: Request, state: ServerState = Depends(get_state)
+    body: SessionIn, request: Request, state: Services = Depends(get_services)
 ) -> Response:
     token: str | None = state.settings.token
     if token is None:
@@ -71,7 +71,7 @@ def close_session() -> Response:
 
 
 @router.get("/api/session")
-def session_state(request: Request, state: ServerState = Depends(get_state)) -> dict[str, Any]:
+def session_state(request: Request, state: Services = Depends(get_services)) -> dict[str, Any]:
     token: str | None = state.settings.token
     return {
         "token_required": token is not None,

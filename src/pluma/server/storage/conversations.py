@@ -45,6 +45,7 @@ from typing import Any
 import orjson
 
 from pluma import llm
+from pluma.server.errors import PlumaError
 
 FILENAME = "conversations.sqlite3"
 TITLE_LENGTH = 60
@@ -72,9 +73,13 @@ CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations(updated_at D
 """
 
 
-class ConversationStoreError(Exception):
+class ConversationStoreError(PlumaError):
     """The database failed (damaged, unreadable, full disk); the message says
-    which file and what to do. The routes answer it 503."""
+    which file and what to do (a 503: chat works on, without history)."""
+
+    status = 503
+    kind = "api_error"
+    code = "conversations_unavailable"
 
 
 def damage_advice(path: Path, detail: str) -> str:
@@ -88,8 +93,27 @@ def damage_advice(path: Path, detail: str) -> str:
     )
 
 
-class ConversationNotFound(KeyError):
+class ConversationsUnavailable(PlumaError):
+    """The conversations database did not open at start-up (a 503: chat
+    works on, without history)."""
+
+    status = 503
+    kind = "api_error"
+    code = "conversations_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the conversation store is not open (see the server log for why, e.g. an "
+            "unwritable data dir); chat still works, but history is not saved"
+        )
+
+
+class ConversationNotFound(PlumaError, KeyError):
     """No conversation with that id (deleted, or never created)."""
+
+    status = 404
+    kind = "not_found_error"
+    code = "conversation_not_found"
 
     def __init__(self, conversation_id: str) -> None:
         super().__init__(conversation_id)
@@ -97,7 +121,7 @@ class ConversationNotFound(KeyError):
 
     def __str__(self) -> str:
         return (
-            f"conversation {self.conversation_id!r} does not exist; "
+            f"no conversation with id {self.conversation_id!r}: it does not exist (deleted?); "
             "list them with GET /api/conversations or create one with POST /api/conversations"
         )
 

@@ -34,12 +34,18 @@ from typing import Any, Protocol, TypeVar
 
 import filelock
 
+from pluma.server.errors import PlumaError
+
 T = TypeVar("T")
 
 
-class StoreError(Exception):
+class StoreError(PlumaError):
     """The document could not be read or written; the message says which file
     and why."""
+
+    status = 500
+    kind = "api_error"
+    code = "store_error"
 
 
 class CorruptStoreError(StoreError):

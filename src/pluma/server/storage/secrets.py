@@ -53,6 +53,8 @@ import keyring.errors
 from keyring.backends import chainer, fail, null
 from keyring.compat import properties
 
+from pluma.llm.redact import mask
+from pluma.server.errors import PlumaError
 from pluma.server.storage.documents import CorruptStoreError, JsonStore
 
 SERVICE = "pluma"
@@ -69,8 +71,12 @@ def image_connection_secret(profile_id: str) -> str:
     return f"image-connection:{profile_id}"
 
 
-class SecretStoreError(Exception):
+class SecretStoreError(PlumaError):
     """The secret store failed; the message says which secret and what to do."""
+
+    status = 503
+    kind = "api_error"
+    code = "secret_store_unavailable"
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -336,25 +342,23 @@ def _backend_name(backend: keyring.backend.KeyringBackend) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces any secret handed to :meth:`add` with ``***`` in log records —
-    a last line of defence should a key ever reach a log message."""
+    """Masks any secret handed to :meth:`add` in log records, with the same
+    rule as every error message (:func:`pluma.llm.redact.mask`) — a last line
+    of defence should a key ever reach a log message."""
 
     def __init__(self) -> None:
         super().__init__()
         self._secrets: set[str] = set()
 
     def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= 4:
+        if secret:
             self._secrets.add(secret)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
             return True
         message = record.getMessage()
-        redacted = message
-        for secret in self._secrets:
-            if secret in redacted:
-                redacted = redacted.replace(secret, "***")
+        redacted = mask(message, self._secrets)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
@@ -368,11 +372,3 @@ installs it on the log handler."""
 def _seen(value: str | None) -> str | None:
     redactor.add(value)
     return value
-
-
-def redact(text: str, *secrets: str | None) -> str:
-    """``text`` with every given secret replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text

@@ -34,6 +34,8 @@ from typing import Any
 import orjson
 
 from pluma import llm
+from pluma.server.errors import error_for_event
+from pluma.server.http.errors import error_frame
 
 STOP_REASONS: dict[str, str] = {"stop": "end_turn", "length": "max_tokens", "toolUse": "tool_use"}
 
@@ -56,20 +58,6 @@ def usage_json(usage: llm.Usage) -> dict[str, int]:
         "cache_creation_input_tokens": usage.cache_write,
         "cache_read_input_tokens": usage.cache_read,
     }
-
-
-def error_body(error: BaseException | None, message: str) -> dict[str, Any]:
-    """Anthropic's error shape; the ``type`` follows its published error kinds."""
-    status = getattr(error, "status", None)
-    if status == 429:
-        kind = "rate_limit_error"
-    elif status == 529:
-        kind = "overloaded_error"
-    elif isinstance(error, llm.UpstreamTimeout):
-        kind = "timeout_error"
-    else:
-        kind = "api_error"
-    return {"type": "error", "error": {"type": kind, "message": message}}
 
 
 def sse(name: str, payload: dict[str, Any]) -> str:
@@ -177,7 +165,7 @@ class AnthropicEventEncoder:
         if kind == "error":
             message = event.message
             text = (message.error_message if message else None) or "the stream failed"
-            return [sse("error", error_body(event.error, text))]
+            return [error_frame(error_for_event(event), "anthropic", text)]
         return []
 
     def _message_start(self, partial: llm.AssistantMessage | None) -> list[str]:

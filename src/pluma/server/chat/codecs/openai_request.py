@@ -57,18 +57,21 @@ class OpenAIChatBody:
 
 
 def decode_chat_completions(
-    body: Any, *, require_model: bool = True, page: bool = False
+    body: Any, *, require_model: bool = True, page: bool = False, history: bool = True
 ) -> OpenAIChatBody:
     """Validate and decode a request body; raises :class:`RequestError`.
 
-    ``page`` accepts the page's own members (``/api/chat``) as modelled.
+    ``page`` accepts the page's own members (``/api/chat``) as modelled;
+    ``history=False`` leaves ``messages`` out (the page's turn, whose history
+    the server reads from its store).
     """
     body = require_object(body, "body")
     model = opt_str(body, "model", "model") or ""
     if require_model and not model:
         raise RequestError("model", "is required (a model id, or <connection>/<model id>)")
     context = llm.Context(messages=[], tools=decode_tools(body.get("tools"), "tools"))
-    decode_messages(body.get("messages"), context)
+    if history:
+        decode_messages(body.get("messages"), context)
     max_tokens = opt_positive_int(body, "max_completion_tokens", "max_completion_tokens")
     if max_tokens is None:
         max_tokens = opt_positive_int(body, "max_tokens", "max_tokens")

@@ -35,6 +35,8 @@ from typing import Any
 import orjson
 
 from pluma import llm
+from pluma.server.errors import error_for_event
+from pluma.server.http.errors import error_frame
 
 FINISH_REASONS: dict[str, str] = {"stop": "stop", "length": "length", "toolUse": "tool_calls"}
 
@@ -67,30 +69,6 @@ def usage_json(usage: llm.Usage, *, cost: bool = False) -> dict[str, Any]:
             "total": spent.total,
         }
     return out
-
-
-def error_json(error: BaseException | None, message: str) -> dict[str, Any]:
-    """The ``{"error": {...}}`` body for a failure, in OpenAI's shape."""
-    status = getattr(error, "status", None)
-    if isinstance(error, llm.AbortedError):
-        kind, code = "aborted", "aborted"
-    elif isinstance(error, llm.UpstreamTimeout):
-        kind, code = "upstream_error", "upstream_timeout"
-    elif isinstance(error, llm.ProviderError):
-        kind, code = (
-            "upstream_error",
-            error.code or (f"upstream_{status}" if status else "upstream_error"),
-        )
-    else:
-        kind, code = "server_error", "internal_error"
-    body: dict[str, Any] = {"message": message, "type": kind, "code": code}
-    if status is not None:
-        body["upstream_status"] = status
-    return {"error": body}
-
-
-def error_line(payload: dict[str, Any]) -> str:
-    return "event: error\ndata: " + orjson.dumps(payload).decode() + "\n\n"
 
 
 class OpenAIChunkEncoder:
@@ -191,7 +169,7 @@ class OpenAIChunkEncoder:
         if kind == "error":
             message = event.message
             text = (message.error_message if message else None) or llm.LLMError.__name__
-            return [error_line(error_json(event.error, text))]
+            return [error_frame(error_for_event(event), "openai", text)]
         return []
 
     def _finish(self, message: llm.AssistantMessage | None) -> list[str]:

@@ -289,6 +289,12 @@ them so); the Messages route forwards them like unmodelled body members."""
 PAGE_ONLY: tuple[tuple[str, str], ...] = (
     ("connection", "the connection (profile id or name) to use"),
     ("conversation_id", "the conversation the turn and its reply are saved to"),
+    (
+        "message",
+        "instead of `messages`, with `conversation_id`: only the new turn (a user or "
+        "toolResult message in Pluma's message JSON, or an array of them); the history "
+        "is read from the conversation as stored",
+    ),
     ("system", "a system prompt put before the messages' own"),
     ("reasoning", "a reasoning level (`off`, `minimal` … `xhigh`)"),
 )

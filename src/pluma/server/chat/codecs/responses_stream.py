@@ -49,7 +49,7 @@ from typing import Any
 import orjson
 
 from pluma import llm
-from pluma.server.chat.codecs.openai_stream import error_json
+from pluma.server.errors import error_for_event
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
@@ -375,11 +375,10 @@ class ResponsesEventEncoder:
             message = event.message
             frames = self._close_all(message, "incomplete")
             text = (message.error_message if message else None) or llm.LLMError.__name__
-            error = error_json(event.error, text)["error"]
             response = builder.response(
                 "failed",
                 usage=message.usage if message is not None else None,
-                error={"code": error["code"], "message": error["message"]},
+                error={"code": error_for_event(event).code, "message": text},
             )
             return [*frames, self._frame("response.failed", {"response": response})]
         return []

@@ -25,14 +25,19 @@ from pluma import llm
 from pluma.llm import catalog
 from pluma.llm.keys import is_local_url
 from pluma.server.chat.providers.base import ChatRequest, refuse_extra
+from pluma.server.errors import PlumaError
 from pluma.server.http.hops import hop_headers
 from pluma.server.profiles.chat import ConnectionProfile
 
 DEFAULT_MAX_TOKENS = 4096
 
 
-class NoAPIKeyError(llm.ConfigurationError):
+class NoAPIKeyError(llm.ConfigurationError, PlumaError):
     """The profile points at a remote upstream and has no key (a 401 at the edge)."""
+
+    status = 401
+    kind = "authentication_error"
+    code = "no_api_key"
 
     def __init__(self, profile: ConnectionProfile) -> None:
         self.profile_name = profile.name
@@ -48,6 +53,10 @@ class AdapterProvider:
 
     compat: ClassVar[str]
     protocol: ClassVar[str]
+    client: llm.Client | None = None
+    """The client to stream through; the connection manager sets the
+    server's own (:class:`pluma.server.services.Services`). None: the
+    library's default client (a provider built by hand)."""
     chat_path: ClassVar[str] = ""
     """Where chat goes under :attr:`upstream` (``/chat/completions``), for
     error messages that say which URL was tried."""
@@ -156,31 +165,24 @@ class AdapterProvider:
         """Start the upstream call; caller mistakes raise ``llm.ConfigurationError`` here,
         including what the adapter would refuse (its optional ``check``), so every
         chat route answers them with a 400 rather than an error event."""
+        client = self.client if self.client is not None else llm.default_client
         model = self.model_for(request)
         options = self.options_for(request)
-        check = getattr(llm.default_client.registry.get(model.protocol), "check", None)
+        check = getattr(client.registry.get(model.protocol), "check", None)
         if callable(check):
             check(model, request.context, options)
-        return llm.default_client.stream(model, request.context, options)
+        return client.stream(model, request.context, options)
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         """The seed contract: ``data: {chunk}`` lines, then ``data: [DONE]``;
         an upstream failure raises :class:`llm.ProviderError` after the lines
-        already produced."""
-        from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
+        already produced (see :func:`~pluma.server.chat.providers.bridge.lines_for`)."""
+        from pluma.server.chat.providers.bridge import lines_for
 
-        stream = self.stream_events(request)
-        encoder = OpenAIChunkEncoder(request.model or self.profile.default_model)
-        async with contextlib.aclosing(stream):
-            async for event in stream:
-                if event.type == "error":
-                    error = event.error
-                    if isinstance(error, llm.LLMError):
-                        raise error
-                    text = event.message.error_message if event.message else None
-                    raise llm.ProviderError(text or "the upstream stream failed")
-                for frame in encoder.encode(event):
-                    yield frame.rstrip("\n")
+        model = request.model or self.profile.default_model
+        async with contextlib.aclosing(lines_for(self.stream_events(request), model)) as lines:
+            async for line in lines:
+                yield line
 
     async def get_json(self, path: str, headers: dict[str, str]) -> object:
         """GET ``{base}{path}`` and decode it; failures raise ``llm.ProviderError``."""

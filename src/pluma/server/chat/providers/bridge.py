@@ -1,4 +1,9 @@
-"""``events_for``: the one way the server gets neutral events from any provider.
+"""The bridge between the two provider contracts, both directions in one place.
+
+``events_for`` is the one way the server gets neutral events from any provider;
+``lines_for`` is its inverse, the seed contract's lines made from events (what
+an event-speaking provider's ``stream_chat`` returns), so no provider imports
+an edge encoder itself.
 
 | provider kind                   | how events are made                                   |
 |---------------------------------|-------------------------------------------------------|
@@ -20,7 +25,7 @@ stream early closes the provider's generator (which cancels its upstream call).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import TypeGuard
 
 from pluma import llm
@@ -63,6 +68,27 @@ def events_for(provider: Provider, request: ChatRequest) -> llm.EventStream:
         id=request.model, provider=provider.id, protocol=LINE_PROTOCOL, base_url=provider.upstream
     )
     return llm.EventStream(_from_lines(provider, request, model), model)
+
+
+async def lines_for(stream: llm.EventStream, model: str) -> AsyncGenerator[str, None]:
+    """The seed contract's lines for ``stream``: ``data: {chunk}`` lines in the
+    OpenAI chunk format, then ``data: [DONE]``, encoded by the same codec the
+    ``/v1/chat/completions`` route uses, so the two paths can never disagree.
+    A failure raises :class:`llm.ProviderError` (or the stream's own
+    ``LLMError``) after the lines already produced."""
+    from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
+
+    encoder = OpenAIChunkEncoder(model)
+    async with contextlib.aclosing(stream):
+        async for event in stream:
+            if event.type == "error":
+                error = event.error
+                if isinstance(error, llm.LLMError):
+                    raise error
+                text = event.message.error_message if event.message else None
+                raise llm.ProviderError(text or "the upstream stream failed")
+            for frame in encoder.encode(event):
+                yield frame.rstrip("\n")
 
 
 def payloads(item: str) -> Iterator[str]:

@@ -335,8 +335,12 @@ export class ChatView {
     this.controller = controller;
     this.setStreaming(true);
     announce("Answer streaming…");
-    const body = { messages: toOpenAI(this.messages) };
-    if (conversation) body.conversation_id = conversation.id;
+    // A stored conversation: send only the new turn; the server reads the
+    // history from its store, thinking signatures and tool calls intact.
+    // Without one (no history store on the server), send the whole history.
+    const body = conversation
+      ? { conversation_id: conversation.id, message: this.messages[this.messages.length - 1] }
+      : { messages: toOpenAI(this.messages) };
     const model = this.app.model();
     const connection = this.app.connectionId();
     if (model) body.model = model;

@@ -1,6 +1,11 @@
 // Conversation history as the page holds it: the server's pluma.llm message
-// JSON (role user/assistant/toolResult, camelCase fields), converted to the
-// OpenAI-style `messages` that POST /api/chat takes.
+// JSON (role user/assistant/toolResult, camelCase fields).
+//
+// A stored conversation is never converted: the page sends POST /api/chat its
+// id and the new turn, and the server reads the history from its store.
+// toOpenAI is only for a server without a history store (it answers 503 to
+// creating a conversation), where the page sends the whole history as
+// OpenAI-style `messages` — losing thinking, as the table says.
 //
 // | stored (pluma.llm JSON)           | sent to /api/chat                          |
 // |-----------------------------------|--------------------------------------------|
