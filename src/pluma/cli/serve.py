@@ -154,13 +154,19 @@ def serve(
 
 def _preflight(settings: Settings) -> None:
     """Fail before binding, with one clear line, on what would otherwise only
-    surface as a start-up traceback: an unusable data dir or secret store."""
-    from pluma.server.storage.secrets import SecretStoreError, open_secret_store
+    surface as a start-up traceback: an unusable data dir, secret store or
+    database (unreachable, a missing or wrong ``PLUMA_SECRET_KEY``)."""
+    from pluma.server.errors import PlumaError
+    from pluma.server.storage.backend import open_storage
 
     ensure_data_dir(settings.data_dir)
     try:
-        open_secret_store(settings.secrets, settings.data_dir)
-    except SecretStoreError as exc:
+        storage = open_storage(settings.data_dir, settings.database_url, settings.secret_key)
+        try:
+            storage.open_secrets(settings.secrets)
+        finally:
+            storage.close()
+    except PlumaError as exc:
         raise fail(str(exc)) from None
 
 

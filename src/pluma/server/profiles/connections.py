@@ -60,7 +60,7 @@ from pluma.server.profiles.registry import (
     is_seconds,
     new_id,
 )
-from pluma.server.storage.documents import StoreError
+from pluma.server.storage.documents import DocumentStore, StoreError
 from pluma.server.storage.secrets import SecretStore, SecretStoreError, connection_secret
 
 log = logging.getLogger("pluma.connections")
@@ -281,6 +281,7 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
         fallback_key: str | None = None,
         http: httpx.AsyncClient | None = None,
         llm_client: Callable[[], llm.Client] | None = None,
+        store: DocumentStore | None = None,
     ) -> None:
         self.llm_client = llm_client
         """Gives the client the built-in providers stream through (the
@@ -292,6 +293,7 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
             fallback=fallback,
             fallback_secret=fallback_key,
             http=http,
+            store=store,
         )
 
     def Active(self) -> tuple[ConnectionProfile, bool]:

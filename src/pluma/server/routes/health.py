@@ -71,6 +71,7 @@ async def health(upstream: bool = True, state: Services = Depends(get_services))
         "upstream_ok": None,
         "upstream_error": None,
         "secret_store": state.secrets.describe(),
+        "storage": state.storage.description,
         "problems": problems,
         "data_dir": str(state.settings.data_dir),
         "token_required": state.settings.token is not None,

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from pluma.server.errors import PlumaError
+
 log = logging.getLogger("pluma.storage")
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
@@ -67,8 +69,13 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 _MIGRATION_LOCK = 0x706C756D61
 
 
-class DatabaseError(Exception):
-    """The database cannot be used; the message says why and what to do."""
+class DatabaseError(PlumaError):
+    """The database cannot be used; the message says why and what to do (a
+    503: the request was not served, nothing was half-saved)."""
+
+    status = 503
+    kind = "api_error"
+    code = "database_unavailable"
 
 
 def safe_url(url: str) -> str:
