@@ -121,3 +121,44 @@ def test_an_instance_with_a_wrong_secret_key_refuses_to_start(
     with pytest.raises(RuntimeError):
         wrong.__enter__()
     assert "does not match" in wrong.log_text()
+
+
+def _edit_race(first: PlumaServer, second: PlumaServer) -> None:
+    """Two editors read the same revision; the first save wins, the second
+    gets a 409 saying why and changes nothing."""
+    with first.client() as a, second.client() as b:
+        made = a.post(
+            "/api/connections",
+            json={"name": "team", "base_url": "http://127.0.0.1:9/v1", "default_model": "m1"},
+        ).json()
+        read_a = a.get(f"/api/connections/{made['id']}").json()
+        read_b = b.get(f"/api/connections/{made['id']}").json()
+        assert read_a["revision"] == read_b["revision"]
+        won = a.put(
+            f"/api/connections/{made['id']}",
+            json={"default_model": "m2", "revision": read_a["revision"]},
+        )
+        assert won.status_code == 200, won.text
+        assert won.json()["revision"] == read_a["revision"] + 1
+        lost = b.put(
+            f"/api/connections/{made['id']}",
+            json={"default_model": "m3", "revision": read_b["revision"]},
+        )
+        assert lost.status_code == 409, lost.text
+        error = lost.json()["error"]
+        assert error["code"] == "edit_conflict"
+        assert "changed by someone else" in error["message"]
+        assert b.get(f"/api/connections/{made['id']}").json()["default_model"] == "m2"
+        # Without a revision an edit applies to whatever is current (the CLI's way).
+        assert b.put(f"/api/connections/{made['id']}", json={"name": "team-2"}).status_code == 200
+
+
+def test_concurrent_edits_from_two_instances_lose_no_update(
+    instances: tuple[PlumaServer, PlumaServer],
+) -> None:
+    _edit_race(*instances)
+
+
+def test_concurrent_edits_on_the_file_store_lose_no_update(tmp_path: Path) -> None:
+    with PlumaServer(tmp_path) as server:
+        _edit_race(server, server)
