@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP     := $(VENV)/.installed-dev
 
-.PHONY: install install-runtime serve test lint typecheck unit browser-deps plugin-deps bench clean
+.PHONY: install install-runtime serve test lint typecheck unit browser-deps plugin-deps postgres-deps bench clean
 
 $(RUNTIME_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,10 +43,13 @@ browser-deps:
 plugin-deps:
 	@scripts/ensure-go-plugin-deps.sh
 
+postgres-deps:
+	@scripts/ensure-postgres.sh
+
 unit: install
 	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
-test: install browser-deps plugin-deps lint typecheck unit
+test: install browser-deps plugin-deps postgres-deps lint typecheck unit
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -72,12 +72,14 @@ def _tail(log: Path, lines: int = 25) -> str:
 
 
 @contextlib.contextmanager
-def pluma_server(upstream_port: int, runner: list[str] | None = None) -> Iterator[Server]:
+def pluma_server(
+    upstream_port: int, runner: list[str] | None = None, *, workers: int = 1
+) -> Iterator[Server]:
     """A real ``pluma serve`` whose fallback profile is the bench upstream.
 
     ``runner`` runs the same command another way: ``[python, -c, code]``
     where ``code`` runs ``pluma serve`` from ``sys.argv[1:]`` (the profiler's
-    harness does).
+    harness does). ``workers`` is ``--workers``.
     """
     with tempfile.TemporaryDirectory(prefix="pluma-bench-") as tmp:
         port = free_port()
@@ -91,6 +93,7 @@ def pluma_server(upstream_port: int, runner: list[str] | None = None) -> Iterato
             "PLUMA_SECRETS": "memory",
             "PLUMA_DISCOVERY": "0",
             "PLUMA_LOG_LEVEL": "warning",
+            "PLUMA_WORKERS": str(workers),
         }
         cmd = [*(runner or []), str(VENV_BIN / "pluma"), "serve"]
         log = Path(tmp) / "pluma.log"
@@ -98,7 +101,8 @@ def pluma_server(upstream_port: int, runner: list[str] | None = None) -> Iterato
             proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
         try:
             _wait_ready(proc, f"http://127.0.0.1:{port}/api/health", log, 60.0, {})
-            yield Server("pluma", port, proc.pid, "pluma serve", {}, proc)
+            how = "pluma serve" + (f" --workers {workers}" if workers > 1 else "")
+            yield Server("pluma", port, proc.pid, how, {}, proc)
         finally:
             stop_process(proc)
 

@@ -1,9 +1,12 @@
-"""ConversationStore over a real SQLite file in a temp dir."""
+"""The conversation store, against both backends: a real SQLite file in a temp
+dir, and a real PostgreSQL database (a throwaway cluster the tests start).
+The same tests run on both: routes cannot tell them apart."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,11 +21,19 @@ from pluma.server.storage.conversations import (
 )
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> ConversationStore:
-    s = ConversationStore.open(tmp_path)
-    yield s
-    s.close()
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConversationStore]:
+    if request.param == "sqlite":
+        s = ConversationStore.open(tmp_path)
+        yield s
+        s.close()
+        return
+    from pluma.server.storage.postgres import Database
+    from pluma.server.storage.postgres.conversations import PgConversationStore
+
+    database = Database.open(request.getfixturevalue("pg_cluster").database())
+    yield PgConversationStore(database)  # type: ignore[misc]
+    database.close()
 
 
 def _assistant(text: str, stop: llm.StopReason = "stop") -> llm.AssistantMessage:
@@ -152,12 +163,14 @@ def test_truncate_keeps_the_head(store: ConversationStore) -> None:
     assert store.truncate(c.id, 2**64).message_count == 3
 
 
-def test_delete_removes_messages(store: ConversationStore, tmp_path: Path) -> None:
+def test_delete_removes_messages(tmp_path: Path) -> None:
+    store = ConversationStore.open(tmp_path)
     c = store.create()
     store.add_message(c.id, llm.UserMessage("x"))
     store.delete(c.id)
     with sqlite3.connect(tmp_path / FILENAME) as db:
         assert db.execute("SELECT COUNT(*) FROM messages").fetchone() == (0,)
+    store.close()
 
 
 def test_survives_reopen(tmp_path: Path) -> None:

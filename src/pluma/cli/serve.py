@@ -23,6 +23,7 @@ import typer
 
 from pluma.cli.common import ensure_data_dir, fail
 from pluma.server.config import Settings, SettingsError, parse_size
+from pluma.server.logs import configure_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -86,6 +87,15 @@ def serve(
     image_kind: str = typer.Option(
         None, "--image-kind", help="Kind of the --image-url backend: a1111 or comfyui."
     ),
+    workers: int = typer.Option(
+        None, "--workers", help="Server processes sharing the port (PLUMA_WORKERS; default 1)."
+    ),
+    database_url: str = typer.Option(
+        None,
+        "--database-url",
+        help="Keep everything in this PostgreSQL database (PLUMA_DATABASE_URL; prefer the "
+        "variable when the URL holds a password).",
+    ),
 ) -> None:
     """Run the Pluma server."""
     overrides: dict[str, Any] = {
@@ -106,6 +116,8 @@ def serve(
         "discovery": False if no_discovery else None,
         "image_url": image_url,
         "image_kind": image_kind,
+        "workers": workers,
+        "database_url": database_url,
     }
     try:
         if max_body is not None:
@@ -124,7 +136,10 @@ def serve(
             "Set PLUMA_TOKEN to choose a fixed token.",
             err=True,
         )
-    _configure_logging(settings)
+    try:
+        configure_logging(settings)
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from None
     _preflight(settings)
     try:
         sock = _bind(settings.host, settings.port)
@@ -139,33 +154,20 @@ def serve(
 
 def _preflight(settings: Settings) -> None:
     """Fail before binding, with one clear line, on what would otherwise only
-    surface as a start-up traceback: an unusable data dir or secret store."""
-    from pluma.server.storage.secrets import SecretStoreError, open_secret_store
+    surface as a start-up traceback: an unusable data dir, secret store or
+    database (unreachable, a missing or wrong ``PLUMA_SECRET_KEY``)."""
+    from pluma.server.errors import PlumaError
+    from pluma.server.storage.backend import open_storage
 
     ensure_data_dir(settings.data_dir)
     try:
-        open_secret_store(settings.secrets, settings.data_dir)
-    except SecretStoreError as exc:
+        storage = open_storage(settings.data_dir, settings.database_url, settings.secret_key)
+        try:
+            storage.open_secrets(settings.secrets)
+        finally:
+            storage.close()
+    except PlumaError as exc:
         raise fail(str(exc)) from None
-
-
-def _configure_logging(settings: Settings) -> None:
-    from pluma.server.storage.secrets import redactor
-
-    level = getattr(logging, settings.log_level.upper(), None)
-    if not isinstance(level, int):
-        raise fail(
-            f"log level {settings.log_level!r} is unknown: use debug, info, warning or error", 2
-        )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    redactor.add(settings.api_key)
-    redactor.add(settings.token)
-    redactor.add(settings.image_key)
-    handler.addFilter(redactor)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -208,6 +210,9 @@ def _run(settings: Settings, sock: socket.socket, port: int) -> None:
     )
     shown_host = f"[{settings.host.strip('[]')}]" if ":" in settings.host else settings.host
     settings = settings.with_changes(port=port)
+    if settings.workers > 1:
+        _run_workers(settings, sock, f"http://{shown_host}:{port}")
+        return
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -237,3 +242,38 @@ def _run(settings: Settings, sock: socket.socket, port: int) -> None:
     server.run(sockets=[sock])
     if not server.started:
         raise typer.Exit(3)
+
+
+def _run_workers(settings: Settings, sock: socket.socket, address: str) -> None:
+    """``settings.workers`` processes accepting on one socket (uvicorn's
+    supervisor). Each builds the app from the environment, so the resolved
+    settings (flags included) are handed down as ``PLUMA_*`` variables. State
+    is shared through the store, which every process re-reads when another
+    changes it: profiles and keys through the data dir's documents (or the
+    database), conversations through SQLite (or the database)."""
+    import os
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ.update(settings.to_env())
+    config = uvicorn.Config(
+        "pluma.server.app:app_from_env",
+        factory=True,
+        workers=settings.workers,
+        http="pluma.server.http.protocol:WorkerHttpProtocol",
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
+        lifespan="on",
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+    # Listening before the workers start: a connection made now waits in the
+    # backlog for the first worker instead of being refused.
+    sock.listen(config.backlog)
+    print(
+        f"pluma: listening on {address} ({settings.workers} workers)", file=sys.stderr, flush=True
+    )
+    Multiprocess(config, sockets=[sock]).run()

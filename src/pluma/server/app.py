@@ -294,5 +294,15 @@ def install_api_not_found(app: FastAPI, routes: list[Any]) -> None:
 
 
 def app_from_env() -> FastAPI:
-    """For ``uvicorn pluma.server.app:app_from_env --factory``."""
-    return create_app(Settings.from_env(os.environ))
+    """For ``uvicorn pluma.server.app:app_from_env --factory``, and each
+    ``pluma serve --workers`` process: settings and logging from ``PLUMA_*``."""
+    import gc
+
+    from pluma.server.logs import configure_logging
+
+    settings = Settings.from_env(os.environ)
+    configure_logging(settings)
+    app = create_app(settings)
+    # As in a single process: what is built now lives as long as the process.
+    gc.freeze()
+    return app

@@ -25,6 +25,9 @@ environment over defaults).
 | image_url        | ``--image-url``    | ``PLUMA_IMAGE_URL``      | none (image boot fallback)  |
 | image_kind       | ``--image-kind``   | ``PLUMA_IMAGE_KIND``     | ``a1111``                   |
 | image_key        |                    | ``PLUMA_IMAGE_KEY``      | none (bearer token)         |
+| database_url     | ``--database-url`` | ``PLUMA_DATABASE_URL``   | none (files in the data dir)|
+| secret_key       |                    | ``PLUMA_SECRET_KEY``     | none (required with a DB)   |
+| workers          | ``--workers``      | ``PLUMA_WORKERS``        | 1                           |
 
 List-valued environment variables are comma-separated.
 """
@@ -120,6 +123,15 @@ class Settings:
     """Boot fallback image backend (used while no image connection exists)."""
     image_kind: str = "a1111"
     image_key: str | None = field(default=None, repr=False)
+    database_url: str | None = field(default=None, repr=False)
+    """A ``postgresql://`` URL: keep everything in that database instead of
+    the data dir (see docs/deploy.md). Not shown by ``repr``: it may hold a
+    password."""
+    secret_key: str | None = field(default=None, repr=False)
+    """Encrypts API keys in the database (``PLUMA_SECRET_KEY``; no flag, so it
+    never shows in ``ps``)."""
+    workers: int = 1
+    """Server processes sharing the port (``--workers`` / ``PLUMA_WORKERS``)."""
 
     @property
     def connections_path(self) -> Path:
@@ -131,6 +143,43 @@ class Settings:
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``PLUMA_*`` variables, so that :meth:`from_env` in
+        another process (a ``--workers`` process) builds the same settings."""
+        env = {
+            "PLUMA_HOST": self.host,
+            "PLUMA_PORT": str(self.port),
+            "PLUMA_DATA_DIR": str(self.data_dir),
+            "PLUMA_COMPAT": self.fallback_compat,
+            "PLUMA_MODEL": self.fallback_model,
+            "PLUMA_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
+            "PLUMA_ALLOWED_ORIGINS": ",".join(self.allowed_origins),
+            "PLUMA_MAX_BODY": str(self.max_body_bytes),
+            "PLUMA_SECRETS": self.secrets,
+            "PLUMA_LOG_LEVEL": self.log_level,
+            "PLUMA_ACCESS_LOG": "1" if self.access_log else "0",
+            "PLUMA_DISCOVERY": "1" if self.discovery else "0",
+            "PLUMA_DISCOVERY_TARGETS": ",".join(f"{k}={v}" for k, v in self.discovery_targets),
+            "PLUMA_IMAGE_KIND": self.image_kind,
+            "PLUMA_WORKERS": str(self.workers),
+            "PLUMA_MAX_HEADER_SIZE": str(self.max_header_bytes),
+            "PLUMA_HEADER_TIMEOUT": repr(self.header_timeout),
+            "PLUMA_MAX_CONNECTIONS": str(self.max_connections),
+            "PLUMA_MAX_MESSAGES": str(self.max_messages),
+            "PLUMA_MAX_JSON_NODES": str(self.max_json_nodes),
+        }
+        optional = {
+            "PLUMA_TOKEN": self.token,
+            "PLUMA_BASE_URL": self.base_url,
+            "PLUMA_API_KEY": self.api_key,
+            "PLUMA_IMAGE_URL": self.image_url,
+            "PLUMA_IMAGE_KEY": self.image_key,
+            "PLUMA_DATABASE_URL": self.database_url,
+            "PLUMA_SECRET_KEY": self.secret_key,
+        }
+        env.update({name: value for name, value in optional.items() if value is not None})
+        return env
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -189,6 +238,14 @@ class Settings:
             values["image_kind"] = v
         if (v := text("PLUMA_IMAGE_KEY")) is not None:
             values["image_key"] = v
+        if (v := text("PLUMA_DATABASE_URL")) is not None:
+            values["database_url"] = v
+        if (v := text("PLUMA_SECRET_KEY")) is not None:
+            values["secret_key"] = v
+        if (v := text("PLUMA_ACCESS_LOG")) is not None:
+            values["access_log"] = v.lower() in ("1", "true", "yes", "on")
+        if (v := text("PLUMA_WORKERS")) is not None:
+            values["workers"] = _int("PLUMA_WORKERS", v)
         for name, value in overrides.items():
             if value is not None:
                 values[name] = value
@@ -230,6 +287,18 @@ class Settings:
                 # The value is not echoed: it may carry user:password@.
                 "the base URL (--base-url / PLUMA_BASE_URL) must start with http:// or "
                 "https://, e.g. http://127.0.0.1:11434/v1"
+            )
+        if self.workers < 1:
+            raise SettingsError(
+                f"workers must be 1 or more, got {self.workers} (--workers / PLUMA_WORKERS)"
+            )
+        if self.database_url is not None and not self.database_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise SettingsError(
+                # The value is not echoed: it may carry a password.
+                "the database URL (--database-url / PLUMA_DATABASE_URL) must be a "
+                "postgresql:// URL, e.g. postgresql://pluma@db.internal/pluma"
             )
         if self.image_url is not None and not self.image_url.startswith(("http://", "https://")):
             raise SettingsError(

@@ -42,6 +42,7 @@ from starlette.requests import HTTPConnection  # a runtime name: FastAPI reads t
 from pluma.llm import Client as LLMClient
 from pluma.llm import builtin_registry
 from pluma.server.config import Settings
+from pluma.server.storage.backend import Storage
 from pluma.server.storage.secrets import SecretStore
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ class Services:
 
     settings: Settings
     secrets: SecretStore
+    storage: Storage
+    """Where everything is kept: the data dir's files, or PostgreSQL."""
     own_http: httpx.AsyncClient | None = None
     """The server's pooled client (None in the CLI: see :attr:`http`)."""
     problems: list[str] = field(default_factory=list)
@@ -79,14 +82,20 @@ class Services:
         CLI passes none and gets the per-event-loop shared client instead
         (connections belong to the loop that opened them). Raises
         ``SecretStoreError`` when a required keyring is unusable
-        (``--secrets keyring``); everything else that is wrong becomes a
-        problem in :attr:`problems`.
+        (``--secrets keyring``), ``DatabaseError`` when a database store cannot
+        be used (unreachable, a missing or wrong ``PLUMA_SECRET_KEY``);
+        everything else that is wrong becomes a problem in :attr:`problems`.
         """
-        from pluma.server.storage.secrets import open_secret_store
+        from pluma.server.storage.backend import open_storage
 
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        secrets = open_secret_store(settings.secrets, settings.data_dir)
-        return cls(settings=settings, secrets=secrets, own_http=http)
+        storage = open_storage(settings.data_dir, settings.database_url, settings.secret_key)
+        try:
+            secrets = storage.open_secrets(settings.secrets)
+        except BaseException:
+            storage.close()
+            raise
+        return cls(settings=settings, secrets=secrets, storage=storage, own_http=http)
 
     def open_all(self) -> None:
         """Build every service now (the server's start-up)."""
@@ -135,6 +144,7 @@ class Services:
             fallback_key=settings.api_key,
             http=self.own_http,
             llm_client=lambda: self.llm,
+            store=self.storage.document("connections.json"),
         )
 
     @functools.cached_property
@@ -155,7 +165,11 @@ class Services:
                 f"(registered: {', '.join(image_provider_kinds())})"
             )
         manager = ImageConnectionManager(
-            settings.data_dir, self.secrets, fallback=fallback, http=self.own_http
+            settings.data_dir,
+            self.secrets,
+            fallback=fallback,
+            http=self.own_http,
+            store=self.storage.document("image_connections.json"),
         )
         self.problems += manager.problems
         return manager
@@ -164,6 +178,10 @@ class Services:
     def conversations(self) -> ConversationStore | None:
         """The page's history; a database that cannot open is a problem (shown
         by /api/health), not a fatal one: chat still works without history."""
+        from pluma.server.storage.backend import FileStorage
+
+        if not isinstance(self.storage, FileStorage):
+            return self.storage.open_conversations()
         from pluma.server.storage.conversations import (
             FILENAME,
             ConversationStore,
@@ -214,6 +232,7 @@ class Services:
         store = self.__dict__.pop("conversations", None)
         if store is not None:
             store.close()
+        self.storage.close()
         if self.own_http is not None:
             await self.own_http.aclose()
 

@@ -261,3 +261,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 def protocol_class(limits: ConnectionLimits) -> type[BoundedHttpToolsProtocol]:
     """The protocol class to hand to ``uvicorn.Config(http=...)``."""
     return type("PlumaHttpProtocol", (BoundedHttpToolsProtocol,), {"limits": limits})
+
+
+def __getattr__(name: str) -> Any:
+    """``WorkerHttpProtocol``: the protocol each ``pluma serve --workers``
+    process uses. uvicorn imports it by name in the worker (a class made at
+    run time cannot be handed to a spawned process), so its limits come from
+    the ``PLUMA_*`` variables the parent set from its settings."""
+    if name != "WorkerHttpProtocol":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from pluma.server.config import Settings
+
+    settings = Settings.from_env()
+    made = protocol_class(
+        ConnectionLimits(
+            max_head_bytes=settings.max_header_bytes,
+            head_timeout=settings.header_timeout,
+            max_connections=settings.max_connections or default_max_connections(),
+        )
+    )
+    globals()[name] = made
+    return made

@@ -57,6 +57,7 @@ from pluma.server.profiles.registry import (
     is_seconds,
 )
 from pluma.server.profiles.registry import new_id as registry_new_id
+from pluma.server.storage.documents import DocumentStore
 from pluma.server.storage.secrets import SecretStore, image_connection_secret
 
 log = logging.getLogger("pluma.images")
@@ -272,6 +273,7 @@ class ImageConnectionManager(ProfileRegistry[ImageConnectionProfile]):
         *,
         fallback: ImageConnectionProfile | None = None,
         http: httpx.AsyncClient | None = None,
+        store: DocumentStore | None = None,
     ) -> None:
         # The fallback carries its own secret (from the URL or the command line).
         super().__init__(
@@ -281,6 +283,7 @@ class ImageConnectionManager(ProfileRegistry[ImageConnectionProfile]):
             fallback=fallback,
             fallback_secret=fallback.secret if fallback is not None else None,
             http=http,
+            store=store,
         )
 
     def has_secret(self, profile: ImageConnectionProfile) -> bool:

@@ -60,7 +60,7 @@ from pluma.server.profiles.registry import (
     is_seconds,
     new_id,
 )
-from pluma.server.storage.documents import StoreError
+from pluma.server.storage.documents import DocumentStore, StoreError
 from pluma.server.storage.secrets import SecretStore, SecretStoreError, connection_secret
 
 log = logging.getLogger("pluma.connections")
@@ -281,6 +281,7 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
         fallback_key: str | None = None,
         http: httpx.AsyncClient | None = None,
         llm_client: Callable[[], llm.Client] | None = None,
+        store: DocumentStore | None = None,
     ) -> None:
         self.llm_client = llm_client
         """Gives the client the built-in providers stream through (the
@@ -292,6 +293,7 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
             fallback=fallback,
             fallback_secret=fallback_key,
             http=http,
+            store=store,
         )
 
     def Active(self) -> tuple[ConnectionProfile, bool]:
@@ -316,6 +318,7 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
         return {
             **profile_to_json(profile),
             "has_key": has_key,
+            "revision": self.revision(profile.id),
             "active": profile.id == active_id,
             "fallback": self.is_fallback(profile),
         }
@@ -374,9 +377,13 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
         )
         return self._insert(profile, _check_key(api_key), activate)
 
-    def update(self, profile_id: str, **changes: Any) -> ConnectionProfile:
+    def update(
+        self, profile_id: str, *, expected_revision: int | None = None, **changes: Any
+    ) -> ConnectionProfile:
         """Change fields of a profile. ``api_key``: a string sets the key, None
-        or "" clears it, absent (or :data:`UNSET`) leaves it."""
+        or "" clears it, absent (or :data:`UNSET`) leaves it.
+        ``expected_revision``: refuse (409) unless the profile is still at the
+        revision the caller read."""
         self._refuse_fallback(profile_id)
         check_editable(changes, EDITABLE)
         key = changes.pop("api_key", UNSET)
@@ -393,6 +400,7 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
             revise,
             name=checked.get("name"),
             secret=UNSET if key is UNSET else _check_key(key),
+            expected_revision=expected_revision,
         )
 
     def set_key(self, profile_id: str, key: str | None) -> None:

@@ -46,7 +46,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from pluma.server.errors import PlumaError
-from pluma.server.storage.documents import CorruptStoreError, JsonStore, StoreError, StoreProblem
+from pluma.server.storage.documents import (
+    CorruptStoreError,
+    DocumentStore,
+    JsonStore,
+    StoreError,
+    StoreProblem,
+)
 from pluma.server.storage.secrets import KEYRING_CACHE_SECONDS, SecretStore
 
 UNSET: Any = object()
@@ -101,6 +107,23 @@ class ProfileReadOnly(ConnectionsError):
 
     status = 409
     code = "read_only_connection"
+
+
+class ProfileConflict(ConnectionsError):
+    """An edit based on a revision of the profile that is no longer current:
+    someone else (another tab, instance or the CLI) changed it meanwhile."""
+
+    status = 409
+    code = "edit_conflict"
+
+    def __init__(self, noun: str, name: str, expected: int, current: int) -> None:
+        super().__init__(
+            f"the {noun} {name!r} was changed by someone else since you read it (your edit "
+            f"is based on revision {expected}, it is at revision {current} now); nothing was "
+            "changed: reload it and apply your change again"
+        )
+        self.expected = expected
+        self.current = current
 
 
 class NoProfile(ConnectionsError):
@@ -251,6 +274,7 @@ class ProfileRegistry(Generic[P]):
         fallback: P | None = None,
         fallback_secret: str | None = None,
         http: httpx.AsyncClient | None = None,
+        store: DocumentStore | None = None,
     ) -> None:
         self.kind = kind
         self.data_dir = Path(data_dir)
@@ -259,7 +283,7 @@ class ProfileRegistry(Generic[P]):
         self.fallback = fallback
         self._fallback_secret = fallback_secret
         self.http = http
-        self.store = JsonStore(self.path)
+        self.store: DocumentStore = store if store is not None else JsonStore(self.path)
         self.problems: list[str] = []
         """What went wrong loading or saving, worded for the user (the server
         shows them on its status page, the CLI prints them)."""
@@ -289,7 +313,10 @@ class ProfileRegistry(Generic[P]):
         connections = []
         for index, item in enumerate(doc.get("connections", []) if isinstance(doc, dict) else []):
             try:
-                connections.append(self.kind.to_json(self.kind.from_json(item)))
+                normal = self.kind.to_json(self.kind.from_json(item))
+                if isinstance(item.get("revision"), int):
+                    normal["revision"] = item["revision"]
+                connections.append(normal)
             except (KeyError, TypeError, ValueError) as exc:
                 self._report(
                     f"{self.path}: {self.kind.noun} #{index} is malformed ({exc}) and was skipped",
@@ -523,6 +550,15 @@ class ProfileRegistry(Generic[P]):
         self.kind.log.info("%s %r (%s) added", self.kind.noun, profile.name, profile.id)
         return profile
 
+    def revision(self, profile_id: str) -> int:
+        """How many times the stored profile was edited (0 for the fallback or
+        a profile never edited): what an edit names to be refused when stale."""
+        self._refresh()
+        for item in self._doc.get("connections", []):
+            if item.get("id") == profile_id:
+                return int(item.get("revision", 0))
+        return 0
+
     def _revise(
         self,
         profile_id: str,
@@ -530,19 +566,29 @@ class ProfileRegistry(Generic[P]):
         *,
         name: str | None = None,
         secret: Any = UNSET,
+        expected_revision: int | None = None,
     ) -> P:
         """Replace a stored profile by ``revise(current)``, in one
-        read-modify-write. ``name``, when renaming, is checked to be free
-        first; ``secret`` (unless :data:`UNSET`) is then set or cleared."""
+        read-modify-write, and count the revision. ``name``, when renaming, is
+        checked to be free first; ``secret`` (unless :data:`UNSET`) is then set
+        or cleared. An ``expected_revision`` that is not the stored one raises
+        :class:`ProfileConflict` and changes nothing (optimistic versioning:
+        two editors never silently overwrite each other)."""
 
         def edit(doc: dict[str, Any]) -> P:
             for item in doc.get("connections", []):
                 if item.get("id") == profile_id:
+                    current = int(item.get("revision", 0))
+                    if expected_revision is not None and expected_revision != current:
+                        raise ProfileConflict(
+                            self.kind.noun, str(item.get("name")), expected_revision, current
+                        )
                     if name is not None:
                         self._name_free(doc, name, except_id=profile_id)
                     updated = revise(self.kind.from_json(item))
                     item.clear()
                     item.update(self.kind.to_json(updated))
+                    item["revision"] = current + 1
                     return updated
             raise self.kind.not_found(profile_id)
 

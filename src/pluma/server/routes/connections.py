@@ -66,6 +66,11 @@ class ConnectionUpdate(BaseModel):
     headers: dict[str, str] | None = None
     timeouts: Timeouts | None = None
     api_key: str | None = Field(default=None, description="write-only; null or '' clears the key")
+    revision: int | None = Field(
+        default=None,
+        description="the revision this edit is based on (from GET); a stale one gets 409 and "
+        "changes nothing",
+    )
 
 
 class ConnectionOut(BaseModel):
@@ -76,8 +81,9 @@ class ConnectionOut(BaseModel):
     default_model: str
     headers: dict[str, str]
     timeouts: dict[str, float | None]
-    has_key: bool
+    has_key: bool | None
     active: bool
+    revision: int = 0
     fallback: bool
 
 
@@ -137,7 +143,7 @@ def update_connection(
     cm: ConnectionManager = state.connections
     profile = cm.lookup(ref)
     changes: dict[str, Any] = {}
-    for name in body.model_fields_set:
+    for name in body.model_fields_set - {"revision"}:
         value = getattr(body, name)
         if name == "timeouts":
             changes[name] = value.model_dump(exclude_unset=True) if value is not None else None
@@ -149,7 +155,7 @@ def update_connection(
         raise HTTPException(
             422, detail="the body changes nothing: give at least one field to change"
         )
-    updated = cm.update(profile.id, **changes)
+    updated = cm.update(profile.id, expected_revision=body.revision, **changes)
     return _out(cm, updated, cm.active_id)
 
 

@@ -12,6 +12,7 @@ polling health does not turn into a stream of model-list calls upstream.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from typing import Any
 
@@ -62,6 +63,7 @@ async def health(upstream: bool = True, state: Services = Depends(get_services))
     body: dict[str, Any] = {
         "status": "ok",
         "version": __version__,
+        "pid": os.getpid(),  # which process answered (several with --workers)
         "first_run": active is None,
         "active": None,
         "provider": None,
@@ -69,6 +71,7 @@ async def health(upstream: bool = True, state: Services = Depends(get_services))
         "upstream_ok": None,
         "upstream_error": None,
         "secret_store": state.secrets.describe(),
+        "storage": state.storage.description,
         "problems": problems,
         "data_dir": str(state.settings.data_dir),
         "token_required": state.settings.token is not None,

@@ -275,6 +275,17 @@ class ConversationStore:
             ).fetchone()
         return row is not None
 
+    def title_is_auto(self, conversation_id: str) -> bool:
+        """Whether the title is still the automatic one (``pluma storage migrate``
+        carries this over)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT title_is_auto FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+        if row is None:
+            raise ConversationNotFound(conversation_id)
+        return bool(row[0])
+
     def summary(self, conversation_id: str) -> ConversationSummary:
         with self._tx() as db:
             return self._summary_in(db, conversation_id)

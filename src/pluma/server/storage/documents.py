@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import filelock
 
@@ -68,6 +68,29 @@ class StoreProblem:
     def describe(self) -> str:
         where = f"; the bad file was kept as {self.kept_at}" if self.kept_at else ""
         return f"{self.path} could not be read ({self.reason}){where}; starting with an empty one"
+
+
+class DocumentStore(Protocol):
+    """What the profile registries need of a document store: this module's
+    :class:`JsonStore`, or the PostgreSQL one
+    (:class:`~pluma.server.storage.postgres.documents.PgDocumentStore`)."""
+
+    @property
+    def path(self) -> Any:
+        """What messages call the document (a file path, or a table row)."""
+        ...
+
+    def read(self) -> Any: ...
+
+    def stat_key(self) -> tuple[int, int, int] | None: ...
+
+    def update(self, mutate: Callable[[Any], T]) -> T: ...
+
+    def write(self, doc: Any) -> None: ...
+
+    def recover(self) -> tuple[Any, StoreProblem | None]: ...
+
+    def sweep(self) -> int: ...
 
 
 class JsonStore:

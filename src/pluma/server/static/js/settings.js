@@ -209,6 +209,9 @@ export class SettingsView {
         default_model: model.value.trim(),
       };
       if (creating && !this.active) body.activate = true;
+      // The revision this form was filled from: if someone else saved the
+      // connection meanwhile, the server refuses (409) instead of overwriting.
+      if (!creating && c.revision !== undefined) body.revision = c.revision;
       if (key.value) body.api_key = key.value;
       else if (removeKey && removeKey.querySelector("input").checked) body.api_key = null;
       try {
