@@ -24,6 +24,7 @@ from pluma.llm.errors import ConfigurationError, ProviderError
 from pluma.llm.events import Event
 from pluma.llm.keys import explain_refused_without_key
 from pluma.llm.options import StreamOptions
+from pluma.llm.protocols.drive import merged_headers
 from pluma.llm.protocols.openai_completions.compat import detect_compat
 from pluma.llm.protocols.openai_completions.options import PROTOCOL
 from pluma.llm.protocols.openai_completions.request import build_request, check_controls
@@ -42,13 +43,8 @@ def endpoint(model: Model, options: StreamOptions) -> str:
 
 def request_headers(model: Model, options: StreamOptions) -> dict[str, str]:
     """Bearer auth when there is a key, then the model's and the call's headers."""
-    headers: dict[str, str] = {}
-    if options.api_key:
-        headers["authorization"] = f"Bearer {options.api_key}"
-    # Lower-cased so a model or call header replaces ours instead of doubling it.
-    headers.update((name.lower(), value) for name, value in model.headers.items())
-    headers.update((name.lower(), value) for name, value in options.headers.items())
-    return headers
+    own = {"authorization": f"Bearer {options.api_key}"} if options.api_key else {}
+    return merged_headers(own, model.headers, options.headers)
 
 
 class OpenAICompletionsAdapter:
