@@ -39,9 +39,9 @@ import random
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -386,9 +386,18 @@ class _ReadTimer:
             self.handle = None
 
 
-async def read_sse(
-    response: UpstreamResponse, timeouts: Timeouts
-) -> AsyncIterator[ServerSentEvent]:
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class _Decoder(Protocol[_T_co]):
+    """Bytes in, whole items out: :class:`SSEDecoder`, :class:`LineDecoder`."""
+
+    def feed(self, chunk: bytes) -> Iterable[_T_co]: ...
+
+    def flush(self) -> Iterable[_T_co]: ...
+
+
+def read_sse(response: UpstreamResponse, timeouts: Timeouts) -> AsyncIterator[ServerSentEvent]:
     """The response body as SSE events, with first-byte and idle timeouts and
     transport failures reported as :class:`ProviderError`.
 
@@ -396,44 +405,21 @@ async def read_sse(
     was sent (so headers and first body bytes share one allowance); every
     later read may wait ``timeouts.idle``. There is no total cap.
     """
-    decoder = SSEDecoder()
-    raw = response._raw
-    read = raw.readany
-    loop = asyncio.get_running_loop()
-    first = True
-    idle = timeouts.idle
-    timer = _ReadTimer(loop, response._take_deadline(timeouts, loop))
-    try:
-        while True:
-            timer.wait()
-            try:
-                chunk = await (raw.read(FIRST_READ) if first else read())
-            except asyncio.CancelledError:
-                if not timer.timed_out():
-                    raise
-                raise _read_timeout(first, timeouts) from None
-            except Exception as exc:
-                if (failure := _read_failure(raw, exc)) is None:
-                    raise
-                raise failure from exc
-            if not chunk:
-                break
-            first = False
-            timer.done(None if idle is None else loop.time() + idle)
-            for event in decoder.feed(chunk):
-                yield event
-    finally:
-        timer.close()
-    for event in decoder.flush():
-        yield event
+    return _decoded(response, timeouts, SSEDecoder())
 
 
-async def read_ndjson(response: UpstreamResponse, timeouts: Timeouts) -> AsyncIterator[bytes]:
+def read_ndjson(response: UpstreamResponse, timeouts: Timeouts) -> AsyncIterator[bytes]:
     """The response body as newline-delimited JSON lines (raw bytes, for
     ``orjson.loads``), with the same timeouts and failure reporting as
     :func:`read_sse`. Blank lines are skipped; a last line without its
     newline is still handed over."""
-    decoder = LineDecoder()
+    return _decoded(response, timeouts, LineDecoder())
+
+
+async def _decoded(
+    response: UpstreamResponse, timeouts: Timeouts, decoder: _Decoder[_T_co]
+) -> AsyncIterator[_T_co]:
+    """The body read under the first-byte and idle deadlines, through ``decoder``."""
     raw = response._raw
     read = raw.readany
     loop = asyncio.get_running_loop()
@@ -457,12 +443,12 @@ async def read_ndjson(response: UpstreamResponse, timeouts: Timeouts) -> AsyncIt
                 break
             first = False
             timer.done(None if idle is None else loop.time() + idle)
-            for line in decoder.feed(chunk):
-                yield line
+            for item in decoder.feed(chunk):
+                yield item
     finally:
         timer.close()
-    for line in decoder.flush():
-        yield line
+    for item in decoder.flush():
+        yield item
 
 
 async def read_body(
