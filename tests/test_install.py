@@ -4,6 +4,7 @@ nothing installed) and on what the server imports when it starts."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,12 +19,16 @@ DEV_ONLY = ("openai", "anthropic", "pytest", "playwright", "mypy", "ruff", "trus
 def plan(target: str, venv: Path, *more: str) -> str:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
+    # Run as a top-level make even under `make test`: the parent's MAKELEVEL
+    # and MAKEFLAGS would make it print "Entering directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     result = subprocess.run(
-        ["make", "-n", target, f"VENV={venv}", *more],
+        ["make", "--no-print-directory", "-n", target, f"VENV={venv}", *more],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=30,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
