@@ -403,6 +403,30 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
             expected_revision=expected_revision,
         )
 
+    def save_fallback(self, **changes: Any) -> ConnectionProfile:
+        """The ``--base-url`` connection, edited: stored as a new, active
+        profile with ``changes`` applied (its key kept unless ``api_key`` is
+        given), so the page's Edit works on it too. The fallback itself comes
+        from the command line and stays as it is; it steps aside because a
+        stored profile now exists (see :class:`ProfileRegistry`)."""
+        fallback = self.fallback
+        if fallback is None:
+            raise self.kind.not_found(FALLBACK_ID)
+        check_editable(changes, EDITABLE)
+        fields: dict[str, Any] = {
+            "name": fallback.name,
+            "compat": fallback.compat,
+            "base_url": fallback.base_url,
+            "default_model": fallback.default_model,
+            "headers": dict(fallback.headers) or None,
+            "timeouts": None,
+            "api_key": self._fallback_secret,
+            **changes,
+        }
+        if fields["default_model"] is None:
+            fields["default_model"] = ""
+        return self.create(**fields, activate=True)
+
     def set_key(self, profile_id: str, key: str | None) -> None:
         """Set (or with None, clear) the key of a stored profile."""
         profile = self.get(profile_id)

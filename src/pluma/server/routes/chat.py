@@ -26,7 +26,10 @@ Conversation hook: with ``conversation_id`` (and a conversation store), the
 new turn (the page's ``message``, or the last non-assistant message of
 ``messages``) is saved before streaming and the assistant's reply after it
 ends — finished, failed, or cut short by the client leaving (then with stop
-reason ``aborted`` and whatever had arrived).
+reason ``aborted`` and whatever had arrived). A turn refused before streaming
+(no model chosen, no key, an unknown connection: the 4xx above) is stored too,
+with a failed reply holding the error, as if it had failed midway; a body or
+conversation the server cannot read stores nothing.
 
 The reply is saved only where it belongs: right after the messages stored when
 its request started (:class:`_Turn`). The page's Stop then Regenerate sends a
@@ -56,6 +59,7 @@ from pluma.server.chat.codecs.openai_request import decode_chat_completions, dec
 from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
 from pluma.server.chat.codecs.page_request import decode_page_turn, is_page_turn
 from pluma.server.chat.routing import open_chat
+from pluma.server.errors import as_error
 from pluma.server.http.bodies import read_json
 from pluma.server.http.errors import error_response
 from pluma.server.http.relay import RelayResponse, relay
@@ -107,7 +111,12 @@ async def _start(request: Request, state: Services) -> Response:
         prompt = chat_request.context.system_prompt
         chat_request.context.system_prompt = f"{system}\n\n{prompt}" if prompt else system
     requested = chat_request.model
-    stream = await open_chat(state.connections, state.http, chat_request, connection)
+    try:
+        stream = await open_chat(state.connections, state.http, chat_request, connection)
+    except Exception as exc:
+        if conversation_id and store is not None:
+            _keep_failed_turn(store, conversation_id, new, exc)
+        raise
     on_end: Callable[[llm.AssistantMessage], None] | None = None
     if conversation_id and store is not None:
         for message in new:  # raises ConversationNotFound if deleted meanwhile
@@ -117,6 +126,25 @@ async def _start(request: Request, state: Services) -> Response:
         requested or chat_request.model, include_usage=True, include_cost=True
     )
     return RelayResponse(relay(stream, encoder.encode, defer=False, on_end=on_end), "openai")
+
+
+def _keep_failed_turn(
+    store: Any, conversation_id: str, new: list[llm.Message], exc: Exception
+) -> None:
+    """A turn refused before its stream began (no model chosen, no key, an
+    unknown connection) is stored like one that failed midway: the new turn,
+    then a failed reply carrying the error, so the conversation gets its
+    title from the message, a reload shows what happened, and the page's
+    Retry truncates and resends as after any failed answer."""
+    failure = as_error(exc)
+    reply = llm.AssistantMessage(stop_reason="error", error_message=str(failure))
+    try:
+        for message in new:
+            store.add_message(conversation_id, message)
+        if new:
+            store.add_message(conversation_id, reply)
+    except Exception as error:  # the refusal is what the client must hear, not this
+        log.warning("could not save the refused turn of conversation %s: %s", conversation_id, error)
 
 
 @dataclass(frozen=True, slots=True)

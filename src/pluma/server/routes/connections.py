@@ -155,6 +155,8 @@ def update_connection(
         raise HTTPException(
             422, detail="the body changes nothing: give at least one field to change"
         )
+    if cm.is_fallback(profile):  # from --base-url: saved as a stored connection instead
+        return _out(cm, cm.save_fallback(**changes), cm.active_id)
     updated = cm.update(profile.id, expected_revision=body.revision, **changes)
     return _out(cm, updated, cm.active_id)
 

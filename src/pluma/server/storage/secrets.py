@@ -122,6 +122,9 @@ class SecretStore:
 
     backend: str = ""
     """Human-readable description, e.g. ``keyring (SecretService Keyring)``."""
+    kind: str = "keyring"
+    """Where the keys really are, for people (the page's "Your data"):
+    ``keyring``, ``file``, ``memory`` (lost at exit) or ``postgres``."""
     is_fallback: bool = False
     """True when keys are in the plain-file fallback rather than a keyring."""
     path: Path | None = None
@@ -150,6 +153,7 @@ class SecretStore:
 
     def describe(self) -> dict[str, Any]:
         return {
+            "kind": self.kind,
             "backend": self.backend,
             "fallback": self.is_fallback,
             "path": str(self.path) if self.path else None,
@@ -165,6 +169,8 @@ class KeyringSecretStore(SecretStore):
     ) -> None:
         self._kr = backend
         self.backend = f"keyring ({_backend_name(backend)})"
+        if isinstance(backend, MemoryKeyring):
+            self.kind = "memory"
         self._clock = clock
         # name -> (value, when read); see the module table.
         self._cache: dict[str, tuple[str | None, float]] = {}
@@ -216,6 +222,7 @@ class FileSecretStore(SecretStore):
     """``{"service": "pluma", "secrets": {name: value}}`` in a 0600 file."""
 
     is_fallback = True
+    kind = "file"
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)

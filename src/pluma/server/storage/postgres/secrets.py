@@ -104,6 +104,7 @@ class PgSecretStore(SecretStore):
     """Secrets in the ``secrets`` table, encrypted (see the module table)."""
 
     backend = "PostgreSQL (encrypted with PLUMA_SECRET_KEY)"
+    kind = "postgres"
 
     def __init__(
         self,
