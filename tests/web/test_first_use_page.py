@@ -1,7 +1,9 @@
 """First use from the page with no model configured: a server started with
-``--base-url`` and no ``--model`` chats with "Connection default" selected.
-The upstream's only model is used; with several, the page says so, points at
-the Model menu (which lists them) and Retry works once one is picked."""
+``--base-url`` and no ``--model`` chats at once. The Model menu has no
+"Connection default" then (there is none): it selects the upstream's model,
+with several the first one and a note saying so. When the server still asks
+which model (an API client, or a page whose list did not load), the page
+points at the Model menu and Retry works once one is picked."""
 
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ def test_a_backend_with_one_model_chats_from_connection_default(
         with PlumaServer(tmp_path, args=["--base-url", upstream.base_url]) as server:
             page = new_page(server.url)
             page.locator("#model option[value='SmolLM2-135M-Instruct']").wait_for(state="attached")
-            assert page.locator("#model option:checked").inner_text() == "Connection default"
+            assert page.input_value("#model") == "SmolLM2-135M-Instruct"
+            assert page.locator("#model option").count() == 1  # no "Connection default"
+            assert page.inner_text("#models-note") == ""  # nothing to choose
             page.fill("#composer-input", "Hello")
             page.click("#send")
             page.locator("article.msg.assistant", has_text="Hi, I am small.").wait_for()
@@ -41,6 +45,12 @@ def test_a_backend_with_several_models_asks_which_one(tmp_path: Path, new_page: 
         with PlumaServer(tmp_path, args=["--base-url", upstream.base_url]) as server:
             page = new_page(server.url)
             page.locator("#model option[value=model-b]").wait_for(state="attached")
+            # The server asks when the page names no model (as before the page
+            # picked one itself, or when its model list failed to load).
+            page.evaluate(
+                "document.getElementById('model')"
+                ".prepend(new Option('Connection default', '', true, true))"
+            )
             page.fill("#composer-input", "Hello")
             page.click("#send")
             error = page.locator(".error[role=alert]")

@@ -49,6 +49,14 @@ class App {
       localStorage.setItem("pluma.reasoning", this.reasoningSelect.value));
     this.reasoningSelect.value = localStorage.getItem("pluma.reasoning") || "";
 
+    // The skip link moves focus by script: following its href would replace
+    // the #c=<id> the address keeps, and a reload would lose the conversation.
+    document.querySelector("a.skip").addEventListener("click", (e) => {
+      e.preventDefault();
+      this.show("chat");
+      document.getElementById("composer-input").focus();
+    });
+
     const toggle = document.getElementById("sidebar-toggle");
     toggle.addEventListener("click", () => {
       const open = document.body.classList.toggle("sidebar-open");
@@ -203,18 +211,37 @@ class App {
     await this.loadModels();
   }
 
+  /** The Model menu for the shown connection. "Connection default" names
+   * the connection's default model; a connection without one (a bare
+   * --base-url, say) gets no such entry: a listed model is picked (the
+   * remembered one, else the first) and the note says so, so the first
+   * message works at once. */
   async loadModels() {
     const wanted = localStorage.getItem("pluma.model") || "";
     clear(this.modelSelect);
-    this.modelSelect.append(h("option", { value: "", text: "Connection default" }));
     this.modelsNote.textContent = "";
-    if (this.connections.length === 0) return;
+    this.modelSelect.classList.remove("needs-choice");
     const id = this.connectionId();
+    const connection = this.connections.find((c) => c.id === id);
+    const fixed = connection?.default_model || "";
+    const byDefault = h("option", { value: "",
+      text: fixed ? `Connection default (${fixed})` : "Connection default" });
+    this.modelSelect.append(byDefault);
+    if (this.connections.length === 0) return;
     try {
       const models = normalizeModels(
         await api(id ? `/api/models?connection=${encodeURIComponent(id)}` : "/api/models"));
       for (const m of models) this.modelSelect.append(h("option", { value: m.id, text: m.label }));
       if (models.some((m) => m.id === wanted)) this.modelSelect.value = wanted;
+      if (!fixed && models.length) {
+        byDefault.remove();
+        if (!this.modelSelect.value) this.modelSelect.value = models[0].id;
+        if (models.length > 1) {
+          this.modelsNote.textContent = `${connection?.name || "This connection"} has no default model: `
+            + `using ${this.modelSelect.value}; pick another of its ${models.length} models here, `
+            + "or set a default in Settings.";
+        }
+      }
     } catch (err) {
       this.modelsNote.textContent = `Models unavailable: ${err.message}`;
     }

@@ -35,6 +35,7 @@ function compose(text, images) {
 const FINISH = { stop: "stop", length: "length", tool_calls: "toolUse", function_call: "toolUse" };
 
 const STICK_DISTANCE = 48; // px from the bottom that still counts as "following"
+const STOP_SAVE_WAIT_MS = 3000; // how long Stop waits for the server's copy of the answer
 
 export class ChatView {
   constructor(app) {
@@ -376,11 +377,15 @@ export class ChatView {
     }
     const message = live.message(outcome.stop, outcome.message);
     this.messages.push(message);
+    let stopped = null;
     if (outcome.stop === "aborted") {
-      live.el.append(h("p", { class: "note", text: "Stopped — the partial answer is kept." }));
+      stopped = h("p", { class: "note", text: "Stopping…" });
+      live.el.append(stopped);
       announce("Stopped.");
     } else if (outcome.stop === "error") {
-      if (!live.parts.length) live.el.classList.add("failed");
+      // Nothing arrived: the error stands where the answer would have been
+      // (no empty "Assistant" box above it). Partial text stays, then the error.
+      if (!live.parts.length) live.el.remove();
       this.showError(outcome.message, nextStep(outcome.message, outcome.status, outcome.code),
         { retry: true });
       if (outcome.code === "model_required") this.app.askForModel();
@@ -393,8 +398,49 @@ export class ChatView {
     }
     this.renderActions();
     this.scroll();
+    if (stopped) await this.showStoredStop(message, live.el, stopped);
     await this.syncFromServer();
     this.app.sidebar.refresh();
+  }
+
+  /** After Stop, show exactly the answer the server stored.
+   *
+   * The server keeps every word it had received from the backend when it
+   * noticed the page leave; some of those were still on their way to the
+   * page (in the server's buffers, the network, the browser's), so the page
+   * has fewer. Only the stored copy is the same everywhere (a reload, another
+   * browser, the next turn's history), so the page waits for it (the server
+   * saves it within milliseconds of the disconnect) and shows it in place
+   * of its own. Without a store, or when the reader moved on meanwhile,
+   * the page keeps what it has. */
+  async showStoredStop(message, el, note) {
+    const done = () => { note.textContent = "Stopped — the partial answer is kept."; };
+    const epoch = this.epoch;
+    const id = this.conversation?.id;
+    const current = () => epoch === this.epoch && this.messages[this.messages.length - 1] === message;
+    const deadline = Date.now() + STOP_SAVE_WAIT_MS;
+    while (id && current() && Date.now() < deadline) {
+      let data = null;
+      try {
+        data = await api(`/api/conversations/${encodeURIComponent(id)}`);
+      } catch {
+        break;
+      }
+      const last = data.messages[data.messages.length - 1];
+      if (!current()) return;
+      if (data.messages.length === this.messages.length && last?.role === "assistant"
+          && last.stopReason === "aborted") {
+        const { messages, ...summary } = data;
+        this.conversation = summary;
+        this.messages = messages;
+        el.replaceWith(renderMessage(last)); // carries its own "Stopped" note
+        this.renderActions();
+        this.scroll();
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    done();
   }
 
   async consume(response, live) {

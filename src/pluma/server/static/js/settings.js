@@ -86,6 +86,7 @@ export class SettingsView {
       this.errorEl.hidden = false;
     }
     this.render();
+    this.describeData();
     return this.connections;
   }
 
@@ -93,9 +94,38 @@ export class SettingsView {
     clear(this.listEl);
     if (this.connections.length === 0) {
       this.listEl.append(h("li", { class: "muted", text: "No connections yet — add one." }));
+      // First run: what discovery found is offered here too, one click each.
+      const host = h("li", { class: "first-run" });
+      this.listEl.append(host);
+      this.offerFound(host);
       return;
     }
     for (const c of this.connections) this.listEl.append(this.row(c));
+  }
+
+  /** "Your data": where this server really keeps things, from /api/health
+   * (the secret store it opened: keyring, 0600 file, memory or database). */
+  async describeData() {
+    const note = document.getElementById("data-note");
+    let health;
+    try {
+      health = await api("/api/health?upstream=false");
+    } catch {
+      return; // the generic sentence stays
+    }
+    const storage = health.storage || "";
+    const where = storage.startsWith("PostgreSQL")
+      ? `in the database (${storage})`
+      : `in its data directory${health.data_dir ? ` (${health.data_dir})` : ""}: conversations in `
+        + "conversations.sqlite3, connections in connections.json";
+    const store = health.secret_store || {};
+    const keys = {
+      keyring: `in the OS keyring (${store.backend || "keyring"})`,
+      file: `in the file ${store.path || "secrets.json"} (readable only by the server's user), because no OS keyring was usable or the server was started with --secrets file`,
+      memory: "in the server's memory only: they are lost when the server stops",
+      postgres: "in the database, encrypted with PLUMA_SECRET_KEY",
+    }[store.kind] || `in ${store.backend || "the server's secret store"}`;
+    note.textContent = `The server stores your data ${where}. API keys are kept ${keys}.`;
   }
 
   row(c) {
@@ -111,13 +141,11 @@ export class SettingsView {
       buttons.push(h("button", { type: "button", class: "secondary", text: "Activate",
         "aria-label": `Activate ${c.name}`, onclick: () => this.activate(c) }));
     }
-    if (!c.fallback) {
-      buttons.push(
-        h("button", { type: "button", class: "secondary", text: "Edit",
-          "aria-label": `Edit ${c.name}`, onclick: () => this.edit(c) }),
-        h("button", { type: "button", class: "secondary danger", text: "Delete",
-          "aria-label": `Delete ${c.name}`, onclick: () => this.remove(c) }),
-      );
+    buttons.push(h("button", { type: "button", class: "secondary", text: "Edit",
+      "aria-label": `Edit ${c.name}`, onclick: () => this.edit(c) }));
+    if (!c.fallback) { // the command-line connection cannot be deleted from here
+      buttons.push(h("button", { type: "button", class: "secondary danger", text: "Delete",
+        "aria-label": `Delete ${c.name}`, onclick: () => this.remove(c) }));
     }
     return h("li", { class: `connection${isActive ? " active" : ""}`, dataset: { id: c.id } },
       h("div", { class: "connection-head" },
@@ -125,7 +153,10 @@ export class SettingsView {
         isActive ? h("span", { class: "badge", text: "active" }) : null,
         h("span", { class: "muted", text: ` ${c.compat} · ${c.base_url}` })),
       h("div", { class: "muted small", text:
-        `Model: ${c.default_model || "(upstream default)"} · API key: ${hasKey(c) ? "set" : "not set"}` }),
+        `Model: ${c.default_model || "no default (the chat's Model menu picks one of the backend's models)"}`
+        + ` · API key: ${hasKey(c) ? "set" : "not set"}` }),
+      c.fallback ? h("div", { class: "muted small", text:
+        "From the command line (--base-url). Edit saves it as a connection of its own." }) : null,
       h("div", { class: "row" }, buttons),
       verdict);
   }
@@ -188,6 +219,9 @@ export class SettingsView {
     const error = h("p", { class: "form-error", role: "alert", hidden: true });
     const form = h("form", { class: "card", "aria-label": creating ? "Add a connection" : `Edit ${c.name}` },
       h("h3", { text: creating ? "Add a connection" : `Edit “${c.name}”` }),
+      c?.fallback ? h("p", { class: "muted small", text: "This connection comes from the "
+        + "server's command line. Saving stores it as a connection of its own (its key is kept "
+        + "unless you change it), which is then used instead." }) : null,
       preset ? field("Preset", preset, "A known provider: fills compat, base URL and names its key variable.") : null,
       field("Name", name, "Used to address models as name/model."),
       field("Compatibility", compat, "Which protocol the backend speaks (from the server's providers)."),
@@ -288,14 +322,28 @@ export class SettingsView {
     clear(panel);
     panel.append(h("h2", { text: "Welcome to Pluma" }),
       h("p", { text: "Pluma needs a chat backend. Looking for one on this machine…" }));
+    const host = h("div");
+    await this.offerFound(host);
+    clear(panel);
+    panel.append(h("h2", { text: "Welcome to Pluma" }), host,
+      h("p", { class: "muted small", text: "Connections are managed in Settings → Connections "
+        + "(the tab at the top), where you can add, edit and test them." }));
+    panel.append(h("button", { type: "button", class: "secondary", text: "Add a connection…",
+      onclick: () => {
+        this.app.show("settings");
+        this.create();
+      } }));
+  }
+
+  /** The local backends discovery found, each with a one-click "Use" (into
+   * ``panel``); a sentence when none answered. */
+  async offerFound(panel) {
     let found = [];
     try {
       found = normalizeFound(await api("/api/discovery"));
     } catch {
       found = [];
     }
-    clear(panel);
-    panel.append(h("h2", { text: "Welcome to Pluma" }));
     if (found.length) {
       panel.append(h("p", { text: "These local backends are running. Use one to start chatting:" }));
       const list = h("ul", { class: "found" });
@@ -326,10 +374,5 @@ export class SettingsView {
     } else {
       panel.append(h("p", { text: "No local backend (Ollama, LM Studio, llama.cpp, vLLM) answered. Add a connection to any OpenAI-compatible or Anthropic endpoint:" }));
     }
-    panel.append(h("button", { type: "button", class: "secondary", text: "Add a connection…",
-      onclick: () => {
-        this.app.show("settings");
-        this.create();
-      } }));
   }
 }
