@@ -264,7 +264,8 @@ def test_first_run_offers_what_discovery_found_in_settings_too(
             offer = page.locator("#view-settings").get_by_role("button", name="Use LM Studio")
             offer.click()
             page.locator("#connection-list .connection-name", has_text="LM Studio").wait_for()
-            assert page.locator("#view-settings").get_by_role(
-                "button", name="Use LM Studio"
-            ).count() == 0
+            assert (
+                page.locator("#view-settings").get_by_role("button", name="Use LM Studio").count()
+                == 0
+            )
             assert not page.js_errors

@@ -144,7 +144,9 @@ def _keep_failed_turn(
         if new:
             store.add_message(conversation_id, reply)
     except Exception as error:  # the refusal is what the client must hear, not this
-        log.warning("could not save the refused turn of conversation %s: %s", conversation_id, error)
+        log.warning(
+            "could not save the refused turn of conversation %s: %s", conversation_id, error
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,9 @@
 | ``GET /api/models[?connection=]``       | the models of the active or given profile     |
 | ``GET /api/discovery``                  | local backends found running (first run)      |
 
-Field errors are 422 with a message naming the field; unknown ids 404.
+Field errors are 422 with a message naming the field; unknown ids 404. A
+``PUT`` on the ``--base-url`` fallback saves it, changed, as a new stored and
+active profile (its key kept unless ``api_key`` is given) and answers with that.
 """
 
 from __future__ import annotations
