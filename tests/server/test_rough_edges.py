@@ -99,3 +99,11 @@ def test_health_names_the_kind_of_secret_store(tmp_path: Path) -> None:
         store = client.get("/api/health?upstream=false").json()["secret_store"]
         assert store["kind"] == "file"
         assert store["path"] == str(server.data_dir / "secrets.json")
+
+
+def test_each_secret_store_names_its_kind(tmp_path: Path) -> None:
+    from pluma.server.storage.secrets import open_secret_store
+
+    assert open_secret_store("memory", tmp_path).describe()["kind"] == "memory"
+    described = open_secret_store("file", tmp_path).describe()
+    assert described["kind"] == "file" and described["fallback"] is True
