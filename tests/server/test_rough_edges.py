@@ -16,6 +16,8 @@ from tests.server.test_first_use import chat_text
 from tests.support.server_process import PlumaServer
 from tests.support.upstreams import OpenAIUpstream, Script
 
+from pluma.server.storage.secrets import open_secret_store
+
 
 def test_a_refused_first_turn_is_stored_with_its_error_and_titles_the_conversation(
     tmp_path: Path,
@@ -102,8 +104,6 @@ def test_health_names_the_kind_of_secret_store(tmp_path: Path) -> None:
 
 
 def test_each_secret_store_names_its_kind(tmp_path: Path) -> None:
-    from pluma.server.storage.secrets import open_secret_store
-
     assert open_secret_store("memory", tmp_path).describe()["kind"] == "memory"
     described = open_secret_store("file", tmp_path).describe()
     assert described["kind"] == "file" and described["fallback"] is True
