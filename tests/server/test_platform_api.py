@@ -216,8 +216,9 @@ def test_fallback_from_base_url(tmp_path: Path, upstream: ScriptedServer) -> Non
             listed = c.get("/api/connections").json()
             assert [x["fallback"] for x in listed["connections"]] == [True]
             fid = listed["connections"][0]["id"]
-            refused = c.put(f"/api/connections/{fid}", json={"name": "x"})
+            refused = c.delete(f"/api/connections/{fid}")
             assert refused.status_code == 409 and "--base-url" in refused.json()["error"]["message"]
+            # (editing it saves a stored copy instead: tests/server/test_rough_edges.py)
             # a real profile takes over from the fallback
             made = c.post(
                 "/api/connections", json={"name": "real", "base_url": "http://127.0.0.1:9/v1"}

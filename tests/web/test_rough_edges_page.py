@@ -223,8 +223,11 @@ def test_a_base_url_without_model_chats_at_once_and_can_be_edited(
             row = page.locator("#connection-list li.connection")
             wait_until(lambda: row.inner_text(), lambda text: "Model: model-b" in text)
             assert row.count() == 1
-            listed = json.loads(page.evaluate("JSON.stringify(window.pluma.connections)"))
-            assert listed[0]["fallback"] is False
+            listed = wait_until(
+                lambda: json.loads(page.evaluate("JSON.stringify(window.pluma.connections)")),
+                lambda got: len(got) == 1 and got[0]["fallback"] is False,
+            )
+            assert listed[0]["fallback"] is False and listed[0]["default_model"] == "model-b"
 
             page.reload()
             page.wait_for_selector("body.ready")
