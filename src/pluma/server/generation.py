@@ -40,9 +40,7 @@ def _number(value: Any, path: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidRequest(f"{path} must be a number from {low:g} to {high:g}", param=path)
     if not low <= value <= high:
-        raise InvalidRequest(
-            f"{path} must be from {low:g} to {high:g}, got {value:g}", param=path
-        )
+        raise InvalidRequest(f"{path} must be from {low:g} to {high:g}, got {value:g}", param=path)
     return float(value)
 
 

@@ -129,6 +129,8 @@ async def _start(request: Request, state: Services) -> Response:
     stream = await open_chat(state.connections, state.http, chat_request, connection)
     on_end: Callable[[llm.AssistantMessage], None] | None = None
     if conversation_id and store is not None:
+        if not new and isinstance(parent, str):  # regenerate: its answers' branch is shown
+            store.show(conversation_id, parent)
         for message in new:  # raises ConversationNotFound if deleted meanwhile
             parent = store.add_message(conversation_id, message, parent)
         if isinstance(parent, Leaf):

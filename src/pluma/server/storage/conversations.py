@@ -321,7 +321,11 @@ class ConversationStore:
         self._db.execute("PRAGMA foreign_keys = ON")
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
-        self._upgrade()
+        try:
+            self._upgrade()
+        except BaseException:
+            self._db.close()
+            raise
 
     def _upgrade(self) -> None:
         """Bring the file to :data:`SCHEMA_VERSION` in one transaction (a new
@@ -424,7 +428,18 @@ class ConversationStore:
 
     @staticmethod
     def _summary(row: tuple[Any, ...]) -> ConversationSummary:
-        return ConversationSummary(*row[:8], settings=settings_from_json(row[8]))
+        (cid, title, system, model, connection, created, updated, count) = row[:8]
+        return ConversationSummary(
+            cid,
+            title,
+            system,
+            model,
+            connection,
+            created,
+            updated,
+            count,
+            settings_from_json(row[8]),
+        )
 
     def list(self) -> list[ConversationSummary]:
         """All conversations, most recently updated first."""
@@ -618,8 +633,7 @@ class ConversationStore:
                 new_leaf = message_id
             new_title = title if auto and not current and title else current
             db.execute(
-                "UPDATE conversations SET title = ?, current_leaf = ?, updated_at = ?"
-                " WHERE id = ?",
+                "UPDATE conversations SET title = ?, current_leaf = ?, updated_at = ? WHERE id = ?",
                 (new_title, new_leaf, now, conversation_id),
             )
         return message_id
@@ -636,6 +650,20 @@ class ConversationStore:
                 "UPDATE conversations SET current_leaf = ? WHERE id = ?", (leaf, conversation_id)
             )
         return self.get(conversation_id)
+
+    def show(self, conversation_id: str, message_id: str) -> None:
+        """Make ``message_id`` the current leaf exactly (a regenerated answer
+        then follows it)."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE conversations SET current_leaf = ? WHERE id = ?"
+                " AND EXISTS (SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)",
+                (message_id, conversation_id, message_id, conversation_id),
+            )
+            if cur.rowcount == 0:
+                if not self.exists(conversation_id):
+                    raise ConversationNotFound(conversation_id)
+                raise MessageNotFound(conversation_id, message_id)
 
     def truncate(self, conversation_id: str, keep: int) -> ConversationSummary:
         """Show only the first ``keep`` messages of the visible path: the

@@ -76,9 +76,7 @@ def newest_leaf_below(nodes: Sequence[MessageNode], node_id: str) -> str:
     return max(leaves, key=lambda n: (n.created_at, n.id)).id
 
 
-def _subtree(
-    children: dict[str | None, list[MessageNode]], root: MessageNode
-) -> list[MessageNode]:
+def _subtree(children: dict[str | None, list[MessageNode]], root: MessageNode) -> list[MessageNode]:
     out: list[MessageNode] = []
     stack = [root]
     while stack:

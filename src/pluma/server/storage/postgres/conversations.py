@@ -26,13 +26,13 @@ from pluma.server.storage.conversations import (
     Conversation,
     ConversationNotFound,
     ConversationSummary,
+    Leaf,
     MessageNotFound,
     Parent,
-    Leaf,
     title_from,
 )
-from pluma.server.storage.tree import MessageNode, newest_leaf_below
 from pluma.server.storage.postgres.database import Database
+from pluma.server.storage.tree import MessageNode, newest_leaf_below
 
 _SUMMARY_SQL = """
     SELECT c.id, c.title, c.system_prompt, c.model, c.connection, c.created_at,
@@ -63,7 +63,10 @@ class PgConversationStore:
     @staticmethod
     def _summary(row: Any) -> ConversationSummary:
         settings = row[8] if isinstance(row[8], dict) else {}
-        return ConversationSummary(*row[:8], settings=settings)
+        (cid, title, system, model, connection, created, updated, count) = row[:8]
+        return ConversationSummary(
+            cid, title, system, model, connection, created, updated, count, settings
+        )
 
     def _summary_in(self, conn: psycopg.Connection, conversation_id: str) -> ConversationSummary:
         row = conn.execute(_SUMMARY_SQL + " WHERE c.id = %s", (conversation_id,)).fetchone()
@@ -244,6 +247,20 @@ class PgConversationStore:
                 (leaf, conversation_id),
             )
         return self.get(conversation_id)
+
+    def show(self, conversation_id: str, message_id: str) -> None:
+        """Make ``message_id`` the current leaf exactly (a regenerated answer
+        then follows it)."""
+        with self.database.transaction() as db:
+            cur = db.execute(
+                "UPDATE conversations SET current_leaf = %s WHERE id = %s"
+                " AND EXISTS (SELECT 1 FROM messages WHERE id = %s AND conversation_id = %s)",
+                (message_id, conversation_id, message_id, conversation_id),
+            )
+            if cur.rowcount == 0:
+                if not self.exists(conversation_id):
+                    raise ConversationNotFound(conversation_id)
+                raise MessageNotFound(conversation_id, message_id)
 
     def truncate(self, conversation_id: str, keep: int) -> ConversationSummary:
         if keep < 0:
