@@ -157,3 +157,16 @@ def test_bad_settings_are_a_400_naming_the_field(
         assert response.status_code == 400, response.text
         assert field in response.json()["error"]["message"]
     assert _get(http, cid)["settings"] == {}
+
+
+def test_a_connection_carries_default_generation_settings(http: httpx.Client) -> None:
+    defaults = {"temperature": 0.4, "stop": ["###"]}
+    response = http.put("/api/connections/oa", json={"generation": defaults})
+    assert response.status_code == 200, response.text
+    assert response.json()["generation"] == defaults
+    listed = http.get("/api/connections").json()["connections"]
+    assert next(c for c in listed if c["name"] == "oa")["generation"] == defaults
+    bad = http.put("/api/connections/oa", json={"generation": {"temperature": -1}})
+    assert bad.status_code == 400 and "generation.temperature" in bad.text
+    cleared = http.put("/api/connections/oa", json={"generation": {}})
+    assert cleared.json()["generation"] == {}
