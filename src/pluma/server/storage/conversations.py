@@ -661,7 +661,10 @@ class ConversationStore:
                 (message_id, conversation_id, message_id, conversation_id),
             )
             if cur.rowcount == 0:
-                if not self.exists(conversation_id):
+                # Asked on this connection: self.exists() would take the lock
+                # this transaction already holds, and wait forever.
+                found = db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
+                if found.fetchone() is None:
                     raise ConversationNotFound(conversation_id)
                 raise MessageNotFound(conversation_id, message_id)
 
