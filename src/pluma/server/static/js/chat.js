@@ -253,7 +253,8 @@ export class ChatView {
         ? h("button", { type: "button", class: "link edit-message", text: "Edit",
           "aria-label": "Edit this message", onclick: () => this.beginEdit(i) })
         : null;
-      if (nav || edit) articles[i].append(h("div", { class: "msg-tools" }, nav, edit));
+      // Beside the article, not in it: the article holds the message alone.
+      if (nav || edit) articles[i].after(h("div", { class: `msg-tools ${message.role}` }, nav, edit));
     });
   }
 
@@ -272,7 +273,8 @@ export class ChatView {
       const entry = this.path[i];
       announce(`Version ${entry.sibling_index + 1} of ${entry.sibling_count}.`);
       // Keep the keyboard where it was: on the same control of that message.
-      const nav = this.log.querySelectorAll("article.msg")[i]?.querySelector(".versions");
+      const nav = this.log.querySelectorAll("article.msg")[i]?.nextElementSibling
+        ?.querySelector(".versions");
       const wanted = nav?.querySelector(dir === "prev" ? ".version-prev" : ".version-next");
       const other = nav?.querySelector(dir === "prev" ? ".version-next" : ".version-prev");
       (wanted && !wanted.disabled ? wanted : other)?.focus();
