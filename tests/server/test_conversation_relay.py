@@ -106,6 +106,15 @@ def test_a_turn_under_an_unknown_message_is_a_404_before_streaming(
     )
     assert response.status_code == 400 and "regenerate" in response.text
     assert upstream.requests == []
+    # Regenerating names the message answered, never an answer itself.
+    env.reset("oa", Script(text="a1"))
+    _turn(env, http, cid, "a1", message=_user("q1"), parent_id=None)
+    upstream = env.reset("oa")
+    answer_id = _get(http, cid)["path"][1]["id"]
+    response = http.post("/api/chat", json={"conversation_id": cid, "regenerate": answer_id})
+    assert response.status_code == 400, response.text
+    assert "not an answer" in response.json()["error"]["message"]
+    assert upstream.requests == []
 
 
 def test_generation_settings_reach_the_upstream(env: ChatEnv, http: httpx.Client) -> None:

@@ -55,6 +55,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from pluma import llm
+from pluma.server.chat.codecs.errors import RequestError
 from pluma.server.chat.codecs.fields import opt_str, require_object
 from pluma.server.chat.codecs.openai_request import decode_chat_completions, decode_reasoning
 from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
@@ -106,8 +107,15 @@ async def _start(request: Request, state: Services) -> Response:
             raise ConversationsUnavailable
         conversation = store.get(conversation_id)
         parent = conversation.current_leaf if isinstance(page.parent, Leaf) else page.parent
-        if parent is not None and not any(n.id == parent for n in conversation.nodes):
+        node = next((n for n in conversation.nodes if n.id == parent), None)
+        if parent is not None and node is None:
             raise MessageNotFound(conversation_id, parent)
+        if not new and node is not None and node.message.role == "assistant":
+            raise RequestError(
+                "regenerate",
+                "names the message to answer again (a user or toolResult message), "
+                "not an answer; give the id of the message above it",
+            )
         stored = [node.message for node in path_to(conversation.nodes, parent)]
         chat_request.context.messages = [*stored, *new]
         apply_generation(chat_request, conversation.summary.settings)
