@@ -53,7 +53,11 @@ def test_a_failed_first_answer_shows_only_its_error_and_titles_the_conversation(
     page.locator(".error[role=alert]", has_text="the model crashed").wait_for()
     page.wait_for_selector("#send:visible")
     # No empty "Assistant" box above the error: the error stands in its place.
-    assert page.locator("article.msg.assistant").count() == 0
+    failed = page.locator("article.msg.assistant")
+    assert failed.count() == 1
+    assert failed.locator(".role, .msg-body").count() == 0
+    assert failed.locator(".error[role=alert]").count() == 1
+    assert page.get_by_role("button", name="Retry").count() == 1
     conversation_id = page.evaluate("window.pluma.chat.conversation.id")
     page.locator("#conversation-list .conv-title", has_text="Why is the sky blue?").wait_for()
     assert stored(site, conversation_id)["title"] == "Why is the sky blue?"
