@@ -144,6 +144,14 @@ class SecretStore:
     def forget(self) -> None:
         """Drop cached values: another process may have changed them."""
 
+    async def prefetch(self, names: list[str]) -> None:
+        """Read ``names`` into the cache without blocking the event loop, so
+        the :meth:`get` calls of the request that follows answer from memory.
+
+        Only a store whose reads cross the network needs it (PostgreSQL). The
+        keyring and the file stay synchronous: their reads are cached (see
+        the module table) and local, so this does nothing for them."""
+
     def check(self) -> str | None:
         """What is wrong with the store, or None (cheap: no keyring call)."""
         return None
