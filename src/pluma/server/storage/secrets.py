@@ -127,6 +127,9 @@ class SecretStore:
     path: Path | None = None
     notice: str | None = None
     """A sentence to log at start and show in /api/health, when there is one."""
+    process_local: bool = False
+    """True when the keys live in this process only (the in-memory store):
+    other processes (``--workers``) would not see them."""
 
     def get(self, name: str) -> str | None:
         raise NotImplementedError
@@ -173,6 +176,7 @@ class KeyringSecretStore(SecretStore):
     ) -> None:
         self._kr = backend
         self.backend = f"keyring ({_backend_name(backend)})"
+        self.process_local = isinstance(backend, MemoryKeyring)
         self._clock = clock
         # name -> (value, when read); see the module table.
         self._cache: dict[str, tuple[str | None, float]] = {}
