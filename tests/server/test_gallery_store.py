@@ -13,7 +13,7 @@ from tests.support.fake_a1111 import png
 from tests.support.postgres import Cluster
 
 from pluma.server.images import GeneratedImage, ImageResult
-from pluma.server.images.gallery import Gallery, GalleryError, GalleryStore
+from pluma.server.storage.gallery import Gallery, GalleryError, GalleryStore
 
 
 @pytest.fixture(params=["files", "postgres"])

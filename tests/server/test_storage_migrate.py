@@ -17,9 +17,9 @@ from tests.support.postgres import Cluster
 
 from pluma import llm
 from pluma.server.images import GeneratedImage, ImageResult
-from pluma.server.images.gallery import Gallery
 from pluma.server.profiles.connections import ConnectionManager, load_providers
 from pluma.server.storage.conversations import ConversationStore
+from pluma.server.storage.gallery import Gallery
 from pluma.server.storage.postgres import Database
 from pluma.server.storage.postgres.conversations import PgConversationStore
 from pluma.server.storage.postgres.documents import PgDocumentStore

@@ -50,7 +50,7 @@ def _image_services(settings: Any) -> Any:
 
 def _backend_errors(call: Any) -> Any:
     from pluma.server.images.base import ImageBackendError
-    from pluma.server.images.gallery import GalleryError
+    from pluma.server.storage.gallery import GalleryError
 
     try:
         return run(call)
@@ -110,7 +110,7 @@ def generate(
     from pluma.server.images.a1111 import sniff_mime
     from pluma.server.images.base import HiresFix, ImageRequest, InputImage, LoraRef
     from pluma.server.images.base import Progress as ImageProgress
-    from pluma.server.images.gallery import Gallery
+    from pluma.server.storage.gallery import Gallery
 
     def picture(path: Path | None) -> InputImage | None:
         if path is None:
@@ -249,7 +249,7 @@ def list_images(
     secrets: str = SecretsOption,
 ) -> None:
     """List the gallery, newest first."""
-    from pluma.server.images.gallery import Gallery
+    from pluma.server.storage.gallery import Gallery
 
     settings = settings_for(data_dir, secrets)
     gallery = open_services(settings).gallery

@@ -47,13 +47,13 @@ from pluma.server.storage.backend import Storage
 from pluma.server.storage.secrets import SecretStore
 
 if TYPE_CHECKING:
-    from pluma.server.images.gallery import GalleryStore
     from pluma.server.images.manager import ImageConnectionManager
     from pluma.server.plugins import PluginHost
     from pluma.server.profiles.connections import ConnectionManager
     from pluma.server.profiles.discovery import Discovery
     from pluma.server.profiles.upstream import Verdict
     from pluma.server.storage.conversations import ConversationStore
+    from pluma.server.storage.gallery import GalleryStore
 
 log = logging.getLogger("pluma.server")
 

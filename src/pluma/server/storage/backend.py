@@ -10,7 +10,7 @@
 
 Both hand out objects with the same interfaces (:class:`DocumentStore`, the
 conversation store's methods, :class:`~pluma.server.storage.secrets.SecretStore`,
-:class:`~pluma.server.images.gallery.GalleryStore`), so the registries, routes
+:class:`~pluma.server.storage.gallery.GalleryStore`), so the registries, routes
 and CLI never know which one they use.
 
 Sync or async: the gallery is async everywhere. Documents and keys keep
@@ -32,7 +32,7 @@ from pluma.server.storage.documents import DocumentStore, JsonStore
 from pluma.server.storage.secrets import SecretStore, open_secret_store
 
 if TYPE_CHECKING:
-    from pluma.server.images.gallery import GalleryStore
+    from pluma.server.storage.gallery import GalleryStore
     from pluma.server.storage.postgres import Database
 
 
@@ -66,7 +66,7 @@ class FileStorage:
         return JsonStore(self.data_dir / file_name)
 
     def gallery(self) -> GalleryStore:
-        from pluma.server.images.gallery import Gallery
+        from pluma.server.storage.gallery import Gallery
 
         return Gallery(self.data_dir)
 

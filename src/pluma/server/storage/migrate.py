@@ -121,7 +121,7 @@ IMAGES_PER_TRANSACTION = 16
 
 
 def _move_gallery(data_dir: Path, target: PgGallery) -> int:
-    from pluma.server.images.gallery import Gallery
+    from pluma.server.storage.gallery import Gallery
 
     source = Gallery(data_dir)
     moved = 0

@@ -11,20 +11,22 @@ reads only the records, never the bytes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from pluma.server.images.base import ImageResult
-from pluma.server.images.gallery import ID_PATTERN, StoredImage, new_records
+from pluma.server.storage.gallery import ID_PATTERN, StoredImage, new_records
 from pluma.server.storage.postgres.database import Database, safe_url
+
+if TYPE_CHECKING:  # a type only: storage does not import the image backends
+    from pluma.server.images.base import ImageResult
 
 Conn = psycopg.AsyncConnection[Any]
 
 
 class PgGallery:
-    """The :class:`~pluma.server.images.gallery.GalleryStore` on ``database``."""
+    """The :class:`~pluma.server.storage.gallery.GalleryStore` on ``database``."""
 
     def __init__(self, database: Database) -> None:
         self.database = database

@@ -40,10 +40,12 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pluma.server.errors import PlumaError
-from pluma.server.images.base import ImageResult
+
+if TYPE_CHECKING:  # a type only: storage does not import the image backends
+    from pluma.server.images.base import ImageResult
 
 ID_PATTERN = re.compile(r"^\d{8}T\d{9}-[0-9a-f]{8}-\d{1,3}$")
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
