@@ -12,6 +12,9 @@ rather than written to.
 |---------|---------------------------------------------------------------------|
 | 1       | ``documents`` (name, JSON, version), ``secrets`` (name, ciphertext),|
 |         | ``storage_meta`` (the key check), ``conversations``, ``messages``    |
+| 2       | messages form a tree: ``messages.id``, ``parent_id`` (the old list  |
+|         | becomes one chain), ``conversations.current_leaf`` and ``settings`` |
+|         | (generation settings JSON)                                          |
 | 4       | ``images``: the gallery, one row per image (its record as JSONB and |
 |         | its bytes as ``bytea``, stored out of line without compression)     |
 
@@ -94,6 +97,30 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             PRIMARY KEY (conversation_id, position)
         );
         CREATE INDEX conversations_by_update ON conversations (updated_at DESC, id);
+        """,
+    ),
+    (
+        2,
+        """
+        ALTER TABLE messages DROP CONSTRAINT messages_pkey;
+        ALTER TABLE messages ADD COLUMN id TEXT, ADD COLUMN parent_id TEXT;
+        UPDATE messages m SET position = r.depth
+          FROM (SELECT conversation_id, position,
+                       ROW_NUMBER() OVER (PARTITION BY conversation_id ORDER BY position) - 1
+                         AS depth
+                FROM messages) r
+          WHERE m.conversation_id = r.conversation_id AND m.position = r.position;
+        UPDATE messages SET id = md5(conversation_id || ':' || position::text);
+        UPDATE messages m SET parent_id = p.id
+          FROM messages p
+          WHERE p.conversation_id = m.conversation_id AND p.position = m.position - 1;
+        ALTER TABLE messages ALTER COLUMN id SET NOT NULL, ADD PRIMARY KEY (id);
+        CREATE INDEX messages_by_conversation ON messages (conversation_id, created_at);
+        ALTER TABLE conversations ADD COLUMN current_leaf TEXT,
+          ADD COLUMN settings JSONB NOT NULL DEFAULT '{}';
+        UPDATE conversations c SET current_leaf = (
+          SELECT m.id FROM messages m WHERE m.conversation_id = c.id
+          ORDER BY m.position DESC LIMIT 1);
         """,
     ),
     (
