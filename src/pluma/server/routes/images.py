@@ -2,7 +2,7 @@
 
 | route                                         | does                                         |
 |-----------------------------------------------|----------------------------------------------|
-| ``GET /api/image-providers``                  | the registered kinds (``a1111``, ``comfyui``)|
+| ``GET /api/image-providers``                  | the registered kinds, plugin display names   |
 | ``GET /api/image-connections``                | profiles (``has_secret``, never the secret)  |
 | ``POST /api/image-connections``               | create (201); ``secret`` is write-only       |
 | ``GET/PUT/DELETE /api/image-connections/{id}``| one profile (id or name); change; remove     |
@@ -183,8 +183,11 @@ def _connection_ref(profile: ImageConnectionProfile) -> dict[str, str]:
 
 
 @router.get("/api/image-providers", summary="Registered image provider kinds")
-def list_image_providers() -> dict[str, Any]:
-    return {"providers": image_provider_kinds()}
+def list_image_providers(state: Services = Depends(get_services)) -> dict[str, Any]:
+    """The registered kinds, and for plugin ones the display name their
+    plugin gave (the page shows it; the value stays the kind)."""
+    labels = state.plugins.labels("image") if state.plugins is not None else {}
+    return {"providers": image_provider_kinds(), "labels": labels}
 
 
 @router.get("/api/image-connections", summary="Image connection profiles")
