@@ -53,8 +53,10 @@ SYNTHETIC_ID_PREFIX = "ollama_call_"
 class OllamaParser:
     """Turns one Ollama chat stream into neutral events through ``writer``.
 
-    ``feed`` takes a decoded line, ``feed_data`` its raw bytes; ``finish``
-    ends the stream at end of input. After the terminal event every call
+    ``feed`` takes a decoded line, ``feed_data`` its raw bytes, ``feed_lines``
+    all the raw lines of one network read (what the adapter uses: one call
+    per read, the usual text line handled without a method call per line);
+    ``finish`` ends the stream at end of input. After the terminal event every call
     returns ``[]``.
     """
 
