@@ -2,7 +2,7 @@
 
 | route                                   | does                                          |
 |-----------------------------------------|-----------------------------------------------|
-| ``GET /api/providers``                  | the registered compat kinds                   |
+| ``GET /api/providers``                  | the registered compats, plugin display names  |
 | ``GET /api/presets``                    | catalog providers as connection presets       |
 | ``GET /api/connections``                | profiles (``has_key``, never the key)         |
 | ``POST /api/connections``               | create (201); ``api_key`` is write-only       |
@@ -103,8 +103,11 @@ def _out(cm: ConnectionManager, profile: ConnectionProfile, active_id: str | Non
 
 
 @router.get("/api/providers")
-def list_providers() -> dict[str, Any]:
-    return {"providers": provider_kinds()}
+def list_providers(state: Services = Depends(get_services)) -> dict[str, Any]:
+    """The registered compats, and for plugin ones the display name their
+    plugin gave (the page shows it; the value stays the compat)."""
+    labels = state.plugins.labels("chat") if state.plugins is not None else {}
+    return {"providers": provider_kinds(), "labels": labels}
 
 
 @router.get("/api/presets")

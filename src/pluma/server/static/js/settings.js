@@ -28,7 +28,9 @@ export function hasKey(c) {
 
 export function normalizeKinds(body) {
   const list = Array.isArray(body) ? body : body.providers || body.kinds || body.data || [];
-  return list.map((p) => (typeof p === "string" ? { id: p, label: p } : {
+  // A plugin's compat is shown by the display name its plugin gave.
+  const labels = (!Array.isArray(body) && body.labels) || {};
+  return list.map((p) => (typeof p === "string" ? { id: p, label: labels[p] || p } : {
     id: p.id || p.compat || p.kind || p.name,
     label: p.label || p.name || p.id || p.compat,
   })).filter((p) => p.id);
