@@ -105,8 +105,15 @@ def _wait(condition: object, seconds: float, what: str) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.parametrize(
+    "table",
+    [
+        "documents",  # the profiles: what every chat request reads first
+        "messages",  # the conversations: what the page's turn reads and writes
+    ],
+)
 def test_a_stream_keeps_flowing_while_the_database_does_not_answer(
-    server: PlumaServer, database: str, upstream: tuple[PacedUpstream, str]
+    server: PlumaServer, database: str, upstream: tuple[PacedUpstream, str], table: str
 ) -> None:
     paced, url = upstream
     with server.client() as c:
@@ -115,6 +122,7 @@ def test_a_stream_keeps_flowing_while_the_database_does_not_answer(
             json={"name": "paced", "base_url": f"{url}/v1", "default_model": "model-a"},
         )
         assert made.status_code == 201, made.text
+        conversation = c.post("/api/conversations", json={}).json()["id"]
 
     arrivals: list[float] = []
     first_done: list[int] = []
@@ -139,6 +147,14 @@ def test_a_stream_keeps_flowing_while_the_database_does_not_answer(
 
     def waiting_request() -> None:
         with server.client() as c:
+            if table == "messages":  # a page turn: the history comes from the store
+                body = {
+                    "conversation_id": conversation,
+                    "model": "paced/model-a",
+                    "message": {"role": "user", "content": "short"},
+                }
+                second.append(c.post("/api/chat", json=body, timeout=120))
+                return
             second.append(
                 c.post(
                     "/v1/chat/completions",
@@ -155,8 +171,8 @@ def test_a_stream_keeps_flowing_while_the_database_does_not_answer(
     try:
         _wait(lambda: len(arrivals) >= 5, 30, "the long stream to start")
         with psycopg.connect(database) as locker:
-            # Another client holds the profiles' table: every read of it waits.
-            locker.execute("LOCK TABLE documents IN ACCESS EXCLUSIVE MODE")
+            # Another client holds the table: every read of it waits.
+            locker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
             waiter = threading.Thread(target=waiting_request)
             waiter.start()
 
@@ -181,7 +197,10 @@ def test_a_stream_keeps_flowing_while_the_database_does_not_answer(
             locker.rollback()  # the database answers again
         waiter.join(timeout=60)
         assert second and second[0].status_code == 200, second and second[0].text
-        assert second[0].json()["choices"][0]["message"]["content"] == "t0 t1 t2 "
+        if table == "messages":
+            assert '"content": "t2 "' in second[0].text.replace('":"', '": "')
+        else:
+            assert second[0].json()["choices"][0]["message"]["content"] == "t0 t1 t2 "
     finally:
         paced.finish.set()
         streamer.join(timeout=60)

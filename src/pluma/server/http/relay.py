@@ -214,7 +214,8 @@ async def relay(
             if on_end is not None:
                 terminal = stream.terminal
                 if terminal is not None and terminal.message is not None:
-                    on_end(terminal.message)
+                    # a store write (disk, database): off the loop every stream shares
+                    await anyio.to_thread.run_sync(on_end, terminal.message)
 
 
 async def drain(stream: llm.EventStream, receive: Receive | None = None) -> llm.AssistantMessage:

@@ -55,6 +55,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 
 from pluma import llm
@@ -62,7 +63,7 @@ from pluma.server.chat.codecs.errors import RequestError
 from pluma.server.chat.codecs.fields import opt_str, require_object
 from pluma.server.chat.codecs.openai_request import decode_chat_completions, decode_reasoning
 from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
-from pluma.server.chat.codecs.page_request import decode_page_turn, is_page_turn
+from pluma.server.chat.codecs.page_request import PageTurn, decode_page_turn, is_page_turn
 from pluma.server.chat.routing import open_chat
 from pluma.server.errors import as_error
 from pluma.server.generation import apply_generation
@@ -109,24 +110,15 @@ async def _start(request: Request, state: Services) -> Response:
         chat_request, conversation_id, new = page.request, page.conversation_id, page.turn
         if store is None:
             raise ConversationsUnavailable
-        conversation = store.get(conversation_id)
-        parent = conversation.current_leaf if isinstance(page.parent, Leaf) else page.parent
-        node = next((n for n in conversation.nodes if n.id == parent), None)
-        if parent is not None and node is None:
-            raise MessageNotFound(conversation_id, parent)
-        if not new and node is not None and node.message.role == "assistant":
-            raise RequestError(
-                "regenerate",
-                "names the message to answer again (a user or toolResult message), "
-                "not an answer; give the id of the message above it",
-            )
-        stored = [node.message for node in path_to(conversation.nodes, parent)]
-        chat_request.context.messages = [*stored, *new]
-        apply_generation(chat_request, conversation.summary.settings)
+        parent = await to_thread.run_sync(_load_history, store, page)
     else:  # the client sends the whole history (API clients)
         chat_request = decode_chat_completions(body, require_model=False, page=True).request
         conversation_id = opt_str(body, "conversation_id", "conversation_id")
-        if conversation_id and store is not None and not store.exists(conversation_id):
+        if (
+            conversation_id
+            and store is not None
+            and not await to_thread.run_sync(store.exists, conversation_id)
+        ):
             raise ConversationNotFound(conversation_id)
         last = chat_request.context.messages[-1]
         new = [last] if last.role != "assistant" else []
@@ -142,21 +134,58 @@ async def _start(request: Request, state: Services) -> Response:
         stream = await open_chat(state.connections, state.http, chat_request, connection)
     except Exception as exc:
         if conversation_id and store is not None:
-            _keep_failed_turn(store, conversation_id, new, parent, exc)
+            await to_thread.run_sync(_keep_failed_turn, store, conversation_id, new, parent, exc)
         raise
     on_end: Callable[[llm.AssistantMessage], None] | None = None
     if conversation_id and store is not None:
-        if not new and isinstance(parent, str):  # regenerate: its answers' branch is shown
-            store.show(conversation_id, parent)
-        for message in new:  # raises ConversationNotFound if deleted meanwhile
-            parent = store.add_message(conversation_id, message, parent)
-        if isinstance(parent, Leaf):
-            parent = store.get(conversation_id).current_leaf
-        on_end = _saver(store, conversation_id, parent)
+        answered = await to_thread.run_sync(_record_turn, store, conversation_id, new, parent)
+        on_end = _saver(store, conversation_id, answered)
     encoder = OpenAIChunkEncoder(
         requested or chat_request.model, include_usage=True, include_cost=True
     )
     return RelayResponse(relay(stream, encoder.encode, defer=False, on_end=on_end), "openai")
+
+
+# The store helpers below are synchronous (SQLite, or the PostgreSQL
+# conversation store's pooled connection) and run in a worker thread, so a slow
+# or restarting database holds up only the request that needs it, never the
+# event loop that carries every other stream in the process.
+
+
+def _load_history(store: Any, page: PageTurn) -> Parent:
+    """Puts the stored path down to the page's parent (then the new turn) in
+    ``page.request``, applies the conversation's generation settings, and
+    returns the parent the turn goes under."""
+    conversation = store.get(page.conversation_id)
+    parent = conversation.current_leaf if isinstance(page.parent, Leaf) else page.parent
+    node = next((n for n in conversation.nodes if n.id == parent), None)
+    if parent is not None and node is None:
+        raise MessageNotFound(page.conversation_id, parent)
+    if not page.turn and node is not None and node.message.role == "assistant":
+        raise RequestError(
+            "regenerate",
+            "names the message to answer again (a user or toolResult message), "
+            "not an answer; give the id of the message above it",
+        )
+    stored = [node.message for node in path_to(conversation.nodes, parent)]
+    page.request.context.messages = [*stored, *page.turn]
+    apply_generation(page.request, conversation.summary.settings)
+    return parent
+
+
+def _record_turn(
+    store: Any, conversation_id: str, new: list[llm.Message], parent: Parent
+) -> str | None:
+    """Saves the new turn under ``parent`` before streaming; the id of the
+    message the reply will answer."""
+    if not new and isinstance(parent, str):  # regenerate: its answers' branch is shown
+        store.show(conversation_id, parent)
+    for message in new:  # raises ConversationNotFound if deleted meanwhile
+        parent = store.add_message(conversation_id, message, parent)
+    if isinstance(parent, Leaf):
+        leaf: str | None = store.get(conversation_id).current_leaf
+        return leaf
+    return parent
 
 
 def _keep_failed_turn(
