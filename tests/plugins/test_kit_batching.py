@@ -5,11 +5,22 @@ early closes the provider's generator."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import concurrent.futures
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 import pytest
 
 from pluma.plugin.serve import batched
+
+pytestmark = pytest.mark.xdist_group("plugins")
+
+
+def run(case: Coroutine[Any, Any, None]) -> None:
+    """Run in a thread of its own: a browser test on the same worker leaves
+    Playwright's event loop running in the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, case).result()
 
 
 async def _lines(n: int, fail: bool = False) -> AsyncIterator[str]:
@@ -19,7 +30,11 @@ async def _lines(n: int, fail: bool = False) -> AsyncIterator[str]:
         raise ValueError("upstream broke")
 
 
-async def test_first_line_alone_then_the_waiting_ones_together() -> None:
+def test_first_line_alone_then_the_waiting_ones_together() -> None:
+    run(_test_first_line_alone_then_the_waiting_ones_together())
+
+
+async def _test_first_line_alone_then_the_waiting_ones_together() -> None:
     out = [item async for item in batched(_lines(50))]
     assert out[0] == "line 0"
     assert all(isinstance(item, str) for item in out)
@@ -28,18 +43,30 @@ async def test_first_line_alone_then_the_waiting_ones_together() -> None:
     assert len(out) < 10  # coalesced, not one message per line
 
 
-async def test_an_error_comes_after_the_lines_before_it() -> None:
+def test_an_error_comes_after_the_lines_before_it() -> None:
+    run(_test_an_error_comes_after_the_lines_before_it())
+
+
+async def _test_an_error_comes_after_the_lines_before_it() -> None:
     out = [item async for item in batched(_lines(3, fail=True))]
     assert isinstance(out[-1], ValueError)
     assert "\n".join(str(item) for item in out[:-1]).split("\n") == ["line 0", "line 1", "line 2"]
 
 
-async def test_an_error_before_the_first_line() -> None:
+def test_an_error_before_the_first_line() -> None:
+    run(_test_an_error_before_the_first_line())
+
+
+async def _test_an_error_before_the_first_line() -> None:
     out = [item async for item in batched(_lines(0, fail=True))]
     assert len(out) == 1 and isinstance(out[0], ValueError)
 
 
-async def test_the_first_line_does_not_wait_for_the_rest() -> None:
+def test_the_first_line_does_not_wait_for_the_rest() -> None:
+    run(_test_the_first_line_does_not_wait_for_the_rest())
+
+
+async def _test_the_first_line_does_not_wait_for_the_rest() -> None:
     release = asyncio.Event()
 
     async def slow() -> AsyncIterator[str]:
@@ -56,7 +83,11 @@ async def test_the_first_line_does_not_wait_for_the_rest() -> None:
 
 
 @pytest.mark.parametrize("after", [0, 1])
-async def test_leaving_early_closes_the_provider(after: int) -> None:
+def test_leaving_early_closes_the_provider(after: int) -> None:
+    run(_test_leaving_early_closes_the_provider(after))
+
+
+async def _test_leaving_early_closes_the_provider(after: int) -> None:
     closed = asyncio.Event()
 
     async def endless() -> AsyncIterator[str]:

@@ -430,5 +430,6 @@ def test_the_compat_kinds_offered_come_from_the_registry(env: ChatEnv) -> None:
     """The entry-point plugin's kind is offered next to the built-ins."""
     response = httpx.get(env.url + "/api/providers", headers=env.server.headers)
     assert response.json() == {
-        "providers": ["anthropic", "gemini", "lines", "ollama", "openai", "openai-responses"]
+        "providers": ["anthropic", "gemini", "lines", "ollama", "openai", "openai-responses"],
+        "labels": {},  # display names of subprocess plugins; none run here
     }
