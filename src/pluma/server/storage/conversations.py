@@ -14,6 +14,14 @@ Schema (one file, created on first open):
 |                 | ``created_at``, ``updated_at`` (Unix ms)                          |
 | ``messages``    | ``conversation_id`` → conversations (cascade), ``position``      |
 |                 | (0-based order), ``data`` (message JSON), ``created_at``         |
+| ``search_rows`` | ``id``, ``conversation_id``, ``position`` (-1: the title)        |
+| ``search_text`` | FTS5 over ``words`` (rowid = ``search_rows.id``)                 |
+
+Search (:mod:`pluma.server.storage.search` says what matches): every write
+path keeps the index in step through :meth:`ConversationStore._index_row`.
+The two search tables are created ``IF NOT EXISTS``; when they were missing
+(a database from before search), they are filled from the stored messages
+on open, so an existing history is searchable at once.
 
 Concurrency: one connection shared by the whole process, guarded by a lock.
 Each call is one short transaction (sub-millisecond for these sizes), so the
@@ -46,6 +54,7 @@ import orjson
 
 from pluma import llm
 from pluma.server.errors import PlumaError
+from pluma.server.storage import search
 
 FILENAME = "conversations.sqlite3"
 TITLE_LENGTH = 60
@@ -71,6 +80,33 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations(updated_at DESC);
 """
+
+_SEARCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS search_rows (
+    id              INTEGER PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    position        INTEGER NOT NULL,
+    UNIQUE (conversation_id, position)
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_text
+    USING fts5(words, tokenize = 'unicode61 remove_diacritics 0');
+"""
+
+
+class SearchUnavailable(PlumaError):
+    """This Python's SQLite was built without FTS5 (a 501: everything else
+    works)."""
+
+    status = 501
+    kind = "api_error"
+    code = "search_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "conversation search needs SQLite's FTS5 extension, which this Python's sqlite3 "
+            "module lacks; install a Python built with a standard SQLite (or use PostgreSQL "
+            "storage) to search"
+        )
 
 
 class ConversationStoreError(PlumaError):
@@ -152,6 +188,15 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _stored_text(data: str) -> str:
+    """The searchable text of a stored message's JSON ('' when unreadable:
+    reading it back reports the damage, indexing does not)."""
+    try:
+        return search.message_text(llm.message_from_dict(orjson.loads(data)))
+    except (ValueError, TypeError):
+        return ""
+
+
 def title_from(message: llm.Message) -> str:
     """An automatic title: the message's text on one line, cut at a word
     boundary near :data:`TITLE_LENGTH` characters."""
@@ -190,6 +235,37 @@ class ConversationStore:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.executescript(_SCHEMA)
+        self.searchable = False
+        """Whether search works (False when SQLite lacks FTS5)."""
+        self.searchable = self._open_search()
+
+    def _open_search(self) -> bool:
+        """Create the search tables when missing and fill them from the stored
+        messages; False when SQLite lacks FTS5 (search is then refused)."""
+        had = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'search_text'").fetchone()
+        try:
+            self._db.executescript(_SEARCH_SCHEMA)
+        except sqlite3.OperationalError as exc:
+            if "fts5" not in str(exc):
+                raise
+            return False
+        self.searchable = True
+        if had is None:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM search_rows")
+                rows = self._db.execute(
+                    "SELECT id, -1, title FROM conversations UNION ALL"
+                    " SELECT conversation_id, position, data FROM messages"
+                ).fetchall()
+                for conversation_id, position, value in rows:
+                    text = value if position == search.TITLE_POSITION else _stored_text(value)
+                    self._index_row(self._db, conversation_id, position, text)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return True
 
     @classmethod
     def open(cls, datadir: Path | str) -> ConversationStore:
@@ -315,7 +391,126 @@ class ConversationStore:
 
         return Conversation(summary, messages)
 
+    def search(self, query: str, limit: int = search.MAX_RESULTS) -> search.SearchHits:
+        """Conversations matching ``query``, best first (see
+        :mod:`pluma.server.storage.search` for what matches and the order)."""
+        words = search.query_words(query)
+        if not words:
+            return []
+        if not self.searchable:
+            raise SearchUnavailable
+        with self._tx() as db:
+            rows = db.execute(
+                """
+                WITH hits AS (
+                    SELECT rowid AS id, bm25(search_text) AS score
+                    FROM search_text WHERE search_text MATCH ?
+                ), ranked AS (
+                    SELECT r.conversation_id AS cid, r.position AS pos, h.score AS score,
+                           MAX(r.position = -1) OVER (PARTITION BY r.conversation_id) AS title_hit,
+                           ROW_NUMBER() OVER (PARTITION BY r.conversation_id
+                                              ORDER BY r.position = -1, h.score, r.position) AS n
+                    FROM hits h JOIN search_rows r ON r.id = h.id
+                )
+                SELECT ranked.cid, ranked.pos FROM ranked JOIN conversations c ON c.id = ranked.cid
+                WHERE ranked.n = 1
+                ORDER BY ranked.title_hit DESC, ranked.pos = -1, ranked.score,
+                         c.updated_at DESC, c.rowid DESC
+                LIMIT ?
+                """,
+                (search.fts5_query(words), max(1, min(limit, search.MAX_RESULTS))),
+            ).fetchall()
+            found: search.SearchHits = []
+            for conversation_id, position in rows:
+                summary = self._summary_in(db, conversation_id)
+                if position == search.TITLE_POSITION:
+                    text, index = summary.title, None
+                else:
+                    stored = db.execute(
+                        "SELECT data FROM messages WHERE conversation_id = ? AND position = ?",
+                        (conversation_id, position),
+                    ).fetchone()
+                    text, index = (_stored_text(stored[0]) if stored else ""), position
+                found.append(search.SearchHit(summary, search.snippet(text, words), index))
+        return found
+
     # -- writing -----------------------------------------------------------
+
+    def _index_row(
+        self, db: sqlite3.Connection, conversation_id: str, position: int, text: str
+    ) -> None:
+        """Make the search index hold ``text`` as row ``position`` of the
+        conversation (-1: its title), replacing what it held. Every write path
+        calls this (or :meth:`_unindex`) inside its own transaction."""
+        if not self.searchable:
+            return
+        self._unindex(db, conversation_id, position, only=True)
+        words = search.words(text)
+        if not words:
+            return
+        cur = db.execute(
+            "INSERT INTO search_rows (conversation_id, position) VALUES (?, ?)",
+            (conversation_id, position),
+        )
+        db.execute("INSERT INTO search_text (rowid, words) VALUES (?, ?)", (cur.lastrowid, words))
+
+    def _index_message(
+        self, db: sqlite3.Connection, conversation_id: str, position: int, message: llm.Message
+    ) -> None:
+        self._index_row(db, conversation_id, position, search.message_text(message))
+
+    def _unindex(
+        self, db: sqlite3.Connection, conversation_id: str, position: int, *, only: bool = False
+    ) -> None:
+        """Drop index rows of the conversation from ``position`` on (or just
+        that one row with ``only``)."""
+        if not self.searchable:
+            return
+        where = "conversation_id = ? AND position " + ("= ?" if only else ">= ?")
+        db.execute(
+            f"DELETE FROM search_text WHERE rowid IN (SELECT id FROM search_rows WHERE {where})",
+            (conversation_id, position),
+        )
+        db.execute(f"DELETE FROM search_rows WHERE {where}", (conversation_id, position))
+
+    def insert(self, conversation: Conversation, *, title_is_auto: bool) -> ConversationSummary:
+        """Store a whole conversation as it is, id and timestamps included
+        (imports give it a new id first); the id must be new."""
+        summary = conversation.summary
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO conversations (id, title, title_is_auto, system_prompt, model,"
+                " connection, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    summary.id,
+                    summary.title,
+                    1 if title_is_auto else 0,
+                    summary.system_prompt,
+                    summary.model,
+                    summary.connection,
+                    summary.created_at,
+                    summary.updated_at,
+                ),
+            )
+            self._index_row(db, summary.id, search.TITLE_POSITION, summary.title)
+            for position, message in enumerate(conversation.messages):
+                db.execute(
+                    "INSERT INTO messages (conversation_id, position, data, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (
+                        summary.id,
+                        position,
+                        orjson.dumps(llm.message_to_dict(message)).decode(),
+                        summary.updated_at,
+                    ),
+                )
+                self._index_message(db, summary.id, position, message)
+            return self._summary_in(db, summary.id)
+
+    @staticmethod
+    def new_id() -> str:
+        """A fresh conversation id (what :meth:`create` gives)."""
+        return uuid.uuid4().hex
 
     def create(
         self,
@@ -326,7 +521,7 @@ class ConversationStore:
     ) -> ConversationSummary:
         """A new, empty conversation. An empty ``title`` is filled from the
         first user message later."""
-        conversation_id = uuid.uuid4().hex
+        conversation_id = self.new_id()
         with self._tx() as db:
             now = self._stamp()
             db.execute(
@@ -343,6 +538,7 @@ class ConversationStore:
                     now,
                 ),
             )
+            self._index_row(db, conversation_id, search.TITLE_POSITION, title)
             return self._summary_in(db, conversation_id)
 
     def update(
@@ -378,6 +574,8 @@ class ConversationStore:
             )
             if cur.rowcount == 0:
                 raise ConversationNotFound(conversation_id)
+            if title is not None:
+                self._index_row(db, conversation_id, search.TITLE_POSITION, title)
             return self._summary_in(db, conversation_id)
 
     def rename(self, conversation_id: str, title: str) -> ConversationSummary:
@@ -387,6 +585,7 @@ class ConversationStore:
         """Remove a conversation and its messages; False when it did not exist."""
         with self._tx() as db:
             cur = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            self._unindex(db, conversation_id, search.TITLE_POSITION)
             return cur.rowcount > 0
 
     def add_message(self, conversation_id: str, message: llm.Message) -> None:
@@ -411,12 +610,14 @@ class ConversationStore:
                 " VALUES (?, ?, ?, ?)",
                 (conversation_id, position, data, now),
             )
+            self._index_message(db, conversation_id, position, message)
             auto, current = row
             if auto and not current and title:
                 db.execute(
                     "UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?",
                     (title, now, conversation_id),
                 )
+                self._index_row(db, conversation_id, search.TITLE_POSITION, title)
             else:
                 db.execute(
                     "UPDATE conversations SET updated_at = ? WHERE id = ?",
@@ -441,6 +642,7 @@ class ConversationStore:
                 "DELETE FROM messages WHERE conversation_id = ? AND position >= ?",
                 (conversation_id, keep),
             )
+            self._unindex(db, conversation_id, keep)
             db.execute(
                 "UPDATE conversations SET updated_at = ? WHERE id = ?",
                 (self._stamp(), conversation_id),

@@ -10,6 +10,9 @@ than written to.
 |---------|---------------------------------------------------------------------|
 | 1       | ``documents`` (name, JSON, version), ``secrets`` (name, ciphertext),|
 |         | ``storage_meta`` (the key check), ``conversations``, ``messages``    |
+| 3       | ``search_rows`` (conversation, position, ``words`` tsvector, GIN     |
+|         | index) for search; a ``search_backfill`` mark in ``storage_meta``    |
+|         | that makes the conversation store index what is already stored       |
 """
 
 from __future__ import annotations
@@ -61,6 +64,19 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             PRIMARY KEY (conversation_id, position)
         );
         CREATE INDEX conversations_by_update ON conversations (updated_at DESC, id);
+        """,
+    ),
+    (
+        3,
+        """
+        CREATE TABLE search_rows (
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            position        INTEGER NOT NULL,
+            words           TSVECTOR NOT NULL,
+            PRIMARY KEY (conversation_id, position)
+        );
+        CREATE INDEX search_rows_words ON search_rows USING GIN (words);
+        INSERT INTO storage_meta (name, value) VALUES ('search_backfill', '\\x01');
         """,
     ),
 )
