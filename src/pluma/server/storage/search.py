@@ -134,7 +134,8 @@ def snippet(text: str, query: list[str]) -> list[tuple[str, bool]]:
     Hand-written rather than the engines' ``snippet()``/``ts_headline``: it
     must mark the same words on both backends, by the same word rules the
     index uses."""
-    tokens = list(_WORD.finditer(text[:MAX_INDEXED]))
+    text = text[:MAX_INDEXED].strip()
+    tokens = list(_WORD.finditer(text))
     hits = [any(t.group().lower().startswith(w) for w in query) for t in tokens]
     if not tokens:
         return []
@@ -144,7 +145,7 @@ def snippet(text: str, query: list[str]) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     if start > 0:
         out.append((ELLIPSIS + " ", False))
-    pos = tokens[start].start()
+    pos = tokens[start].start() if start > 0 else 0
     for i in range(start, end):
         token = tokens[i]
         if not hits[i]:
@@ -153,7 +154,7 @@ def snippet(text: str, query: list[str]) -> list[tuple[str, bool]]:
             out.append((text[pos : token.start()], False))
         out.append((token.group(), True))
         pos = token.end()
-    stop = tokens[end - 1].end()
+    stop = tokens[end - 1].end() if end < len(tokens) else len(text)
     if stop > pos:
         out.append((text[pos:stop], False))
     if end < len(tokens):
