@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chat",
     "images",
     "storage",
+    "conversations",
     "plugins",
 )
 
