@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import typer
 
-from pluma.cli.common import DataDirOption, fail, open_services, settings_for
+from pluma.cli.common import DataDirOption, SecretsOption, fail, open_services, settings_for
 
 conversations_app = typer.Typer(
     help="Search, export and import the chat history.", no_args_is_help=True
@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(conversations_app, name="conversations")
 
 
-def _store(data_dir: Path | None) -> Any:
-    services = open_services(settings_for(data_dir, "memory"))
+def _store(data_dir: Path | None, secrets: str | None) -> Any:
+    services = open_services(settings_for(data_dir, secrets))
     store = services.conversations
     if store is None:
         raise fail("; ".join(services.problems) or "the conversation store did not open")
@@ -41,11 +41,12 @@ def _store(data_dir: Path | None) -> Any:
 def search_(
     query: str = typer.Argument(..., help="Words to find in titles and messages."),
     data_dir: Path = DataDirOption,
+    secrets: str = SecretsOption,
 ) -> None:
     """List the conversations matching the words (id, title, snippet)."""
     from pluma.server.errors import PlumaError
 
-    store = _store(data_dir)
+    store = _store(data_dir, secrets)
     try:
         hits = store.search(query)
     except PlumaError as exc:
@@ -63,6 +64,7 @@ def export(
     fmt: str = typer.Option("json", "--format", "-f", help="json (lossless) or markdown."),
     output: Path = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
     data_dir: Path = DataDirOption,
+    secrets: str = SecretsOption,
 ) -> None:
     """Write conversations as JSON (what import reads) or Markdown."""
     from pluma.server.storage import transfer
@@ -70,7 +72,7 @@ def export(
 
     if fmt not in ("json", "markdown"):
         raise fail(f"--format must be json or markdown, not {fmt!r}", 2)
-    store = _store(data_dir)
+    store = _store(data_dir, secrets)
     wanted = ids or [s.id for s in store.list()]
     try:
         items = [transfer.Portable(store.get(i), store.title_is_auto(i)) for i in wanted]
@@ -94,6 +96,7 @@ def export(
 def import_(
     source: Path = typer.Argument(..., help="A JSON file made by export ('-': stdin)."),
     data_dir: Path = DataDirOption,
+    secrets: str = SecretsOption,
 ) -> None:
     """Add the conversations of an export's JSON, each under a new id."""
     from pluma.server.errors import InvalidRequest
@@ -111,7 +114,7 @@ def import_(
         items = transfer.parse(doc, max_messages=sys.maxsize)
     except InvalidRequest as exc:
         raise fail(f"{source}: {exc}") from None
-    store = _store(data_dir)
+    store = _store(data_dir, secrets)
     for item in items:
         item.conversation.summary.id = store.new_id()
         summary = store.insert(item.conversation, title_is_auto=item.title_is_auto)
