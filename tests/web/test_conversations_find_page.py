@@ -112,7 +112,7 @@ def test_search_finds_message_text_safely_by_keyboard_and_survives_reload(
 def test_export_downloads_this_conversation_and_all(site: Site, new_page: Any) -> None:
     [cid] = _seed(site, _conversation("Export me", "Question kumquat", "Answer kumquat"))
     page = new_page(site.url)
-    page.get_by_text("Export / import").click()
+    page.locator("#sidebar summary", has_text="Export / import").click()
     # nothing open yet: the link says what to do instead of downloading
     page.get_by_role("link", name="Export this conversation as JSON").click()
     page.get_by_role("alert").filter(has_text="Open a conversation first").wait_for()
@@ -151,7 +151,7 @@ def test_import_brings_a_conversation_back_opens_it_and_survives_reload(
     site: Site, new_page: Any
 ) -> None:
     page = new_page(site.url)
-    page.get_by_text("Export / import").click()
+    page.locator("#sidebar summary", has_text="Export / import").click()
     upload = page.locator("#import-file")
 
     # a file that is not JSON, then one with a bad field: each says what is wrong
@@ -195,3 +195,15 @@ def test_import_brings_a_conversation_back_opens_it_and_survives_reload(
     page.get_by_role("searchbox", name="Search conversations").fill("quokka")
     page.get_by_role("list", name="Search results").locator(f'li[data-id="{cid}"]').wait_for()
     assert not page.js_errors
+
+
+def test_search_results_and_export_section_pass_axe(site: Site, new_page: Any) -> None:
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright")
+    _seed(site, _conversation("Axe check", "Find the marmot", "The marmot is here."))
+    page = new_page(site.url)
+    page.get_by_role("searchbox", name="Search conversations").fill("marmot")
+    page.get_by_role("list", name="Search results").locator("li mark").first.wait_for()
+    page.locator("#sidebar summary", has_text="Export / import").click()
+    page.get_by_role("button", name="Import JSON…").wait_for()
+    results = axe.Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()

@@ -138,7 +138,9 @@ def _conversation(obj: Any, where: str, max_messages: int, now: int) -> Portable
                 f"{exc}; each message must be pluma.llm message JSON as Pluma exports it",
                 param=f"{where}.messages[{i}]",
             ) from None
-    created = _stamp(obj, "created_at", where, now)
+    # A time after now (another machine's clock, a hand-edited file) would sort
+    # first forever and push every later update's stamp past it: kept at now.
+    created = min(_stamp(obj, "created_at", where, now), now)
     summary = ConversationSummary(
         id=str(obj.get("id") or ""),
         title=title,
@@ -146,7 +148,7 @@ def _conversation(obj: Any, where: str, max_messages: int, now: int) -> Portable
         model=_text(obj, "model", where, MAX_NAME),
         connection=_text(obj, "connection", where, MAX_NAME),
         created_at=created,
-        updated_at=max(created, _stamp(obj, "updated_at", where, created)),
+        updated_at=min(max(created, _stamp(obj, "updated_at", where, created)), now),
         message_count=len(messages),
     )
     return Portable(Conversation(summary, messages), auto)
