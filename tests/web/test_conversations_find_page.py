@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import Site, screenshot
+from tests.support.scripted_server import Reply
+from tests.web.conftest import ChatUpstream, Site, answer, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("web-find")]
 
@@ -207,3 +208,21 @@ def test_search_results_and_export_section_pass_axe(site: Site, new_page: Any) -
     page.get_by_role("button", name="Import JSON…").wait_for()
     results = axe.Axe().run(page)
     assert results.violations_count == 0, results.generate_report()
+
+
+def test_results_follow_a_new_turn_while_searching(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    upstream.replies = [Reply.sse(answer("Wombats dig burrows."))]
+    page = new_page(site.url)
+    box = page.get_by_role("searchbox", name="Search conversations")
+    box.fill("burrows")
+    page.get_by_role("status").filter(has_text="No conversation matches “burrows”.").wait_for()
+    page.fill("#composer-input", "Tell me about wombats")
+    page.press("#composer-input", "Enter")
+    page.locator("article.msg.assistant", has_text="Wombats dig burrows.").wait_for()
+    # the stored answer is found without typing again
+    found = page.get_by_role("list", name="Search results").locator("li", has_text="wombats")
+    found.wait_for()
+    assert found.locator("mark").all_inner_texts() == ["burrows"]
+    assert not page.js_errors

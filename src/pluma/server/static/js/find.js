@@ -51,6 +51,11 @@ export class ConversationSearch {
     }
   }
 
+  /** Search again for what the box holds (the stored conversations changed). */
+  rerun() {
+    if (this.input.value.trim()) this.run();
+  }
+
   schedule() {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.run(), DEBOUNCE_MS);

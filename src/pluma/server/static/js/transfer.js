@@ -18,6 +18,16 @@ export class Transfer {
     this.app = app;
     this.host = host;
     this.render();
+    // Opening the section points "this conversation" at the open one, so the
+    // links also work from a context menu or a middle click.
+    host.closest("details")?.addEventListener("toggle", () => this.pointAtCurrent());
+  }
+
+  pointAtCurrent() {
+    const id = this.app.chat.conversation?.id;
+    for (const a of this.host.querySelectorAll('[data-scope="current"]')) {
+      a.href = id ? `/api/conversations/${encodeURIComponent(id)}/export?format=${a.dataset.format}` : "#";
+    }
   }
 
   render() {
