@@ -403,3 +403,13 @@ def test_postgres_database_from_before_search_is_indexed_once(
             )
     finally:
         database.close()
+
+
+def test_one_character_words_match_whole_words(store: ConversationStore) -> None:
+    c = store.create()
+    store.add_message(c.id, llm.UserMessage("apple pie"))
+    d = store.create()
+    store.add_message(d.id, llm.UserMessage("plan a trip"))
+    assert _found(store, "a") == [d.id]
+    assert _found(store, "ap") == [c.id]
+    assert _marked(store.search("a trip")[0]) == ["a", "trip"]

@@ -19,8 +19,10 @@ Semantics, identical on both backends:
 - the query is plain words: quotes, ``*``, ``-``, ``OR``, ``NEAR``,
   parentheses and ``:`` only separate words and never reach an engine as
   syntax, so no input is a syntax error;
-- matching ignores case but not accents, and every word is a prefix
-  (``pari`` finds "Paris"), so results appear while typing;
+- matching ignores case but not accents, and every word of two or more
+  characters is a prefix (``pari`` finds "Paris"), so results appear while
+  typing; a one-character word matches only itself (as a prefix it would
+  match nearly everything, at the cost of reading the whole index);
 - a message (or the title) matches when it holds every word; a conversation
   matches when its title or any of its messages does;
 - order: conversations whose title matches first, then those with a matching
@@ -112,18 +114,27 @@ def query_words(query: str) -> list[str]:
     return found[:MAX_WORDS]
 
 
+def _prefix(word: str) -> bool:
+    return len(word) > 1
+
+
 def fts5_query(query: list[str]) -> str:
-    """An FTS5 MATCH expression: every word a quoted prefix term, all
+    """An FTS5 MATCH expression: every word a quoted (prefix) term, all
     required. Words hold only letters and digits, and quoting makes even
     ``AND``/``OR``/``NOT``/``NEAR`` plain terms."""
-    return " ".join(f'"{w}"*' for w in query)
+    return " ".join(f'"{w}"*' if _prefix(w) else f'"{w}"' for w in query)
 
 
 def tsquery(query: list[str]) -> str:
-    """A ``to_tsquery('simple', …)`` expression: every word a prefix term,
+    """A ``to_tsquery('simple', …)`` expression: every word a (prefix) term,
     all required. Words hold only letters and digits, so none of
     ``& | ! ( ) : * '`` can reach the parser."""
-    return " & ".join(f"{w}:*" for w in query)
+    return " & ".join(f"{w}:*" if _prefix(w) else w for w in query)
+
+
+def _matches(token: str, query: list[str]) -> bool:
+    token = token.lower()
+    return any(token.startswith(w) if _prefix(w) else token == w for w in query)
 
 
 def snippet(text: str, query: list[str]) -> list[tuple[str, bool]]:
@@ -135,13 +146,19 @@ def snippet(text: str, query: list[str]) -> list[tuple[str, bool]]:
     must mark the same words on both backends, by the same word rules the
     index uses."""
     text = text[:MAX_INDEXED].strip()
-    tokens = list(_WORD.finditer(text))
-    hits = [any(t.group().lower().startswith(w) for w in query) for t in tokens]
+    tokens: list[re.Match[str]] = []
+    first = -1
+    for token in _WORD.finditer(text):  # read only as far as the snippet needs
+        tokens.append(token)
+        if first < 0 and _matches(token.group(), query):
+            first = len(tokens) - 1
+        if first >= 0 and len(tokens) > max(0, first - SNIPPET_BEFORE) + SNIPPET_WORDS:
+            break  # one past the window: says whether the text goes on
     if not tokens:
         return []
-    first = hits.index(True) if True in hits else 0
     start = max(0, first - SNIPPET_BEFORE)
     end = min(len(tokens), start + SNIPPET_WORDS)
+    hits = [_matches(t.group(), query) for t in tokens[:end]]
     out: list[tuple[str, bool]] = []
     if start > 0:
         out.append((ELLIPSIS + " ", False))
