@@ -44,9 +44,8 @@ def test_export_then_import_into_another_data_dir(tmp_path: Path) -> None:
     try:
         copy = store.get(new_id)
         assert copy.summary.title == "Shell trip" and copy.summary.system_prompt == "Be brief."
-        assert [llm.message_to_dict(m) for m in copy.messages] == doc["conversations"][0][
-            "messages"
-        ]
+        expected = [e["message"] for e in doc["conversations"][0]["messages"]]
+        assert [llm.message_to_dict(m) for m in copy.messages] == expected
     finally:
         store.close()
 

@@ -4,7 +4,6 @@ The same tests run on both: routes cannot tell them apart."""
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from tests.support.postgres import Cluster
 
 from pluma import llm
 from pluma.server.errors import InvalidRequest
-from pluma.server.storage import search
+from pluma.server.storage import search, transfer
 from pluma.server.storage.conversations import (
     FILENAME,
     TITLE_LENGTH,
@@ -148,12 +147,16 @@ def test_long_titles_are_cut_at_a_word() -> None:
     assert title_from(blocks) == "from blocks"
 
 
-def test_truncate_keeps_the_head(store: ConversationStore) -> None:
+def test_truncate_shows_the_head_and_keeps_the_rest_as_a_branch(
+    store: ConversationStore,
+) -> None:
     c = store.create()
     for text in ("q1", "a1", "q2", "a2"):
         store.add_message(c.id, llm.UserMessage(text) if text[0] == "q" else _assistant(text))
-    assert store.truncate(c.id, 2).message_count == 2
+    assert store.truncate(c.id, 2).message_count == 4  # nothing deleted
+    assert len(store.get(c.id).messages) == 2
     store.add_message(c.id, llm.UserMessage("q2 edited"))
+    assert store.get(c.id).path()[2].sibling_ids[0] != store.get(c.id).current_leaf
     texts = [
         m.content if isinstance(m, llm.UserMessage) else m.text  # type: ignore[union-attr]
         for m in store.get(c.id).messages
@@ -164,7 +167,8 @@ def test_truncate_keeps_the_head(store: ConversationStore) -> None:
     with pytest.raises(ConversationNotFound):
         store.truncate("missing", 0)
     # beyond SQLite's 64-bit integers: keeps everything (it raised OverflowError)
-    assert store.truncate(c.id, 2**64).message_count == 3
+    assert store.truncate(c.id, 2**64).message_count == 5
+    assert len(store.get(c.id).messages) == 3
 
 
 def test_delete_removes_messages(tmp_path: Path) -> None:
@@ -222,7 +226,7 @@ def _marked(hit: search.SearchHit) -> list[str]:
 def test_search_finds_message_text_and_titles(store: ConversationStore) -> None:
     paris = store.create()
     store.add_message(paris.id, llm.UserMessage("Where is the Eiffel tower?"))
-    store.add_message(paris.id, _assistant("It stands in Paris, on the Champ de Mars."))
+    answer = store.add_message(paris.id, _assistant("It stands in Paris, on the Champ de Mars."))
     titled = store.create(title="Paris trip")
     store.add_message(titled.id, llm.UserMessage("Hotels near the station"))
     other = store.create()
@@ -231,11 +235,11 @@ def test_search_finds_message_text_and_titles(store: ConversationStore) -> None:
     # the title match comes first, then the message match
     assert _found(store, "paris") == [titled.id, paris.id]
     hit = store.search("PARIS")[1]
-    assert hit.message_index == 1
+    assert hit.message_id == answer
     assert _marked(hit) == ["Paris"]
     assert "".join(t for t, _ in hit.snippet).startswith("It stands in Paris, on the")
     title_hit = store.search("paris")[0]
-    assert title_hit.message_index is None and _marked(title_hit) == ["Paris"]
+    assert title_hit.message_id is None and _marked(title_hit) == ["Paris"]
 
     # every word is a prefix, all words must be in one message
     assert _found(store, "eiff tow") == [paris.id]
@@ -269,25 +273,27 @@ def test_search_skips_reasoning_and_tool_results(store: ConversationStore) -> No
 
 def test_search_follows_every_write_path(store: ConversationStore) -> None:
     c = store.create()
-    store.add_message(c.id, llm.UserMessage("alpha question"))  # auto title "alpha question"
+    question = store.add_message(c.id, llm.UserMessage("alpha question"))  # auto title
     store.add_message(c.id, _assistant("beta answer"))
-    assert _found(store, "alpha") == [c.id] and store.search("alpha")[0].message_index == 0
+    assert _found(store, "alpha") == [c.id] and store.search("alpha")[0].message_id == question
     assert _found(store, "beta") == [c.id]
 
     store.rename(c.id, "gamma")
-    assert store.search("gamma")[0].message_index is None
-    assert [h.message_index for h in store.search("alpha")] == [0]  # the message, not the title
+    assert store.search("gamma")[0].message_id is None
+    assert [h.message_id for h in store.search("alpha")] == [question]  # the message now
 
+    # a new version beside the answer: both versions are searched
     store.truncate(c.id, 1)
-    assert _found(store, "beta") == []
     store.add_message(c.id, _assistant("delta answer"))
-    assert _found(store, "delta") == [c.id] and _found(store, "beta") == []
+    assert _found(store, "delta") == [c.id] and _found(store, "beta") == [c.id]
+    edited = store.add_message(c.id, llm.UserMessage("epsilon question"), None)
+    assert [h.message_id for h in store.search("epsilon")] == [edited]
 
     store.update(c.id, title="")  # automatic titling back on: the title row goes
-    assert [h.message_index for h in store.search("gamma")] == []
+    assert [h.message_id for h in store.search("gamma")] == []
 
     store.delete(c.id)
-    for word in ("alpha", "delta", "gamma"):
+    for word in ("alpha", "beta", "delta", "epsilon", "gamma"):
         assert _found(store, word) == []
 
 
@@ -345,11 +351,11 @@ def test_search_snippet_is_plain_segments(store: ConversationStore) -> None:
 def test_inserted_conversations_are_searchable(store: ConversationStore) -> None:
     source = store.create(title="Imported title")
     store.add_message(source.id, llm.UserMessage("kiwi question"))
-    conversation = store.get(source.id)
-    copy = dataclasses.replace(
-        conversation, summary=dataclasses.replace(conversation.summary, id=store.new_id())
+    [item] = transfer.parse(
+        transfer.to_json([transfer.Portable(store.get(source.id), False)]), max_messages=10
     )
-    summary = store.insert(copy, title_is_auto=False)
+    item.conversation.summary.id = store.new_id()
+    summary = store.insert(item.conversation, title_is_auto=False)
     assert summary.message_count == 1 and summary.title == "Imported title"
     assert set(_found(store, "kiwi")) == {source.id, summary.id}
     assert set(_found(store, "imported")) == {source.id, summary.id}

@@ -94,18 +94,38 @@ def _rich(store: ConversationStore) -> str:
 
 
 def _without_ids(conversation: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in conversation.items() if k != "id"}
+    """A conversation (as GET or export shows it) with every id replaced by
+    its place, so two copies compare equal when only their ids differ."""
+    ids: dict[str | None, Any] = {None: None}
+    for n, entry in enumerate(conversation.get("messages", [])):
+        if isinstance(entry, dict) and "id" in entry:
+            ids[entry["id"]] = n
+    for n, entry in enumerate(conversation.get("path", [])):
+        ids.setdefault(entry["id"], f"path{n}")
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: (ids.get(v, v) if k in ("id", "parent_id", "current_leaf") else strip(v))
+                for k, v in value.items()
+                if not (k == "id" and value is conversation)
+            }
+        if isinstance(value, list):
+            return [ids.get(v, v) if isinstance(v, str) and v in ids else strip(v) for v in value]
+        return value
+
+    return strip(conversation)  # type: ignore[no-any-return]
 
 
 def test_search_route_answers_with_plain_snippets(
     client: httpx.Client, store: ConversationStore
 ) -> None:
     c = store.create()
-    store.add_message(c.id, llm.UserMessage("<img src=x onerror=y>lighthouse near?"))
+    message_id = store.add_message(c.id, llm.UserMessage("<img src=x onerror=y>lighthouse near?"))
     body = client.get("/api/conversations/search", params={"q": "lighthouse"}).json()
     assert body["query"] == "lighthouse"
     [result] = body["results"]
-    assert result["conversation"]["id"] == c.id and result["message_index"] == 0
+    assert result["conversation"]["id"] == c.id and result["message_id"] == message_id
     assert [p["text"] for p in result["snippet"] if p["match"]] == ["lighthouse"]
     text = "".join(p["text"] for p in result["snippet"])
     assert text == "<img src=x onerror=y>lighthouse near?"  # plain text for textContent
@@ -150,7 +170,7 @@ def test_json_export_then_import_is_identical_except_ids(
     assert (doc["format"], doc["version"]) == ("pluma.conversations", 1)
     [exported] = doc["conversations"]
     assert exported["id"] == cid and exported["title_is_auto"] is False
-    assert exported["messages"][1]["content"][0] == {
+    assert exported["messages"][1]["message"]["content"][0] == {
         "type": "thinking",
         "thinking": "Look closely.\nThen answer.",
         "thinkingSignature": "sig-abc",
@@ -318,3 +338,65 @@ def test_openapi_documents_the_new_routes(client: httpx.Client) -> None:
     assert set(paths["/api/conversations/export"]) == {"get"}
     assert set(paths["/api/conversations/import"]) == {"post"}
     assert set(paths["/api/conversations/{conversation_id}/export"]) == {"get"}
+
+
+def test_the_whole_tree_travels_and_every_version_is_searched(
+    client: httpx.Client, store: ConversationStore
+) -> None:
+    c = store.create(title="Branches", settings={"temperature": 0.3})
+    first = store.add_message(c.id, llm.UserMessage("first version about otters"))
+    store.add_message(c.id, llm.AssistantMessage(content=[llm.TextContent("otter answer")]))
+    second = store.add_message(c.id, llm.UserMessage("second version about beavers"), None)
+    store.add_message(c.id, llm.AssistantMessage(content=[llm.TextContent("beaver answer")]))
+    store.select_branch(c.id, first)  # the first version is the one shown
+    hits = client.get("/api/conversations/search", params={"q": "beavers"}).json()["results"]
+    assert [h["message_id"] for h in hits] == [second]  # a version not shown is found too
+
+    doc = client.get(f"/api/conversations/{c.id}/export").json()
+    [exported] = doc["conversations"]
+    assert len(exported["messages"]) == 4 and exported["settings"] == {"temperature": 0.3}
+    assert exported["messages"][2]["parent_id"] is None  # the second version is a root
+    [copy] = client.post("/api/conversations/import", json=doc).json()["conversations"]
+    assert copy["message_count"] == 4
+    original = client.get(f"/api/conversations/{c.id}").json()
+    got = client.get(f"/api/conversations/{copy['id']}").json()
+    assert [m["content"] for m in got["messages"]] == [m["content"] for m in original["messages"]]
+    assert got["messages"][0]["content"] == "first version about otters"
+    counts = [p["sibling_count"] for p in got["path"]]
+    assert counts == [p["sibling_count"] for p in original["path"]] == [2, 1]
+    again = client.get(f"/api/conversations/{copy['id']}/export").json()["conversations"][0]
+    assert _without_ids(again) == _without_ids(exported)
+    assert {m["id"] for m in again["messages"]}.isdisjoint({m["id"] for m in exported["messages"]})
+    hits = client.get("/api/conversations/search", params={"q": "beavers"}).json()["results"]
+    assert {h["conversation"]["id"] for h in hits} == {c.id, copy["id"]}
+
+
+_USER = {"role": "user", "content": "x"}
+
+
+@pytest.mark.parametrize(
+    ("messages", "leaf", "param"),
+    [
+        (
+            [{"id": "a", "parent_id": "zz", "message": _USER}],
+            None,
+            "conversations[0].messages[0].parent_id",
+        ),
+        (
+            [{"id": "a", "message": _USER}, {"id": "a", "message": _USER}],
+            None,
+            "conversations[0].messages[1].id",
+        ),
+        ([{"id": "a", "message": _USER}], "b", "conversations[0].current_leaf"),
+        (
+            [{"id": "a", "message": {"role": "wizard"}}],
+            None,
+            "conversations[0].messages[0].message",
+        ),
+    ],
+)
+def test_bad_trees_are_400_naming_the_field(
+    client: httpx.Client, messages: list[Any], leaf: str | None, param: str
+) -> None:
+    r = client.post("/api/conversations/import", json=_doc(messages=messages, current_leaf=leaf))
+    assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text

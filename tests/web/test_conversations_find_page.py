@@ -128,7 +128,7 @@ def test_export_downloads_this_conversation_and_all(site: Site, new_page: Any) -
     assert doc["format"] == "pluma.conversations" and doc["version"] == 1
     [exported] = doc["conversations"]
     assert exported["id"] == cid and exported["title"] == "Export me"
-    assert exported["messages"][1]["content"][0]["thinkingSignature"] == "sig-page"
+    assert exported["messages"][1]["message"]["content"][0]["thinkingSignature"] == "sig-page"
 
     with page.expect_download() as info:
         page.get_by_role("link", name="Export this conversation as Markdown").click()

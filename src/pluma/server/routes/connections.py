@@ -53,6 +53,11 @@ class ConnectionCreate(BaseModel):
     default_model: str = ""
     headers: dict[str, str] = Field(default_factory=dict)
     timeouts: Timeouts | None = None
+    generation: dict[str, Any] | None = Field(
+        default=None,
+        description="default generation settings for new conversations (temperature, "
+        "max_tokens, top_p, stop, reasoning)",
+    )
     api_key: str | None = Field(default=None, description="write-only; kept in the secret store")
     activate: bool = Field(default=False, description="make it the active connection")
 
@@ -65,6 +70,9 @@ class ConnectionUpdate(BaseModel):
     default_model: str | None = None
     headers: dict[str, str] | None = None
     timeouts: Timeouts | None = None
+    generation: dict[str, Any] | None = Field(
+        default=None, description="default generation settings, replaced whole ({} clears)"
+    )
     api_key: str | None = Field(default=None, description="write-only; null or '' clears the key")
     revision: int | None = Field(
         default=None,
@@ -81,6 +89,7 @@ class ConnectionOut(BaseModel):
     default_model: str
     headers: dict[str, str]
     timeouts: dict[str, float | None]
+    generation: dict[str, Any] = Field(default_factory=dict)
     has_key: bool | None
     active: bool
     revision: int = 0
@@ -124,6 +133,7 @@ def create_connection(
         default_model=body.default_model,
         headers=body.headers,
         timeouts=body.timeouts.model_dump(exclude_unset=True) if body.timeouts else None,
+        generation=body.generation,
         api_key=body.api_key,
         activate=body.activate,
     )
@@ -147,7 +157,7 @@ def update_connection(
         value = getattr(body, name)
         if name == "timeouts":
             changes[name] = value.model_dump(exclude_unset=True) if value is not None else None
-        elif value is None and name not in ("api_key", "default_model"):
+        elif value is None and name not in ("api_key", "default_model", "generation"):
             raise ProfileInvalid(name, "cannot be null")
         else:
             changes[name] = value

@@ -8,7 +8,7 @@ target):
 | chat connections + active choice  | ``connections.json``              | ``documents`` row          |
 | image connections + active choice | ``image_connections.json``        | ``documents`` row          |
 | their API keys                    | the OS keyring / ``secrets.json`` | ``secrets``, encrypted     |
-| conversations and their messages  | ``conversations.sqlite3``         | ``conversations``, ``messages`` (ids, titles, timestamps kept) |
+| conversations and their messages  | ``conversations.sqlite3``         | ``conversations``, ``messages`` (ids, titles, timestamps, every branch, the branch shown, generation settings kept) |
 
 The source is only read. The target must be empty (no profiles, keys or
 conversations yet), so running it twice cannot duplicate anything.
@@ -100,7 +100,7 @@ def _migrate(data_dir: Path, database: Database, secret_key: str | None, mode: s
                     conversation, title_is_auto=source.title_is_auto(summary.id)
                 )
                 conversations += 1
-                messages += len(conversation.messages)
+                messages += len(conversation.nodes)
         finally:
             source.close()
     report.moved["conversations"] = conversations

@@ -24,7 +24,8 @@ Semantics, identical on both backends:
   typing; a one-character word matches only itself (as a prefix it would
   match nearly everything, at the cost of reading the whole index);
 - a message (or the title) matches when it holds every word; a conversation
-  matches when its title or any of its messages does;
+  matches when its title or any of its messages does, in any branch (every
+  version of an edited or regenerated message is searched);
 - order: conversations whose title matches first, then those with a matching
   message, by that message's relevance (each engine's own score: FTS5
   ``bm25``, PostgreSQL ``ts_rank``), then the most recently updated.
@@ -62,8 +63,8 @@ SNIPPET_WORDS = 18
 """Words a snippet shows around the first match."""
 SNIPPET_BEFORE = 5
 """Words of context kept before the first match."""
-TITLE_POSITION = -1
-"""The index row of the title (messages use their 0-based position)."""
+TITLE_KEY = ""
+"""The index row of the title (messages use their message id)."""
 
 _WORD = re.compile(r"[^\W_]+")
 _SPACE = re.compile(r"\s+")
@@ -72,11 +73,12 @@ _SPACE = re.compile(r"\s+")
 @dataclass(slots=True)
 class SearchHit:
     """One conversation a search found: its summary, the snippet showing the
-    match, and which message matched (None when only the title did)."""
+    match, and the id of the message that matched (None when only the title
+    did; it may be in a branch that is not the one shown)."""
 
     summary: ConversationSummary
     snippet: list[tuple[str, bool]] = field(default_factory=list)
-    message_index: int | None = None
+    message_id: str | None = None
 
 
 def words(text: str) -> str:

@@ -7,15 +7,20 @@ The JSON document, version 1::
     {"format": "pluma.conversations", "version": 1, "exported_at": <Unix ms>,
      "conversations": [
        {"id": "…", "title": "…", "title_is_auto": false, "system_prompt": "…",
-        "model": "…", "connection": "…", "created_at": <Unix ms>,
-        "updated_at": <Unix ms>, "messages": [<pluma.llm message JSON>, …]}]}
+        "model": "…", "connection": "…", "settings": {…}, "created_at": <Unix ms>,
+        "updated_at": <Unix ms>, "current_leaf": "<message id>",
+        "messages": [{"id": "…", "parent_id": null | "…", "created_at": <Unix ms>,
+                      "message": <pluma.llm message JSON>}, …]}]}
 
-Messages are the pluma.llm message JSON the stores keep (thinking and its
+``messages`` is the whole tree, every branch, in creation order (a parent
+before its children); ``current_leaf`` is the message the shown branch ends
+at. Messages are the pluma.llm message JSON the stores keep (thinking and its
 signatures, tool calls, tool results, images, usage), so an imported
 conversation replays through any adapter exactly as the original. Import
-ignores ``id`` (each conversation gets a new one, so importing a file twice
-makes two copies and never overwrites) and fields it does not know; a file
-from a newer format version is refused rather than half read.
+gives every conversation and message a new id (so importing a file twice
+makes two copies and never overwrites) and ignores fields it does not know;
+``messages`` may also be a plain list of message JSON (read as one chain). A
+file from a newer format version is refused rather than half read.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ import orjson
 
 from pluma import llm
 from pluma.server.errors import InvalidRequest
-from pluma.server.storage.conversations import Conversation, ConversationSummary
+from pluma.server.generation import check_generation
+from pluma.server.storage.conversations import Conversation, ConversationStore, ConversationSummary
+from pluma.server.storage.tree import MessageNode
 
 FORMAT = "pluma.conversations"
 VERSION = 1
@@ -56,6 +63,7 @@ class Portable:
 
 def conversation_to_dict(item: Portable) -> dict[str, Any]:
     summary = item.conversation.summary
+    nodes, leaf = item.conversation.tree()
     return {
         "id": summary.id,
         "title": summary.title,
@@ -63,9 +71,19 @@ def conversation_to_dict(item: Portable) -> dict[str, Any]:
         "system_prompt": summary.system_prompt,
         "model": summary.model,
         "connection": summary.connection,
+        "settings": summary.settings,
         "created_at": summary.created_at,
         "updated_at": summary.updated_at,
-        "messages": [llm.message_to_dict(m) for m in item.conversation.messages],
+        "current_leaf": leaf,
+        "messages": [
+            {
+                "id": node.id,
+                "parent_id": node.parent_id,
+                "created_at": node.created_at,
+                "message": llm.message_to_dict(node.message),
+            }
+            for node in nodes
+        ],
     }
 
 
@@ -129,15 +147,7 @@ def _conversation(obj: Any, where: str, max_messages: int, now: int) -> Portable
             param=f"{where}.messages",
             status=413,
         )
-    messages: list[llm.Message] = []
-    for i, message in enumerate(raw):
-        try:
-            messages.append(llm.message_from_dict(message, f"{where}.messages[{i}]"))
-        except (ValueError, TypeError) as exc:
-            raise InvalidRequest(
-                f"{exc}; each message must be pluma.llm message JSON as Pluma exports it",
-                param=f"{where}.messages[{i}]",
-            ) from None
+    nodes, leaf = _nodes(raw, obj.get("current_leaf"), where, now)
     # A time after now (another machine's clock, a hand-edited file) would sort
     # first forever and push every later update's stamp past it: kept at now.
     created = min(_stamp(obj, "created_at", where, now), now)
@@ -149,9 +159,63 @@ def _conversation(obj: Any, where: str, max_messages: int, now: int) -> Portable
         connection=_text(obj, "connection", where, MAX_NAME),
         created_at=created,
         updated_at=min(max(created, _stamp(obj, "updated_at", where, created)), now),
-        message_count=len(messages),
+        message_count=len(nodes),
+        settings=check_generation(obj.get("settings") or {}, f"{where}.settings"),
     )
-    return Portable(Conversation(summary, messages), auto)
+    return Portable(Conversation.from_nodes(summary, nodes, leaf), auto)
+
+
+def _message(raw: Any, where: str) -> llm.Message:
+    try:
+        return llm.message_from_dict(raw, where)
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequest(
+            f"{exc}; each message must be pluma.llm message JSON as Pluma exports it",
+            param=where,
+        ) from None
+
+
+def _nodes(raw: list[Any], leaf: Any, where: str, now: int) -> tuple[list[MessageNode], str | None]:
+    """The tree under fresh ids, and the current leaf mapped onto them."""
+    if all(isinstance(m, dict) and "role" in m for m in raw):  # a plain list: one chain
+        nodes: list[MessageNode] = []
+        parent: str | None = None
+        for i, message in enumerate(raw):
+            node = MessageNode(
+                ConversationStore.new_id(), parent, _message(message, f"{where}.messages[{i}]"), now
+            )
+            nodes.append(node)
+            parent = node.id
+        return nodes, parent
+    fresh: dict[str, str] = {}
+    nodes = []
+    for i, entry in enumerate(raw):
+        at = f"{where}.messages[{i}]"
+        if not isinstance(entry, dict):
+            raise _bad(at, 'must be an object {"id", "parent_id", "created_at", "message"}')
+        old = entry.get("id")
+        if not isinstance(old, str) or not old or old in fresh:
+            raise _bad(f"{at}.id", "must be a string, unique within the conversation")
+        parent = entry.get("parent_id")
+        if parent is not None and (not isinstance(parent, str) or parent not in fresh):
+            raise _bad(
+                f"{at}.parent_id",
+                "must be null or the id of a message listed before it",
+            )
+        fresh[old] = ConversationStore.new_id()
+        nodes.append(
+            MessageNode(
+                fresh[old],
+                None if parent is None else fresh[parent],
+                _message(entry.get("message"), f"{at}.message"),
+                min(_stamp(entry, "created_at", at, now), now),
+            )
+        )
+    if leaf is None:
+        return nodes, (nodes[-1].id if nodes else None)
+    if not isinstance(leaf, str) or leaf not in fresh:
+        raise _bad(f"{where}.current_leaf", "must be the id of one of its messages")
+    return nodes, fresh[leaf]
 
 
 def parse(doc: Any, *, max_messages: int) -> list[Portable]:

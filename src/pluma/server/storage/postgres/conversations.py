@@ -4,6 +4,8 @@ methods, summaries and errors, so routes do not know which one they use.
 
 Messages are the pluma.llm message JSON in a ``JSONB`` column, so a stored
 history replays through any adapter unchanged, thinking signatures included.
+They form a tree (``id``, ``parent_id``, the conversation's ``current_leaf``;
+the rules are :mod:`pluma.server.storage.tree`'s, shared with SQLite).
 Each call is one transaction on a pooled connection; ``add_message`` locks
 the conversation's row, so two instances appending to one conversation at
 once both land, one after the other.
@@ -27,17 +29,23 @@ from psycopg.types.json import Jsonb
 from pluma import llm
 from pluma.server.storage import search
 from pluma.server.storage.conversations import (
+    LEAF,
     Conversation,
     ConversationNotFound,
     ConversationStore,
     ConversationSummary,
+    Leaf,
+    MessageNotFound,
+    Parent,
     title_from,
 )
 from pluma.server.storage.postgres.database import Database
+from pluma.server.storage.tree import MessageNode, newest_leaf_below
 
 _SUMMARY_SQL = """
     SELECT c.id, c.title, c.system_prompt, c.model, c.connection, c.created_at,
-           c.updated_at, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id)
+           c.updated_at, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id),
+           c.settings
     FROM conversations c
 """
 
@@ -62,15 +70,15 @@ class PgConversationStore:
             if mark is None:
                 return
             for conversation_id, title in conn.execute("SELECT id, title FROM conversations"):
-                self._index_row(conn, conversation_id, search.TITLE_POSITION, title)
+                self._index_row(conn, conversation_id, search.TITLE_KEY, title)
             with conn.cursor() as cur:
-                cur.execute("SELECT conversation_id, position, data FROM messages")
-                for conversation_id, position, data in cur:
+                cur.execute("SELECT conversation_id, id, data FROM messages")
+                for conversation_id, message_id, data in cur:
                     try:
                         text = search.message_text(llm.message_from_dict(data))
                     except (ValueError, TypeError):
                         continue
-                    self._index_row(conn, conversation_id, position, text)
+                    self._index_row(conn, conversation_id, message_id, text)
             conn.execute("DELETE FROM storage_meta WHERE name = 'search_backfill'")
 
     def close(self) -> None:
@@ -86,7 +94,11 @@ class PgConversationStore:
 
     @staticmethod
     def _summary(row: Any) -> ConversationSummary:
-        return ConversationSummary(*row)
+        settings = row[8] if isinstance(row[8], dict) else {}
+        (cid, title, system, model, connection, created, updated, count) = row[:8]
+        return ConversationSummary(
+            cid, title, system, model, connection, created, updated, count, settings
+        )
 
     def _summary_in(self, conn: psycopg.Connection, conversation_id: str) -> ConversationSummary:
         row = conn.execute(_SUMMARY_SQL + " WHERE c.id = %s", (conversation_id,)).fetchone()
@@ -115,12 +127,19 @@ class PgConversationStore:
     def get(self, conversation_id: str) -> Conversation:
         with self.database.transaction() as conn:
             summary = self._summary_in(conn, conversation_id)
+            leaf_row = conn.execute(
+                "SELECT current_leaf FROM conversations WHERE id = %s", (conversation_id,)
+            ).fetchone()
             rows = conn.execute(
-                "SELECT data FROM messages WHERE conversation_id = %s ORDER BY position",
+                "SELECT id, parent_id, data, created_at FROM messages"
+                " WHERE conversation_id = %s ORDER BY created_at, position, id",
                 (conversation_id,),
             ).fetchall()
-        messages = [llm.message_from_dict(data, f"messages[{i}]") for i, (data,) in enumerate(rows)]
-        return Conversation(summary, messages)
+        nodes = [
+            MessageNode(node_id, parent, llm.message_from_dict(data, "message"), int(created))
+            for node_id, parent, data, created in rows
+        ]
+        return Conversation.from_nodes(summary, nodes, leaf_row[0] if leaf_row else None)
 
     def search(self, query: str, limit: int = search.MAX_RESULTS) -> search.SearchHits:
         words = search.query_words(query)
@@ -131,36 +150,35 @@ class PgConversationStore:
                 """
                 WITH q AS (SELECT to_tsquery('simple', %s) AS q),
                 hits AS (
-                    SELECT s.conversation_id AS cid, s.position AS pos,
+                    SELECT s.conversation_id AS cid, s.message_id AS key,
                            ts_rank(s.words, q.q) AS score
                     FROM search_rows s, q WHERE s.words @@ q.q
                 ), ranked AS (
-                    SELECT cid, pos, score,
-                           bool_or(pos = -1) OVER (PARTITION BY cid) AS title_hit,
+                    SELECT cid, key, score,
+                           bool_or(key = '') OVER (PARTITION BY cid) AS title_hit,
                            row_number() OVER (PARTITION BY cid
-                                              ORDER BY pos = -1, score DESC, pos) AS n
+                                              ORDER BY key = '', score DESC, key) AS n
                     FROM hits
                 )
-                SELECT r.cid, r.pos FROM ranked r JOIN conversations c ON c.id = r.cid
+                SELECT r.cid, r.key FROM ranked r JOIN conversations c ON c.id = r.cid
                 WHERE r.n = 1
-                ORDER BY r.title_hit DESC, r.pos = -1, r.score DESC, c.updated_at DESC, c.id
+                ORDER BY r.title_hit DESC, r.key = '', r.score DESC, c.updated_at DESC, c.id
                 LIMIT %s
                 """,
                 (search.tsquery(words), max(1, min(limit, search.MAX_RESULTS))),
             ).fetchall()
             found: search.SearchHits = []
-            for conversation_id, position in rows:
+            for conversation_id, key in rows:
                 summary = self._summary_in(conn, conversation_id)
-                if position == search.TITLE_POSITION:
-                    text, index = summary.title, None
+                if key == search.TITLE_KEY:
+                    text, message_id = summary.title, None
                 else:
                     stored = conn.execute(
-                        "SELECT data FROM messages WHERE conversation_id = %s AND position = %s",
-                        (conversation_id, position),
+                        "SELECT data FROM messages WHERE id = %s", (key,)
                     ).fetchone()
                     text = search.message_text(llm.message_from_dict(stored[0])) if stored else ""
-                    index = position
-                found.append(search.SearchHit(summary, search.snippet(text, words), index))
+                    message_id = key
+                found.append(search.SearchHit(summary, search.snippet(text, words), message_id))
         return found
 
     def title_is_auto(self, conversation_id: str) -> bool:
@@ -176,38 +194,29 @@ class PgConversationStore:
     # -- writing -----------------------------------------------------------
 
     @staticmethod
-    def _index_row(
-        conn: psycopg.Connection, conversation_id: str, position: int, text: str
-    ) -> None:
-        """Make ``search_rows`` hold ``text`` as row ``position`` of the
-        conversation (-1: its title). Every write path calls this (or
-        :meth:`_unindex`) inside its own transaction."""
+    def _index_row(conn: psycopg.Connection, conversation_id: str, key: str, text: str) -> None:
+        """Make ``search_rows`` hold ``text`` for ``key`` of the conversation (a
+        message id, or :data:`~pluma.server.storage.search.TITLE_KEY` for its
+        title). Every write path calls this inside its own transaction; rows
+        go with their conversation (``ON DELETE CASCADE``)."""
         words = search.words(text)
         if not words:
             conn.execute(
-                "DELETE FROM search_rows WHERE conversation_id = %s AND position = %s",
-                (conversation_id, position),
+                "DELETE FROM search_rows WHERE conversation_id = %s AND message_id = %s",
+                (conversation_id, key),
             )
             return
         conn.execute(
-            "INSERT INTO search_rows (conversation_id, position, words)"
+            "INSERT INTO search_rows (conversation_id, message_id, words)"
             " VALUES (%s, %s, to_tsvector('simple', %s))"
-            " ON CONFLICT (conversation_id, position) DO UPDATE SET words = EXCLUDED.words",
-            (conversation_id, position, words),
+            " ON CONFLICT (conversation_id, message_id) DO UPDATE SET words = EXCLUDED.words",
+            (conversation_id, key, words),
         )
 
     def _index_message(
-        self, conn: psycopg.Connection, conversation_id: str, position: int, message: llm.Message
+        self, conn: psycopg.Connection, conversation_id: str, key: str, message: llm.Message
     ) -> None:
-        self._index_row(conn, conversation_id, position, search.message_text(message))
-
-    @staticmethod
-    def _unindex(conn: psycopg.Connection, conversation_id: str, position: int) -> None:
-        """Drop the conversation's index rows from ``position`` on."""
-        conn.execute(
-            "DELETE FROM search_rows WHERE conversation_id = %s AND position >= %s",
-            (conversation_id, position),
-        )
+        self._index_row(conn, conversation_id, key, search.message_text(message))
 
     new_id = staticmethod(ConversationStore.new_id)
 
@@ -217,16 +226,28 @@ class PgConversationStore:
         system_prompt: str = "",
         model: str = "",
         connection: str = "",
+        settings: dict[str, Any] | None = None,
     ) -> ConversationSummary:
         conversation_id = self.new_id()
         with self.database.transaction() as conn:
             now = self._stamp(conn)
             conn.execute(
                 "INSERT INTO conversations (id, title, title_is_auto, system_prompt, model,"
-                " connection, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (conversation_id, title, not title, system_prompt, model, connection, now, now),
+                " connection, created_at, updated_at, settings)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    conversation_id,
+                    title,
+                    not title,
+                    system_prompt,
+                    model,
+                    connection,
+                    now,
+                    now,
+                    Jsonb(settings or {}),
+                ),
             )
-            self._index_row(conn, conversation_id, search.TITLE_POSITION, title)
+            self._index_row(conn, conversation_id, search.TITLE_KEY, title)
             return self._summary_in(conn, conversation_id)
 
     def update(
@@ -237,6 +258,7 @@ class PgConversationStore:
         system_prompt: str | None = None,
         model: str | None = None,
         connection: str | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> ConversationSummary:
         sets: list[str] = []
         values: list[Any] = []
@@ -251,6 +273,9 @@ class PgConversationStore:
             if value is not None:
                 sets.append(f"{name} = %s")
                 values.append(value)
+        if settings is not None:
+            sets.append("settings = %s")
+            values.append(Jsonb(settings))
         sets.append("updated_at = %s")
         with self.database.transaction() as conn:
             values.append(self._stamp(conn))
@@ -261,7 +286,7 @@ class PgConversationStore:
             if cur.rowcount == 0:
                 raise ConversationNotFound(conversation_id)
             if title is not None:
-                self._index_row(conn, conversation_id, search.TITLE_POSITION, title)
+                self._index_row(conn, conversation_id, search.TITLE_KEY, title)
             return self._summary_in(conn, conversation_id)
 
     def rename(self, conversation_id: str, title: str) -> ConversationSummary:
@@ -272,69 +297,113 @@ class PgConversationStore:
             cur = conn.execute("DELETE FROM conversations WHERE id = %s", (conversation_id,))
             return cur.rowcount > 0
 
-    def add_message(self, conversation_id: str, message: llm.Message) -> None:
+    def add_message(
+        self,
+        conversation_id: str,
+        message: llm.Message,
+        parent_id: Parent = LEAF,
+        *,
+        follow: bool = False,
+    ) -> str:
         data = llm.message_to_dict(message)
         title = title_from(message)
+        message_id: str = self.new_id()
         with self.database.transaction() as conn:
             row = conn.execute(
-                "SELECT title_is_auto, title FROM conversations WHERE id = %s FOR UPDATE",
+                "SELECT title_is_auto, title, current_leaf FROM conversations"
+                " WHERE id = %s FOR UPDATE",
                 (conversation_id,),
             ).fetchone()
             if row is None:
                 raise ConversationNotFound(conversation_id)
+            auto, current, leaf = row
+            parent = leaf if isinstance(parent_id, Leaf) else parent_id
+            depth = 0
+            if parent is not None:
+                found = conn.execute(
+                    "SELECT position FROM messages WHERE id = %s AND conversation_id = %s",
+                    (parent, conversation_id),
+                ).fetchone()
+                if found is None:
+                    raise MessageNotFound(conversation_id, parent)
+                depth = int(found[0]) + 1
             now = self._stamp(conn)
-            inserted = conn.execute(
-                "INSERT INTO messages (conversation_id, position, data, created_at)"
-                " SELECT %s, COALESCE(MAX(position) + 1, 0), %s, %s FROM messages"
-                " WHERE conversation_id = %s RETURNING position",
-                (conversation_id, Jsonb(data), now, conversation_id),
-            ).fetchone()
-            if inserted is not None:
-                self._index_message(conn, conversation_id, int(inserted[0]), message)
-            auto, current = row
-            if auto and not current and title:
-                conn.execute(
-                    "UPDATE conversations SET title = %s, updated_at = %s WHERE id = %s",
-                    (title, now, conversation_id),
-                )
-                self._index_row(conn, conversation_id, search.TITLE_POSITION, title)
-            else:
-                conn.execute(
-                    "UPDATE conversations SET updated_at = %s WHERE id = %s",
-                    (now, conversation_id),
-                )
+            conn.execute(
+                "INSERT INTO messages (id, conversation_id, parent_id, position, data, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (message_id, conversation_id, parent, depth, Jsonb(data), now),
+            )
+            self._index_message(conn, conversation_id, message_id, message)
+            new_leaf = message_id
+            if follow and leaf != parent:
+                sibling = conn.execute(
+                    "SELECT 1 FROM messages WHERE id = %s AND parent_id IS NOT DISTINCT FROM %s",
+                    (leaf, parent),
+                ).fetchone()
+                new_leaf = message_id if sibling is not None else leaf
+            new_title = title if auto and not current and title else current
+            conn.execute(
+                "UPDATE conversations SET title = %s, current_leaf = %s, updated_at = %s"
+                " WHERE id = %s",
+                (new_title, new_leaf, now, conversation_id),
+            )
+            if new_title != current:
+                self._index_row(conn, conversation_id, search.TITLE_KEY, new_title)
+        return message_id
+
+    def select_branch(self, conversation_id: str, message_id: str) -> Conversation:
+        conversation = self.get(conversation_id)
+        if not any(node.id == message_id for node in conversation.nodes):
+            raise MessageNotFound(conversation_id, message_id)
+        leaf = newest_leaf_below(conversation.nodes, message_id)
+        with self.database.transaction() as conn:
+            conn.execute(
+                "UPDATE conversations SET current_leaf = %s WHERE id = %s",
+                (leaf, conversation_id),
+            )
+        return self.get(conversation_id)
+
+    def show(self, conversation_id: str, message_id: str) -> None:
+        """Make ``message_id`` the current leaf exactly (a regenerated answer
+        then follows it)."""
+        with self.database.transaction() as db:
+            cur = db.execute(
+                "UPDATE conversations SET current_leaf = %s WHERE id = %s"
+                " AND EXISTS (SELECT 1 FROM messages WHERE id = %s AND conversation_id = %s)",
+                (message_id, conversation_id, message_id, conversation_id),
+            )
+            if cur.rowcount == 0:
+                if not self.exists(conversation_id):
+                    raise ConversationNotFound(conversation_id)
+                raise MessageNotFound(conversation_id, message_id)
 
     def truncate(self, conversation_id: str, keep: int) -> ConversationSummary:
         if keep < 0:
             raise ValueError("keep must be 0 or more")
+        path = self.get(conversation_id).path()
+        if keep >= len(path):
+            return self.summary(conversation_id)
+        leaf = path[keep - 1].node.id if keep else None
         with self.database.transaction() as conn:
-            if (
-                conn.execute(
-                    "SELECT 1 FROM conversations WHERE id = %s FOR UPDATE", (conversation_id,)
-                ).fetchone()
-                is None
-            ):
+            cur = conn.execute(
+                "UPDATE conversations SET current_leaf = %s, updated_at = %s WHERE id = %s",
+                (leaf, self._stamp(conn), conversation_id),
+            )
+            if cur.rowcount == 0:
                 raise ConversationNotFound(conversation_id)
-            conn.execute(
-                "DELETE FROM messages WHERE conversation_id = %s AND position >= %s",
-                (conversation_id, min(keep, 2**31 - 1)),
-            )
-            self._unindex(conn, conversation_id, min(keep, 2**31 - 1))
-            conn.execute(
-                "UPDATE conversations SET updated_at = %s WHERE id = %s",
-                (self._stamp(conn), conversation_id),
-            )
             return self._summary_in(conn, conversation_id)
 
     def insert(self, conversation: Conversation, *, title_is_auto: bool) -> ConversationSummary:
-        """Store a whole conversation as it is, id and timestamps included
-        (``pluma storage migrate``; imports give it a new id first); the id
-        must be new."""
+        """Store a whole conversation as it is, ids, branches and timestamps
+        included (``pluma storage migrate``; imports give it new ids first);
+        the ids must be new."""
         summary = conversation.summary
+        nodes, leaf = conversation.tree()
         with self.database.transaction() as conn:
             conn.execute(
                 "INSERT INTO conversations (id, title, title_is_auto, system_prompt, model,"
-                " connection, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                " connection, created_at, updated_at, current_leaf, settings)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     summary.id,
                     summary.title,
@@ -344,20 +413,33 @@ class PgConversationStore:
                     summary.connection,
                     summary.created_at,
                     summary.updated_at,
+                    leaf,
+                    Jsonb(summary.settings),
                 ),
             )
+            depth: dict[str | None, int] = {None: -1}
+            rows = []
+            for node in nodes:  # creation order: a parent always comes before its children
+                depth[node.id] = depth.get(node.parent_id, -1) + 1
+                rows.append(
+                    (
+                        node.id,
+                        summary.id,
+                        node.parent_id,
+                        depth[node.id],
+                        Jsonb(llm.message_to_dict(node.message)),
+                        node.created_at,
+                    )
+                )
             with conn.cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO messages (conversation_id, position, data, created_at)"
-                    " VALUES (%s, %s, %s, %s)",
-                    [
-                        (summary.id, i, Jsonb(llm.message_to_dict(m)), summary.updated_at)
-                        for i, m in enumerate(conversation.messages)
-                    ],
+                    "INSERT INTO messages (id, conversation_id, parent_id, position, data,"
+                    " created_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                    rows,
                 )
-            self._index_row(conn, summary.id, search.TITLE_POSITION, summary.title)
-            for position, message in enumerate(conversation.messages):
-                self._index_message(conn, summary.id, position, message)
+            self._index_row(conn, summary.id, search.TITLE_KEY, summary.title)
+            for node in nodes:
+                self._index_message(conn, summary.id, node.id, node.message)
             return self._summary_in(conn, summary.id)
 
     def counts(self) -> tuple[int, int]:

@@ -10,9 +10,13 @@ than written to.
 |---------|---------------------------------------------------------------------|
 | 1       | ``documents`` (name, JSON, version), ``secrets`` (name, ciphertext),|
 |         | ``storage_meta`` (the key check), ``conversations``, ``messages``    |
-| 3       | ``search_rows`` (conversation, position, ``words`` tsvector, GIN     |
-|         | index) for search; a ``search_backfill`` mark in ``storage_meta``    |
-|         | that makes the conversation store index what is already stored       |
+| 2       | messages form a tree: ``messages.id``, ``parent_id`` (the old list  |
+|         | becomes one chain), ``conversations.current_leaf`` and ``settings`` |
+|         | (generation settings JSON)                                          |
+| 3       | ``search_rows`` (conversation, message id or '' for the title,     |
+|         | ``words`` tsvector, GIN index) for search; a ``search_backfill``    |
+|         | mark in ``storage_meta`` that makes the conversation store index    |
+|         | what is already stored                                              |
 """
 
 from __future__ import annotations
@@ -67,13 +71,37 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """,
     ),
     (
+        2,
+        """
+        ALTER TABLE messages DROP CONSTRAINT messages_pkey;
+        ALTER TABLE messages ADD COLUMN id TEXT, ADD COLUMN parent_id TEXT;
+        UPDATE messages m SET position = r.depth
+          FROM (SELECT conversation_id, position,
+                       ROW_NUMBER() OVER (PARTITION BY conversation_id ORDER BY position) - 1
+                         AS depth
+                FROM messages) r
+          WHERE m.conversation_id = r.conversation_id AND m.position = r.position;
+        UPDATE messages SET id = md5(conversation_id || ':' || position::text);
+        UPDATE messages m SET parent_id = p.id
+          FROM messages p
+          WHERE p.conversation_id = m.conversation_id AND p.position = m.position - 1;
+        ALTER TABLE messages ALTER COLUMN id SET NOT NULL, ADD PRIMARY KEY (id);
+        CREATE INDEX messages_by_conversation ON messages (conversation_id, created_at);
+        ALTER TABLE conversations ADD COLUMN current_leaf TEXT,
+          ADD COLUMN settings JSONB NOT NULL DEFAULT '{}';
+        UPDATE conversations c SET current_leaf = (
+          SELECT m.id FROM messages m WHERE m.conversation_id = c.id
+          ORDER BY m.position DESC LIMIT 1);
+        """,
+    ),
+    (
         3,
         """
         CREATE TABLE search_rows (
             conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-            position        INTEGER NOT NULL,
+            message_id      TEXT NOT NULL,
             words           TSVECTOR NOT NULL,
-            PRIMARY KEY (conversation_id, position)
+            PRIMARY KEY (conversation_id, message_id)
         );
         CREATE INDEX search_rows_words ON search_rows USING GIN (words);
         INSERT INTO storage_meta (name, value) VALUES ('search_backfill', '\\x01');
