@@ -212,7 +212,8 @@ def test_a_database_at_version_1_migrates_in_place(pg_cluster: object) -> None:
             )
     database = Database.open(url)
     try:
-        assert database.schema_version() == 2
+        # every later version applied too (3: the search index, filled from these rows)
+        assert database.schema_version() == max(v for v, _ in MIGRATIONS)
         store = PgConversationStore(database)
         got = store.get("c1")
         assert [_text(m) for m in got.messages] == ["q1", "a1", "q2", "a2"]

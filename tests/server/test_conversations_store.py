@@ -10,8 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.postgres import Cluster
 
 from pluma import llm
+from pluma.server.errors import InvalidRequest
+from pluma.server.storage import search, transfer
 from pluma.server.storage.conversations import (
     FILENAME,
     TITLE_LENGTH,
@@ -207,3 +210,212 @@ def test_concurrent_appends_keep_every_message(store: ConversationStore) -> None
     messages = store.get(c.id).messages
     assert len(messages) == 100
     assert {m.content for m in messages} == {f"{n}-{i}" for n in range(4) for i in range(25)}  # type: ignore[union-attr]
+
+
+# -- search ------------------------------------------------------------------
+
+
+def _found(store: ConversationStore, query: str) -> list[str]:
+    return [hit.summary.id for hit in store.search(query)]
+
+
+def _marked(hit: search.SearchHit) -> list[str]:
+    return [text for text, matched in hit.snippet if matched]
+
+
+def test_search_finds_message_text_and_titles(store: ConversationStore) -> None:
+    paris = store.create()
+    store.add_message(paris.id, llm.UserMessage("Where is the Eiffel tower?"))
+    answer = store.add_message(paris.id, _assistant("It stands in Paris, on the Champ de Mars."))
+    titled = store.create(title="Paris trip")
+    store.add_message(titled.id, llm.UserMessage("Hotels near the station"))
+    other = store.create()
+    store.add_message(other.id, llm.UserMessage("Rome, then Madrid"))
+
+    # the title match comes first, then the message match
+    assert _found(store, "paris") == [titled.id, paris.id]
+    hit = store.search("PARIS")[1]
+    assert hit.message_id == answer
+    assert _marked(hit) == ["Paris"]
+    assert "".join(t for t, _ in hit.snippet).startswith("It stands in Paris, on the")
+    title_hit = store.search("paris")[0]
+    assert title_hit.message_id is None and _marked(title_hit) == ["Paris"]
+
+    # every word is a prefix, all words must be in one message
+    assert _found(store, "eiff tow") == [paris.id]
+    assert _found(store, "eiffel madrid") == []
+    assert _found(store, "rome madrid") == [other.id]
+    assert _found(store, "nowhere") == []
+    assert store.search("") == [] and store.search("  ... ") == []
+
+
+def test_search_words_are_letters_and_digits(store: ConversationStore) -> None:
+    c = store.create()
+    store.add_message(c.id, llm.UserMessage("Fix the bug in src/main.py before v2.1 ships"))
+    for query in ("main", "main.py", "py", "src/main", "v2", "ships!", "BUG"):
+        assert _found(store, query) == [c.id], query
+    hit = store.search("main.py")[0]
+    assert _marked(hit) == ["main", "py"]
+
+
+def test_search_skips_reasoning_and_tool_results(store: ConversationStore) -> None:
+    c = store.create()
+    store.add_message(c.id, llm.UserMessage("hello"))
+    store.add_message(c.id, _assistant("visible answer"))  # thinking "let me think"
+    store.add_message(
+        c.id, llm.ToolResultMessage("call_1", "lookup", [llm.TextContent("secretword")])
+    )
+    assert _found(store, "visible") == [c.id]
+    assert _found(store, "think") == []
+    assert _found(store, "secretword") == []
+    assert _found(store, "lookup") == []  # the tool call's name is not text either
+
+
+def test_search_follows_every_write_path(store: ConversationStore) -> None:
+    c = store.create()
+    question = store.add_message(c.id, llm.UserMessage("alpha question"))  # auto title
+    store.add_message(c.id, _assistant("beta answer"))
+    assert _found(store, "alpha") == [c.id] and store.search("alpha")[0].message_id == question
+    assert _found(store, "beta") == [c.id]
+
+    store.rename(c.id, "gamma")
+    assert store.search("gamma")[0].message_id is None
+    assert [h.message_id for h in store.search("alpha")] == [question]  # the message now
+
+    # a new version beside the answer: both versions are searched
+    store.truncate(c.id, 1)
+    store.add_message(c.id, _assistant("delta answer"))
+    assert _found(store, "delta") == [c.id] and _found(store, "beta") == [c.id]
+    edited = store.add_message(c.id, llm.UserMessage("epsilon question"), None)
+    assert [h.message_id for h in store.search("epsilon")] == [edited]
+
+    store.update(c.id, title="")  # automatic titling back on: the title row goes
+    assert [h.message_id for h in store.search("gamma")] == []
+
+    store.delete(c.id)
+    for word in ("alpha", "beta", "delta", "epsilon", "gamma"):
+        assert _found(store, word) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        '"unclosed',
+        "a AND",
+        "OR",
+        "NOT NOT",
+        "NEAR(a b",
+        "col:value",
+        "*",
+        "a*b",
+        "^start",
+        "(",
+        ")",
+        "-",
+        "a & b | !c",
+        "x:* & (",
+        "'; DROP TABLE conversations; --",
+        "\x00",
+        "\u202e\ufeff",
+        "{}[]<>",
+        "words" * 90,
+    ],
+)
+def test_hostile_queries_are_plain_words(store: ConversationStore, query: str) -> None:
+    c = store.create()
+    store.add_message(
+        c.id, llm.UserMessage("a b c start col value words and or not near drop table")
+    )
+    store.search(query)  # no engine syntax error, whatever the input
+    assert store.exists(c.id)
+
+
+def test_a_query_too_long_is_refused(store: ConversationStore) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        store.search("x " * 400)
+    assert "at most" in str(info.value) and info.value.param == "q"
+
+
+def test_search_snippet_is_plain_segments(store: ConversationStore) -> None:
+    c = store.create()
+    body = "intro " * 20 + "<script>alert(1)</script> needle <b>bold</b> " + "tail " * 30
+    store.add_message(c.id, llm.UserMessage(body))
+    hit = store.search("needle")[0]
+    assert _marked(hit) == ["needle"]
+    text = "".join(t for t, _ in hit.snippet)
+    assert text.startswith("… ") and text.endswith(" …")
+    assert "<script>alert(1)</script> needle <b>bold</b>" in text  # text, for textContent
+
+
+def test_inserted_conversations_are_searchable(store: ConversationStore) -> None:
+    source = store.create(title="Imported title")
+    store.add_message(source.id, llm.UserMessage("kiwi question"))
+    [item] = transfer.parse(
+        transfer.to_json([transfer.Portable(store.get(source.id), False)]), max_messages=10
+    )
+    item.conversation.summary.id = store.new_id()
+    summary = store.insert(item.conversation, title_is_auto=False)
+    assert summary.message_count == 1 and summary.title == "Imported title"
+    assert set(_found(store, "kiwi")) == {source.id, summary.id}
+    assert set(_found(store, "imported")) == {source.id, summary.id}
+
+
+def test_sqlite_database_from_before_search_is_indexed_on_open(tmp_path: Path) -> None:
+    s = ConversationStore.open(tmp_path)
+    c = s.create(title="Old title")
+    s.add_message(c.id, llm.UserMessage("an old message about walruses"))
+    s.close()
+    with sqlite3.connect(tmp_path / FILENAME) as db:  # as a database before search was
+        db.execute("DROP TABLE search_text")
+        db.execute("DROP TABLE search_rows")
+    s = ConversationStore.open(tmp_path)
+    try:
+        assert _found(s, "walrus") == [c.id] and _found(s, "old title") == [c.id]
+    finally:
+        s.close()
+    s = ConversationStore.open(tmp_path)  # opening again does not index twice
+    try:
+        assert len(s.search("walrus")) == 1
+        with sqlite3.connect(tmp_path / FILENAME) as db:
+            assert db.execute("SELECT COUNT(*) FROM search_rows").fetchone() == (2,)
+    finally:
+        s.close()
+
+
+def test_postgres_database_from_before_search_is_indexed_once(
+    pg_cluster: Cluster,
+) -> None:
+    from pluma.server.storage.postgres import Database
+    from pluma.server.storage.postgres.conversations import PgConversationStore
+
+    database = Database.open(pg_cluster.database())
+    try:
+        store = PgConversationStore(database)
+        c = store.create(title="Old title")
+        store.add_message(c.id, llm.UserMessage("an old message about walruses"))
+        with database.transaction() as conn:  # as migration 3 leaves a database
+            conn.execute("DELETE FROM search_rows")
+            conn.execute(
+                "INSERT INTO storage_meta (name, value) VALUES ('search_backfill', '\\x01')"
+            )
+        assert PgConversationStore(database).search("walrus")[0].summary.id == c.id
+        assert _found(PgConversationStore(database), "old title") == [c.id]  # type: ignore[arg-type]
+        with database.transaction() as conn:
+            assert conn.execute("SELECT COUNT(*) FROM search_rows").fetchone() == (2,)
+            assert (
+                conn.execute("SELECT 1 FROM storage_meta WHERE name = 'search_backfill'").fetchone()
+                is None
+            )
+    finally:
+        database.close()
+
+
+def test_one_character_words_match_whole_words(store: ConversationStore) -> None:
+    c = store.create()
+    store.add_message(c.id, llm.UserMessage("apple pie"))
+    d = store.create()
+    store.add_message(d.id, llm.UserMessage("plan a trip"))
+    assert _found(store, "a") == [d.id]
+    assert _found(store, "ap") == [c.id]
+    assert _marked(store.search("a trip")[0]) == ["a", "trip"]

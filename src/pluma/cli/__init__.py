@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chat",
     "images",
     "storage",
+    "conversations",
     "plugins",
 )
 

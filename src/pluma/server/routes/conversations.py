@@ -1,15 +1,19 @@
 """``/api/conversations``: the page's chat history (list, create, get, rename,
 change the system prompt, model, connection and generation settings, switch
-branch, truncate, delete).
+branch, truncate, delete, search, export, import).
 
 | method | path                                   | does                                   |
 |--------|----------------------------------------|----------------------------------------|
 | GET    | /api/conversations                     | summaries, most recently updated first |
 | POST   | /api/conversations                     | create (201)                           |
+| GET    | /api/conversations/search?q=           | conversations matching the words, best first, each with a snippet |
+| GET    | /api/conversations/export?format=      | every conversation as a download (``json`` or ``markdown``) |
+| POST   | /api/conversations/import              | conversations from an export's JSON, under new ids (201) |
 | GET    | /api/conversations/{id}                | one conversation: its visible path, with each message's id and siblings |
 | PATCH  | /api/conversations/{id}                | rename / system prompt / model / connection / settings |
 | POST   | /api/conversations/{id}/branch         | show the branch through ``message_id`` (its newest leaf) |
 | POST   | /api/conversations/{id}/truncate       | show only the first ``keep`` messages of the visible path (nothing is deleted: the next message starts a new branch) |
+| GET    | /api/conversations/{id}/export?format= | one conversation (every branch) as a download |
 | DELETE | /api/conversations/{id}                | delete (204)                           |
 
 A conversation's messages are a tree: editing a message or regenerating an
@@ -23,21 +27,29 @@ is shown (its current leaf). ``messages`` is the visible path, root first;
 Messages are the pluma.llm message JSON (``role`` user/assistant/toolResult,
 camelCase fields), exactly as stored. ``settings`` are the generation
 settings the chat relay applies (see :mod:`pluma.server.generation`; a bad
-value is a 400 naming it). Failures answer with the server's error shape
-``{"error": {"message", "type", "code"}}``.
+value is a 400 naming it). Search semantics (every branch is searched) are in
+:mod:`pluma.server.storage.search`, the export format (the whole tree) in
+:mod:`pluma.server.storage.transfer`. An import is bounded like any request
+body (``--max-body`` / ``PLUMA_MAX_BODY``, ``PLUMA_MAX_JSON_NODES``: 413 past
+them) and each conversation by ``PLUMA_MAX_MESSAGES``; ``pluma conversations
+import`` has no body limit. Failures answer with the server's error shape
+``{"error": {"message", "type", "code", "param"}}``.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from pluma import llm
+from pluma.server.config import DEFAULT_MAX_MESSAGES
 from pluma.server.generation import check_generation
+from pluma.server.http.bodies import read_json
 from pluma.server.services import get_services
+from pluma.server.storage import search, transfer
 from pluma.server.storage.conversations import (
     Conversation,
     ConversationNotFound,
@@ -49,8 +61,8 @@ from pluma.server.storage.conversations import (
 router = APIRouter(tags=["conversations"])
 log = logging.getLogger("pluma.conversations")
 
-MAX_TITLE = 200
-MAX_SYSTEM_PROMPT = 100_000
+MAX_TITLE = transfer.MAX_TITLE
+MAX_SYSTEM_PROMPT = transfer.MAX_SYSTEM_PROMPT
 
 
 class ErrorDetail(BaseModel):
@@ -142,6 +154,30 @@ class TruncateBody(BaseModel):
     )
 
 
+class SnippetPart(BaseModel):
+    text: str
+    match: bool = Field(description="Whether this part is a matching word (the page marks it).")
+
+
+class SearchResult(BaseModel):
+    conversation: ConversationOut
+    snippet: list[SnippetPart] = Field(
+        description="Text around the match as plain-text parts (never markup)."
+    )
+    message_id: str | None = Field(
+        description="Id of the matching message (in any branch); null when only the title matched."
+    )
+
+
+class SearchResults(BaseModel):
+    query: str
+    results: list[SearchResult]
+
+
+ExportFormat = Literal["json", "markdown"]
+_MEDIA = {"json": "application/json", "markdown": "text/markdown; charset=utf-8"}
+_EXTENSION = {"json": "json", "markdown": "md"}
+
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No conversation with that id."}
 }
@@ -194,6 +230,88 @@ def list_conversations(request: Request) -> ConversationList | Response:
     """Every conversation, most recently updated first."""
     store = _store(request)
     return ConversationList(conversations=[_out(s) for s in store.list()])
+
+
+@router.get("/api/conversations/search", response_model=SearchResults)
+def search_conversations(
+    request: Request,
+    q: str = Query("", description="Plain words; each is a prefix, all must match."),
+    limit: int = Query(50, ge=1, le=search.MAX_RESULTS),
+) -> SearchResults:
+    """Conversations whose title or message text holds every word of ``q``:
+    title matches first, then by relevance, each with a snippet."""
+    hits = _store(request).search(q, limit)
+    return SearchResults(
+        query=q,
+        results=[
+            SearchResult(
+                conversation=_out(hit.summary),
+                snippet=[SnippetPart(text=t, match=m) for t, m in hit.snippet],
+                message_id=hit.message_id,
+            )
+            for hit in hits
+        ],
+    )
+
+
+def _download(items: list[transfer.Portable], fmt: ExportFormat, title: str | None) -> Response:
+    if fmt == "json":
+        body = transfer.to_json_bytes(items)
+    else:
+        body = transfer.to_markdown([item.conversation for item in items]).encode()
+    name = transfer.filename(title, _EXTENSION[fmt])
+    return Response(
+        body,
+        media_type=_MEDIA[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _portable(store: ConversationStore, conversation_id: str) -> transfer.Portable:
+    return transfer.Portable(store.get(conversation_id), store.title_is_auto(conversation_id))
+
+
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file, with a Content-Disposition download name.",
+        "content": {"application/json": {}, "text/markdown": {}},
+    }
+}
+
+
+@router.get("/api/conversations/export", response_class=Response, responses=_DOWNLOAD)
+def export_all(request: Request, format: ExportFormat = "json") -> Response:
+    """Every conversation, most recently updated first: ``json`` (lossless,
+    what import reads) or ``markdown`` (for reading)."""
+    store = _store(request)
+    items: list[transfer.Portable] = []
+    for summary in store.list():
+        try:
+            items.append(_portable(store, summary.id))
+        except ConversationNotFound:  # deleted while exporting
+            continue
+    return _download(items, format, None)
+
+
+@router.post("/api/conversations/import", response_model=ConversationList, status_code=201)
+async def import_conversations(request: Request) -> ConversationList:
+    """Conversations from an export's JSON, each under a new id (importing
+    twice makes copies, never overwrites); all or nothing is checked before
+    any is stored. The answer lists them in the file's order."""
+    store = _store(request)
+    settings = getattr(get_services(request), "settings", None)
+    limit = settings.max_messages if settings is not None else DEFAULT_MAX_MESSAGES
+    items = transfer.parse(await read_json(request), max_messages=limit)
+    imported: list[ConversationOut] = []
+    for item in items:
+        conversation = item.conversation
+        conversation.summary.id = store.new_id()
+        imported.append(_out(store.insert(conversation, title_is_auto=item.title_is_auto)))
+    log.info("imported %d conversations", len(imported))
+    return ConversationList(conversations=imported)
 
 
 @router.post("/api/conversations", response_model=ConversationOut, status_code=201)
@@ -267,6 +385,22 @@ def truncate_conversation(
     names the parent with each turn instead)."""
     summary = _store(request).truncate(conversation_id, body.keep)
     return _out(summary)
+
+
+@router.get(
+    "/api/conversations/{conversation_id}/export",
+    response_class=Response,
+    responses={**_DOWNLOAD, **_NOT_FOUND},
+)
+def export_one(
+    request: Request,
+    conversation_id: str,
+    format: ExportFormat = "json",
+) -> Response:
+    """One conversation: ``json`` (lossless, what import reads) or
+    ``markdown`` (for reading)."""
+    item = _portable(_store(request), conversation_id)
+    return _download([item], format, item.conversation.summary.title)
 
 
 @router.delete("/api/conversations/{conversation_id}", status_code=204, responses=_NOT_FOUND)

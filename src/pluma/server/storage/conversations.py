@@ -19,6 +19,8 @@ transaction):
 | ``messages``    | ``id`` (hex), ``conversation_id`` → conversations (cascade),     |
 |                 | ``parent_id`` (None for the first message), ``position`` (depth  |
 |                 | on its path), ``data`` (message JSON), ``created_at``            |
+| ``search_rows`` | ``id``, ``conversation_id``, ``message_id`` ('' for the title)   |
+| ``search_text`` | FTS5 over ``words`` (rowid = ``search_rows.id``)                 |
 
 | version | change                                                              |
 |---------|---------------------------------------------------------------------|
@@ -29,6 +31,13 @@ transaction):
 Messages are a tree (see :mod:`pluma.server.storage.tree`): editing or
 regenerating adds a sibling and moves the current leaf; nothing is deleted
 except with the whole conversation.
+
+Search (:mod:`pluma.server.storage.search` says what matches) covers every
+message of every branch: each write path keeps the index in step through
+:meth:`ConversationStore._index_row`. The two search tables are created
+``IF NOT EXISTS``, outside the schema versions; when they were missing (a
+database from before search), they are filled from the stored messages on
+open, so an existing history is searchable at once.
 
 Concurrency: one connection shared by the whole process, guarded by a lock.
 Each call is one short transaction (sub-millisecond for these sizes), so the
@@ -61,6 +70,7 @@ import orjson
 
 from pluma import llm
 from pluma.server.errors import PlumaError
+from pluma.server.storage import search
 from pluma.server.storage.tree import (
     MessageNode,
     PathEntry,
@@ -129,6 +139,33 @@ _SCHEMA_V2 = (
 )
 
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _SCHEMA_V1), (2, _SCHEMA_V2))
+
+_SEARCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS search_rows (
+    id              INTEGER PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    message_id      TEXT NOT NULL,
+    UNIQUE (conversation_id, message_id)
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_text
+    USING fts5(words, tokenize = 'unicode61 remove_diacritics 0');
+"""
+
+
+class SearchUnavailable(PlumaError):
+    """This Python's SQLite was built without FTS5 (a 501: everything else
+    works)."""
+
+    status = 501
+    kind = "api_error"
+    code = "search_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "conversation search needs SQLite's FTS5 extension, which this Python's sqlite3 "
+            "module lacks; install a Python built with a standard SQLite (or use PostgreSQL "
+            "storage) to search"
+        )
 
 
 class ConversationStoreError(PlumaError):
@@ -284,6 +321,15 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _stored_text(data: str) -> str:
+    """The searchable text of a stored message's JSON ('' when unreadable:
+    reading it back reports the damage, indexing does not)."""
+    try:
+        return search.message_text(llm.message_from_dict(orjson.loads(data)))
+    except (ValueError, TypeError):
+        return ""
+
+
 def title_from(message: llm.Message) -> str:
     """An automatic title: the message's text on one line, cut at a word
     boundary near :data:`TITLE_LENGTH` characters."""
@@ -326,6 +372,37 @@ class ConversationStore:
         except BaseException:
             self._db.close()
             raise
+        self.searchable = False
+        """Whether search works (False when SQLite lacks FTS5)."""
+        self.searchable = self._open_search()
+
+    def _open_search(self) -> bool:
+        """Create the search tables when missing and fill them from the stored
+        messages; False when SQLite lacks FTS5 (search is then refused)."""
+        had = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'search_text'").fetchone()
+        try:
+            self._db.executescript(_SEARCH_SCHEMA)
+        except sqlite3.OperationalError as exc:
+            if "fts5" not in str(exc):
+                raise
+            return False
+        self.searchable = True
+        if had is None:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM search_rows")
+                rows = self._db.execute(
+                    "SELECT id, '', title FROM conversations UNION ALL"
+                    " SELECT conversation_id, id, data FROM messages"
+                ).fetchall()
+                for conversation_id, key, value in rows:
+                    text = value if key == search.TITLE_KEY else _stored_text(value)
+                    self._index_row(self._db, conversation_id, key, text)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return True
 
     def _upgrade(self) -> None:
         """Bring the file to :data:`SCHEMA_VERSION` in one transaction (a new
@@ -501,7 +578,130 @@ class ConversationStore:
 
         return Conversation.from_nodes(summary, nodes, leaf)
 
+    def search(self, query: str, limit: int = search.MAX_RESULTS) -> search.SearchHits:
+        """Conversations matching ``query``, best first (see
+        :mod:`pluma.server.storage.search` for what matches and the order)."""
+        words = search.query_words(query)
+        if not words:
+            return []
+        if not self.searchable:
+            raise SearchUnavailable
+        with self._tx() as db:
+            rows = db.execute(
+                """
+                WITH hits AS (
+                    SELECT rowid AS id, bm25(search_text) AS score
+                    FROM search_text WHERE search_text MATCH ?
+                ), ranked AS (
+                    SELECT r.conversation_id AS cid, r.message_id AS key, h.score AS score,
+                           MAX(r.message_id = '') OVER (PARTITION BY r.conversation_id) AS title_hit,
+                           ROW_NUMBER() OVER (PARTITION BY r.conversation_id
+                                              ORDER BY r.message_id = '', h.score, r.id) AS n
+                    FROM hits h JOIN search_rows r ON r.id = h.id
+                )
+                SELECT ranked.cid, ranked.key FROM ranked JOIN conversations c ON c.id = ranked.cid
+                WHERE ranked.n = 1
+                ORDER BY ranked.title_hit DESC, ranked.key = '', ranked.score,
+                         c.updated_at DESC, c.rowid DESC
+                LIMIT ?
+                """,
+                (search.fts5_query(words), max(1, min(limit, search.MAX_RESULTS))),
+            ).fetchall()
+            found: search.SearchHits = []
+            for conversation_id, key in rows:
+                summary = self._summary_in(db, conversation_id)
+                if key == search.TITLE_KEY:
+                    text, message_id = summary.title, None
+                else:
+                    stored = db.execute("SELECT data FROM messages WHERE id = ?", (key,)).fetchone()
+                    text, message_id = (_stored_text(stored[0]) if stored else ""), key
+                found.append(search.SearchHit(summary, search.snippet(text, words), message_id))
+        return found
+
     # -- writing -----------------------------------------------------------
+
+    def _index_row(self, db: sqlite3.Connection, conversation_id: str, key: str, text: str) -> None:
+        """Make the search index hold ``text`` for ``key`` of the conversation
+        (a message id, or :data:`~pluma.server.storage.search.TITLE_KEY` for
+        its title), replacing what it held. Every write path calls this (or
+        :meth:`_unindex`) inside its own transaction."""
+        if not self.searchable:
+            return
+        self._unindex(db, conversation_id, key)
+        words = search.words(text)
+        if not words:
+            return
+        cur = db.execute(
+            "INSERT INTO search_rows (conversation_id, message_id) VALUES (?, ?)",
+            (conversation_id, key),
+        )
+        db.execute("INSERT INTO search_text (rowid, words) VALUES (?, ?)", (cur.lastrowid, words))
+
+    def _index_message(
+        self, db: sqlite3.Connection, conversation_id: str, key: str, message: llm.Message
+    ) -> None:
+        self._index_row(db, conversation_id, key, search.message_text(message))
+
+    def _unindex(self, db: sqlite3.Connection, conversation_id: str, key: str | None) -> None:
+        """Drop the conversation's index row for ``key`` (None: all of them)."""
+        if not self.searchable:
+            return
+        where, args = "conversation_id = ?", [conversation_id]
+        if key is not None:
+            where, args = where + " AND message_id = ?", [conversation_id, key]
+        db.execute(
+            f"DELETE FROM search_text WHERE rowid IN (SELECT id FROM search_rows WHERE {where})",
+            args,
+        )
+        db.execute(f"DELETE FROM search_rows WHERE {where}", args)
+
+    def insert(self, conversation: Conversation, *, title_is_auto: bool) -> ConversationSummary:
+        """Store a whole conversation as it is: ids, every branch, the current
+        leaf, settings and timestamps (imports give it new ids first); the ids
+        must be new."""
+        summary = conversation.summary
+        nodes, leaf = conversation.tree()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO conversations (id, title, title_is_auto, system_prompt, model,"
+                " connection, created_at, updated_at, current_leaf, settings)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    summary.id,
+                    summary.title,
+                    1 if title_is_auto else 0,
+                    summary.system_prompt,
+                    summary.model,
+                    summary.connection,
+                    summary.created_at,
+                    summary.updated_at,
+                    leaf,
+                    orjson.dumps(summary.settings).decode(),
+                ),
+            )
+            self._index_row(db, summary.id, search.TITLE_KEY, summary.title)
+            depth: dict[str | None, int] = {None: -1}
+            for node in nodes:  # creation order: a parent comes before its children
+                depth[node.id] = depth.get(node.parent_id, -1) + 1
+                db.execute(
+                    "INSERT INTO messages (id, conversation_id, parent_id, position, data,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        node.id,
+                        summary.id,
+                        node.parent_id,
+                        depth[node.id],
+                        orjson.dumps(llm.message_to_dict(node.message)).decode(),
+                        node.created_at,
+                    ),
+                )
+                self._index_message(db, summary.id, node.id, node.message)
+            return self._summary_in(db, summary.id)
+
+    @staticmethod
+    def new_id() -> str:
+        """A fresh conversation id (what :meth:`create` gives)."""
+        return uuid.uuid4().hex
 
     def create(
         self,
@@ -513,7 +713,7 @@ class ConversationStore:
     ) -> ConversationSummary:
         """A new, empty conversation. An empty ``title`` is filled from the
         first user message later."""
-        conversation_id = uuid.uuid4().hex
+        conversation_id = self.new_id()
         with self._tx() as db:
             now = self._stamp()
             db.execute(
@@ -532,6 +732,7 @@ class ConversationStore:
                     orjson.dumps(settings or {}).decode(),
                 ),
             )
+            self._index_row(db, conversation_id, search.TITLE_KEY, title)
             return self._summary_in(db, conversation_id)
 
     def update(
@@ -572,6 +773,8 @@ class ConversationStore:
             )
             if cur.rowcount == 0:
                 raise ConversationNotFound(conversation_id)
+            if title is not None:
+                self._index_row(db, conversation_id, search.TITLE_KEY, title)
             return self._summary_in(db, conversation_id)
 
     def rename(self, conversation_id: str, title: str) -> ConversationSummary:
@@ -581,6 +784,7 @@ class ConversationStore:
         """Remove a conversation and its messages; False when it did not exist."""
         with self._tx() as db:
             cur = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            self._unindex(db, conversation_id, None)
             return cur.rowcount > 0
 
     def add_message(
@@ -624,6 +828,7 @@ class ConversationStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (message_id, conversation_id, parent, depth, data, now),
             )
+            self._index_message(db, conversation_id, message_id, message)
             if follow and leaf != parent:
                 sibling = db.execute(
                     "SELECT 1 FROM messages WHERE id = ? AND parent_id IS ?", (leaf, parent)
@@ -636,6 +841,8 @@ class ConversationStore:
                 "UPDATE conversations SET title = ?, current_leaf = ?, updated_at = ? WHERE id = ?",
                 (new_title, new_leaf, now, conversation_id),
             )
+            if new_title != current:
+                self._index_row(db, conversation_id, search.TITLE_KEY, new_title)
         return message_id
 
     def select_branch(self, conversation_id: str, message_id: str) -> Conversation:

@@ -9,6 +9,8 @@ import { h, clear, announce } from "./dom.js";
 import { api } from "./api.js";
 import { ChatView } from "./chat.js";
 import { Sidebar } from "./sidebar.js";
+import { ConversationSearch } from "./find.js";
+import { Transfer } from "./transfer.js";
 import { SettingsView, normalizeConnections } from "./settings.js";
 
 const VIEWS = ["chat", "images", "settings"];
@@ -33,6 +35,8 @@ class App {
 
     this.chat = new ChatView(this);
     this.sidebar = new Sidebar(this);
+    this.search = new ConversationSearch(this);
+    this.transfer = new Transfer(this, document.getElementById("transfer"));
     this.settings = new SettingsView(this);
 
     for (const tab of document.querySelectorAll(".tabs [data-view]")) {
@@ -323,6 +327,7 @@ class App {
     await this.signIn();
     await Promise.all([this.settings.loadKinds(), this.detectImages()]);
     await Promise.all([this.connectionsChanged(), this.sidebar.refresh()]);
+    this.search.restore();
     const hash = location.hash.slice(1);
     if (hash.startsWith("c=")) {
       const id = decodeURIComponent(hash.slice(2));

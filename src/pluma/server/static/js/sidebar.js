@@ -30,6 +30,7 @@ export class Sidebar {
       return;
     }
     this.render();
+    this.app.search?.rerun(); // a renamed or deleted conversation shows so in the results too
   }
 
   markActive(id) {

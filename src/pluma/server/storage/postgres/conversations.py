@@ -9,22 +9,30 @@ the rules are :mod:`pluma.server.storage.tree`'s, shared with SQLite).
 Each call is one transaction on a pooled connection; ``add_message`` locks
 the conversation's row, so two instances appending to one conversation at
 once both land, one after the other.
+
+Search: ``search_rows`` holds each title and message as a ``tsvector`` of
+the words :mod:`pluma.server.storage.search` cuts (GIN-indexed, matched with
+prefix ``to_tsquery``), kept in step by every write path through
+:meth:`PgConversationStore._index_row`; rows go with their conversation
+(``ON DELETE CASCADE``). Migration 3 leaves a ``search_backfill`` mark, and the
+first store opened on the database indexes what was stored before it.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from pluma import llm
+from pluma.server.storage import search
 from pluma.server.storage.conversations import (
     LEAF,
     Conversation,
     ConversationNotFound,
+    ConversationStore,
     ConversationSummary,
     Leaf,
     MessageNotFound,
@@ -48,6 +56,30 @@ class PgConversationStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.path = "conversations (PostgreSQL)"
+        self.searchable = True
+        self._backfill()
+
+    def _backfill(self) -> None:
+        """Index the conversations stored before search existed, once: the
+        mark is taken under a row lock, so of several processes starting
+        together one indexes and the others find the mark gone."""
+        with self.database.transaction() as conn:
+            mark = conn.execute(
+                "SELECT 1 FROM storage_meta WHERE name = 'search_backfill' FOR UPDATE"
+            ).fetchone()
+            if mark is None:
+                return
+            for conversation_id, title in conn.execute("SELECT id, title FROM conversations"):
+                self._index_row(conn, conversation_id, search.TITLE_KEY, title)
+            with conn.cursor() as cur:
+                cur.execute("SELECT conversation_id, id, data FROM messages")
+                for conversation_id, message_id, data in cur:
+                    try:
+                        text = search.message_text(llm.message_from_dict(data))
+                    except (ValueError, TypeError):
+                        continue
+                    self._index_row(conn, conversation_id, message_id, text)
+            conn.execute("DELETE FROM storage_meta WHERE name = 'search_backfill'")
 
     def close(self) -> None:
         """Nothing of its own to close: the pool belongs to the database."""
@@ -109,7 +141,84 @@ class PgConversationStore:
         ]
         return Conversation.from_nodes(summary, nodes, leaf_row[0] if leaf_row else None)
 
+    def search(self, query: str, limit: int = search.MAX_RESULTS) -> search.SearchHits:
+        words = search.query_words(query)
+        if not words:
+            return []
+        with self.database.transaction() as conn:
+            rows = conn.execute(
+                """
+                WITH q AS (SELECT to_tsquery('simple', %s) AS q),
+                hits AS (
+                    SELECT s.conversation_id AS cid, s.message_id AS key,
+                           ts_rank(s.words, q.q) AS score
+                    FROM search_rows s, q WHERE s.words @@ q.q
+                ), ranked AS (
+                    SELECT cid, key, score,
+                           bool_or(key = '') OVER (PARTITION BY cid) AS title_hit,
+                           row_number() OVER (PARTITION BY cid
+                                              ORDER BY key = '', score DESC, key) AS n
+                    FROM hits
+                )
+                SELECT r.cid, r.key FROM ranked r JOIN conversations c ON c.id = r.cid
+                WHERE r.n = 1
+                ORDER BY r.title_hit DESC, r.key = '', r.score DESC, c.updated_at DESC, c.id
+                LIMIT %s
+                """,
+                (search.tsquery(words), max(1, min(limit, search.MAX_RESULTS))),
+            ).fetchall()
+            found: search.SearchHits = []
+            for conversation_id, key in rows:
+                summary = self._summary_in(conn, conversation_id)
+                if key == search.TITLE_KEY:
+                    text, message_id = summary.title, None
+                else:
+                    stored = conn.execute(
+                        "SELECT data FROM messages WHERE id = %s", (key,)
+                    ).fetchone()
+                    text = search.message_text(llm.message_from_dict(stored[0])) if stored else ""
+                    message_id = key
+                found.append(search.SearchHit(summary, search.snippet(text, words), message_id))
+        return found
+
+    def title_is_auto(self, conversation_id: str) -> bool:
+        """Whether the title is still the automatic one (exports carry it)."""
+        with self.database.transaction() as conn:
+            row = conn.execute(
+                "SELECT title_is_auto FROM conversations WHERE id = %s", (conversation_id,)
+            ).fetchone()
+        if row is None:
+            raise ConversationNotFound(conversation_id)
+        return bool(row[0])
+
     # -- writing -----------------------------------------------------------
+
+    @staticmethod
+    def _index_row(conn: psycopg.Connection, conversation_id: str, key: str, text: str) -> None:
+        """Make ``search_rows`` hold ``text`` for ``key`` of the conversation (a
+        message id, or :data:`~pluma.server.storage.search.TITLE_KEY` for its
+        title). Every write path calls this inside its own transaction; rows
+        go with their conversation (``ON DELETE CASCADE``)."""
+        words = search.words(text)
+        if not words:
+            conn.execute(
+                "DELETE FROM search_rows WHERE conversation_id = %s AND message_id = %s",
+                (conversation_id, key),
+            )
+            return
+        conn.execute(
+            "INSERT INTO search_rows (conversation_id, message_id, words)"
+            " VALUES (%s, %s, to_tsvector('simple', %s))"
+            " ON CONFLICT (conversation_id, message_id) DO UPDATE SET words = EXCLUDED.words",
+            (conversation_id, key, words),
+        )
+
+    def _index_message(
+        self, conn: psycopg.Connection, conversation_id: str, key: str, message: llm.Message
+    ) -> None:
+        self._index_row(conn, conversation_id, key, search.message_text(message))
+
+    new_id = staticmethod(ConversationStore.new_id)
 
     def create(
         self,
@@ -119,7 +228,7 @@ class PgConversationStore:
         connection: str = "",
         settings: dict[str, Any] | None = None,
     ) -> ConversationSummary:
-        conversation_id = uuid.uuid4().hex
+        conversation_id = self.new_id()
         with self.database.transaction() as conn:
             now = self._stamp(conn)
             conn.execute(
@@ -138,6 +247,7 @@ class PgConversationStore:
                     Jsonb(settings or {}),
                 ),
             )
+            self._index_row(conn, conversation_id, search.TITLE_KEY, title)
             return self._summary_in(conn, conversation_id)
 
     def update(
@@ -175,6 +285,8 @@ class PgConversationStore:
             )
             if cur.rowcount == 0:
                 raise ConversationNotFound(conversation_id)
+            if title is not None:
+                self._index_row(conn, conversation_id, search.TITLE_KEY, title)
             return self._summary_in(conn, conversation_id)
 
     def rename(self, conversation_id: str, title: str) -> ConversationSummary:
@@ -195,7 +307,7 @@ class PgConversationStore:
     ) -> str:
         data = llm.message_to_dict(message)
         title = title_from(message)
-        message_id = uuid.uuid4().hex
+        message_id: str = self.new_id()
         with self.database.transaction() as conn:
             row = conn.execute(
                 "SELECT title_is_auto, title, current_leaf FROM conversations"
@@ -221,6 +333,7 @@ class PgConversationStore:
                 " VALUES (%s, %s, %s, %s, %s, %s)",
                 (message_id, conversation_id, parent, depth, Jsonb(data), now),
             )
+            self._index_message(conn, conversation_id, message_id, message)
             new_leaf = message_id
             if follow and leaf != parent:
                 sibling = conn.execute(
@@ -234,6 +347,8 @@ class PgConversationStore:
                 " WHERE id = %s",
                 (new_title, new_leaf, now, conversation_id),
             )
+            if new_title != current:
+                self._index_row(conn, conversation_id, search.TITLE_KEY, new_title)
         return message_id
 
     def select_branch(self, conversation_id: str, message_id: str) -> Conversation:
@@ -278,9 +393,10 @@ class PgConversationStore:
                 raise ConversationNotFound(conversation_id)
             return self._summary_in(conn, conversation_id)
 
-    def insert(self, conversation: Conversation, *, title_is_auto: bool) -> None:
+    def insert(self, conversation: Conversation, *, title_is_auto: bool) -> ConversationSummary:
         """Store a whole conversation as it is, ids, branches and timestamps
-        included (``pluma storage migrate``); the id must be new."""
+        included (``pluma storage migrate``; imports give it new ids first);
+        the ids must be new."""
         summary = conversation.summary
         nodes, leaf = conversation.tree()
         with self.database.transaction() as conn:
@@ -321,6 +437,10 @@ class PgConversationStore:
                     " created_at) VALUES (%s, %s, %s, %s, %s, %s)",
                     rows,
                 )
+            self._index_row(conn, summary.id, search.TITLE_KEY, summary.title)
+            for node in nodes:
+                self._index_message(conn, summary.id, node.id, node.message)
+            return self._summary_in(conn, summary.id)
 
     def counts(self) -> tuple[int, int]:
         """(conversations, messages) stored."""

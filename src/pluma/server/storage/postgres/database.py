@@ -15,6 +15,10 @@ rather than written to.
 | 2       | messages form a tree: ``messages.id``, ``parent_id`` (the old list  |
 |         | becomes one chain), ``conversations.current_leaf`` and ``settings`` |
 |         | (generation settings JSON)                                          |
+| 3       | ``search_rows`` (conversation, message id or '' for the title,     |
+|         | ``words`` tsvector, GIN index) for search; a ``search_backfill``    |
+|         | mark in ``storage_meta`` that makes the conversation store index    |
+|         | what is already stored                                              |
 | 4       | ``images``: the gallery, one row per image (its record as JSONB and |
 |         | its bytes as ``bytea``, stored out of line without compression)     |
 
@@ -121,6 +125,19 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         UPDATE conversations c SET current_leaf = (
           SELECT m.id FROM messages m WHERE m.conversation_id = c.id
           ORDER BY m.position DESC LIMIT 1);
+        """,
+    ),
+    (
+        3,
+        """
+        CREATE TABLE search_rows (
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            message_id      TEXT NOT NULL,
+            words           TSVECTOR NOT NULL,
+            PRIMARY KEY (conversation_id, message_id)
+        );
+        CREATE INDEX search_rows_words ON search_rows USING GIN (words);
+        INSERT INTO storage_meta (name, value) VALUES ('search_backfill', '\\x01');
         """,
     ),
     (
