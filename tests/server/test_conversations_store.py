@@ -8,7 +8,9 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from tests.support.postgres import Cluster
 
@@ -394,19 +396,25 @@ def test_postgres_database_from_before_search_is_indexed_once(
         store = PgConversationStore(database)
         c = store.create(title="Old title")
         store.add_message(c.id, llm.UserMessage("an old message about walruses"))
-        with database.transaction() as conn:  # as migration 3 leaves a database
-            conn.execute("DELETE FROM search_rows")
-            conn.execute(
+
+        async def as_migration_3_leaves_it(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute("DELETE FROM search_rows")
+            await conn.execute(
                 "INSERT INTO storage_meta (name, value) VALUES ('search_backfill', '\\x01')"
             )
+
+        database.run_sync(as_migration_3_leaves_it)
         assert PgConversationStore(database).search("walrus")[0].summary.id == c.id
         assert _found(PgConversationStore(database), "old title") == [c.id]  # type: ignore[arg-type]
-        with database.transaction() as conn:
-            assert conn.execute("SELECT COUNT(*) FROM search_rows").fetchone() == (2,)
-            assert (
-                conn.execute("SELECT 1 FROM storage_meta WHERE name = 'search_backfill'").fetchone()
-                is None
-            )
+
+        async def indexed(conn: psycopg.AsyncConnection[Any]) -> tuple[Any, Any]:
+            rows = await (await conn.execute("SELECT COUNT(*) FROM search_rows")).fetchone()
+            mark = await (
+                await conn.execute("SELECT 1 FROM storage_meta WHERE name = 'search_backfill'")
+            ).fetchone()
+            return rows, mark
+
+        assert database.run_sync(indexed) == ((2,), None)
     finally:
         database.close()
 

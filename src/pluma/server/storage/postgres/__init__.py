@@ -20,9 +20,9 @@ maintained PostgreSQL driver, its async API lets the server await the
 database instead of blocking its event loop (a slow or restarting database
 then holds up only the requests that wait on it, never the streams beside
 them), and its pool replaces connections broken by a restart by itself. How
-the one pool serves the server's loop, its thread pool and the CLI:
-:mod:`.database`. The conversation store still uses a small synchronous pool
-(:meth:`.database.Database.transaction`) until it moves to the async one.
+the one pool serves the server's loop, its thread pool (where the
+conversation store, synchronous like SQLite's, is called) and the CLI:
+:mod:`.database`.
 """
 
 from pluma.server.storage.postgres.database import Database, DatabaseError

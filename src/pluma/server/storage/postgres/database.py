@@ -39,9 +39,11 @@ an event loop of its own, in a daemon thread (``pluma-db``), because its
 callers live on several loops and threads: the server's event loop awaits
 :meth:`Database.run` (a slow or restarting database then holds up only the
 requests waiting on it; every other request and stream keeps flowing), while
-the CLI, FastAPI's thread pool and the start-up code call
-:meth:`Database.run_sync`. A pool belongs to the loop that opened it, so one
-loop of its own lets every caller share one pool.
+the CLI, FastAPI's thread pool, the conversation store (whose interface is
+synchronous, like SQLite's, and always called off the event loop) and the
+start-up code call :meth:`Database.run_sync`. A pool belongs to the loop that
+opened it, so one loop of its own lets every caller share one pool: the
+process holds one pool, never a second synchronous one.
 """
 
 from __future__ import annotations
@@ -50,13 +52,12 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pluma.server.errors import PlumaError
 
@@ -216,9 +217,6 @@ class Database:
         self.url = url
         self.pool = pool
         self._home = home
-        self._timeout = pool.timeout
-        self._sync_pool: ConnectionPool | None = None
-        self._sync_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -274,10 +272,6 @@ class Database:
             pass
         finally:
             self._home.stop()
-        with self._sync_lock:
-            if self._sync_pool is not None:
-                self._sync_pool.close()
-                self._sync_pool = None
 
     async def _transaction(self, work: Work[T]) -> T:
         try:
@@ -298,29 +292,6 @@ class Database:
         if threading.current_thread() is self._home.thread:
             raise RuntimeError("run_sync called on the database's own loop; await run() there")
         return self._home.submit(self._transaction(work)).result()
-
-    @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        """One transaction on a synchronous connection, for the conversation
-        store until it moves to :meth:`run` (its own small pool, opened on
-        first use). Connection failures become :class:`DatabaseError`."""
-        with self._sync_lock:
-            if self._sync_pool is None:
-                self._sync_pool = ConnectionPool(
-                    self.url,
-                    min_size=1,
-                    max_size=4,
-                    open=True,
-                    timeout=self._timeout,
-                    check=ConnectionPool.check_connection,
-                    name="pluma-sync",
-                )
-            pool = self._sync_pool
-        try:
-            with pool.connection() as conn, conn.transaction():
-                yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise _unreachable(self.url, exc) from None
 
     def schema_version(self) -> int:
         async def read(conn: psycopg.AsyncConnection[Any]) -> int:
