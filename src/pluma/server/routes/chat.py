@@ -26,7 +26,9 @@ Conversation hook: with ``conversation_id`` (and a conversation store), the
 new turn (the page's ``message``, or the last non-assistant message of
 ``messages``) is saved before streaming and the assistant's reply after it
 ends — finished, failed, or cut short by the client leaving (then with stop
-reason ``aborted`` and whatever had arrived).
+reason ``aborted`` and whatever had arrived). Each reasoning block of the
+stored reply carries how long it streamed (``durationMs``, see
+:mod:`..chat.thinking_time`), which the page shows after a reload.
 
 The reply is saved only where it belongs: right after the messages stored when
 its request started (:class:`_Turn`). The page's Stop then Regenerate sends a
@@ -56,6 +58,7 @@ from pluma.server.chat.codecs.openai_request import decode_chat_completions, dec
 from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
 from pluma.server.chat.codecs.page_request import decode_page_turn, is_page_turn
 from pluma.server.chat.routing import open_chat
+from pluma.server.chat.thinking_time import ThinkingClock
 from pluma.server.http.bodies import read_json
 from pluma.server.http.errors import error_response
 from pluma.server.http.relay import RelayResponse, relay
@@ -109,14 +112,29 @@ async def _start(request: Request, state: Services) -> Response:
     requested = chat_request.model
     stream = await open_chat(state.connections, state.http, chat_request, connection)
     on_end: Callable[[llm.AssistantMessage], None] | None = None
-    if conversation_id and store is not None:
-        for message in new:  # raises ConversationNotFound if deleted meanwhile
-            store.add_message(conversation_id, message)
-        on_end = _saver(store, conversation_id, _Turn.now(store, conversation_id))
     encoder = OpenAIChunkEncoder(
         requested or chat_request.model, include_usage=True, include_cost=True
     )
-    return RelayResponse(relay(stream, encoder.encode, defer=False, on_end=on_end), "openai")
+    encode: Callable[[llm.Event], list[str]] = encoder.encode
+    if conversation_id and store is not None:
+        for message in new:  # raises ConversationNotFound if deleted meanwhile
+            store.add_message(conversation_id, message)
+        clock = ThinkingClock()
+        encode = clock.watching(encode)
+        on_end = _timed(clock, _saver(store, conversation_id, _Turn.now(store, conversation_id)))
+    return RelayResponse(relay(stream, encode, defer=False, on_end=on_end), "openai")
+
+
+def _timed(
+    clock: ThinkingClock, save: Callable[[llm.AssistantMessage], None]
+) -> Callable[[llm.AssistantMessage], None]:
+    """``save`` after the clock has timed the blocks the reply left open."""
+
+    def end(message: llm.AssistantMessage) -> None:
+        clock.finish(message)
+        save(message)
+
+    return end
 
 
 @dataclass(frozen=True, slots=True)
