@@ -250,6 +250,7 @@ def test_tool_results_are_collapsible_and_errors_marked(
                 chunk({"role": "assistant", "content": ""}),
                 chunk({"content": "Tea is a drink; the city was not found."}),
                 chunk({}, "stop"),
+                usage_chunk(50, 7, 0),
                 DONE,
             ]
         ),
@@ -305,8 +306,11 @@ def test_tool_results_are_collapsible_and_errors_marked(
     assert calls.count() == 2
     assert calls.nth(0).locator(".tool-name").inner_text() == "lookup"
     assert "Tea is a drink" in last_answer(page).inner_text()
-    # No usage reported by this upstream: no usage line, and never "$0.00".
-    assert page.locator(".usage").count() == 0
+    # The tool-call turn reported no usage: no line. The last one did, for a
+    # model without a known price: tokens only, never "$0.00".
+    assert page.locator(".usage").count() == 1
+    assert last_answer(page).locator(".usage").inner_text() == "Tokens: 50 in · 7 out"
+    assert page.locator(".usage .cost").count() == 0
     assert not page.js_errors
 
 
