@@ -176,7 +176,8 @@ def test_a_rich_answer_streams_in_readable_and_survives_reload(
     thinking.open()
     python = reply.locator("code[data-lang=python]")
     python.wait_for()
-    assert re.fullmatch(r"Thought for [12] s", summary.inner_text()), summary.inner_text()
+    took = re.fullmatch(r"Thought for (\d+) s", summary.inner_text())
+    assert took and int(took.group(1)) >= 1, summary.inner_text()
     # The code block is still open: shown as plain text, not highlighted.
     assert "return 3.14" in python.inner_text()
     assert python.locator(".token").count() == 0
