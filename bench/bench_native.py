@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 import orjson
-from bench_llm import FRAMINGS, LLMResults, Measure, Runner, _ratio, measure
+from bench_llm import CLOCKS, FRAMINGS, LLMResults, Measure, Runner, _ratio, measure
 from common import machine, table, upstream_process, verdict
 
 PROTOCOLS = {
@@ -203,7 +203,11 @@ def sdk_runner(port: int, kind: str) -> Runner:
 
 
 async def run(
-    deltas: int, reps: int, framings: tuple[str, ...], kinds: tuple[str, ...]
+    deltas: int,
+    reps: int,
+    framings: tuple[str, ...],
+    kinds: tuple[str, ...],
+    clock: str = "wall",
 ) -> LLMResults:
     rows: list[Measure] = []
     checks: list[tuple[str, float, str, bool | None]] = []
@@ -218,7 +222,7 @@ async def run(
             }
             for suffix in framings:
                 label = f"{kind}/{FRAMINGS[suffix]}"
-                result = await measure(runners, kind, deltas, reps, suffix)
+                result = await measure(runners, kind, deltas, reps, suffix, CLOCKS[clock])
                 rows.extend(result.values())
                 pluma, sdk, floor = result["pluma"], result[sdk_name], result["floor"]
                 ratio, ok = _ratio(sdk, pluma)
@@ -231,7 +235,7 @@ async def run(
                 )
                 ratio, ok = _ratio(pluma, result["pluma-transport"])
                 checks.append((f"{label}: pluma / pluma-transport", ratio, "(info)", None))
-    return LLMResults(rows, checks)
+    return LLMResults(rows, checks, clock)
 
 
 def report(results: LLMResults) -> str:
@@ -257,7 +261,8 @@ def report(results: LLMResults) -> str:
         [
             f"bench_native — {machine()}",
             "framing: per-event = one HTTP chunk per event (like a live upstream); "
-            "bulk = 64 KiB chunks (client parsing work only)",
+            "bulk = 64 KiB chunks (client parsing work only); "
+            f"clock: {results.clock} time per call",
             "",
             table(head, body, left=3),
             "",
@@ -275,12 +280,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--protocol", choices=["all", *PROTOCOLS], default="all", help="which adapter"
     )
+    parser.add_argument(
+        "--clock",
+        choices=list(CLOCKS),
+        default="wall",
+        help="time per call: wall clock, or this process's CPU time (for a loaded machine)",
+    )
     args = parser.parse_args(argv)
     deltas = args.deltas or (1_000 if args.quick else 10_000)
     reps = args.reps or (2 if args.quick else 7)
     framings = tuple(k for k, v in FRAMINGS.items() if args.framing in ("both", v))
     kinds = tuple(PROTOCOLS) if args.protocol == "all" else (args.protocol,)
-    results = asyncio.run(run(deltas, reps, framings, kinds))
+    results = asyncio.run(run(deltas, reps, framings, kinds, args.clock))
     print(report(results), flush=True)
 
 

@@ -90,7 +90,9 @@ def pluma_server(
             "PLUMA_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
             "PLUMA_COMPAT": "openai",
             "PLUMA_DATA_DIR": str(Path(tmp) / "data"),
-            "PLUMA_SECRETS": "memory",
+            # Several workers refuse the in-memory store (each would have its
+            # own keys); the bench's fallback profile reads no key either way.
+            "PLUMA_SECRETS": "memory" if workers == 1 else "file",
             "PLUMA_DISCOVERY": "0",
             "PLUMA_LOG_LEVEL": "warning",
             "PLUMA_WORKERS": str(workers),

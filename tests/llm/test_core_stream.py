@@ -201,21 +201,25 @@ class _RawAdapter:
 
     protocol = "raw"
 
-    def __init__(self, events: list[llm.Event]) -> None:
+    def __init__(self, events: list[llm.Event | list[llm.Event]]) -> None:
         self.events = events
         self.finished = False
+        self.resumed = 0
 
     async def stream(
         self, model: llm.Model, context: llm.Context, options: llm.StreamOptions
-    ) -> AsyncIterator[llm.Event | None]:
+    ) -> AsyncIterator[llm.Event | list[llm.Event] | None]:
         try:
             for e in self.events:
+                self.resumed += 1
                 yield e
         finally:
             self.finished = True
 
 
-def _raw_stream(events: list[llm.Event]) -> tuple[llm.EventStream, _RawAdapter]:
+def _raw_stream(
+    events: list[llm.Event | list[llm.Event]],
+) -> tuple[llm.EventStream, _RawAdapter]:
     adapter = _RawAdapter(events)
     client = llm.Client(llm.AdapterRegistry([adapter]))
     model = llm.Model(id="m", provider="local", protocol="raw", base_url="http://127.0.0.1:1")
@@ -252,6 +256,57 @@ async def test_a_non_event_from_an_adapter_becomes_an_error() -> None:
     assert events[-1].message is msg and msg.text == "so far"
     assert "yielded str, not an llm.Event" in (msg.error_message or "")
     assert adapter.finished
+
+
+async def test_a_batch_of_events_is_handed_out_in_order_without_resuming() -> None:
+    msg = llm.AssistantMessage()
+    deltas = [llm.Event("text_delta", content_index=0, delta=d) for d in ("a", "b", "c")]
+    stream, adapter = _raw_stream(
+        [
+            [llm.Event("text_start", content_index=0), *deltas],  # start is inserted first
+            [],  # an empty batch is skipped
+            [llm.Event("text_end", content_index=0), llm.Event("done", message=msg)],
+        ]
+    )
+    seen: list[tuple[str, int]] = []
+    async for event in stream:
+        seen.append((event.type, adapter.resumed))
+    assert [t for t, _ in seen] == [
+        "start", "text_start", "text_delta", "text_delta", "text_delta", "text_end", "done"
+    ]  # fmt: skip
+    # The adapter ran once per batch: the whole first batch came out of one resume.
+    assert [n for _, n in seen[:5]] == [1, 1, 1, 1, 1]
+    assert [e.delta for e in deltas] == ["a", "b", "c"]
+    assert all(e.partial is not None for e in deltas)
+    assert adapter.finished
+
+
+async def test_events_after_a_terminal_in_a_batch_are_dropped_and_abort_cuts_a_batch() -> None:
+    msg = llm.AssistantMessage()
+    stream, adapter = _raw_stream(
+        [[llm.Event("done", message=msg), llm.Event("text_delta", content_index=0, delta="x")]]
+    )
+    assert [e.type for e in [e async for e in stream]] == ["start", "done"]
+    assert adapter.finished
+
+    batch = [llm.Event("text_start", content_index=0)]
+    batch += [llm.Event("text_delta", content_index=0, delta="x") for _ in range(3)]
+    stream, adapter = _raw_stream([llm.Event("start", partial=msg), batch])
+    seen = []
+    async for event in stream:
+        seen.append(event.type)
+        if event.type == "text_delta":
+            stream.abort("enough")  # the rest of the batch is not delivered
+    assert seen == ["start", "text_start", "text_delta", "error"]
+    assert adapter.finished
+
+
+async def test_a_non_event_inside_a_batch_becomes_an_error() -> None:
+    msg = llm.AssistantMessage()
+    stream, _ = _raw_stream([[llm.Event("start", partial=msg), "oops"]])  # type: ignore[list-item]
+    events = [e async for e in stream]
+    assert [e.type for e in events] == ["start", "error"]
+    assert isinstance(events[-1].error, TypeError)
 
 
 async def test_terminal_only_stream_still_starts() -> None:

@@ -300,3 +300,50 @@ def test_line_decoder_whole_lines_per_read() -> None:
     assert decoder.feed(b": 3}\n") == [b'{"c": 3}']
     assert decoder.feed(b"\n\n") == []
     assert decoder.flush() == []
+
+
+def _line_bytes(item: dict[str, Any]) -> bytes:
+    return o.frames([item])[0]
+
+
+def test_feed_lines_takes_a_whole_read_and_agrees_with_line_by_line() -> None:
+    """One read's lines at once (the hot path) give the same events and message
+    as feeding them one by one: thinking, text, a tool call, text again."""
+    items = [
+        o.line(thinking="Let me "),
+        o.line(thinking="think."),
+        o.line("Hel"),
+        o.line("lo"),
+        o.line(tool_calls=[{"function": {"name": "f", "arguments": {"x": 1}}}]),
+        o.line("after"),
+        o.line(" call"),
+        o.final(),
+    ]
+    lines = [_line_bytes(item) for item in items]
+
+    def run(batched: bool) -> tuple[list[tuple[str, int, str]], llm.AssistantMessage]:
+        message = llm.AssistantMessage()
+        parser = OllamaParser(llm.StreamWriter(message), llm.Model("m", "ollama", "ollama"))
+        if batched:
+            events = parser.feed_lines(lines)
+        else:
+            events = [e for line in lines for e in parser.feed_data(line)]
+        return [(e.type, e.content_index, e.delta) for e in events], message
+
+    one_read, message = run(batched=True)
+    assert one_read == run(batched=False)[0]
+    assert [b.type for b in message.content] == ["thinking", "text", "toolCall", "text"]
+    assert message.content[1].text == "Hello"  # type: ignore[union-attr]
+    assert message.content[3].text == "after call"  # type: ignore[union-attr]
+    assert message.stop_reason == "toolUse"
+
+
+def test_feed_lines_stops_at_a_malformed_line_keeping_the_text() -> None:
+    message = llm.AssistantMessage()
+    parser = OllamaParser(llm.StreamWriter(message), llm.Model("m", "ollama", "ollama"))
+    lines = [_line_bytes(o.line("Hel")), _line_bytes(o.line("lo")), b"{not json\n"]
+    lines.append(_line_bytes(o.line("never")))
+    events = parser.feed_lines(lines)
+    assert [e.type for e in events] == ["text_start", "text_delta", "text_delta", "error"]
+    assert message.text == "Hello" and "malformed line" in (message.error_message or "")
+    assert parser.feed_lines([_line_bytes(o.final())]) == []  # ended: nothing more

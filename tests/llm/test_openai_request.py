@@ -72,7 +72,6 @@ async def test_full_request_body_and_headers() -> None:
         api_key="sk-secret",
         headers={"x-call": "1"},
         max_tokens=500,
-        temperature=0.3,
         reasoning="xhigh",
         max_retries=0,
         protocol_options=OpenAICompletionsOptions(tool_choice={"name": "weather"}),

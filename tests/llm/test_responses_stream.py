@@ -160,7 +160,9 @@ async def test_request_body_and_headers(server: ScriptedServer) -> None:
             tool_choice={"name": "lookup"}, service_tier="flex", extra_body={"truncation": "auto"}
         ),
     )
-    model = make_model(server, input=["text", "image"])
+    # Not OpenAI itself: its reasoning models refuse temperature and top_p
+    # (see test_openai_reasoning_models_refuse_sampling).
+    model = make_model(server, input=["text", "image"], provider="openrouter")
     await llm.stream(model, context, options).result()
     request = server.requests[0]
     assert request.path == "/v1/responses"

@@ -57,6 +57,7 @@ def test_plugin_is_listed_running(server: PlumaServer) -> None:
     assert plugin["key"] == "echo" and plugin["version"] == "1.0.0"
     assert plugin["mtls"] is True
     assert "echo" in kinds["providers"]
+    assert kinds["labels"] == {"echo": "Echo"}  # the page shows Describe's display name
 
 
 def test_stream_through_api_chat(server: PlumaServer) -> None:

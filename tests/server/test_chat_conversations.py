@@ -1,9 +1,9 @@
 """The conversation hook of ``/api/chat``: with a ``conversation_id`` the user's
 turn is stored before streaming and the reply after the stream ends —
 finished, failed, or cut short by the page going away (then with stop reason
-``aborted`` and what had arrived) — but only if the conversation still ends
-where it did when the request began. An unknown id is a 404 before anything
-streams.
+``aborted`` and what had arrived) — as a child of the turn it answers, shown
+only if the conversation still shows that turn. An unknown id is a 404 before
+anything streams.
 """
 
 from __future__ import annotations
@@ -121,11 +121,11 @@ def test_reply_cut_by_a_disconnect_is_stored_as_aborted(env: ChatEnv, http: http
 def test_a_stopped_reply_never_lands_after_a_truncate_and_a_new_turn(
     env: ChatEnv, http: httpx.Client
 ) -> None:
-    """The page's Stop then Regenerate: it truncates the conversation and
-    sends the turn again while the server may still be saving the stopped
-    reply. Here the truncate and the whole new turn land first (the
-    worst order, made deterministic); the stale reply must be dropped, not
-    appended after the new turn."""
+    """An API client's Stop then truncate and resend, while the server may
+    still be saving the stopped reply. Here the truncate and the whole new
+    turn land first (the worst order, made deterministic); the stale reply is
+    kept as a version of the first turn's answer, never appended after the
+    new turn nor shown."""
     first = env.reset("oa", Script(text="Hello from the upstream.", hold_after=1))
     conversation_id = new_conversation(http)
     payload = json.dumps(
@@ -156,7 +156,10 @@ def test_a_stopped_reply_never_lands_after_a_truncate_and_a_new_turn(
     finally:
         sock.close()
     assert first.wait_disconnect(1.0)
-    env.server.wait_for_log(f"conversation {conversation_id} changed while its reply streamed")
+    deadline = time.monotonic() + 5
+    while http.get(f"/api/conversations/{conversation_id}").json()["message_count"] < 4:
+        assert time.monotonic() < deadline, "the stopped reply was never stored"
+        time.sleep(0.02)
     messages = http.get(f"/api/conversations/{conversation_id}").json()["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert "hi again" in json.dumps(messages[0])

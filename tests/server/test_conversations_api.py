@@ -95,7 +95,8 @@ def test_crud_round_trip(client: httpx.Client, store: ConversationStore) -> None
     assert [(c["id"], c["message_count"]) for c in listed] == [(cid, 2)]
 
     r = client.post(f"/api/conversations/{cid}/truncate", json={"keep": 1})
-    assert r.status_code == 200 and r.json()["message_count"] == 1
+    assert r.status_code == 200 and r.json()["message_count"] == 2  # kept as a branch
+    assert len(client.get(f"/api/conversations/{cid}").json()["messages"]) == 1
 
     assert client.delete(f"/api/conversations/{cid}").status_code == 204
     r = client.get(f"/api/conversations/{cid}")

@@ -144,12 +144,16 @@ def test_long_titles_are_cut_at_a_word() -> None:
     assert title_from(blocks) == "from blocks"
 
 
-def test_truncate_keeps_the_head(store: ConversationStore) -> None:
+def test_truncate_shows_the_head_and_keeps_the_rest_as_a_branch(
+    store: ConversationStore,
+) -> None:
     c = store.create()
     for text in ("q1", "a1", "q2", "a2"):
         store.add_message(c.id, llm.UserMessage(text) if text[0] == "q" else _assistant(text))
-    assert store.truncate(c.id, 2).message_count == 2
+    assert store.truncate(c.id, 2).message_count == 4  # nothing deleted
+    assert len(store.get(c.id).messages) == 2
     store.add_message(c.id, llm.UserMessage("q2 edited"))
+    assert store.get(c.id).path()[2].sibling_ids[0] != store.get(c.id).current_leaf
     texts = [
         m.content if isinstance(m, llm.UserMessage) else m.text  # type: ignore[union-attr]
         for m in store.get(c.id).messages
@@ -160,7 +164,8 @@ def test_truncate_keeps_the_head(store: ConversationStore) -> None:
     with pytest.raises(ConversationNotFound):
         store.truncate("missing", 0)
     # beyond SQLite's 64-bit integers: keeps everything (it raised OverflowError)
-    assert store.truncate(c.id, 2**64).message_count == 3
+    assert store.truncate(c.id, 2**64).message_count == 5
+    assert len(store.get(c.id).messages) == 3
 
 
 def test_delete_removes_messages(tmp_path: Path) -> None:

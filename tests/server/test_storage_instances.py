@@ -1,7 +1,7 @@
 """Several ``pluma serve`` instances on one PostgreSQL database act as one
 service: a connection (and its key) created on one is used by another on its
-next request, and a conversation continued on another instance has its whole
-history. Real processes, a real PostgreSQL started by the test run."""
+next request, a conversation continued on another instance has its whole
+history, and an image generated through one is listed and served by another. Real processes, a real PostgreSQL started by the test run."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from tests.images.sse import frames
+from tests.support.fake_a1111 import FakeA1111, png_size
 from tests.support.postgres import Cluster
 from tests.support.server_process import PlumaServer
 from tests.support.upstreams import OpenAIUpstream, Script
@@ -162,3 +164,38 @@ def test_concurrent_edits_from_two_instances_lose_no_update(
 def test_concurrent_edits_on_the_file_store_lose_no_update(tmp_path: Path) -> None:
     with PlumaServer(tmp_path) as server:
         _edit_race(server, server)
+
+
+def test_an_image_made_through_one_instance_is_listed_and_served_by_another(
+    instances: tuple[PlumaServer, PlumaServer],
+) -> None:
+    one, two = instances
+    with FakeA1111(step_delay=0.01) as backend, one.client() as a, two.client() as b:
+        made = a.post(
+            "/api/image-connections",
+            json={"name": "sd", "kind": "a1111", "base_url": backend.url, "activate": True},
+        )
+        assert made.status_code == 201, made.text
+        body = {"prompt": "a lighthouse", "width": 64, "height": 128, "steps": 2, "seed": 7}
+        with a.stream("POST", "/api/images/generate", json=body, timeout=60) as response:
+            assert response.status_code == 200
+            events = list(frames(response))
+        assert events[-1].event == "result", events[-1]
+        [record] = events[-1].data["images"]
+        served_by_one = a.get(record["url"]).content
+        assert png_size(served_by_one) == (64, 128)
+
+        listed = b.get("/api/images").json()
+        assert [image["id"] for image in listed["images"]] == [record["id"]]
+        assert listed["total"] == 1
+        image = b.get(record["url"])
+        assert image.status_code == 200
+        assert image.headers["content-type"] == "image/png"
+        assert image.content == served_by_one
+        parameters = b.get(record["parameters_url"]).json()
+        assert parameters["parameters"]["prompt"] == "a lighthouse"
+        assert parameters["connection"]["name"] == "sd"
+
+        assert b.delete(f"/api/images/{record['id']}").status_code == 204
+        assert a.get(record["url"]).status_code == 404
+        assert a.get("/api/images").json()["total"] == 0

@@ -1,9 +1,10 @@
-"""``pluma storage migrate``: a data dir with profiles, keys and conversations
-moved into a real PostgreSQL database by the real CLI, counts verified; a
+"""``pluma storage migrate``: a data dir with profiles, keys, conversations
+and gallery images moved into a real PostgreSQL database by the real CLI, counts verified; a
 second run into the same database refused; a missing secret key refused."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -11,14 +12,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from tests.support.fake_a1111 import png
 from tests.support.postgres import Cluster
 
 from pluma import llm
+from pluma.server.images import GeneratedImage, ImageResult
 from pluma.server.profiles.connections import ConnectionManager, load_providers
 from pluma.server.storage.conversations import ConversationStore
+from pluma.server.storage.gallery import Gallery
 from pluma.server.storage.postgres import Database
 from pluma.server.storage.postgres.conversations import PgConversationStore
 from pluma.server.storage.postgres.documents import PgDocumentStore
+from pluma.server.storage.postgres.gallery import PgGallery
 from pluma.server.storage.postgres.secrets import PgSecretStore
 from pluma.server.storage.secrets import connection_secret, open_secret_store
 
@@ -49,6 +54,9 @@ def _data_dir(root: Path) -> Path:
         store.add_message(named.id, llm.UserMessage("hello"))
     finally:
         store.close()
+    gallery = Gallery(data)
+    gallery.save_sync(ImageResult([GeneratedImage(png(8, 8))], {"seed": 1}), {"name": "sd"})
+    gallery.save_sync(ImageResult([GeneratedImage(png(9, 9)), GeneratedImage(png(7, 7))], {}))
     return data
 
 
@@ -75,6 +83,7 @@ def test_migrate_moves_everything_and_verifies_the_counts(
     assert "keys: 1 moved (ok)" in done.stdout
     assert "conversations: 2 moved (ok)" in done.stdout
     assert "messages: 3 moved (ok)" in done.stdout
+    assert "images: 3 moved (ok)" in done.stdout
 
     db = Database.open(url)
     try:
@@ -95,6 +104,17 @@ def test_migrate_moves_everything_and_verifies_the_counts(
             source.close()
         # The hand-given title stays; the automatic one keeps following.
         assert {s.title for s in conversations.list()} == {"Named by hand", "What is 2+2?"}
+        # The gallery: the same ids, order, records and bytes.
+        files = Gallery(data)
+        images = PgGallery(db)
+        moved_records, total = asyncio.run(images.list())
+        assert total == 3
+        assert moved_records == files.list_sync()[0]
+        for record in moved_records:
+            stored = asyncio.run(images.image(record["id"]))
+            original = files.get(record["id"])
+            assert stored is not None and original is not None
+            assert stored.read() == original.read()
     finally:
         db.close()
     with psycopg.connect(url) as conn:

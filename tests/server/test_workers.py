@@ -8,6 +8,7 @@ import concurrent.futures
 from pathlib import Path
 
 import httpx
+import pytest
 from tests.support.server_process import PlumaServer, run_cli
 
 
@@ -97,9 +98,24 @@ def test_settings_survive_the_trip_to_a_worker(tmp_path: Path) -> None:
 def test_a_header_flood_is_refused_in_every_worker(tmp_path: Path) -> None:
     import socket
 
-    with PlumaServer(tmp_path, args=["--workers", "2"]) as srv:
+    with PlumaServer(tmp_path, args=["--workers", "2", "--secrets", "file"]) as srv:
         port = int(srv.url.rsplit(":", 1)[1])
         for _ in range(6):  # new connections: both workers get some
             with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
                 s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX: " + b"a" * (100 << 10))
                 assert s.recv(64).startswith(b"HTTP/1.1 431")
+
+
+@pytest.mark.parametrize("how", [["--secrets", "memory"], []])
+def test_workers_refuse_the_in_memory_secret_store_and_say_what_to_use(
+    tmp_path: Path, how: list[str]
+) -> None:
+    # [] : the harness's default, the in-memory keyring chosen through
+    # PYTHON_KEYRING_BACKEND: just as process-local.
+    server = PlumaServer(tmp_path, args=["--workers", "2", *how])
+    with pytest.raises(RuntimeError):
+        server.__enter__()
+    log = server.log_text()
+    assert "--workers 2 cannot share the in-memory secret store" in log
+    assert "--secrets file" in log
+    assert "Traceback" not in log

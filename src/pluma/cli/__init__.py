@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 import typer
+
+from pluma.cli.common import DataDirOption, settings_for
 
 app = typer.Typer(
     help="Pluma: LLM provider layer and self-hosted chat server.",
@@ -60,15 +63,28 @@ def version() -> None:
 
 
 @app.command()
-def providers() -> None:
-    """List the provider kinds (``compat`` values) a connection can use,
-    built-in and from installed plugins; no server needed."""
+def providers(
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """List the provider kinds (``compat`` values) a connection can use:
+    built-in, from installed packages, and the subprocess plugins in
+    ``<datadir>/plugins/chat|image/``; no server needed."""
+    from pluma.cli.plugins import describe_plugins
     from pluma.server.chat.providers.base import provider_kinds
     from pluma.server.profiles.connections import load_providers
 
     problems = load_providers()
-    for kind in provider_kinds():
+    kinds = provider_kinds()  # before the plugins register theirs
+    settings = settings_for(data_dir, None)
+    chat, image = describe_plugins(settings.data_dir)
+    for kind in kinds:
         typer.echo(kind)
+    for line in chat:
+        typer.echo(line)
+    if image:
+        typer.echo("\nimage plugins (kinds for image connections):")
+        for line in image:
+            typer.echo(line)
     for problem in problems:
         typer.echo(f"warning: {problem}", err=True)
 

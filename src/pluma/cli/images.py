@@ -3,7 +3,8 @@
 Like ``pluma connections``, these work on the data directory directly (no
 server needed): the image connection profiles in ``image_connections.json``,
 secrets in the same secret store the server uses, and results saved in the
-same gallery (``<datadir>/images``), so a running server lists them too.
+same gallery (``<datadir>/images``, or the database with ``PLUMA_DATABASE_URL``),
+so a running server lists them too.
 
 ``generate`` shows a progress bar on the terminal (stderr) and prints the
 saved files (stdout). Ctrl-C interrupts the job on the backend too.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,15 +37,20 @@ def open_image_manager(settings: Any) -> Any:
     """The ImageConnectionManager of the CLI's services (with the
     ``PLUMA_IMAGE_URL`` fallback, like the server); plugin problems are
     printed as warnings."""
+    return _image_services(settings).image_connections
+
+
+def _image_services(settings: Any) -> Any:
     services = open_services(settings)
+    services.image_connections  # noqa: B018  (loads the image plugins: their problems)
     for problem in services.problems:
         typer.echo(f"warning: {problem}", err=True)
-    return services.image_connections
+    return services
 
 
 def _backend_errors(call: Any) -> Any:
     from pluma.server.images.base import ImageBackendError
-    from pluma.server.images.gallery import GalleryError
+    from pluma.server.storage.gallery import GalleryError
 
     try:
         return run(call)
@@ -105,7 +110,7 @@ def generate(
     from pluma.server.images.a1111 import sniff_mime
     from pluma.server.images.base import HiresFix, ImageRequest, InputImage, LoraRef
     from pluma.server.images.base import Progress as ImageProgress
-    from pluma.server.images.gallery import Gallery
+    from pluma.server.storage.gallery import Gallery
 
     def picture(path: Path | None) -> InputImage | None:
         if path is None:
@@ -125,7 +130,9 @@ def generate(
             raise fail(f"--lora {item!r}: the weight after ':' must be a number", 2) from None
 
     settings = settings_for(data_dir, secrets)
-    manager = open_image_manager(settings)
+    services = _image_services(settings)
+    manager = services.image_connections
+    gallery = services.gallery
     init = picture(init_image)
     request = ImageRequest(
         prompt=prompt,
@@ -181,22 +188,24 @@ def generate(
 
                 result = await provider.generate(request, on_progress)
                 bar.update(task, completed=1.0)
-            gallery = Gallery(settings.data_dir)
             ref = {"id": profile.id, "name": profile.name, "kind": profile.kind}
-            return result, await asyncio.to_thread(gallery.save, result, ref)
+            return result, await gallery.save(result, ref)
 
     try:
         result, records = _backend_errors(lambda: asyncio.run(go()))
     except KeyboardInterrupt:
         raise fail("cancelled (the backend was asked to stop)", 130) from None
-    gallery_root = Gallery(settings.data_dir).root
-    paths = [gallery_root / r["file"] for r in records]
+    # Where each image is: its file in the file gallery, else (a database
+    # store) its id; with --out, the copy written there.
+    paths: list[Any] = [
+        gallery.root / r["file"] if isinstance(gallery, Gallery) else r["id"] for r in records
+    ]
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         copies = []
-        for path in paths:
-            target = out / path.name
-            shutil.copyfile(path, target)
+        for record, image in zip(records, result.images, strict=True):
+            target = out / str(record["file"])
+            target.write_bytes(image.data)
             copies.append(target)
         paths = copies
     if as_json:
@@ -240,19 +249,18 @@ def list_images(
     secrets: str = SecretsOption,
 ) -> None:
     """List the gallery, newest first."""
-    from pluma.server.images.gallery import Gallery
+    from pluma.server.storage.gallery import Gallery
 
     settings = settings_for(data_dir, secrets)
-    gallery = Gallery(settings.data_dir)
-    records, total = gallery.list(limit)
+    gallery = open_services(settings).gallery
+    records, total = _backend_errors(lambda: asyncio.run(gallery.list(limit)))
     if as_json:
         typer.echo(json.dumps(records, indent=2))
         return
     for r in records:
         p = r.get("parameters", {})
-        typer.echo(
-            f"{r['id']}  seed {p.get('seed')}  {p.get('prompt', '')[:60]!r}  {gallery.root / r['file']}"
-        )
+        where = gallery.root / r["file"] if isinstance(gallery, Gallery) else r["url"]
+        typer.echo(f"{r['id']}  seed {p.get('seed')}  {p.get('prompt', '')[:60]!r}  {where}")
     if total > len(records):
         typer.echo(f"({total - len(records)} more)", err=True)
 

@@ -8,12 +8,16 @@ the Python packages that extend Pluma through entry points.
   ``restarting``). Entry-point problems are listed below.
 * ``pluma plugins check PATH`` runs one executable's handshake and
   ``Describe`` and says exactly what is wrong.
+
+``pluma providers`` lists the plugins beside the built-in compats through
+:func:`describe_plugins` (the same start-describe-stop as ``list``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,38 @@ def _rows_offline(data_dir: Path) -> list[dict[str, Any]]:
         return rows
 
     return asyncio.run(run())
+
+
+def describe_plugins(data_dir: Path) -> tuple[list[str], list[str]]:
+    """One line per subprocess plugin for ``pluma providers``, chat then
+    image: each is started as a server would (handshake, health,
+    ``Describe``) and stopped again, so the line says what it registers,
+    its display name and version, or why it could not be described."""
+    from pluma.server.plugins.discovery import scan
+
+    if not scan(data_dir):
+        return [], []  # nothing to start: no certificate, no processes
+    # Each line says why a plugin failed, quoting its stderr: the host's own
+    # log lines would only repeat it.
+    log = logging.getLogger("pluma.plugins")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        rows = _rows_offline(data_dir)
+    finally:
+        log.setLevel(level)
+    lines: dict[str, list[str]] = {"chat": [], "image": []}
+    for row in rows:
+        if row.get("key") and row["state"] == "running":
+            what = f"{row['axis']} plugin {row['display_name']!r} v{row['version'] or '?'}"
+            lines[row["axis"]].append(f"{row['key']:<20} ({what}, works: {row['path']})")
+        else:
+            why = row.get("reason") or row["state"]
+            lines[row["axis"]].append(
+                f"{row['name']:<20} ({row['axis']} plugin, failed, not described: {why}; "
+                f"{row['path']})"
+            )
+    return lines["chat"], lines["image"]
 
 
 def _rows_online(url: str) -> list[dict[str, Any]]:

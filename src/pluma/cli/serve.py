@@ -155,7 +155,8 @@ def serve(
 def _preflight(settings: Settings) -> None:
     """Fail before binding, with one clear line, on what would otherwise only
     surface as a start-up traceback: an unusable data dir, secret store or
-    database (unreachable, a missing or wrong ``PLUMA_SECRET_KEY``)."""
+    database (unreachable, a missing or wrong ``PLUMA_SECRET_KEY``), or
+    several workers on a secret store each process would have its own copy of."""
     from pluma.server.errors import PlumaError
     from pluma.server.storage.backend import open_storage
 
@@ -163,11 +164,19 @@ def _preflight(settings: Settings) -> None:
     try:
         storage = open_storage(settings.data_dir, settings.database_url, settings.secret_key)
         try:
-            storage.open_secrets(settings.secrets)
+            secrets = storage.open_secrets(settings.secrets)
         finally:
             storage.close()
     except PlumaError as exc:
         raise fail(str(exc)) from None
+    if settings.workers > 1 and secrets.process_local:
+        raise fail(
+            f"--workers {settings.workers} cannot share the in-memory secret store "
+            f"({secrets.backend}): each worker would keep its own keys, so a key saved through "
+            "one would be missing on the others; use --secrets file or a keyring "
+            "(--secrets keyring), or run one worker",
+            2,
+        )
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -20,7 +20,9 @@ from pluma.llm.types import Context, Model
 @runtime_checkable
 class ProtocolAdapter(Protocol):
     """``protocol`` is the registry key models route by; ``stream`` is an async
-    generator yielding what its writer returns (None values are skipped).
+    generator yielding what its writer returns (None values are skipped), or
+    lists of such events (a batch: what one network read produced, handed
+    out in order without resuming the generator).
 
     ``options.api_key`` is already resolved. Failures should be reported with
     ``writer.fail``; an exception that escapes anyway becomes an error event,
@@ -40,4 +42,4 @@ class ProtocolAdapter(Protocol):
 
     def stream(
         self, model: Model, context: Context, options: StreamOptions
-    ) -> AsyncIterator[Event | None]: ...
+    ) -> AsyncIterator[Event | list[Event] | None]: ...

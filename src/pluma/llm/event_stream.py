@@ -13,7 +13,10 @@ matter how the adapter behaves:
 
 There is no queue and no background task: the adapter runs inside the
 consumer's ``__anext__``, which keeps per-event overhead to a few attribute
-reads. An ``abort()`` that arrives while the consumer is waiting on the
+reads. An adapter may yield a list of events (everything one network read
+produced); they are handed out one by one without resuming the adapter,
+which saves an async hop per event when tokens arrive faster than they are
+read. An ``abort()`` that arrives while the consumer is waiting on the
 upstream cancels that wait (the consumer task is cancelled and the
 cancellation is absorbed here), so abort takes effect at once even while the
 upstream is silent.
@@ -41,6 +44,7 @@ class EventStream:
 
     __slots__ = (
         "_abort_reason",
+        "_batch",
         "_cancel_sent",
         "_delivered",
         "_loop",
@@ -52,14 +56,16 @@ class EventStream:
         "_waiting_task",
     )
 
-    def __init__(self, source: AsyncIterator[Event | None], model: Model) -> None:
-        self._source: AsyncIterator[Event | None] | None = source
+    def __init__(self, source: AsyncIterator[Event | list[Event] | None], model: Model) -> None:
+        self._source: AsyncIterator[Event | list[Event] | None] | None = source
         # Until the adapter shows its message (on its first event) we keep a
         # placeholder so that early failures still report provider and model.
         self._message = AssistantMessage(
             protocol=model.protocol, provider=model.provider, model=model.id
         )
         self._pending: Event | None = None
+        # The rest of a list the adapter yielded, last event first (pop()).
+        self._batch: list[object] = []
         self._result: Event | None = None
         self._delivered = False  # the terminal event has been handed out
         self._started = False
@@ -89,6 +95,19 @@ class EventStream:
             return self._hand_out(result)
         if self._abort_reason is not None:
             return await self._deliver(self._aborted_event())
+        batch = self._batch
+        if batch:
+            # The rest of what one network read produced: no await on the adapter.
+            queued = batch.pop()
+            if self._started and type(queued) is Event:
+                kind = queued.type
+                if kind != "start" and kind != "done" and kind != "error":
+                    if queued.partial is None:
+                        queued.partial = self._message
+                    else:
+                        self._message = queued.partial
+                    return queued
+            return await self._checked(queued)
         source = self._source
         assert source is not None
         loop = self._loop
@@ -99,10 +118,21 @@ class EventStream:
         # get_running_loop(), which is most of its cost per event.
         task = asyncio.current_task(loop)
         self._waiting_task = task
+        event: object
         try:
             event = await source.__anext__()
-            while event is None:
-                event = await source.__anext__()
+            while type(event) is not Event:
+                if event is None:
+                    event = await source.__anext__()
+                elif isinstance(event, list):
+                    if event:
+                        event.reverse()
+                        self._batch = event
+                        event = event.pop()
+                    else:
+                        event = await source.__anext__()
+                else:
+                    break  # not an Event: reported below
         except StopAsyncIteration:
             event = self._fail(
                 ProviderError(
@@ -129,6 +159,21 @@ class EventStream:
             # (or the event won the race): take the cancel back and end as aborted.
             self._absorb_abort_cancel(task)
             event = self._aborted_event()
+        if self._started and type(event) is Event:
+            kind = event.type
+            if kind != "start" and kind != "done" and kind != "error":
+                # Nearly every event: a non-terminal one after start. This is
+                # _deliver's branch for it, inlined to save a coroutine per event.
+                if event.partial is None:
+                    event.partial = self._message
+                else:
+                    self._message = event.partial
+                return event
+        return await self._checked(event)
+
+    async def _checked(self, event: object) -> Event:
+        """:meth:`_deliver` for one item from the adapter, refusing anything
+        but an Event (the hot path above only takes events of type Event)."""
         if not isinstance(event, Event):
             event = self._fail(
                 TypeError(
@@ -136,15 +181,6 @@ class EventStream:
                     "(yield what the StreamWriter returns)"
                 )
             )
-        kind = event.type
-        if self._started and kind != "start" and kind != "done" and kind != "error":
-            # Nearly every event: a non-terminal one after start. This is
-            # _deliver's branch for it, inlined to save a coroutine per event.
-            if event.partial is None:
-                event.partial = self._message
-            else:
-                self._message = event.partial
-            return event
         return await self._deliver(event)
 
     async def _deliver(self, event: Event) -> Event:
@@ -272,6 +308,7 @@ class EventStream:
 
     async def _finish(self, event: Event) -> Event:
         self._result = event
+        self._batch = []
         source, self._source = self._source, None
         if source is not None:
             aclose = getattr(source, "aclose", None)

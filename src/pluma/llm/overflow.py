@@ -10,9 +10,11 @@ checked here and re-raised as :class:`ContextOverflowError`.
 |------------------------|---------------------------------------------------------------------|
 | OpenAI Chat Completions| 400, ``code: "context_length_exceeded"``, "This model's maximum     |
 |                        | context length is N tokens…"                                        |
-| OpenAI Responses       | "Your input exceeds the context window of this model…"              |
+| OpenAI Responses       | 400 ``code: "context_length_exceeded"``, "Your input exceeds the    |
+|                        | context window of this model…"; the same ``error`` in a             |
+|                        | ``response.failed`` event mid-stream                                |
 | Anthropic              | 400 ``invalid_request_error`` "prompt is too long: N tokens > M     |
-|                        | maximum"                                                            |
+|                        | maximum" (also as an ``error`` event mid-stream)                    |
 | Amazon Bedrock         | "input is too long for requested model"                             |
 | Gemini                 | 400 ``INVALID_ARGUMENT`` "The input token count (N) exceeds the     |
 |                        | maximum number of tokens allowed (M)."                              |
@@ -30,11 +32,21 @@ checked here and re-raised as :class:`ContextOverflowError`.
 | LM Studio              | "The number of tokens to keep from the initial prompt is greater    |
 |                        | than the context length"                                            |
 | Ollama                 | (truncates silently unless ``truncate: false``) "input length       |
-|                        | exceeds the context length" / "prompt too long"                     |
+|                        | exceeds the context length" / "prompt too long", as the HTTP error  |
+|                        | body or an ``{"error": …}`` line mid-stream                         |
 | Moonshot (Kimi)        | "Your request exceeded model token limit"                           |
 | GitHub Copilot         | "prompt token count of N exceeds the limit of M"                    |
 | MiniMax                | "context window exceeds limit"                                      |
 | Cerebras               | 413 with no body                                                    |
+
+Not an error: Anthropic's ``stop_reason: "model_context_window_exceeded"``
+(a valid reply that stopped because prompt and reply filled the window) is
+stop reason ``length`` with a ``context_window_exceeded`` diagnostic on the
+message; OpenAI, Gemini and Ollama have no such stop reason (a reply cut by
+the window is ``length`` / ``MAX_TOKENS`` / ``done_reason: "length"``, which
+cannot be told from the output limit). The Responses API's
+``incomplete_details.reason`` is ``max_output_tokens`` (``length``) or
+``content_filter`` (an error).
 
 Rate limits are never overflow, even when they talk about tokens ("Request
 too large for … tokens per minute" is a 413 from Groq and a 429 from OpenAI).

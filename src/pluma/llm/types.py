@@ -14,6 +14,7 @@ way and parse it lazily (see :mod:`pluma.llm.toolargs`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -74,6 +75,11 @@ class TextContent:
     def append(self, delta: str) -> None:
         """Add a streamed delta in O(1)."""
         self._text.append(delta)
+
+    def appender(self) -> Callable[[str], None]:
+        """A function that does what :meth:`append` does, for a parser's hot
+        loop: it skips two Python calls per delta. Valid for the block's life."""
+        return self._text._parts.append
 
     def __eq__(self, other: object) -> bool:
         return (

@@ -129,12 +129,33 @@ _END = object()
 
 
 async def batched(lines: AsyncIterator[str]) -> AsyncIterator[str | BaseException]:
-    """The provider's lines, joined into one message with whatever else is
-    already waiting. Each gRPC message costs far more than a line, so under
-    load lines travel together; a lone line still leaves at once (no timer,
-    no added latency). The provider runs in its own task so it can run ahead;
-    leaving early (the host cancelled) cancels it and closes its generator.
-    An exception the provider raised comes last, after the lines before it."""
+    """The provider's lines, the first alone, the rest joined into one message
+    with whatever else is already waiting.
+
+    The first line is read straight from the provider, without a task or a
+    queue in between, and leaves as its own message: the time to first byte
+    is what a person waits on, and a first message holding the whole reply
+    (a fast provider fills the queue before the first send) cost 0.3-0.4 ms
+    of joining, encrypting and parsing before the first token showed.
+
+    After it, each gRPC message costs far more than a line, so lines that are
+    waiting travel together; a lone line still leaves at once (no timer, no
+    added latency). The rest is read by a task started before the first
+    message is sent, so it runs ahead while that send is in flight. Leaving
+    early (the host cancelled) cancels it and closes the provider's
+    generator. An exception the provider raised comes last, after the lines
+    before it.
+    """
+    try:
+        first = await anext(aiter(lines))
+    except StopAsyncIteration:
+        return
+    except Exception as exc:
+        yield exc
+        return
+    except BaseException:
+        await _close(lines)
+        raise
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=4096)
 
     async def produce() -> None:
@@ -145,13 +166,11 @@ async def batched(lines: AsyncIterator[str]) -> AsyncIterator[str | BaseExceptio
             await queue.put(exc)
         finally:
             await queue.put(_END)
-            aclose = getattr(lines, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
+            await _close(lines)
 
     producer = asyncio.ensure_future(produce())
     try:
+        yield first
         while True:
             item = await queue.get()
             if item is _END:
@@ -180,6 +199,15 @@ async def batched(lines: AsyncIterator[str]) -> AsyncIterator[str | BaseExceptio
             producer.cancel()
             with contextlib.suppress(BaseException):
                 await producer
+        # A task cancelled before its first step never runs its finally.
+        await _close(lines)
+
+
+async def _close(lines: AsyncIterator[str]) -> None:
+    aclose = getattr(lines, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
 
 
 def chat_handlers(

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -43,7 +43,7 @@ from pluma.server.http.client import new_http_client
 from pluma.server.http.errors import error_response, shape_for
 from pluma.server.http.hot_routes import HotRoutes, hot_endpoints
 from pluma.server.http.security import SecurityMiddleware
-from pluma.server.services import Services
+from pluma.server.services import Services, fresh_storage
 
 log = logging.getLogger("pluma.server")
 
@@ -137,6 +137,9 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
         "Anthropic-compatible endpoints.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        # Every route starts from the store's current state, read without
+        # blocking the event loop (a no-op for the file store).
+        dependencies=[Depends(fresh_storage)],
     )
     install_error_handlers(app)
     for module in _hot_first(modules):

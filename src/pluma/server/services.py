@@ -14,6 +14,7 @@ Routes reach them as ``request.app.state.pluma`` or through the
 | ``connections``      | chat connection profiles, their keys and providers                 |
 | ``image_connections``| image backend profiles and providers                               |
 | ``conversations``    | the page's history (None when its database cannot be opened)       |
+| ``gallery``          | generated images with their parameters (files or the database)     |
 | ``discovery``        | the first-run probe of local backends                              |
 | ``problems``         | configuration and plugin problems found while opening, for         |
 |                      | ``/api/health``; plugin loaders append theirs here                 |
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from pluma.server.profiles.discovery import Discovery
     from pluma.server.profiles.upstream import Verdict
     from pluma.server.storage.conversations import ConversationStore
+    from pluma.server.storage.gallery import GalleryStore
 
 log = logging.getLogger("pluma.server")
 
@@ -209,6 +211,23 @@ class Services:
         return store
 
     @functools.cached_property
+    def gallery(self) -> GalleryStore:
+        """The gallery, where the storage backend keeps it."""
+        return self.storage.gallery()
+
+    async def refresh(self) -> None:
+        """Bring the registries (and their keys) up to date from a remote store
+        without blocking the event loop; the server awaits it as each request
+        starts (see :mod:`pluma.server.storage.backend`). Nothing to do for
+        files: their registries check the file on each read."""
+        if not self.storage.remote:
+            return
+        for name in ("connections", "image_connections"):
+            registry = self.__dict__.get(name)
+            if registry is not None:
+                await registry.refresh()
+
+    @functools.cached_property
     def discovery(self) -> Discovery:
         """The first-run probe of local backends (the server's)."""
         from pluma.server.profiles.discovery import Discovery
@@ -241,3 +260,12 @@ def get_services(request: HTTPConnection) -> Services:
     """FastAPI dependency: ``services: Services = Depends(get_services)``."""
     services: Services = request.app.state.pluma
     return services
+
+
+async def fresh_storage(request: HTTPConnection) -> None:
+    """FastAPI dependency of every route (set on the app): awaits
+    :meth:`Services.refresh` before the route runs. The chat hot routes,
+    which skip FastAPI, refresh in :func:`pluma.server.chat.routing.resolve_target`."""
+    services: Services | None = getattr(request.app.state, "pluma", None)
+    if services is not None:
+        await services.refresh()

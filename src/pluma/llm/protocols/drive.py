@@ -25,7 +25,13 @@ from pluma.llm.events import Event
 from pluma.llm.keys import explain_refused_without_key
 from pluma.llm.options import StreamOptions
 from pluma.llm.redact import carries_credentials
-from pluma.llm.transport.http import finish_body, open_stream, read_body, read_ndjson, read_sse
+from pluma.llm.transport.http import (
+    finish_body,
+    open_stream,
+    read_body,
+    read_ndjson_batches,
+    read_sse_batches,
+)
 from pluma.llm.writer import StreamWriter
 
 
@@ -51,7 +57,8 @@ async def relay(
     base_url: str,
     framing: Literal["sse", "ndjson"] = "sse",
     whole: Callable[[Any], list[Event]] | None = None,
-) -> AsyncIterator[Event | None]:
+    feed_lines: Callable[[list[bytes]], list[Event]] | None = None,
+) -> AsyncIterator[Event | list[Event] | None]:
     """Send ``body`` to ``url`` and yield the events ``parser`` makes of the
     answer, ending with exactly one terminal event.
 
@@ -59,6 +66,12 @@ async def relay(
     it is not JSON); without it such an answer goes through the framing's
     reader like any other body. ``provider`` and ``base_url`` word the hint
     added to a 401/403 of a call that carried no credentials.
+
+    The events of one network read are yielded as one list (the stream
+    wrapper hands them out one by one), so the generators between the
+    transport and the caller are resumed once per read, not once per event.
+    ``feed_lines`` takes every NDJSON line of a read at once (the parser's
+    own loop); without it each line goes to ``parser.feed_data``.
     """
     try:
         async with open_stream(url, headers=headers, body=body, options=options) as response:
@@ -74,34 +87,45 @@ async def relay(
                 for event in whole(payload):
                     yield event
             elif framing == "ndjson":
-                async for line in read_ndjson(response, options.timeouts):
-                    events = parser.feed_data(line)
+                feed = feed_lines or _one_by_one(parser)
+                async for lines in read_ndjson_batches(response, options.timeouts):
+                    events = feed(lines)
                     # Only the parser ends the writer, so one read serves both checks.
                     if writer.finished:
                         await finish_body(response)
-                        for event in events:
-                            yield event
+                        yield events
                         return
-                    for event in events:
-                        yield event
+                    yield events
             else:
-                async for sse in read_sse(response, options.timeouts):
-                    events = parser.feed_data(sse.data)
+                feed_data = parser.feed_data
+                async for batch in read_sse_batches(response, options.timeouts):
+                    if len(batch) == 1:
+                        events = feed_data(batch[0].data)
+                    else:
+                        events = []
+                        for sse in batch:
+                            events += feed_data(sse.data)
                     if writer.finished:
                         await finish_body(response)
-                        for event in events:
-                            yield event
+                        yield events
                         return
-                    for event in events:
-                        yield event
+                    yield events
     except ProviderError as exc:
         if not carries_credentials(options.api_key, headers):
             explain_refused_without_key(exc, provider, base_url)
-        for event in parser.fail(exc):
-            yield event
+        yield parser.fail(exc)
         return
-    for event in parser.finish():
-        yield event
+    yield parser.finish()
+
+
+def _one_by_one(parser: StreamParser) -> Callable[[list[bytes]], list[Event]]:
+    def feed(lines: list[bytes]) -> list[Event]:
+        events: list[Event] = []
+        for line in lines:
+            events += parser.feed_data(line)
+        return events
+
+    return feed
 
 
 def merged_headers(

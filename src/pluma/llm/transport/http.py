@@ -39,7 +39,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -392,9 +392,9 @@ _T_co = TypeVar("_T_co", covariant=True)
 class _Decoder(Protocol[_T_co]):
     """Bytes in, whole items out: :class:`SSEDecoder`, :class:`LineDecoder`."""
 
-    def feed(self, chunk: bytes) -> Iterable[_T_co]: ...
+    def feed(self, chunk: bytes) -> Sequence[_T_co]: ...
 
-    def flush(self) -> Iterable[_T_co]: ...
+    def flush(self) -> Sequence[_T_co]: ...
 
 
 def read_sse(response: UpstreamResponse, timeouts: Timeouts) -> AsyncIterator[ServerSentEvent]:
@@ -416,10 +416,32 @@ def read_ndjson(response: UpstreamResponse, timeouts: Timeouts) -> AsyncIterator
     return _decoded(response, timeouts, LineDecoder())
 
 
+def read_sse_batches(
+    response: UpstreamResponse, timeouts: Timeouts
+) -> AsyncIterator[list[ServerSentEvent]]:
+    """:func:`read_sse`, one list per network read: every event that read
+    completed. A reader that handles a whole list before awaiting again pays
+    the async hop once per read instead of once per event, which is most of
+    the difference when an upstream's tokens arrive faster than they are read."""
+    return _decoded(response, timeouts, SSEDecoder(), batched=True)
+
+
+def read_ndjson_batches(
+    response: UpstreamResponse, timeouts: Timeouts
+) -> AsyncIterator[list[bytes]]:
+    """:func:`read_ndjson`, one list per network read (see :func:`read_sse_batches`)."""
+    return _decoded(response, timeouts, LineDecoder(), batched=True)
+
+
 async def _decoded(
-    response: UpstreamResponse, timeouts: Timeouts, decoder: _Decoder[_T_co]
-) -> AsyncIterator[_T_co]:
-    """The body read under the first-byte and idle deadlines, through ``decoder``."""
+    response: UpstreamResponse,
+    timeouts: Timeouts,
+    decoder: _Decoder[_T_co],
+    *,
+    batched: bool = False,
+) -> AsyncIterator[Any]:
+    """The body read under the first-byte and idle deadlines, through
+    ``decoder``: item by item, or (``batched``) a non-empty list per read."""
     raw = response._raw
     read = raw.readany
     loop = asyncio.get_running_loop()
@@ -443,11 +465,21 @@ async def _decoded(
                 break
             first = False
             timer.done(None if idle is None else loop.time() + idle)
-            for item in decoder.feed(chunk):
+            items = decoder.feed(chunk)
+            if batched:
+                if items:
+                    yield items
+                continue
+            for item in items:
                 yield item
     finally:
         timer.close()
-    for item in decoder.flush():
+    items = decoder.flush()
+    if batched:
+        if items:
+            yield items
+        return
+    for item in items:
         yield item
 
 

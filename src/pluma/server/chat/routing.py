@@ -164,6 +164,7 @@ async def resolve_target(
 
     if connections is None:
         raise NoConnection()
+    await connections.refresh()  # a database store: read without blocking the loop
     lists = lists or recent_models
     profile: ConnectionProfile | None = None
     model_id = model
@@ -287,6 +288,7 @@ async def catalog(
 
     if connections is None:
         raise NoConnection()
+    await connections.refresh()  # a database store: read without blocking the loop
     active = connections.active()
     if active is None:
         raise NoConnection()

@@ -1,5 +1,6 @@
 """Image backends: the ImageProvider contract, AUTOMATIC1111 and ComfyUI,
-image connection profiles, and the gallery of generated images.
+and image connection profiles (the gallery of generated images is storage:
+:mod:`pluma.server.storage.gallery`).
 
 Importing this package registers the built-in providers (``a1111``,
 ``comfyui``).

@@ -432,6 +432,15 @@ class PluginHost:
     def listing(self) -> list[dict[str, Any]]:
         return [p.listing() for p in self.plugins]
 
+    def labels(self, axis: Axis) -> dict[str, str]:
+        """The display name each registered plugin gave in ``Describe``, by
+        compat (chat) or kind (image): what the page shows in its dropdowns."""
+        return {
+            p.key: p.description.display_name
+            for p in self.plugins
+            if p.axis == axis and p.key and p.description is not None
+        }
+
     async def stop(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.plugins), return_exceptions=True)
         for fd in (self.parent_fd, self._parent_write):

@@ -9,6 +9,7 @@ keyring themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -29,5 +30,8 @@ class ConnectionProfile:
     default_model: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     timeouts: ProfileTimeouts = field(default_factory=ProfileTimeouts)
+    generation: dict[str, Any] = field(default_factory=dict)
+    """Default generation settings for new conversations on this connection
+    (see :mod:`pluma.server.generation`)."""
     api_key: str | None = field(default=None, repr=False)
     """Resolved from the secret store at use; never persisted, never logged."""

@@ -6,7 +6,8 @@ store under ``connection:<id>``)::
 
     {"version": 1, "active": "<id>", "connections": [
         {"id": "...", "name": "...", "compat": "openai", "base_url": "...",
-         "default_model": "", "headers": {}, "timeouts": {"connect": 10, ...}}]}
+         "default_model": "", "headers": {}, "timeouts": {"connect": 10, ...},
+         "generation": {"temperature": 0.7}}]}
 
 The storage, the active profile, the fallback and the key's place in the
 secret store are :class:`~pluma.server.profiles.registry.ProfileRegistry`'s
@@ -18,6 +19,8 @@ secret store are :class:`~pluma.server.profiles.registry.ProfileRegistry`'s
 | names have no ``/``               | clients address models as ``<profile-name>/<model>``    |
 | credential headers refused        | ``Authorization`` etc. would put a key in the JSON file |
 | ``compat`` must be registered     | the compat picks the provider factory                   |
+| ``generation``: default settings  | the page pre-fills a new conversation's settings with   |
+| checked like a conversation's     | them (:mod:`pluma.server.generation`)                    |
 
 ``provider()`` builds a fresh provider on every call (providers are cheap,
 stateless wrappers around the shared HTTP client), with the key resolved into
@@ -39,6 +42,8 @@ import httpx
 from pluma import llm
 from pluma.server.chat.providers.adapted import AdapterProvider
 from pluma.server.chat.providers.base import Provider, create_provider, provider_kinds
+from pluma.server.errors import InvalidRequest
+from pluma.server.generation import check_generation
 from pluma.server.profiles.chat import ConnectionProfile, ProfileTimeouts
 from pluma.server.profiles.registry import (
     NAME_MAX,
@@ -141,6 +146,7 @@ def profile_to_json(profile: ConnectionProfile) -> dict[str, Any]:
         "default_model": profile.default_model,
         "headers": dict(profile.headers),
         "timeouts": dataclasses.asdict(profile.timeouts),
+        "generation": dict(profile.generation),
     }
 
 
@@ -156,7 +162,17 @@ def profile_from_json(data: Mapping[str, Any]) -> ConnectionProfile:
         timeouts=ProfileTimeouts(
             **{k: timeouts[k] for k in ("connect", "first_byte", "idle") if k in timeouts}
         ),
+        generation=_stored_generation(data.get("generation")),
     )
+
+
+def _stored_generation(value: Any) -> dict[str, Any]:
+    """Stored defaults; a hand-edited file with a bad value loses only them."""
+    try:
+        return check_generation(value, "generation")
+    except InvalidRequest as exc:
+        log.warning("connections.json: ignoring the generation defaults: %s", exc)
+        return {}
 
 
 # -- validation --------------------------------------------------------------
@@ -233,13 +249,27 @@ def _check_key(value: Any) -> str | None:
     return check_secret(value, "api_key")
 
 
-EDITABLE = ("name", "compat", "base_url", "default_model", "headers", "timeouts", "api_key")
+def _check_generation(value: Any) -> dict[str, Any]:
+    return check_generation(value, "generation")
+
+
+EDITABLE = (
+    "name",
+    "compat",
+    "base_url",
+    "default_model",
+    "headers",
+    "timeouts",
+    "generation",
+    "api_key",
+)
 UPDATE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "name": _check_name,
     "compat": _check_compat,
     "base_url": _check_base_url,
     "default_model": _check_model,
     "headers": _check_headers,
+    "generation": _check_generation,
 }
 """The fields an update checks on their own (``timeouts`` merge with the
 stored ones, ``api_key`` goes to the secret store)."""
@@ -361,6 +391,7 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
         default_model: Any = "",
         headers: Any = None,
         timeouts: Any = None,
+        generation: Any = None,
         api_key: Any = None,
         activate: bool | None = None,
     ) -> ConnectionProfile:
@@ -374,6 +405,7 @@ class ConnectionManager(ProfileRegistry[ConnectionProfile]):
             default_model=_check_model(default_model),
             headers=_check_headers(headers),
             timeouts=_check_timeouts(timeouts),
+            generation=_check_generation(generation),
         )
         return self._insert(profile, _check_key(api_key), activate)
 

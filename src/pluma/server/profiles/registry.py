@@ -31,6 +31,7 @@ have (name, base URL, secret, seconds), so a rule is worded and enforced once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -54,6 +55,16 @@ from pluma.server.storage.documents import (
     StoreProblem,
 )
 from pluma.server.storage.secrets import KEYRING_CACHE_SECONDS, SecretStore
+
+
+def _on_event_loop() -> bool:
+    """Whether this thread is running an event loop (where nothing may block)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
 
 UNSET: Any = object()
 """Marker for "leave the secret as it is" in an update."""
@@ -294,11 +305,13 @@ class ProfileRegistry(Generic[P]):
         self._cache: list[P] = []
         if self.data_dir.is_dir():
             self.store.sweep()  # temp files of a writer that died mid-write
+        key = self.store.stat_key()
         doc, problem = self.store.recover()
         if problem is not None:
             self.store_problem = problem
             self._report(problem.describe(), logging.ERROR)
-        self._accept(doc)
+            key = self.store.stat_key()
+        self._accept(doc, key)
 
     def _report(self, message: str, level: int) -> None:
         """Log a problem and keep it (once) for the user to see."""
@@ -308,8 +321,10 @@ class ProfileRegistry(Generic[P]):
 
     # -- loading -------------------------------------------------------------
 
-    def _accept(self, doc: Any) -> None:
-        """Adopt ``doc`` (as read from disk) as the in-memory view."""
+    def _accept(self, doc: Any, key: tuple[int, int, int] | None) -> None:
+        """Adopt ``doc`` (as read from the store) as the in-memory view;
+        ``key`` is the store's change key read *before* ``doc``, so a write
+        in between makes the next check read again rather than be missed."""
         connections = []
         for index, item in enumerate(doc.get("connections", []) if isinstance(doc, dict) else []):
             try:
@@ -328,19 +343,46 @@ class ProfileRegistry(Generic[P]):
             "connections": connections,
         }
         self._cache = [self.kind.from_json(c) for c in connections]
-        self._stat = self.store.stat_key()
+        self._stat = key
 
     def _refresh(self) -> None:
         """Re-read the file when another process replaced it (and forget
         cached secrets: that process may have changed a key, see
-        :meth:`_store_secret`)."""
-        if self.store.stat_key() == self._stat:
+        :meth:`_store_secret`).
+
+        On an event loop a remote store (PostgreSQL) is not read here: the
+        server awaits :meth:`refresh` at the start of each request instead, so
+        a slow database never blocks the loop, and this serves that view."""
+        if self.store.remote and _on_event_loop():
+            return
+        key = self.store.stat_key()
+        if key == self._stat:
             return
         self.secrets.forget()
         try:
-            self._accept(self.store.read())
+            self._accept(self.store.read(), key)
         except CorruptStoreError as exc:
             self._report(f"{exc}; keeping the {self.kind.noun}s loaded before", logging.ERROR)
+
+    async def refresh(self) -> None:
+        """:meth:`_refresh` for async code, awaiting the store, then the keys
+        of the profiles (one query for all, when the store caches them), so
+        that the request's synchronous reads that follow find everything in
+        memory. Only remote stores need it: a file's ``stat`` is cheaper than
+        the await."""
+        if not self.store.remote:
+            return
+        key = await self.store.astat_key()
+        if key != self._stat:
+            try:
+                doc = await self.store.aread()
+            except CorruptStoreError as exc:
+                self._report(f"{exc}; keeping the {self.kind.noun}s loaded before", logging.ERROR)
+            else:
+                with self._lock:
+                    self.secrets.forget()
+                    self._accept(doc, key)
+        await self.secrets.prefetch([self.kind.secret_name(p.id) for p in self._cache])
 
     def _profiles(self) -> list[P]:
         """The current profiles, shared: copy (:meth:`_copy`) what leaves."""
@@ -487,7 +529,8 @@ class ProfileRegistry(Generic[P]):
 
                     self.store.update(restore)
                 result = self.store.update(change)
-            self._accept(self.store.read())
+            key = self.store.stat_key()
+            self._accept(self.store.read(), key)
             return result
 
     def _name_free(self, doc: dict[str, Any], name: str, except_id: str | None = None) -> None:

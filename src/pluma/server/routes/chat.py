@@ -30,40 +30,54 @@ reason ``aborted`` and whatever had arrived). Each reasoning block of the
 stored reply carries how long it streamed (``durationMs``, see
 :mod:`..chat.thinking_time`), which the page shows after a reload.
 
-The reply is saved only where it belongs: right after the messages stored when
-its request started (:class:`_Turn`). The page's Stop then Regenerate sends a
-truncate (and a new turn) at once, while this server may still be saving the
-stopped reply; whichever lands first, a reply whose history was truncated or
-continued meanwhile is dropped (logged) instead of landing after the new turn.
+A stored conversation is a tree (see :mod:`pluma.server.storage.tree`). The
+page names where its turn goes (``parent_id``, or ``regenerate`` for a new
+answer to a stored message); the history sent upstream is only the path from
+the first message down to that point, never another branch. The reply is
+saved as a child of the turn it answers, so it lands where it belongs even
+when other requests changed the conversation meanwhile:
 
-| stored when the reply ends                     | the reply is          |
-|------------------------------------------------|-----------------------|
-| exactly what was stored when the request began | appended              |
-| fewer messages, more, or a different last one  | dropped (logged)      |
-| the conversation is gone                       | dropped (logged)      |
+| when the reply ends, the conversation shows        | the reply                 |
+|----------------------------------------------------|---------------------------|
+| the turn it answers, or another answer to that turn (Stop then Regenerate) | is saved and shown |
+| another branch (the reader switched meanwhile)     | is saved as a version, not shown |
+| nothing: the conversation is gone                  | is dropped (logged)       |
+
+Generation settings stored with the conversation (temperature, max_tokens,
+top_p, stop, reasoning) apply to the page's turns wherever the body leaves
+them out.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
 from pluma import llm
+from pluma.server.chat.codecs.errors import RequestError
 from pluma.server.chat.codecs.fields import opt_str, require_object
 from pluma.server.chat.codecs.openai_request import decode_chat_completions, decode_reasoning
 from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
 from pluma.server.chat.codecs.page_request import decode_page_turn, is_page_turn
 from pluma.server.chat.routing import open_chat
 from pluma.server.chat.thinking_time import ThinkingClock
+from pluma.server.generation import apply_generation
 from pluma.server.http.bodies import read_json
 from pluma.server.http.errors import error_response
 from pluma.server.http.relay import RelayResponse, relay
 from pluma.server.services import Services
-from pluma.server.storage.conversations import ConversationNotFound, ConversationsUnavailable
+from pluma.server.storage.conversations import (
+    LEAF,
+    ConversationNotFound,
+    ConversationsUnavailable,
+    Leaf,
+    MessageNotFound,
+    Parent,
+)
+from pluma.server.storage.tree import path_to
 
 log = logging.getLogger("pluma.server.chat")
 
@@ -88,13 +102,26 @@ async def _start(request: Request, state: Services) -> Response:
     store = state.conversations
     new: list[llm.Message]
     conversation_id: str | None
-    if is_page_turn(body):  # the history is the store's
+    parent: Parent = LEAF
+    if is_page_turn(body):  # the history is the store's: the path down to the parent
         page = decode_page_turn(body)
         chat_request, conversation_id, new = page.request, page.conversation_id, page.turn
         if store is None:
             raise ConversationsUnavailable
-        stored = store.get(conversation_id).messages
+        conversation = store.get(conversation_id)
+        parent = conversation.current_leaf if isinstance(page.parent, Leaf) else page.parent
+        node = next((n for n in conversation.nodes if n.id == parent), None)
+        if parent is not None and node is None:
+            raise MessageNotFound(conversation_id, parent)
+        if not new and node is not None and node.message.role == "assistant":
+            raise RequestError(
+                "regenerate",
+                "names the message to answer again (a user or toolResult message), "
+                "not an answer; give the id of the message above it",
+            )
+        stored = [node.message for node in path_to(conversation.nodes, parent)]
         chat_request.context.messages = [*stored, *new]
+        apply_generation(chat_request, conversation.summary.settings)
     else:  # the client sends the whole history (API clients)
         chat_request = decode_chat_completions(body, require_model=False, page=True).request
         conversation_id = opt_str(body, "conversation_id", "conversation_id")
@@ -117,11 +144,15 @@ async def _start(request: Request, state: Services) -> Response:
     )
     encode: Callable[[llm.Event], list[str]] = encoder.encode
     if conversation_id and store is not None:
+        if not new and isinstance(parent, str):  # regenerate: its answers' branch is shown
+            store.show(conversation_id, parent)
         for message in new:  # raises ConversationNotFound if deleted meanwhile
-            store.add_message(conversation_id, message)
+            parent = store.add_message(conversation_id, message, parent)
+        if isinstance(parent, Leaf):
+            parent = store.get(conversation_id).current_leaf
         clock = ThinkingClock()
         encode = clock.watching(encode)
-        on_end = _timed(clock, _saver(store, conversation_id, _Turn.now(store, conversation_id)))
+        on_end = _timed(clock, _saver(store, conversation_id, parent))
     return RelayResponse(relay(stream, encode, defer=False, on_end=on_end), "openai")
 
 
@@ -137,39 +168,15 @@ def _timed(
     return end
 
 
-@dataclass(frozen=True, slots=True)
-class _Turn:
-    """Where a reply belongs: after the ``count`` messages stored when its
-    request began, the last of them being ``last`` (message JSON)."""
-
-    count: int
-    last: dict[str, Any] | None
-
-    @classmethod
-    def now(cls, store: Any, conversation_id: str) -> _Turn:
-        messages = store.get(conversation_id).messages
-        return cls(len(messages), llm.message_to_dict(messages[-1]) if messages else None)
-
-
-def _saver(store: Any, conversation_id: str, turn: _Turn) -> Callable[[llm.AssistantMessage], None]:
-    """Saves the reply if the conversation is still as ``turn`` found it.
-
-    Check and append are two calls of the store's public API; the window
-    between them is a few microseconds of one thread, against a truncate that
-    needs a whole HTTP request from the page.
-    """
+def _saver(
+    store: Any, conversation_id: str, parent: str | None
+) -> Callable[[llm.AssistantMessage], None]:
+    """Saves the reply as a child of ``parent`` (the turn it answers); it
+    becomes the shown branch only where the module table says."""
 
     def save(message: llm.AssistantMessage) -> None:
         try:
-            if _Turn.now(store, conversation_id) != turn:
-                log.info(
-                    "conversation %s changed while its reply streamed (truncated or continued); "
-                    "the %s reply is not saved",
-                    conversation_id,
-                    message.stop_reason,
-                )
-                return
-            store.add_message(conversation_id, message)
+            store.add_message(conversation_id, message, parent, follow=True)
         except Exception as exc:  # the conversation may have been deleted meanwhile
             log.warning("could not save the reply to conversation %s: %s", conversation_id, exc)
 

@@ -2,7 +2,7 @@
 
 | route                                   | does                                          |
 |-----------------------------------------|-----------------------------------------------|
-| ``GET /api/providers``                  | the registered compat kinds                   |
+| ``GET /api/providers``                  | the registered compats, plugin display names  |
 | ``GET /api/presets``                    | catalog providers as connection presets       |
 | ``GET /api/connections``                | profiles (``has_key``, never the key)         |
 | ``POST /api/connections``               | create (201); ``api_key`` is write-only       |
@@ -53,6 +53,11 @@ class ConnectionCreate(BaseModel):
     default_model: str = ""
     headers: dict[str, str] = Field(default_factory=dict)
     timeouts: Timeouts | None = None
+    generation: dict[str, Any] | None = Field(
+        default=None,
+        description="default generation settings for new conversations (temperature, "
+        "max_tokens, top_p, stop, reasoning)",
+    )
     api_key: str | None = Field(default=None, description="write-only; kept in the secret store")
     activate: bool = Field(default=False, description="make it the active connection")
 
@@ -65,6 +70,9 @@ class ConnectionUpdate(BaseModel):
     default_model: str | None = None
     headers: dict[str, str] | None = None
     timeouts: Timeouts | None = None
+    generation: dict[str, Any] | None = Field(
+        default=None, description="default generation settings, replaced whole ({} clears)"
+    )
     api_key: str | None = Field(default=None, description="write-only; null or '' clears the key")
     revision: int | None = Field(
         default=None,
@@ -81,6 +89,7 @@ class ConnectionOut(BaseModel):
     default_model: str
     headers: dict[str, str]
     timeouts: dict[str, float | None]
+    generation: dict[str, Any] = Field(default_factory=dict)
     has_key: bool | None
     active: bool
     revision: int = 0
@@ -92,8 +101,11 @@ def _out(cm: ConnectionManager, profile: ConnectionProfile, active_id: str | Non
 
 
 @router.get("/api/providers")
-def list_providers() -> dict[str, Any]:
-    return {"providers": provider_kinds()}
+def list_providers(state: Services = Depends(get_services)) -> dict[str, Any]:
+    """The registered compats, and for plugin ones the display name their
+    plugin gave (the page shows it; the value stays the compat)."""
+    labels = state.plugins.labels("chat") if state.plugins is not None else {}
+    return {"providers": provider_kinds(), "labels": labels}
 
 
 @router.get("/api/presets")
@@ -124,6 +136,7 @@ def create_connection(
         default_model=body.default_model,
         headers=body.headers,
         timeouts=body.timeouts.model_dump(exclude_unset=True) if body.timeouts else None,
+        generation=body.generation,
         api_key=body.api_key,
         activate=body.activate,
     )
@@ -147,7 +160,7 @@ def update_connection(
         value = getattr(body, name)
         if name == "timeouts":
             changes[name] = value.model_dump(exclude_unset=True) if value is not None else None
-        elif value is None and name not in ("api_key", "default_model"):
+        elif value is None and name not in ("api_key", "default_model", "generation"):
             raise ProfileInvalid(name, "cannot be null")
         else:
             changes[name] = value

@@ -2,7 +2,7 @@
 
 | route                                         | does                                         |
 |-----------------------------------------------|----------------------------------------------|
-| ``GET /api/image-providers``                  | the registered kinds (``a1111``, ``comfyui``)|
+| ``GET /api/image-providers``                  | the registered kinds, plugin display names   |
 | ``GET /api/image-connections``                | profiles (``has_secret``, never the secret)  |
 | ``POST /api/image-connections``               | create (201); ``secret`` is write-only       |
 | ``GET/PUT/DELETE /api/image-connections/{id}``| one profile (id or name); change; remove     |
@@ -83,7 +83,6 @@ from pluma.server.images.base import (
     Progress,
     image_provider_kinds,
 )
-from pluma.server.images.gallery import Gallery, GalleryError
 from pluma.server.images.jobs import GenerationJob, wait_for_cleanups
 from pluma.server.images.manager import (
     ImageConnectionManager,
@@ -184,8 +183,11 @@ def _connection_ref(profile: ImageConnectionProfile) -> dict[str, str]:
 
 
 @router.get("/api/image-providers", summary="Registered image provider kinds")
-def list_image_providers() -> dict[str, Any]:
-    return {"providers": image_provider_kinds()}
+def list_image_providers(state: Services = Depends(get_services)) -> dict[str, Any]:
+    """The registered kinds, and for plugin ones the display name their
+    plugin gave (the page shows it; the value stays the kind)."""
+    labels = state.plugins.labels("image") if state.plugins is not None else {}
+    return {"providers": image_provider_kinds(), "labels": labels}
 
 
 @router.get("/api/image-connections", summary="Image connection profiles")
@@ -397,10 +399,9 @@ def _finisher(
             failed.code = "internal"
             return "error", _error_data(failed)
         result = job.task.result()
-        gallery = Gallery(state.settings.data_dir)
         try:
-            records = await asyncio.to_thread(gallery.save, result, _connection_ref(profile))
-        except GalleryError as exc:
+            records = await state.gallery.save(result, _connection_ref(profile))
+        except PlumaError as exc:  # the gallery (files or database) could not save
             return "error", _error_data(exc)
         return "result", {
             "job_id": job.id,
@@ -468,26 +469,25 @@ def _picture(value: str, field_name: str) -> InputImage:
     return InputImage(data=data, mime_type=mime)
 
 
-def _gallery_picture(state: Services, image_id: str) -> InputImage:
-    stored = Gallery(state.settings.data_dir).get(image_id)
+async def _gallery_picture(state: Services, image_id: str) -> InputImage:
+    stored = await state.gallery.image(image_id)
     if stored is None:
         raise HTTPException(
             422,
             detail=f"init_image_id {image_id!r} is no gallery image; list them with GET /api/images",
         )
-    return InputImage(
-        data=stored.path.read_bytes(), mime_type=stored.mime_type, source=f"gallery:{image_id}"
-    )
+    data = await asyncio.to_thread(stored.read) if stored.data is None else stored.data
+    return InputImage(data=data, mime_type=stored.mime_type, source=f"gallery:{image_id}")
 
 
-def _request_from(body: GenerateBody, state: Services) -> ImageRequest:
+async def _request_from(body: GenerateBody, state: Services) -> ImageRequest:
     if body.init_image is not None and body.init_image_id is not None:
         raise HTTPException(422, detail="give init_image or init_image_id, not both")
     init: InputImage | None = None
     if body.init_image is not None:
         init = _picture(body.init_image, "init_image")
     elif body.init_image_id is not None:
-        init = _gallery_picture(state, body.init_image_id)
+        init = await _gallery_picture(state, body.init_image_id)
     mask = _picture(body.mask, "mask") if body.mask is not None else None
     fields = body.model_dump(
         exclude={
@@ -519,7 +519,7 @@ def _request_from(body: GenerateBody, state: Services) -> ImageRequest:
 async def generate(body: GenerateBody, state: Services = Depends(get_services)) -> Response:
     manager = _manager(state)
     provider, profile = manager.provider(body.connection)
-    request = _request_from(body, state)
+    request = await _request_from(body, state)
     try:
         request.validate()
     except ValueError as exc:
@@ -615,12 +615,12 @@ async def checkpoints(
 
 
 @router.get("/api/images", summary="The gallery, newest first")
-def list_images(
+async def list_images(
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
     state: Services = Depends(get_services),
 ) -> dict[str, Any]:
-    records, total = Gallery(state.settings.data_dir).list(limit, offset)
+    records, total = await state.gallery.list(limit, offset)
     return {"images": records, "total": total, "limit": limit, "offset": offset}
 
 
@@ -633,31 +633,32 @@ def _not_found(image_id: str) -> HTTPException:
 @router.get(
     "/api/images/{image_id}",
     summary="The image file (a stable URL)",
-    response_class=FileResponse,
+    response_class=Response,
     responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}},
 )
-def get_image(image_id: str, state: Services = Depends(get_services)) -> FileResponse:
-    stored = Gallery(state.settings.data_dir).get(image_id)
+async def get_image(image_id: str, state: Services = Depends(get_services)) -> Response:
+    stored = await state.gallery.image(image_id)
     if stored is None:
         raise _not_found(image_id)
-    return FileResponse(
-        stored.path,
-        media_type=stored.mime_type,
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
-    )
+    headers = {"Cache-Control": "public, max-age=31536000, immutable"}
+    if stored.path is not None:  # the file gallery: sent from the file
+        return FileResponse(stored.path, media_type=stored.mime_type, headers=headers)
+    return Response(stored.read(), media_type=stored.mime_type, headers=headers)
 
 
 @router.get("/api/images/{image_id}/parameters", summary="How an image was made")
-def get_image_parameters(image_id: str, state: Services = Depends(get_services)) -> dict[str, Any]:
-    stored = Gallery(state.settings.data_dir).get(image_id)
+async def get_image_parameters(
+    image_id: str, state: Services = Depends(get_services)
+) -> dict[str, Any]:
+    stored = await state.gallery.image(image_id)
     if stored is None:
         raise _not_found(image_id)
     return stored.record
 
 
 @router.delete("/api/images/{image_id}", status_code=204, summary="Remove an image")
-def delete_image(image_id: str, state: Services = Depends(get_services)) -> Response:
-    if not Gallery(state.settings.data_dir).delete(image_id):
+async def delete_image(image_id: str, state: Services = Depends(get_services)) -> Response:
+    if not await state.gallery.delete(image_id):
         raise _not_found(image_id)
     return Response(status_code=204)
 

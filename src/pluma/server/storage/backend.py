@@ -1,16 +1,25 @@
 """The storage axis: where the server keeps everything, chosen once at start.
 
-| backend     | chosen by                          | profiles, active choice | keys                   | conversations |
-|-------------|------------------------------------|-------------------------|------------------------|---------------|
-| files       | the default                        | JSON files in the data  | OS keyring, or the     | SQLite in the |
-|             |                                    | dir (atomic, locked)    | 0600 file fallback     | data dir      |
-| PostgreSQL  | ``PLUMA_DATABASE_URL`` /           | ``documents`` rows with | ``secrets`` rows,      | ``conversations``, |
-|             | ``--database-url``                 | a version number        | AES-GCM encrypted with | ``messages``  |
-|             |                                    |                         | ``PLUMA_SECRET_KEY``   |               |
+| backend     | chosen by                          | profiles, active choice | keys                   | conversations | gallery        |
+|-------------|------------------------------------|-------------------------|------------------------|---------------|----------------|
+| files       | the default                        | JSON files in the data  | OS keyring, or the     | SQLite in the | ``images/`` in |
+|             |                                    | dir (atomic, locked)    | 0600 file fallback     | data dir      | the data dir   |
+| PostgreSQL  | ``PLUMA_DATABASE_URL`` /           | ``documents`` rows with | ``secrets`` rows,      | ``conversations``, | ``images`` rows |
+|             | ``--database-url``                 | a version number        | AES-GCM encrypted with | ``messages``  | (record + bytes) |
+|             |                                    |                         | ``PLUMA_SECRET_KEY``   |               |                |
 
 Both hand out objects with the same interfaces (:class:`DocumentStore`, the
-conversation store's methods, :class:`~pluma.server.storage.secrets.SecretStore`),
-so the registries, routes and CLI never know which one they use.
+conversation store's methods, :class:`~pluma.server.storage.secrets.SecretStore`,
+:class:`~pluma.server.storage.gallery.GalleryStore`), so the registries, routes
+and CLI never know which one they use.
+
+Sync or async: the gallery is async everywhere. Documents and keys keep
+their synchronous calls (the CLI and FastAPI's thread-pool routes use them)
+and add async reads for the event loop; on PostgreSQL (``remote``) the server
+awaits those at the start of every request
+(:meth:`~pluma.server.services.Services.refresh`) and never reads the
+database synchronously on its loop. The files stay synchronous underneath:
+a ``stat`` and a small local read cost less than a hop to a thread.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from pluma.server.storage.documents import DocumentStore, JsonStore
 from pluma.server.storage.secrets import SecretStore, open_secret_store
 
 if TYPE_CHECKING:
+    from pluma.server.storage.gallery import GalleryStore
     from pluma.server.storage.postgres import Database
 
 
@@ -30,8 +40,12 @@ class Storage(Protocol):
     """What a backend provides; see the module table."""
 
     description: str
+    remote: bool
+    """True when reads cross the network (see the module docstring)."""
 
     def document(self, file_name: str) -> DocumentStore: ...
+
+    def gallery(self) -> GalleryStore: ...
 
     def open_conversations(self) -> ConversationStore: ...
 
@@ -46,9 +60,15 @@ class FileStorage:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.description = f"files in {self.data_dir}"
+        self.remote = False
 
     def document(self, file_name: str) -> DocumentStore:
         return JsonStore(self.data_dir / file_name)
+
+    def gallery(self) -> GalleryStore:
+        from pluma.server.storage.gallery import Gallery
+
+        return Gallery(self.data_dir)
 
     def open_conversations(self) -> ConversationStore:
         return ConversationStore.open(self.data_dir)
@@ -69,6 +89,7 @@ class PostgresStorage:
         self.database = database
         self.secret_key = secret_key
         self.description = f"PostgreSQL at {safe_url(database.url)}"
+        self.remote = True
 
     @classmethod
     def open(cls, url: str, secret_key: str | None) -> PostgresStorage:
@@ -89,6 +110,11 @@ class PostgresStorage:
         from pluma.server.storage.postgres.documents import PgDocumentStore
 
         return PgDocumentStore(self.database, file_name.removesuffix(".json"))
+
+    def gallery(self) -> GalleryStore:
+        from pluma.server.storage.postgres.gallery import PgGallery
+
+        return PgGallery(self.database)
 
     def open_conversations(self) -> ConversationStore:
         from pluma.server.storage.postgres.conversations import PgConversationStore

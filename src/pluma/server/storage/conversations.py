@@ -6,14 +6,29 @@ restarts with no service to run. Messages are stored as the pluma.llm message
 JSON (:func:`pluma.llm.message_to_dict`), so a stored history replays through
 any protocol adapter unchanged, thinking signatures included.
 
-Schema (one file, created on first open):
+Schema (one file, created on first open; ``PRAGMA user_version`` says which
+version a file has, and opening an older file migrates it in place, in one
+transaction):
 
 | table           | columns                                                          |
 |-----------------|------------------------------------------------------------------|
 | ``conversations`` | ``id`` (hex), ``title``, ``system_prompt``, ``model``, ``connection``, |
-|                 | ``created_at``, ``updated_at`` (Unix ms)                          |
-| ``messages``    | ``conversation_id`` → conversations (cascade), ``position``      |
-|                 | (0-based order), ``data`` (message JSON), ``created_at``         |
+|                 | ``created_at``, ``updated_at`` (Unix ms), ``current_leaf`` (the  |
+|                 | message the visible path ends at), ``settings`` (generation      |
+|                 | settings JSON, see :mod:`pluma.server.generation`)               |
+| ``messages``    | ``id`` (hex), ``conversation_id`` → conversations (cascade),     |
+|                 | ``parent_id`` (None for the first message), ``position`` (depth  |
+|                 | on its path), ``data`` (message JSON), ``created_at``            |
+
+| version | change                                                              |
+|---------|---------------------------------------------------------------------|
+| 0       | a file from before versioning: one linear ``messages`` list, ordered by ``position`` |
+| 1       | the same tables, now marked                                          |
+| 2       | messages form a tree (ids, parent ids, the current leaf); the old list becomes one chain; ``settings`` |
+
+Messages are a tree (see :mod:`pluma.server.storage.tree`): editing or
+regenerating adds a sibling and moves the current leaf; nothing is deleted
+except with the whole conversation.
 
 Concurrency: one connection shared by the whole process, guarded by a lock.
 Each call is one short transaction (sub-millisecond for these sizes), so the
@@ -46,31 +61,74 @@ import orjson
 
 from pluma import llm
 from pluma.server.errors import PlumaError
+from pluma.server.storage.tree import (
+    MessageNode,
+    PathEntry,
+    newest_leaf_below,
+    path_to,
+    visible_path,
+)
 
 FILENAME = "conversations.sqlite3"
 TITLE_LENGTH = 60
 """Characters of the first user message kept as an automatic title."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS conversations (
-    id            TEXT PRIMARY KEY,
-    title         TEXT NOT NULL DEFAULT '',
-    title_is_auto INTEGER NOT NULL DEFAULT 1,
-    system_prompt TEXT NOT NULL DEFAULT '',
-    model         TEXT NOT NULL DEFAULT '',
-    connection    TEXT NOT NULL DEFAULT '',
-    created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS messages (
-    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-    position        INTEGER NOT NULL,
-    data            TEXT NOT NULL,
-    created_at      INTEGER NOT NULL,
-    PRIMARY KEY (conversation_id, position)
-);
-CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations(updated_at DESC);
-"""
+SCHEMA_VERSION = 2
+"""The ``PRAGMA user_version`` this Pluma writes (see the module table)."""
+
+_SCHEMA_V1 = (
+    """CREATE TABLE IF NOT EXISTS conversations (
+        id            TEXT PRIMARY KEY,
+        title         TEXT NOT NULL DEFAULT '',
+        title_is_auto INTEGER NOT NULL DEFAULT 1,
+        system_prompt TEXT NOT NULL DEFAULT '',
+        model         TEXT NOT NULL DEFAULT '',
+        connection    TEXT NOT NULL DEFAULT '',
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS messages (
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        position        INTEGER NOT NULL,
+        data            TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, position)
+    )""",
+    "CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations(updated_at DESC)",
+)
+
+# Version 2: the linear list becomes one chain of a tree. SQLite cannot change
+# a primary key in place, so the table is rebuilt; rowids are kept, so an
+# index keyed by message rowid stays valid.
+_SCHEMA_V2 = (
+    """CREATE TABLE messages_v2 (
+        id              TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        parent_id       TEXT,
+        position        INTEGER NOT NULL,
+        data            TEXT NOT NULL,
+        created_at      INTEGER NOT NULL
+    )""",
+    """INSERT INTO messages_v2 (rowid, id, conversation_id, parent_id, position, data, created_at)
+       SELECT rowid, lower(hex(randomblob(16))), conversation_id, NULL,
+              ROW_NUMBER() OVER (PARTITION BY conversation_id ORDER BY position) - 1,
+              data, created_at
+       FROM messages""",
+    """UPDATE messages_v2 SET parent_id = (
+           SELECT p.id FROM messages_v2 p
+           WHERE p.conversation_id = messages_v2.conversation_id
+             AND p.position = messages_v2.position - 1)""",
+    "DROP TABLE messages",
+    "ALTER TABLE messages_v2 RENAME TO messages",
+    "CREATE INDEX messages_by_conversation ON messages(conversation_id, created_at)",
+    "ALTER TABLE conversations ADD COLUMN current_leaf TEXT",
+    "ALTER TABLE conversations ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'",
+    """UPDATE conversations SET current_leaf = (
+           SELECT m.id FROM messages m WHERE m.conversation_id = conversations.id
+           ORDER BY m.position DESC LIMIT 1)""",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _SCHEMA_V1), (2, _SCHEMA_V2))
 
 
 class ConversationStoreError(PlumaError):
@@ -126,6 +184,39 @@ class ConversationNotFound(PlumaError, KeyError):
         )
 
 
+class MessageNotFound(PlumaError, KeyError):
+    """No message with that id in the conversation."""
+
+    status = 404
+    kind = "not_found_error"
+    code = "message_not_found"
+
+    def __init__(self, conversation_id: str, message_id: str) -> None:
+        super().__init__(message_id)
+        self.conversation_id = conversation_id
+        self.message_id = message_id
+
+    def __str__(self) -> str:
+        return (
+            f"conversation {self.conversation_id!r} has no message with id {self.message_id!r}; "
+            "GET /api/conversations/{id} lists the ids of the messages shown"
+        )
+
+
+class Leaf:
+    """The type of :data:`LEAF`."""
+
+    def __repr__(self) -> str:
+        return "LEAF"
+
+
+LEAF = Leaf()
+"""``parent_id`` for :meth:`ConversationStore.add_message`: under the current leaf."""
+
+Parent = str | None | Leaf
+"""Where a new message goes: a message id, None (a new first message), or :data:`LEAF`."""
+
+
 @dataclass(slots=True)
 class ConversationSummary:
     """One row of the conversation list (no messages)."""
@@ -138,14 +229,55 @@ class ConversationSummary:
     created_at: int
     updated_at: int
     message_count: int = 0
+    """Messages stored, in every branch."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Generation settings (see :mod:`pluma.server.generation`)."""
 
 
 @dataclass(slots=True)
 class Conversation:
-    """A conversation with its messages, oldest first."""
+    """A conversation: its visible path (``messages``, oldest first) and
+    every stored message (``nodes``, in creation order)."""
 
     summary: ConversationSummary
     messages: list[llm.Message] = field(default_factory=list)
+    nodes: list[MessageNode] = field(default_factory=list)
+    current_leaf: str | None = None
+
+    @classmethod
+    def from_nodes(
+        cls, summary: ConversationSummary, nodes: list[MessageNode], leaf: str | None
+    ) -> Conversation:
+        messages = [node.message for node in path_to(nodes, leaf)]
+        return cls(summary, messages, nodes, leaf)
+
+    def path(self) -> list[PathEntry]:
+        """The visible path with each message's id and siblings."""
+        return visible_path(self.nodes, self.current_leaf)
+
+    def tree(self) -> tuple[list[MessageNode], str | None]:
+        """Every node and the current leaf; a conversation built from a plain
+        message list (no nodes) is one chain with fresh ids."""
+        if self.nodes or not self.messages:
+            return self.nodes, self.current_leaf
+        nodes: list[MessageNode] = []
+        parent: str | None = None
+        for i, message in enumerate(self.messages):
+            node = MessageNode(uuid.uuid4().hex, parent, message, self.summary.updated_at + i)
+            nodes.append(node)
+            parent = node.id
+        return nodes, parent
+
+
+def settings_from_json(text: str | bytes | None) -> dict[str, Any]:
+    """Stored settings JSON → dict (anything unreadable reads as no settings)."""
+    if not text:
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _now_ms() -> int:
@@ -189,7 +321,42 @@ class ConversationStore:
         self._db.execute("PRAGMA foreign_keys = ON")
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._upgrade()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _upgrade(self) -> None:
+        """Bring the file to :data:`SCHEMA_VERSION` in one transaction (a new
+        file gets every step; a crash midway leaves the old version intact).
+        A file from a newer Pluma is refused rather than written to."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")  # the check and the steps, under one write lock
+        try:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:
+                raise ConversationStoreError(
+                    f"the conversation history database {self.path} has schema version "
+                    f"{version}, newer than this Pluma knows ({SCHEMA_VERSION}); upgrade "
+                    "Pluma to use it (the file is left untouched)"
+                )
+            for step, statements in MIGRATIONS:
+                if step <= version:
+                    continue
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {step:d}")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        with self._locked() as db:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+        return int(version)
 
     @classmethod
     def open(cls, datadir: Path | str) -> ConversationStore:
@@ -254,13 +421,25 @@ class ConversationStore:
 
     _SUMMARY_SQL = """
         SELECT c.id, c.title, c.system_prompt, c.model, c.connection, c.created_at,
-               c.updated_at, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id)
+               c.updated_at, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id),
+               c.settings
         FROM conversations c
     """
 
     @staticmethod
     def _summary(row: tuple[Any, ...]) -> ConversationSummary:
-        return ConversationSummary(*row)
+        (cid, title, system, model, connection, created, updated, count) = row[:8]
+        return ConversationSummary(
+            cid,
+            title,
+            system,
+            model,
+            connection,
+            created,
+            updated,
+            count,
+            settings_from_json(row[8]),
+        )
 
     def list(self) -> list[ConversationSummary]:
         """All conversations, most recently updated first."""
@@ -297,23 +476,30 @@ class ConversationStore:
         return self._summary(row)
 
     def get(self, conversation_id: str) -> Conversation:
-        """The conversation and its messages; raises :class:`ConversationNotFound`."""
+        """The conversation, its visible path and every message; raises
+        :class:`ConversationNotFound`."""
         with self._tx() as db:
             summary = self._summary_in(db, conversation_id)
+            (leaf,) = db.execute(
+                "SELECT current_leaf FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
             rows = db.execute(
-                "SELECT data FROM messages WHERE conversation_id = ? ORDER BY position",
+                "SELECT id, parent_id, data, created_at FROM messages"
+                " WHERE conversation_id = ? ORDER BY created_at, rowid",
                 (conversation_id,),
             ).fetchall()
         try:
-            messages = [
-                llm.message_from_dict(orjson.loads(data), f"messages[{i}]")
-                for i, (data,) in enumerate(rows)
+            nodes = [
+                MessageNode(
+                    node_id, parent, llm.message_from_dict(orjson.loads(data), "message"), created
+                )
+                for node_id, parent, data, created in rows
             ]
         except (ValueError, TypeError) as exc:  # a row that is not message JSON
             damage = sqlite3.DatabaseError(f"a stored message is unreadable: {exc}")
             raise self._damaged(damage) from None
 
-        return Conversation(summary, messages)
+        return Conversation.from_nodes(summary, nodes, leaf)
 
     # -- writing -----------------------------------------------------------
 
@@ -323,6 +509,7 @@ class ConversationStore:
         system_prompt: str = "",
         model: str = "",
         connection: str = "",
+        settings: dict[str, Any] | None = None,
     ) -> ConversationSummary:
         """A new, empty conversation. An empty ``title`` is filled from the
         first user message later."""
@@ -331,7 +518,8 @@ class ConversationStore:
             now = self._stamp()
             db.execute(
                 "INSERT INTO conversations (id, title, title_is_auto, system_prompt, model,"
-                " connection, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " connection, created_at, updated_at, settings)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     title,
@@ -341,6 +529,7 @@ class ConversationStore:
                     connection,
                     now,
                     now,
+                    orjson.dumps(settings or {}).decode(),
                 ),
             )
             return self._summary_in(db, conversation_id)
@@ -353,9 +542,11 @@ class ConversationStore:
         system_prompt: str | None = None,
         model: str | None = None,
         connection: str | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> ConversationSummary:
         """Change the given fields (None leaves one alone). Setting a title
-        stops automatic titling; setting it to "" turns it back on."""
+        stops automatic titling; setting it to "" turns it back on.
+        ``settings`` replaces the generation settings whole."""
         sets: list[str] = []
         values: list[Any] = []
         if title is not None:
@@ -369,6 +560,9 @@ class ConversationStore:
             if value is not None:
                 sets.append(f"{name} = ?")
                 values.append(value)
+        if settings is not None:
+            sets.append("settings = ?")
+            values.append(orjson.dumps(settings).decode())
         sets.append("updated_at = ?")
         with self._tx() as db:
             values.append(self._stamp())
@@ -389,60 +583,106 @@ class ConversationStore:
             cur = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
             return cur.rowcount > 0
 
-    def add_message(self, conversation_id: str, message: llm.Message) -> None:
-        """Append one message (the chat relay calls this for the user's turn
-        and for each finished or stopped assistant reply). Raises
-        :class:`ConversationNotFound` when the conversation is gone."""
+    def add_message(
+        self,
+        conversation_id: str,
+        message: llm.Message,
+        parent_id: Parent = LEAF,
+        *,
+        follow: bool = False,
+    ) -> str:
+        """Store one message under ``parent_id`` (the current leaf by default;
+        None starts a new first message) and return its id. The new message
+        becomes the current leaf, or with ``follow`` only when the current
+        leaf is still its parent or a sibling of it (a reply that finished
+        after the reader switched branch stays stored but out of sight).
+        Raises :class:`ConversationNotFound` / :class:`MessageNotFound`."""
         data = orjson.dumps(llm.message_to_dict(message)).decode()
         title = title_from(message)
+        message_id = uuid.uuid4().hex
         with self._tx() as db:
             now = self._stamp()
             row = db.execute(
-                "SELECT title_is_auto, title FROM conversations WHERE id = ?", (conversation_id,)
+                "SELECT title_is_auto, title, current_leaf FROM conversations WHERE id = ?",
+                (conversation_id,),
             ).fetchone()
             if row is None:
                 raise ConversationNotFound(conversation_id)
-            (position,) = db.execute(
-                "SELECT COALESCE(MAX(position) + 1, 0) FROM messages WHERE conversation_id = ?",
-                (conversation_id,),
-            ).fetchone()
+            auto, current, leaf = row
+            parent = leaf if isinstance(parent_id, Leaf) else parent_id
+            depth = 0
+            if parent is not None:
+                found = db.execute(
+                    "SELECT position FROM messages WHERE id = ? AND conversation_id = ?",
+                    (parent, conversation_id),
+                ).fetchone()
+                if found is None:
+                    raise MessageNotFound(conversation_id, parent)
+                depth = found[0] + 1
             db.execute(
-                "INSERT INTO messages (conversation_id, position, data, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (conversation_id, position, data, now),
+                "INSERT INTO messages (id, conversation_id, parent_id, position, data, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (message_id, conversation_id, parent, depth, data, now),
             )
-            auto, current = row
-            if auto and not current and title:
-                db.execute(
-                    "UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?",
-                    (title, now, conversation_id),
-                )
+            if follow and leaf != parent:
+                sibling = db.execute(
+                    "SELECT 1 FROM messages WHERE id = ? AND parent_id IS ?", (leaf, parent)
+                ).fetchone()
+                new_leaf = message_id if sibling is not None else leaf
             else:
-                db.execute(
-                    "UPDATE conversations SET updated_at = ? WHERE id = ?",
-                    (now, conversation_id),
-                )
+                new_leaf = message_id
+            new_title = title if auto and not current and title else current
+            db.execute(
+                "UPDATE conversations SET title = ?, current_leaf = ?, updated_at = ? WHERE id = ?",
+                (new_title, new_leaf, now, conversation_id),
+            )
+        return message_id
+
+    def select_branch(self, conversation_id: str, message_id: str) -> Conversation:
+        """Show the branch through ``message_id``: the current leaf becomes
+        the newest leaf below it. The conversation as it now reads."""
+        conversation = self.get(conversation_id)
+        if not any(node.id == message_id for node in conversation.nodes):
+            raise MessageNotFound(conversation_id, message_id)
+        leaf = newest_leaf_below(conversation.nodes, message_id)
+        with self._tx() as db:
+            db.execute(
+                "UPDATE conversations SET current_leaf = ? WHERE id = ?", (leaf, conversation_id)
+            )
+        return self.get(conversation_id)
+
+    def show(self, conversation_id: str, message_id: str) -> None:
+        """Make ``message_id`` the current leaf exactly (a regenerated answer
+        then follows it)."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE conversations SET current_leaf = ? WHERE id = ?"
+                " AND EXISTS (SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)",
+                (message_id, conversation_id, message_id, conversation_id),
+            )
+            if cur.rowcount == 0:
+                # Asked on this connection: self.exists() would take the lock
+                # this transaction already holds, and wait forever.
+                found = db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
+                if found.fetchone() is None:
+                    raise ConversationNotFound(conversation_id)
+                raise MessageNotFound(conversation_id, message_id)
 
     def truncate(self, conversation_id: str, keep: int) -> ConversationSummary:
-        """Keep only the first ``keep`` messages (the page does this before
-        Regenerate and edit-and-resend, which replace the tail)."""
+        """Show only the first ``keep`` messages of the visible path: the
+        current leaf moves back to the ``keep``-th; nothing is deleted, so the
+        next message starts a new branch beside the ones after it."""
         if keep < 0:
             raise ValueError("keep must be 0 or more")
-        keep = min(keep, 2**63 - 1)  # SQLite integers are 64-bit: more keeps all anyway
+        path = self.get(conversation_id).path()
+        if keep >= len(path):
+            return self.summary(conversation_id)
+        leaf = path[keep - 1].node.id if keep else None
         with self._tx() as db:
-            if (
-                db.execute(
-                    "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
-                ).fetchone()
-                is None
-            ):
+            cur = db.execute(
+                "UPDATE conversations SET current_leaf = ?, updated_at = ? WHERE id = ?",
+                (leaf, self._stamp(), conversation_id),
+            )
+            if cur.rowcount == 0:
                 raise ConversationNotFound(conversation_id)
-            db.execute(
-                "DELETE FROM messages WHERE conversation_id = ? AND position >= ?",
-                (conversation_id, keep),
-            )
-            db.execute(
-                "UPDATE conversations SET updated_at = ? WHERE id = ?",
-                (self._stamp(), conversation_id),
-            )
             return self._summary_in(db, conversation_id)

@@ -80,7 +80,18 @@ class DocumentStore(Protocol):
         """What messages call the document (a file path, or a table row)."""
         ...
 
+    @property
+    def remote(self) -> bool:
+        """True when a read crosses the network (PostgreSQL): the registries
+        then read only through :meth:`aread`/:meth:`astat_key` on an event
+        loop, never blocking it."""
+        ...
+
     def read(self) -> Any: ...
+
+    async def aread(self) -> Any: ...
+
+    async def astat_key(self) -> tuple[int, int, int] | None: ...
 
     def stat_key(self) -> tuple[int, int, int] | None: ...
 
@@ -98,7 +109,12 @@ class JsonStore:
 
     Every method takes the lock itself; none keeps the document in memory, so
     changes made by other processes are always seen.
+
+    The async readers run the sync ones in place: a ``stat`` and a read of a
+    small local file cost microseconds, less than handing them to a thread.
     """
+
+    remote = False
 
     def __init__(
         self,
@@ -129,6 +145,12 @@ class JsonStore:
         except OSError as exc:
             raise CorruptStoreError(self.path, exc.strerror or str(exc)) from None
         return self._parse(raw)
+
+    async def aread(self) -> Any:
+        return self.read()
+
+    async def astat_key(self) -> tuple[int, int, int] | None:
+        return self.stat_key()
 
     def _parse(self, raw: bytes) -> Any:
         try:

@@ -8,10 +8,13 @@ target):
 | chat connections + active choice  | ``connections.json``              | ``documents`` row          |
 | image connections + active choice | ``image_connections.json``        | ``documents`` row          |
 | their API keys                    | the OS keyring / ``secrets.json`` | ``secrets``, encrypted     |
-| conversations and their messages  | ``conversations.sqlite3``         | ``conversations``, ``messages`` (ids, titles, timestamps kept) |
+| conversations and their messages  | ``conversations.sqlite3``         | ``conversations``, ``messages`` (ids, titles, timestamps, every branch, the branch shown, generation settings kept) |
+| the gallery (records and bytes)   | ``images/<id>.json`` + the image  | ``images`` (ids and URLs kept) |
 
-The source is only read. The target must be empty (no profiles, keys or
-conversations yet), so running it twice cannot duplicate anything.
+The source is only read. The target must be empty (no profiles, keys,
+conversations or images yet), so running it twice cannot duplicate anything.
+Images are copied a few at a time (each batch one transaction), so a large
+gallery never sits in memory whole.
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from pluma.server.storage.conversations import FILENAME as CONVERSATIONS_FILE
 from pluma.server.storage.conversations import ConversationStore
 from pluma.server.storage.documents import JsonStore
 from pluma.server.storage.postgres import Database, DatabaseError
 from pluma.server.storage.postgres.conversations import PgConversationStore
 from pluma.server.storage.postgres.documents import PgDocumentStore
+from pluma.server.storage.postgres.gallery import PgGallery
 from pluma.server.storage.postgres.secrets import PgSecretStore
 from pluma.server.storage.secrets import (
     connection_secret,
@@ -100,13 +106,39 @@ def _migrate(data_dir: Path, database: Database, secret_key: str | None, mode: s
                     conversation, title_is_auto=source.title_is_auto(summary.id)
                 )
                 conversations += 1
-                messages += len(conversation.messages)
+                messages += len(conversation.nodes)
         finally:
             source.close()
     report.moved["conversations"] = conversations
     report.moved["messages"] = messages
+    report.moved["images"] = _move_gallery(data_dir, PgGallery(database))
     report.verified = _counts(database)
     return report
+
+
+IMAGES_PER_TRANSACTION = 16
+"""At 0.5–3 MB an image, a transaction of at most ~50 MB."""
+
+
+def _move_gallery(data_dir: Path, target: PgGallery) -> int:
+    from pluma.server.storage.gallery import Gallery
+
+    source = Gallery(data_dir)
+    moved = 0
+    pending: list[tuple[dict[str, Any], bytes]] = []
+    for image_id in source.ids():
+        stored = source.get(image_id)
+        if stored is None:  # a record without its bytes: the file gallery does not list it either
+            continue
+        pending.append((stored.record, stored.read()))
+        if len(pending) == IMAGES_PER_TRANSACTION:
+            target.put_sync(pending)
+            moved += len(pending)
+            pending = []
+    if pending:
+        target.put_sync(pending)
+        moved += len(pending)
+    return moved
 
 
 def _counts(database: Database) -> dict[str, int]:
@@ -114,13 +146,18 @@ def _counts(database: Database) -> dict[str, int]:
     for file_name, _ in DOCUMENTS:
         doc = PgDocumentStore(database, file_name.removesuffix(".json")).read()
         counts[file_name] = len(doc.get("connections", [])) if isinstance(doc, dict) else 0
-    with database.transaction() as conn:
-        row = conn.execute(
+
+    async def count(conn: psycopg.AsyncConnection[Any]) -> tuple[int, ...]:
+        cur = await conn.execute(
             "SELECT (SELECT COUNT(*) FROM secrets), (SELECT COUNT(*) FROM conversations),"
-            " (SELECT COUNT(*) FROM messages)"
-        ).fetchone()
-    assert row is not None
-    counts["keys"], counts["conversations"], counts["messages"] = (int(v) for v in row)
+            " (SELECT COUNT(*) FROM messages), (SELECT COUNT(*) FROM images)"
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return tuple(int(v) for v in row)
+
+    keys, conversations, messages, images = database.run_sync(count)
+    counts.update(keys=keys, conversations=conversations, messages=messages, images=images)
     return counts
 
 

@@ -127,6 +127,9 @@ class SecretStore:
     path: Path | None = None
     notice: str | None = None
     """A sentence to log at start and show in /api/health, when there is one."""
+    process_local: bool = False
+    """True when the keys live in this process only (the in-memory store):
+    other processes (``--workers``) would not see them."""
 
     def get(self, name: str) -> str | None:
         raise NotImplementedError
@@ -143,6 +146,14 @@ class SecretStore:
 
     def forget(self) -> None:
         """Drop cached values: another process may have changed them."""
+
+    async def prefetch(self, names: list[str]) -> None:
+        """Read ``names`` into the cache without blocking the event loop, so
+        the :meth:`get` calls of the request that follows answer from memory.
+
+        Only a store whose reads cross the network needs it (PostgreSQL). The
+        keyring and the file stay synchronous: their reads are cached (see
+        the module table) and local, so this does nothing for them."""
 
     def check(self) -> str | None:
         """What is wrong with the store, or None (cheap: no keyring call)."""
@@ -165,6 +176,7 @@ class KeyringSecretStore(SecretStore):
     ) -> None:
         self._kr = backend
         self.backend = f"keyring ({_backend_name(backend)})"
+        self.process_local = isinstance(backend, MemoryKeyring)
         self._clock = clock
         # name -> (value, when read); see the module table.
         self._cache: dict[str, tuple[str | None, float]] = {}

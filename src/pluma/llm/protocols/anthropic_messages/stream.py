@@ -42,7 +42,9 @@ Stop reasons:
 | end_turn, stop_sequence       | stop                                   |
 | pause_turn                    | stop (the caller may send it back to continue) |
 | max_tokens                    | length                                 |
-| model_context_window_exceeded | length                                 |
+| model_context_window_exceeded | length, and a ``context_window_exceeded`` |
+|                               | diagnostic (the reply is valid but the |
+|                               | window is full: compact to go on)      |
 | tool_use                      | toolUse                                |
 | refusal                       | error, with a message saying so        |
 | absent                        | stop                                   |
@@ -69,6 +71,7 @@ from pluma.llm.errors import ProviderError
 from pluma.llm.events import Event
 from pluma.llm.types import (
     AssistantContent,
+    Diagnostic,
     Model,
     StopReason,
     TextContent,
@@ -78,12 +81,14 @@ from pluma.llm.types import (
 )
 from pluma.llm.writer import StreamWriter
 
+CONTEXT_WINDOW_EXCEEDED = "model_context_window_exceeded"
+
 STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "pause_turn": "stop",
     "max_tokens": "length",
-    "model_context_window_exceeded": "length",
+    CONTEXT_WINDOW_EXCEEDED: "length",
     "tool_use": "toolUse",
 }
 
@@ -228,6 +233,18 @@ class EventParser:
         if raw == "tool_use" and self._json_tool is not None and not writer.message.tool_calls:
             raw = "end_turn"  # the JSON tool answered: a finished reply, not a tool call
         mapped = STOP_REASONS.get(raw) if raw is not None else "stop"
+        if raw == CONTEXT_WINDOW_EXCEEDED:
+            # A valid reply (Anthropic documents it as such), cut because prompt
+            # and reply filled the context window rather than by max_tokens: the
+            # caller can only get more by compacting, so say which limit it was.
+            writer.message.diagnostics.append(
+                Diagnostic(
+                    kind="context_window_exceeded",
+                    message="the reply stopped because the model's context window is full "
+                    "(stop_reason 'model_context_window_exceeded'); compact the history "
+                    "to let it continue",
+                )
+            )
         if mapped is not None:
             events.extend(_one(writer.done(mapped)))
         elif raw == "refusal":

@@ -61,7 +61,7 @@ class GoogleGenerativeAIAdapter:
 
     async def stream(
         self, model: Model, context: Context, options: StreamOptions
-    ) -> AsyncIterator[Event | None]:
+    ) -> AsyncIterator[Event | list[Event] | None]:
         message = AssistantMessage(protocol=PROTOCOL, provider=model.provider, model=model.id)
         headers = request_headers(model, options)
         writer = StreamWriter(message, secrets=secrets_of(options.api_key, headers))

@@ -64,7 +64,7 @@ class OllamaAdapter:
 
     async def stream(
         self, model: Model, context: Context, options: StreamOptions
-    ) -> AsyncIterator[Event | None]:
+    ) -> AsyncIterator[Event | list[Event] | None]:
         message = AssistantMessage(protocol=PROTOCOL, provider=model.provider, model=model.id)
         headers = request_headers(model, options)
         writer = StreamWriter(message, secrets=secrets_of(options.api_key, headers))
@@ -74,8 +74,9 @@ class OllamaAdapter:
             yield writer.fail(exc)
             return
         # Without stream support an answer is one JSON object: one line.
+        parser = OllamaParser(writer, model)
         async for event in relay(
-            OllamaParser(writer, model),
+            parser,
             writer,
             url=chat_url(model, options),
             headers=headers,
@@ -84,5 +85,6 @@ class OllamaAdapter:
             provider=model.provider,
             base_url=base_url(model, options),
             framing="ndjson",
+            feed_lines=parser.feed_lines,
         ):
             yield event

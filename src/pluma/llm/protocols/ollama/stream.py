@@ -27,6 +27,7 @@ call is simply not evaluated again, so it is in neither number.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -52,8 +53,10 @@ SYNTHETIC_ID_PREFIX = "ollama_call_"
 class OllamaParser:
     """Turns one Ollama chat stream into neutral events through ``writer``.
 
-    ``feed`` takes a decoded line, ``feed_data`` its raw bytes; ``finish``
-    ends the stream at end of input. After the terminal event every call
+    ``feed`` takes a decoded line, ``feed_data`` its raw bytes, ``feed_lines``
+    all the raw lines of one network read (what the adapter uses: one call
+    per read, the usual text line handled without a method call per line);
+    ``finish`` ends the stream at end of input. After the terminal event every call
     returns ``[]``.
     """
 
@@ -73,24 +76,51 @@ class OllamaParser:
 
     def feed_data(self, line: bytes | str) -> list[Event]:
         """One NDJSON line."""
+        return self.feed_lines((line,))
+
+    def feed_lines(self, lines: Sequence[bytes | str]) -> list[Event]:
+        """The events of several NDJSON lines (all those one network read
+        brought), in order; lines after the terminal event are ignored."""
+        out: list[Event] = []
         writer = self.writer
         if writer.finished:
-            return []
-        item = decode_object(line, "line")
-        if isinstance(item, ProviderError):
-            return self.fail(item)
-        block = self._open.text
-        if block is not None and item.get("done") is False:
-            # The hot path: a line whose message is only more text for the
-            # open text block (``role`` and ``content``, nothing else).
-            body = item.get("message")
-            if type(body) is dict and len(body) == 2:
-                piece = body.get("content")
-                if piece and type(piece) is str and "role" in body:
-                    block.append(piece)
-                    event = writer.text_delta(self._open.index, piece)  # type: ignore[arg-type]
-                    return [event] if event is not None else []
-        return self._line(item)
+            return out
+        message = self.message
+        loads = orjson.loads
+        opened = self._open
+        block = opened.text
+        append = block.appender() if block is not None else None
+        index = opened.index
+        for line in lines:
+            try:
+                item = loads(line)
+            except orjson.JSONDecodeError:
+                item = None
+            if append is not None and type(item) is dict:
+                # The hot path: a line whose message is only more text for the
+                # open text block (``role`` and ``content``, nothing else, as
+                # Ollama sends every token of a reply). The event is built
+                # here rather than by writer.text_delta: the writer is started
+                # (a block is open) and not finished (checked above and after
+                # every other line), which is all text_delta would check.
+                body = item.get("message")
+                if type(body) is dict and len(body) == 2 and item.get("done") is False:
+                    piece = body.get("content")
+                    if piece and type(piece) is str and "role" in body:
+                        append(piece)
+                        out.append(Event("text_delta", index, piece, None, None, message))  # type: ignore[arg-type]
+                        continue
+            if type(item) is not dict:
+                failure = decode_object(line, "line")
+                out += self.fail(failure if isinstance(failure, ProviderError) else "")
+                break
+            out += self._line(item)
+            if writer.finished:
+                break
+            block = opened.text
+            append = block.appender() if block is not None else None
+            index = opened.index
+        return out
 
     def feed(self, item: dict[str, Any]) -> list[Event]:
         """The neutral events for one decoded line."""

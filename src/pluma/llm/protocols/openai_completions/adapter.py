@@ -54,7 +54,7 @@ class OpenAICompletionsAdapter:
 
     def check(self, model: Model, context: Context, options: StreamOptions) -> None:
         """Raise :class:`ConfigurationError` for controls this upstream lacks."""
-        check_controls(options, detect_compat(model, options.base_url))
+        check_controls(options, detect_compat(model, options.base_url), model.id)
 
     async def stream(
         self, model: Model, context: Context, options: StreamOptions

@@ -37,12 +37,14 @@ refused here first, naming the field and the vendor):
 
 | vendor      | refused controls                                            | renamed            |
 |-------------|-------------------------------------------------------------|--------------------|
-| OpenAI      | top_k; reasoning models also top_p and the two penalties    |                    |
+| OpenAI      | top_k; reasoning models also temperature, top_p and the two |                    |
+|             | penalties                                                   |                    |
 | Azure       | as OpenAI                                                   |                    |
 | Ollama      | top_k, user, metadata, parallel_tool_calls                  |                    |
 | LM Studio   | user, metadata, response_format json_object                 |                    |
 | llama.cpp   | user, metadata                                              |                    |
-| DeepSeek    | top_k, seed, metadata, response_format json_schema          |                    |
+| DeepSeek    | top_k, seed, metadata, response_format json_schema;         |                    |
+|             | deepseek-reasoner also temperature (ignored by it)          |                    |
 | Groq        | top_k, metadata                                             |                    |
 | Mistral     | top_k, user, metadata                                       | seed → random_seed |
 | xAI         | top_k, metadata                                             |                    |
@@ -93,7 +95,8 @@ class Compat:
       a level it lacks is sent as the nearest one it has (``xhigh`` → ``high``,
       ``minimal`` → ``low`` where those are missing).
     * ``supports_temperature`` — False for models that reject ``temperature``
-      (OpenAI reasoning models); the option is then left out.
+      (OpenAI reasoning models, DeepSeek's reasoner); the option is then
+      refused with an :class:`UnsupportedControlError`, as ``top_p`` is.
     * ``reasoning_field`` — the assistant-message field in which earlier
       thinking is replayed (``reasoning_content`` / ``reasoning``), or None to
       drop thinking from the history.

@@ -16,7 +16,8 @@
 | images in tool results                   | one user message after the run of tool messages            |
 | ``Tool``                                 | ``{"type": "function", "function": {name, description, parameters}}`` |
 | ``StreamOptions.max_tokens``             | ``max_tokens`` or ``max_completion_tokens`` (compat)       |
-| ``StreamOptions.temperature``            | ``temperature`` (unless the model rejects it)              |
+| ``StreamOptions.temperature``            | ``temperature``; refused (:class:`UnsupportedControlError`)|
+|                                          | for a model that rejects it (``supports_temperature``)     |
 | ``StreamOptions.reasoning``              | ``reasoning_effort`` / OpenRouter ``reasoning.effort``;    |
 |                                          | ``off`` or a non-reasoning model: nothing                  |
 | ``StreamOptions.stop``                   | ``stop`` (a list of strings)                               |
@@ -88,8 +89,8 @@ def build_request(model: Model, context: Context, options: StreamOptions, compat
         ]
     if options.max_tokens is not None:
         body[compat.max_tokens_field] = options.max_tokens
-    if options.temperature is not None and compat.supports_temperature:
-        body["temperature"] = options.temperature
+    if options.temperature is not None:
+        body["temperature"] = options.temperature  # check_controls refused it where unsupported
     if options.reasoning is not None and model.reasoning:
         effort = effort_for(options.reasoning, compat)
         if effort is not None:
@@ -97,7 +98,7 @@ def build_request(model: Model, context: Context, options: StreamOptions, compat
                 body["reasoning"] = {"effort": effort}
             else:
                 body["reasoning_effort"] = effort
-    check_controls(options, compat)
+    check_controls(options, compat, model.id)
     _add_controls(body, context, options, compat)
     protocol_options = options.protocol_options
     if isinstance(protocol_options, OpenAICompletionsOptions):
@@ -111,10 +112,22 @@ def build_request(model: Model, context: Context, options: StreamOptions, compat
     return body
 
 
-def check_controls(options: StreamOptions, compat: Compat) -> None:
-    """Refuse the controls this vendor lacks, and contradicting settings."""
+def check_controls(options: StreamOptions, compat: Compat, model_id: str | None = None) -> None:
+    """Refuse the controls this vendor (or this model, ``model_id``) lacks,
+    and contradicting settings.
+
+    ``temperature`` on a model that rejects it (OpenAI's reasoning models,
+    which answer 400 to any value but the default) is refused like
+    ``top_p`` is, not left out: a caller never gets a reply made without a
+    setting it asked for."""
     unsupported = compat.unsupported_controls
     upstream = f"{compat.vendor} (openai-completions)"
+    if model_id:
+        upstream = f"model {model_id!r} on {upstream}"
+    if options.temperature is not None and not compat.supports_temperature:
+        raise UnsupportedControlError(
+            "temperature", upstream, "the model takes only its default sampling"
+        )
     for name in controls_set(options):
         if name in unsupported:
             raise UnsupportedControlError(name, upstream)

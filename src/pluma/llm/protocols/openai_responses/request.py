@@ -18,7 +18,8 @@
 | ``Tool``                                 | ``{"type": "function", "name", "description",              |
 |                                          | "parameters", "strict": false}``                           |
 | ``max_tokens``                           | ``max_output_tokens`` (at least 16, checked before sending)|
-| ``temperature`` / ``top_p``              | ``temperature`` / ``top_p``                                |
+| ``temperature`` / ``top_p``              | ``temperature`` / ``top_p``; refused for OpenAI's reasoning|
+|                                          | models (OpenAI answers 400 to anything but the default)    |
 | ``reasoning`` (reasoning models)         | ``reasoning: {effort, summary}``; ``off``: no ``reasoning``|
 |                                          | member (the model's default applies)                       |
 | reasoning models, always                 | ``include: ["reasoning.encrypted_content"]``               |
@@ -35,9 +36,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
+from pluma.llm.controls import UnsupportedControlError
 from pluma.llm.errors import ConfigurationError
 from pluma.llm.options import StreamOptions
 from pluma.llm.protocols.controls import refuse_unsupported
@@ -57,6 +60,9 @@ from pluma.llm.types import (
 
 IMAGE_OMITTED = "(an image was left out: this model does not accept images)"
 UNSUPPORTED = ("stop", "top_k", "seed", "presence_penalty", "frequency_penalty")
+REASONING_REFUSES = ("temperature", "top_p")
+"""Refused for OpenAI's reasoning models (provider ``openai``/``azure`` or
+their hosts), which reject any value but the default."""
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
 Wire = dict[str, Any]
@@ -74,7 +80,25 @@ def check_request(model: Model, context: Context, options: StreamOptions) -> Non
     would refuse (a neutral control it has no equivalent for, a limit), without
     building the body."""
     refuse_unsupported(options, UNSUPPORTED, PROTOCOL)
+    if model.reasoning and _is_openai(model, options):
+        for name in REASONING_REFUSES:
+            if getattr(options, name) is not None:
+                raise UnsupportedControlError(
+                    name,
+                    f"model {model.id!r} on OpenAI ({PROTOCOL})",
+                    "OpenAI's reasoning models take only their default sampling",
+                )
     _check_limits(options)
+
+
+def _is_openai(model: Model, options: StreamOptions) -> bool:
+    """Whether the upstream is OpenAI's own API (or Azure's copy of it), whose
+    reasoning models answer 400 to ``temperature`` and ``top_p``; other
+    servers of this protocol decide for themselves."""
+    if model.provider in ("openai", "azure"):
+        return True
+    host = (urlsplit(options.base_url or model.base_url).hostname or "").lower()
+    return host == "api.openai.com" or host.endswith(".openai.azure.com")
 
 
 def build_request(model: Model, context: Context, options: StreamOptions) -> Wire:

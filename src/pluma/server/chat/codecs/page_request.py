@@ -13,6 +13,10 @@ messages lost the signatures, which Anthropic then refuses).
 | ``message``       | the new turn: one message in pluma.llm message JSON (``role``    |
 |                   | ``user`` or ``toolResult``), or an array of them (several tool   |
 |                   | results)                                                         |
+| ``parent_id``     | with ``message``: the stored message the turn follows (null: a   |
+|                   | new first message; left out: the conversation's current leaf)    |
+| ``regenerate``    | instead of ``message``: the stored message whose answer is made  |
+|                   | again (a new sibling of the earlier answers)                     |
 | everything else   | as in the OpenAI-style body the route also takes (every Chat     |
 |                   | Completions member, ``connection``, ``system``, ``reasoning``)   |
 """
@@ -27,6 +31,7 @@ from pluma.server.chat.codecs.errors import RequestError
 from pluma.server.chat.codecs.fields import opt_str, require_list, require_object
 from pluma.server.chat.codecs.openai_request import decode_chat_completions
 from pluma.server.chat.providers.base import ChatRequest
+from pluma.server.storage.conversations import LEAF, Parent
 
 NEW_TURN_ROLES = ("user", "toolResult")
 
@@ -38,12 +43,14 @@ class PageTurn:
     """The new messages, to store and to send after the stored history."""
     request: ChatRequest
     """Everything but the history: ``request.context.messages`` is empty."""
+    parent: Parent = LEAF
+    """The stored message the turn follows (for ``regenerate``, the one answered)."""
 
 
 def is_page_turn(body: dict[str, Any]) -> bool:
     """Whether ``body`` is the page's shape (``message``) rather than an
     OpenAI-style ``messages`` array."""
-    return "message" in body and "messages" not in body
+    return ("message" in body or "regenerate" in body) and "messages" not in body
 
 
 def decode_page_turn(body: dict[str, Any]) -> PageTurn:
@@ -55,6 +62,20 @@ def decode_page_turn(body: dict[str, Any]) -> PageTurn:
             "is required with message (the stored conversation the turn continues); "
             "without a stored conversation, send the whole history as messages",
         )
+    parent: Parent = LEAF
+    if "parent_id" in body:
+        parent = opt_str(body, "parent_id", "parent_id") or None
+    rest = {k: v for k, v in body.items() if k not in ("message", "parent_id", "regenerate")}
+    request = decode_chat_completions(rest, require_model=False, page=True, history=False).request
+    if "regenerate" in body:
+        if "message" in body or "parent_id" in body:
+            raise RequestError(
+                "regenerate", "comes alone: without message and parent_id (it names the parent)"
+            )
+        answered = opt_str(body, "regenerate", "regenerate")
+        if not answered:
+            raise RequestError("regenerate", "must be the id of a stored message")
+        return PageTurn(conversation_id, [], request, answered)
     value = body["message"]
     items = require_list(value, "message") if isinstance(value, list) else [value]
     if not items:
@@ -73,6 +94,4 @@ def decode_page_turn(body: dict[str, Any]) -> PageTurn:
                 f"a new turn is a user message or tool results, got {message.role!r}",
             )
         turn.append(message)
-    rest = {k: v for k, v in body.items() if k != "message"}
-    request = decode_chat_completions(rest, require_model=False, page=True, history=False).request
-    return PageTurn(conversation_id=conversation_id, turn=turn, request=request)
+    return PageTurn(conversation_id=conversation_id, turn=turn, request=request, parent=parent)

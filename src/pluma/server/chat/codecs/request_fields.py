@@ -295,6 +295,18 @@ PAGE_ONLY: tuple[tuple[str, str], ...] = (
         "toolResult message in Pluma's message JSON, or an array of them); the history "
         "is read from the conversation as stored",
     ),
+    (
+        "parent_id",
+        "with `message`: the stored message the new turn follows (`null`: a new first "
+        "message; left out: the conversation's current leaf). The history sent upstream "
+        "is the path down to it, so editing an earlier message makes a new branch",
+    ),
+    (
+        "regenerate",
+        "instead of `message`, with `conversation_id`: the id of a stored user or "
+        "toolResult message whose answer is made again, as a new version beside the "
+        "earlier ones",
+    ),
     ("system", "a system prompt put before the messages' own"),
     ("reasoning", "a reasoning level (`off`, `minimal` … `xhigh`)"),
 )

@@ -45,9 +45,8 @@ class App {
       this.chat.conversation && api(`/api/conversations/${encodeURIComponent(this.chat.conversation.id)}`,
         { method: "PATCH", body: { model: this.modelSelect.value } }).catch(() => null);
     });
-    this.reasoningSelect.addEventListener("change", () =>
-      localStorage.setItem("pluma.reasoning", this.reasoningSelect.value));
-    this.reasoningSelect.value = localStorage.getItem("pluma.reasoning") || "";
+    // Reasoning effort is one of the conversation's generation settings.
+    this.reasoningSelect.addEventListener("change", () => this.chat.saveSettings());
 
     const toggle = document.getElementById("sidebar-toggle");
     toggle.addEventListener("click", () => {
@@ -89,6 +88,17 @@ class App {
 
   reasoning() {
     return this.reasoningSelect.value || "";
+  }
+
+  setReasoning(value) {
+    this.reasoningSelect.value = value;
+  }
+
+  /** The generation settings a new conversation on the chosen connection
+   * starts with (Settings → the connection's defaults). */
+  connectionDefaults() {
+    const id = this.connectionId();
+    return this.connections.find((c) => c.id === id)?.generation || {};
   }
 
   show(view) {
@@ -151,6 +161,7 @@ class App {
     this.onboardingPanel.hidden = !firstRun;
     if (firstRun) await this.settings.onboarding(this.onboardingPanel);
     await this.loadModels();
+    this.chat.showDefaults();
   }
 
   /** Show an opened conversation with the connection and model it was
@@ -201,6 +212,7 @@ class App {
       }
     }
     await this.loadModels();
+    this.chat.showDefaults();
   }
 
   async loadModels() {
@@ -301,6 +313,7 @@ class App {
       this.chat.render();
       this.show("chat");
     }
+    this.chat.showDefaults();
     document.body.classList.add("ready");
   }
 }

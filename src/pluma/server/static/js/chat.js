@@ -12,6 +12,13 @@
 // | data: [DONE]                       | the turn is complete                   |
 // | body ends without [DONE]           | reported as a cut stream               |
 //
+// A stored conversation is a tree (see branches.js): Regenerate asks the
+// server for a new answer to the same message (`regenerate`), and
+// edit-and-resend sends the edited message under the edited one's parent
+// (`parent_id`); both add a version beside the earlier ones, which stay one
+// `‹ 2/3 ›` click away. Generation settings (generation.js) are saved with
+// the conversation, which the server applies to every turn.
+//
 // Rendering is coalesced to one DOM update per animation frame, and the
 // markdown renderer rebuilds only the growing tail block, so long answers
 // stay smooth and the finished part never flickers.
@@ -23,6 +30,8 @@ import { toOpenAI, lastUserIndex, textOf } from "./history.js";
 import { LiveReply, renderMessage } from "./messages.js";
 import { errorPayload, nextStep } from "./errors.js";
 import { Attachments } from "./attachments.js";
+import { versionNav } from "./branches.js";
+import { GenerationFields } from "./generation.js";
 
 export { nextStep, renderMessage };
 
@@ -51,6 +60,11 @@ export class ChatView {
     this.attachments = new Attachments();
     this.conversation = null; // summary from the server
     this.messages = [];
+    this.path = []; // beside messages: each one's id and sibling versions (stored conversations)
+    this.editAt = -1; // the message being edited
+    this.generation = new GenerationFields({ reasoning: false });
+    document.getElementById("generation-host").append(this.generation.el);
+    this.generation.onChange(() => this.saveSettings());
     this.controller = null;
     this.editing = false;
     this.stick = true;
@@ -110,12 +124,47 @@ export class ChatView {
     this.epoch += 1;
     this.conversation = null;
     this.messages = [];
+    this.path = [];
     this.systemPrompt.value = "";
     this.cancelEdit();
     this.render();
     this.app.sidebar.markActive(null);
     this.input.focus();
-    this.app.resetConnection();
+    this.app.resetConnection().then(() => this.showDefaults());
+  }
+
+  /** A conversation not created yet starts from its connection's defaults. */
+  showDefaults() {
+    if (this.conversation) return;
+    this.showSettings(this.app.connectionDefaults());
+  }
+
+  showSettings(settings) {
+    this.generation.set(settings);
+    this.app.setReasoning(settings?.reasoning || "");
+  }
+
+  /** The settings shown: the panel's fields and the header's reasoning. */
+  settings() {
+    const out = this.generation.value();
+    const reasoning = this.app.reasoning();
+    if (reasoning) out.reasoning = reasoning;
+    return out;
+  }
+
+  async saveSettings() {
+    this.generation.clearError();
+    if (!this.conversation) return; // sent when the conversation is created
+    const id = this.conversation.id;
+    try {
+      const saved = await api(`/api/conversations/${encodeURIComponent(id)}`,
+        { method: "PATCH", body: { settings: this.settings() } });
+      if (this.conversation?.id === id) this.conversation = saved;
+      announce("Generation settings saved for this conversation.");
+    } catch (err) {
+      this.generation.showError(err);
+      this.generation.el.closest("details").open = true;
+    }
   }
 
   async open(id) {
@@ -124,12 +173,14 @@ export class ChatView {
     const epoch = this.epoch;
     const data = await api(`/api/conversations/${encodeURIComponent(id)}`);
     if (epoch !== this.epoch) return; // another click came after this one
-    const { messages, ...summary } = data;
+    const { messages, path, ...summary } = data;
     await this.app.adoptConversation(summary); // its connection's models, then its model
     if (epoch !== this.epoch) return;
     this.conversation = summary;
     this.messages = messages;
+    this.path = path || [];
     this.systemPrompt.value = summary.system_prompt || "";
+    this.showSettings(summary.settings);
     this.cancelEdit();
     this.stick = true;
     this.render();
@@ -139,14 +190,23 @@ export class ChatView {
 
   async ensureConversation() {
     if (this.conversation) return this.conversation;
-    this.conversation = await api("/api/conversations", {
-      method: "POST",
-      body: {
-        system_prompt: this.systemPrompt.value,
-        model: this.app.model(),
-        connection: this.app.connectionId(),
-      },
-    });
+    try {
+      this.conversation = await api("/api/conversations", {
+        method: "POST",
+        body: {
+          system_prompt: this.systemPrompt.value,
+          model: this.app.model(),
+          connection: this.app.connectionId(),
+          settings: this.settings(),
+        },
+      });
+    } catch (err) {
+      if (err.status === 400) {
+        this.generation.showError(err);
+        this.generation.el.closest("details").open = true;
+      }
+      throw err;
+    }
     history.replaceState(null, "", `#c=${encodeURIComponent(this.conversation.id)}`);
     this.app.sidebar.markActive(this.conversation.id); // highlighted once the list shows it
     return this.conversation;
@@ -175,8 +235,69 @@ export class ChatView {
       this.log.append(h("p", { class: "empty", text: "Send a message to start a conversation." }));
     }
     this.messages.forEach((m) => this.log.append(renderMessage(m)));
+    this.decorate();
     this.renderActions();
     this.scroll();
+  }
+
+  /** Give each shown message its version switch and, for a user message of
+   * a stored conversation, Edit (none while an answer streams). */
+  decorate() {
+    for (const old of this.log.querySelectorAll(".msg-tools")) old.remove();
+    const articles = this.log.querySelectorAll("article.msg");
+    if (articles.length !== this.messages.length) return;
+    const known = this.path.length === this.messages.length;
+    this.messages.forEach((message, i) => {
+      const nav = known ? versionNav(this.path[i], (id, dir) => this.showVersion(i, id, dir),
+        { disabled: this.streaming }) : null;
+      const edit = message.role === "user" && !this.streaming && known
+        ? h("button", { type: "button", class: "link edit-message", text: "Edit",
+          "aria-label": "Edit this message", onclick: () => this.beginEdit(i) })
+        : null;
+      // Beside the article, not in it: the article holds the message alone.
+      if (nav || edit) articles[i].after(h("div", { class: `msg-tools ${message.role}` }, nav, edit));
+    });
+  }
+
+  /** Show another version of message ``i`` (and the branch below it). */
+  async showVersion(i, id, dir) {
+    if (this.streaming || !this.conversation) return;
+    const cid = this.conversation.id;
+    const epoch = this.epoch;
+    try {
+      const data = await api(`/api/conversations/${encodeURIComponent(cid)}/branch`,
+        { method: "POST", body: { message_id: id } });
+      if (epoch !== this.epoch) return;
+      this.adopt(data);
+      this.cancelEdit();
+      this.render();
+      const entry = this.path[i];
+      announce(`Version ${entry.sibling_index + 1} of ${entry.sibling_count}.`);
+      // Keep the keyboard where it was: on the same control of that message.
+      const nav = this.log.querySelectorAll("article.msg")[i]?.nextElementSibling
+        ?.querySelector(".versions");
+      const wanted = nav?.querySelector(dir === "prev" ? ".version-prev" : ".version-next");
+      const other = nav?.querySelector(dir === "prev" ? ".version-next" : ".version-prev");
+      (wanted && !wanted.disabled ? wanted : other)?.focus();
+    } catch (err) {
+      this.showError(err.message, nextStep(err.message, err.status, err.code));
+    }
+  }
+
+  /** Take the server's copy of the conversation (GET or …/branch answer). */
+  adopt(data) {
+    const { messages, path, ...summary } = data;
+    this.conversation = summary;
+    this.messages = messages;
+    this.path = path || [];
+  }
+
+  /** The stored ids of what is shown, read fresh (a reply may have been
+   * saved since the page last looked); null without a stored conversation. */
+  async storedPath() {
+    if (!this.conversation) return null;
+    const data = await api(`/api/conversations/${encodeURIComponent(this.conversation.id)}`);
+    return data.path || [];
   }
 
   renderActions() {
@@ -231,16 +352,23 @@ export class ChatView {
     this.send(compose(text, this.attachments.take()));
   }
 
-  /** Send a user message (`content`: a string, or text and image blocks). */
-  async send(content) {
+  /** Send a user message (`content`: a string, or text and image blocks).
+   * `parentId`: the stored message it follows (undefined: the one shown last;
+   * null: it is a new first message). */
+  async send(content, parentId) {
     const user = { role: "user", content, timestamp: Date.now() };
+    let parent = parentId;
+    if (parent === undefined && this.path.length === this.messages.length) {
+      parent = this.path.length ? this.path[this.path.length - 1].id : null;
+    }
     this.messages.push(user);
+    this.path = [];
     this.log.querySelector(".empty")?.remove();
     for (const old of this.log.querySelectorAll(".msg-actions")) old.remove();
     this.log.append(renderMessage(user));
     this.stick = true;
     this.scroll();
-    await this.runTurn();
+    await this.runTurn(parent === undefined ? {} : { parent_id: parent });
   }
 
   /** Drop the last user message and everything after it, here and on the server. */
@@ -261,6 +389,17 @@ export class ChatView {
   async regenerate() {
     if (this.streaming) return;
     try {
+      const at = lastUserIndex(this.messages);
+      const stored = at < 0 ? null : await this.storedPath();
+      if (stored && stored[at]) {
+        // A new answer to the same stored message, beside the earlier ones.
+        this.messages = this.messages.slice(0, at + 1);
+        this.path = [];
+        this.render();
+        for (const old of this.log.querySelectorAll(".msg-actions")) old.remove();
+        await this.runTurn({ regenerate: stored[at].id });
+        return;
+      }
       const user = await this.dropFromLastUser();
       if (!user) return;
       this.render();
@@ -270,10 +409,11 @@ export class ChatView {
     }
   }
 
-  beginEdit() {
-    const at = lastUserIndex(this.messages);
+  beginEdit(index) {
+    const at = index ?? lastUserIndex(this.messages);
     if (at < 0 || this.streaming) return;
     this.editing = true;
+    this.editAt = at;
     this.input.value = textOf(this.messages[at]);
     this.editNote.hidden = false;
     this.sendButton.textContent = "Resend";
@@ -283,14 +423,29 @@ export class ChatView {
   cancelEdit() {
     if (!this.editing) return;
     this.editing = false;
+    this.editAt = -1;
     this.editNote.hidden = true;
     this.sendButton.textContent = "Send";
     this.input.value = "";
   }
 
   async resendEdited(text) {
+    const at = this.editAt;
     this.cancelEdit();
     try {
+      const stored = at < 0 ? null : await this.storedPath();
+      if (stored && stored[at]) {
+        // The edited message becomes a new version beside the original.
+        const original = this.messages[at];
+        const kept = Array.isArray(original.content)
+          ? original.content.filter((b) => b.type === "image") : [];
+        this.messages = this.messages.slice(0, at);
+        this.path = stored.slice(0, at);
+        this.render();
+        await this.send(compose(text, [...kept, ...this.attachments.take()]),
+          stored[at].parent_id);
+        return;
+      }
       const removed = await this.dropFromLastUser();
       // The edited message keeps its images; newly attached ones are added.
       const kept = Array.isArray(removed?.content)
@@ -307,6 +462,7 @@ export class ChatView {
   }
 
   setStreaming(on) {
+    this.decorate();
     this.sendButton.hidden = on;
     this.stopButton.hidden = !on;
     if (on) this.stopButton.focus({ preventScroll: true });
@@ -315,7 +471,9 @@ export class ChatView {
     }
   }
 
-  async runTurn() {
+  /** Stream one answer. `turn`: `{parent_id}` for the user message just
+   * shown, or `{regenerate: id}` for a new answer to a stored message. */
+  async runTurn(turn = {}) {
     let conversation = null;
     try {
       conversation = await this.ensureConversation();
@@ -339,16 +497,22 @@ export class ChatView {
     // A stored conversation: send only the new turn; the server reads the
     // history from its store, thinking signatures and tool calls intact.
     // Without one (no history store on the server), send the whole history.
-    const body = conversation
-      ? { conversation_id: conversation.id, message: this.messages[this.messages.length - 1] }
-      : { messages: toOpenAI(this.messages) };
+    // Its generation settings are the stored conversation's (the server
+    // applies them); without a store they go with the request.
+    let body;
+    if (conversation && turn.regenerate) {
+      body = { conversation_id: conversation.id, regenerate: turn.regenerate };
+    } else if (conversation) {
+      body = { conversation_id: conversation.id, message: this.messages[this.messages.length - 1],
+        ...("parent_id" in turn ? { parent_id: turn.parent_id } : {}) };
+    } else {
+      body = { messages: toOpenAI(this.messages), ...this.settings() };
+    }
     const model = this.app.model();
     const connection = this.app.connectionId();
     if (model) body.model = model;
     if (connection) body.connection = connection;
     if (this.systemPrompt.value.trim()) body.system = this.systemPrompt.value;
-    const reasoning = this.app.reasoning();
-    if (reasoning) body.reasoning = reasoning;
 
     let outcome = { stop: "stop" };
     try {
@@ -377,6 +541,7 @@ export class ChatView {
     }
     const message = live.message(outcome.stop, outcome.message);
     this.messages.push(message);
+    this.decorate();
     if (outcome.stop === "aborted") {
       live.el.append(h("p", { class: "note", text: "Stopped — the partial answer is kept." }));
       announce("Stopped.");
@@ -440,9 +605,13 @@ export class ChatView {
     try {
       const data = await api(`/api/conversations/${encodeURIComponent(this.conversation.id)}`);
       if (epoch !== this.epoch) return; // another conversation is shown now
-      const { messages, ...summary } = data;
+      const { messages, path, ...summary } = data;
       this.conversation = summary;
-      if (messages.length === this.messages.length) this.messages = messages;
+      if (messages.length === this.messages.length) {
+        this.messages = messages;
+        this.path = path || [];
+        this.decorate(); // now with its version switches
+      }
     } catch {
       // The page keeps working from its own copy.
     }

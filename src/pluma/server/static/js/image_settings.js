@@ -23,6 +23,7 @@ export class ImageSettings {
     this.app = app;
     this.root = root;
     this.kinds = [];
+    this.labels = {};
     this.known = [];
     this.items = [];
     this.active = null;
@@ -45,6 +46,7 @@ export class ImageSettings {
           api("/api/image-providers"), api("/api/images/workflow").catch(() => ({})),
         ]);
         this.kinds = kinds.providers || [];
+        this.labels = kinds.labels || {}; // plugin kinds: the display name their plugin gave
         this.known = workflow.placeholders || [];
       }
       const body = await api("/api/image-connections");
@@ -100,7 +102,7 @@ export class ImageSettings {
     const creating = !c;
     const name = h("input", { type: "text", required: true, value: c?.name || "" });
     const kind = h("select", {}, (this.kinds.length ? this.kinds : ["a1111", "comfyui"])
-      .map((k) => h("option", { value: k, text: k === "a1111" ? "AUTOMATIC1111 (a1111)" : k === "comfyui" ? "ComfyUI" : k })));
+      .map((k) => h("option", { value: k, text: k === "a1111" ? "AUTOMATIC1111 (a1111)" : k === "comfyui" ? "ComfyUI" : this.labels?.[k] || k })));
     kind.value = c?.kind || "a1111";
     const baseUrl = h("input", { type: "url", required: true, value: c?.base_url || "",
       placeholder: "http://127.0.0.1:7860" });

@@ -11,6 +11,7 @@
 
 import { h, clear, field, announce } from "./dom.js";
 import { api } from "./api.js";
+import { GenerationFields } from "./generation.js";
 
 /** The server's connection list in one shape: {items, active}. */
 export function normalizeConnections(body) {
@@ -27,7 +28,9 @@ export function hasKey(c) {
 
 export function normalizeKinds(body) {
   const list = Array.isArray(body) ? body : body.providers || body.kinds || body.data || [];
-  return list.map((p) => (typeof p === "string" ? { id: p, label: p } : {
+  // A plugin's compat is shown by the display name its plugin gave.
+  const labels = (!Array.isArray(body) && body.labels) || {};
+  return list.map((p) => (typeof p === "string" ? { id: p, label: labels[p] || p } : {
     id: p.id || p.compat || p.kind || p.name,
     label: p.label || p.name || p.id || p.compat,
   })).filter((p) => p.id);
@@ -186,6 +189,12 @@ export class SettingsView {
       ? h("label", { class: "check" }, h("input", { type: "checkbox", id: "remove-key" }), " Remove the stored key")
       : null;
     const error = h("p", { class: "form-error", role: "alert", hidden: true });
+    const generation = new GenerationFields();
+    generation.set(c?.generation);
+    const defaults = h("details", { class: "generation-defaults", open: Object.keys(c?.generation || {}).length > 0 },
+      h("summary", { text: "Default generation settings" }),
+      h("p", { class: "hint", text: "New conversations on this connection start with these; each conversation can change its own." }),
+      generation.el);
     const form = h("form", { class: "card", "aria-label": creating ? "Add a connection" : `Edit ${c.name}` },
       h("h3", { text: creating ? "Add a connection" : `Edit “${c.name}”` }),
       preset ? field("Preset", preset, "A known provider: fills compat, base URL and names its key variable.") : null,
@@ -195,6 +204,7 @@ export class SettingsView {
       field("Default model", model, "Optional; the model picker can override it."),
       field("API key", key, keyHint),
       removeKey,
+      defaults,
       error,
       h("div", { class: "row" },
         h("button", { type: "submit", text: creating ? "Add connection" : "Save" }),
@@ -207,6 +217,7 @@ export class SettingsView {
         compat: compat.value,
         base_url: baseUrl.value.trim(),
         default_model: model.value.trim(),
+        generation: generation.value(),
       };
       if (creating && !this.active) body.activate = true;
       // The revision this form was filled from: if someone else saved the
@@ -226,6 +237,10 @@ export class SettingsView {
         this.listEl.querySelector(`li[data-id] .connection-name`)?.closest("li")
           ?.querySelector("button")?.focus();
       } catch (err) {
+        if (/^generation\./.test(err.message)) {
+          defaults.open = true;
+          generation.showError(err);
+        }
         error.textContent = err.message;
         error.hidden = false;
       }

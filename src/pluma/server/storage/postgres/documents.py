@@ -14,6 +14,13 @@ same calls, so they work unchanged on a shared database:
 | ``stat_key``   | ``(version, 0, 0)``: changes whenever any process writes          |
 | ``recover``    | ``read`` (JSONB is always valid JSON; a wrong shape is reported)  |
 | ``sweep``      | nothing to sweep (no temp files)                                  |
+| ``aread``,     | ``read`` and ``stat_key`` for the event loop: awaited, so a slow  |
+| ``astat_key``  | database holds up only the request that waits for it             |
+
+Every call is a coroutine on the database's async pool
+(:meth:`~pluma.server.storage.postgres.database.Database.run`); the
+synchronous ones wait for it in the calling thread, for the CLI and the
+thread-pool routes.
 """
 
 from __future__ import annotations
@@ -22,16 +29,22 @@ import copy
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from pluma.server.storage.documents import CorruptStoreError, StoreProblem
 from pluma.server.storage.postgres.database import Database
 
 T = TypeVar("T")
+Conn = psycopg.AsyncConnection[Any]
 
 
 class PgDocumentStore:
     """Document ``name`` in ``database``; ``path`` is what messages call it."""
+
+    remote = True
+    """Reads cross the network: the registries read it only from async code
+    on the event loop (see :meth:`ProfileRegistry.refresh`)."""
 
     def __init__(
         self,
@@ -55,47 +68,62 @@ class PgDocumentStore:
             )
         return value
 
-    def read(self) -> Any:
-        with self.database.transaction() as conn:
-            row = conn.execute("SELECT doc FROM documents WHERE name = %s", (self.name,)).fetchone()
+    async def _read(self, conn: Conn) -> Any:
+        cur = await conn.execute("SELECT doc FROM documents WHERE name = %s", (self.name,))
+        row = await cur.fetchone()
         return self._default() if row is None else self._check(row[0])
 
-    def stat_key(self) -> tuple[int, int, int] | None:
-        with self.database.transaction() as conn:
-            row = conn.execute(
-                "SELECT version FROM documents WHERE name = %s", (self.name,)
-            ).fetchone()
+    async def _stat_key(self, conn: Conn) -> tuple[int, int, int] | None:
+        cur = await conn.execute("SELECT version FROM documents WHERE name = %s", (self.name,))
+        row = await cur.fetchone()
         return None if row is None else (int(row[0]), 0, 0)
 
+    async def aread(self) -> Any:
+        return await self.database.run(self._read)
+
+    async def astat_key(self) -> tuple[int, int, int] | None:
+        return await self.database.run(self._stat_key)
+
+    def read(self) -> Any:
+        return self.database.run_sync(self._read)
+
+    def stat_key(self) -> tuple[int, int, int] | None:
+        return self.database.run_sync(self._stat_key)
+
     def update(self, mutate: Callable[[Any], T]) -> T:
-        with self.database.transaction() as conn:
+        async def change(conn: Conn) -> T:
             # Make the row exist so there is something to lock, then lock it.
-            conn.execute(
+            await conn.execute(
                 "INSERT INTO documents (name, doc, version) VALUES (%s, %s, 0)"
                 " ON CONFLICT (name) DO NOTHING",
                 (self.name, Jsonb(self._default())),
             )
-            row = conn.execute(
+            cur = await conn.execute(
                 "SELECT doc FROM documents WHERE name = %s FOR UPDATE", (self.name,)
-            ).fetchone()
+            )
+            row = await cur.fetchone()
             doc = self._check(row[0]) if row is not None else self._default()
             before = copy.deepcopy(doc)
             result = mutate(doc)
             if doc != before:
-                conn.execute(
+                await conn.execute(
                     "UPDATE documents SET doc = %s, version = version + 1 WHERE name = %s",
                     (Jsonb(doc), self.name),
                 )
             return result
 
+        return self.database.run_sync(change)
+
     def write(self, doc: Any) -> None:
-        with self.database.transaction() as conn:
-            conn.execute(
+        async def replace(conn: Conn) -> None:
+            await conn.execute(
                 "INSERT INTO documents (name, doc, version) VALUES (%s, %s, 1)"
                 " ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc,"
                 " version = documents.version + 1",
                 (self.name, Jsonb(doc)),
             )
+
+        self.database.run_sync(replace)
 
     def recover(self) -> tuple[Any, StoreProblem | None]:
         return self.read(), None

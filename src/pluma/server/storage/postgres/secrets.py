@@ -19,7 +19,9 @@ in clear, nor the operator's secret.
 
 Reads are cached like the keyring's (see :mod:`pluma.server.storage.secrets`):
 a key changed by another process is announced through the profile document,
-whose registries then call :meth:`forget`.
+whose registries then call :meth:`forget`. On the server's event loop the
+cache is filled by :meth:`PgSecretStore.prefetch` (awaited, one query for a
+registry's keys) when a request starts, so reading a key never blocks it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
+import psycopg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -56,6 +60,34 @@ def unseal(box: AESGCM, name: str, blob: bytes) -> bytes:
     return box.decrypt(blob[1:13], blob[13:], name.encode())
 
 
+async def _open_box(conn: psycopg.AsyncConnection[Any], secret_key: str) -> AESGCM:
+    await conn.execute(
+        "INSERT INTO storage_meta (name, value) VALUES ('kdf_salt', %s)"
+        " ON CONFLICT (name) DO NOTHING",
+        (os.urandom(16),),
+    )
+    cur = await conn.execute("SELECT value FROM storage_meta WHERE name = 'kdf_salt'")
+    row = await cur.fetchone()
+    assert row is not None
+    box = _derive(secret_key, bytes(row[0]))
+    cur = await conn.execute("SELECT value FROM storage_meta WHERE name = 'key_check'")
+    check = await cur.fetchone()
+    if check is None:
+        await conn.execute(
+            "INSERT INTO storage_meta (name, value) VALUES ('key_check', %s)",
+            (seal(box, "key_check", CHECK_PLAINTEXT),),
+        )
+        return box
+    try:
+        unseal(box, "key_check", bytes(check[0]))
+    except InvalidTag:
+        raise DatabaseError(
+            "PLUMA_SECRET_KEY does not match the key this database's API keys were encrypted "
+            "with; set the key the other instances use (nothing was read or changed)"
+        ) from None
+    return box
+
+
 def open_box(database: Database, secret_key: str | None) -> AESGCM:
     """The cipher for this database's secrets; set up on first use, checked after.
 
@@ -74,30 +106,12 @@ def open_box(database: Database, secret_key: str | None) -> AESGCM:
             f"PLUMA_SECRET_KEY is too short ({len(secret_key)} characters); use at least "
             f"{MIN_KEY_LENGTH}, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
         )
-    with database.transaction() as conn:
-        conn.execute(
-            "INSERT INTO storage_meta (name, value) VALUES ('kdf_salt', %s)"
-            " ON CONFLICT (name) DO NOTHING",
-            (os.urandom(16),),
-        )
-        row = conn.execute("SELECT value FROM storage_meta WHERE name = 'kdf_salt'").fetchone()
-        assert row is not None
-        box = _derive(secret_key, bytes(row[0]))
-        check = conn.execute("SELECT value FROM storage_meta WHERE name = 'key_check'").fetchone()
-        if check is None:
-            conn.execute(
-                "INSERT INTO storage_meta (name, value) VALUES ('key_check', %s)",
-                (seal(box, "key_check", CHECK_PLAINTEXT),),
-            )
-            return box
-    try:
-        unseal(box, "key_check", bytes(check[0]))
-    except InvalidTag:
-        raise DatabaseError(
-            "PLUMA_SECRET_KEY does not match the key this database's API keys were encrypted "
-            "with; set the key the other instances use (nothing was read or changed)"
-        ) from None
-    return box
+    key = secret_key
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> AESGCM:
+        return await _open_box(conn, key)
+
+    return database.run_sync(work)
 
 
 class PgSecretStore(SecretStore):
@@ -116,37 +130,72 @@ class PgSecretStore(SecretStore):
         self._clock = clock
         self._cache: dict[str, tuple[str | None, float]] = {}
 
-    def get(self, name: str) -> str | None:
+    def _fresh(self, name: str) -> tuple[str | None, float] | None:
         cached = self._cache.get(name)
         if cached is not None and self._clock() - cached[1] < KEYRING_CACHE_SECONDS:
+            return cached
+        return None
+
+    def _open(self, name: str, blob: bytes) -> str:
+        try:
+            return unseal(self._box, name, blob).decode()
+        except InvalidTag:
+            raise DatabaseError(
+                f"the stored secret {name!r} does not decrypt with PLUMA_SECRET_KEY (it was "
+                "changed outside Pluma, or under another key); set it again"
+            ) from None
+
+    def get(self, name: str) -> str | None:
+        cached = self._fresh(name)
+        if cached is not None:
             return cached[0]
-        with self.database.transaction() as conn:
-            row = conn.execute("SELECT ciphertext FROM secrets WHERE name = %s", (name,)).fetchone()
-        value = None
-        if row is not None:
-            try:
-                value = unseal(self._box, name, bytes(row[0])).decode()
-            except InvalidTag:
-                raise DatabaseError(
-                    f"the stored secret {name!r} does not decrypt with PLUMA_SECRET_KEY (it was "
-                    "changed outside Pluma, or under another key); set it again"
-                ) from None
+
+        async def read(conn: psycopg.AsyncConnection[Any]) -> bytes | None:
+            cur = await conn.execute("SELECT ciphertext FROM secrets WHERE name = %s", (name,))
+            row = await cur.fetchone()
+            return None if row is None else bytes(row[0])
+
+        blob = self.database.run_sync(read)
+        value = None if blob is None else self._open(name, blob)
         self._cache[name] = (value, self._clock())
         return value
 
+    async def prefetch(self, names: list[str]) -> None:
+        """One query for every name not cached (see :meth:`SecretStore.prefetch`)."""
+        wanted = [name for name in names if self._fresh(name) is None]
+        if not wanted:
+            return
+
+        async def read(conn: psycopg.AsyncConnection[Any]) -> dict[str, bytes]:
+            cur = await conn.execute(
+                "SELECT name, ciphertext FROM secrets WHERE name = ANY(%s)", (wanted,)
+            )
+            return {str(name): bytes(blob) for name, blob in await cur.fetchall()}
+
+        found = await self.database.run(read)
+        now = self._clock()
+        for name in wanted:
+            blob = found.get(name)
+            self._cache[name] = (None if blob is None else self._open(name, blob), now)
+
     def set(self, name: str, value: str) -> None:
         blob = seal(self._box, name, value.encode())
-        with self.database.transaction() as conn:
-            conn.execute(
+
+        async def write(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute(
                 "INSERT INTO secrets (name, ciphertext) VALUES (%s, %s)"
                 " ON CONFLICT (name) DO UPDATE SET ciphertext = EXCLUDED.ciphertext",
                 (name, blob),
             )
+
+        self.database.run_sync(write)
         self._cache[name] = (value, self._clock())
 
     def delete(self, name: str) -> None:
-        with self.database.transaction() as conn:
-            conn.execute("DELETE FROM secrets WHERE name = %s", (name,))
+        async def remove(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute("DELETE FROM secrets WHERE name = %s", (name,))
+
+        self.database.run_sync(remove)
         self._cache.pop(name, None)
 
     def forget(self) -> None:
