@@ -7,6 +7,7 @@
 // | data: {chunk} delta.content        | appended to the answer text            |
 // | delta.reasoning_content/.reasoning | appended to the collapsed "Reasoning"  |
 // | delta.tool_calls[] (by index)      | shown as a tool call (name, arguments) |
+// | chunk.usage (choices: [])          | the usage and cost line under the answer |
 // | event: error + {"error": {...}}    | the turn fails inline, with next steps |
 // | data: [DONE]                       | the turn is complete                   |
 // | body ends without [DONE]           | reported as a cut stream               |
@@ -638,6 +639,7 @@ export class ChatView {
         for (const call of delta.tool_calls || []) live.toolCall(call);
         if (choice.finish_reason) finish = choice.finish_reason;
       }
+      if (chunk.usage) live.usage(chunk.usage);
     }
     return {
       stop: "error",
