@@ -168,11 +168,16 @@ export class ChatView {
     }
   }
 
-  async open(id) {
+  /** Open a stored conversation; with ``through`` (a message id, e.g. a
+   * search hit in an older version) on the branch that holds that message. */
+  async open(id, { through = null } = {}) {
     if (this.streaming) this.stop();
     this.epoch += 1;
     const epoch = this.epoch;
-    const data = await api(`/api/conversations/${encodeURIComponent(id)}`);
+    const url = `/api/conversations/${encodeURIComponent(id)}`;
+    const data = through
+      ? await api(`${url}/branch`, { method: "POST", body: { message_id: through } })
+      : await api(url);
     if (epoch !== this.epoch) return; // another click came after this one
     const { messages, path, ...summary } = data;
     await this.app.adoptConversation(summary); // its connection's models, then its model
