@@ -11,6 +11,7 @@ from tests.support import anthropic_streams as a
 from tests.support.scripted_server import Reply, ScriptedServer
 
 from pluma import llm
+from pluma.llm.controls import UnsupportedControlError
 from pluma.llm.handoff import TOOL_ID_RULES, fit_tool_id
 from pluma.llm.protocols.anthropic_messages import (
     AnthropicMessagesOptions,
@@ -311,15 +312,30 @@ async def test_images_to_a_text_only_model_become_a_note(server: ScriptedServer)
 # -- thinking and token budget -------------------------------------------------
 
 
-async def test_thinking_budget_below_max_tokens_and_temperature_dropped(
+async def test_thinking_budget_below_max_tokens_and_its_only_temperature_sent(
     server: ScriptedServer,
 ) -> None:
-    options = llm.StreamOptions(reasoning="medium", temperature=0.2, max_tokens=2000)
+    options = llm.StreamOptions(reasoning="medium", temperature=1, max_tokens=2000)
     body = await send(server, user(), options)
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 8192}
     assert body["max_tokens"] == 2000 + 8192
     assert body["thinking"]["budget_tokens"] < body["max_tokens"]
-    assert "temperature" not in body
+    assert body["temperature"] == 1
+
+
+async def test_another_temperature_while_thinking_is_refused_before_sending(
+    server: ScriptedServer,
+) -> None:
+    # The API refuses any temperature but 1 with thinking on; dropping it
+    # silently would answer with a temperature the caller did not ask for.
+    options = llm.StreamOptions(reasoning="medium", temperature=0.2)
+    stream = llm.stream(make_model(server), user(), options)
+    events = [e async for e in stream]
+    assert [e.type for e in events] == ["start", "error"]
+    assert isinstance(events[-1].error, UnsupportedControlError)
+    message = (await stream.result()).error_message or ""
+    assert "temperature 0.2" in message and "reasoning 'off'" in message
+    assert server.requests == []
 
 
 async def test_thinking_display_and_budget_override(server: ScriptedServer) -> None:

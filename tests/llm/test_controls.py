@@ -335,7 +335,7 @@ async def test_openai_reasoning_models_refuse_sampling_controls(oa: OpenAIUpstre
     model = oa_model(oa, provider="openai", reasoning=True)
     with pytest.raises(llm.StreamError) as caught:
         await complete(model, llm.StreamOptions(top_p=0.5, reasoning="low"))
-    assert "top_p is not supported by openai" in str(caught.value)
+    assert f"top_p is not supported by model {model.id!r} on openai" in str(caught.value)
 
 
 async def test_mistral_seed_is_random_seed_and_overrides_apply(oa: OpenAIUpstream) -> None:

@@ -226,3 +226,40 @@ def test_results_follow_a_new_turn_while_searching(
     found.wait_for()
     assert found.locator("mark").all_inner_texts() == ["burrows"]
     assert not page.js_errors
+
+
+def test_a_hit_in_another_version_opens_that_version(site: Site, new_page: Any) -> None:
+    def answer_json(text: str) -> dict[str, Any]:
+        return {
+            "role": "assistant",
+            "content": [{"type": "text", "text": text}],
+            "model": "model-a",
+            "stopReason": "stop",
+        }
+
+    (conversation,) = _seed(
+        site,
+        {
+            "title": "Two answers",
+            "title_is_auto": False,
+            "current_leaf": "a2",  # the newer answer is the one shown
+            "messages": [
+                {"id": "q", "parent_id": None, "message": {"role": "user", "content": "Pet?"}},
+                {"id": "a1", "parent_id": "q", "message": answer_json("An axolotl, surely.")},
+                {"id": "a2", "parent_id": "q", "message": answer_json("A cat will do.")},
+            ],
+        },
+    )
+    page = new_page(site.url)
+    page.get_by_role("searchbox", name="Search conversations").fill("axolotl")
+    results = page.get_by_role("list", name="Search results")
+    results.locator(f'li[data-id="{conversation}"] button').click()
+    # the hit is in version 1 of 2: that version opens, not the one last shown
+    page.locator("article.msg.assistant", has_text="An axolotl, surely.").wait_for()
+    assert page.locator("article.msg.assistant", has_text="A cat will do.").count() == 0
+    page.get_by_text("1 of 2").first.wait_for()
+    # and it stays the shown version: a reload opens it again
+    page.reload()
+    page.wait_for_selector("body.ready")
+    page.locator("article.msg.assistant", has_text="An axolotl, surely.").wait_for()
+    assert not page.js_errors

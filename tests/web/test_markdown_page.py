@@ -84,6 +84,7 @@ def test_streamed_rendering_matches_whole_rendering(md_page: Any) -> None:
                 const host = document.createElement('div');
                 const stream = new window.md.MarkdownStream(host);
                 for (let i = step; i < text.length + step; i += step) stream.update(text.slice(0, i));
+                stream.finish();
                 const streamed = [...host.children].map(c => c.innerHTML).join('');
                 if (streamed !== whole.innerHTML) out.push({text, step, streamed, whole: whole.innerHTML});
             }
@@ -148,6 +149,9 @@ def test_live_reply_paints_only_what_arrived(md_page: Any) -> None:
     assert got["text"] == "Hello <img src=x onerror=alert(1)>Bye."
     assert got["imgs"] == 0
     assert got["args"] == '{\n  "a": 1\n}'
+    # The reasoning ended when the text began: the page timed it.
+    duration = got["message"]["content"][0].pop("durationMs")
+    assert isinstance(duration, int) and duration >= 0
     assert got["message"]["content"] == [
         {"type": "thinking", "thinking": "Let me think about <b>it</b>."},
         {"type": "text", "text": "Hello <img src=x onerror=alert(1)>\n\nBye."},

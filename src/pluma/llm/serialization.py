@@ -9,7 +9,7 @@ histories can move between them:
 | ``AssistantMessage``            | ``{"role": "assistant", "content": [...], "stopReason", "usage", "protocol", "api", "provider", "model", "responseId", "errorMessage"}`` |
 | ``ToolResultMessage``           | ``{"role": "toolResult", "toolCallId", "toolName", "content", "isError"}`` |
 | ``TextContent``                 | ``{"type": "text", "text", "textSignature"?}``        |
-| ``ThinkingContent``             | ``{"type": "thinking", "thinking", "thinkingSignature"?, "redacted"?}`` |
+| ``ThinkingContent``             | ``{"type": "thinking", "thinking", "thinkingSignature"?, "redacted"?, "durationMs"?}`` |
 | ``ImageContent``                | ``{"type": "image", "data", "mimeType"}``             |
 | ``ToolCall``                    | ``{"type": "toolCall", "id", "name", "arguments", "thoughtSignature"?}`` |
 
@@ -66,6 +66,8 @@ def content_to_dict(block: Any) -> dict[str, Any]:
             out["thinkingSignature"] = block.signature
         if block.redacted:
             out["redacted"] = True
+        if block.duration_ms is not None:
+            out["durationMs"] = block.duration_ms
         return out
     if isinstance(block, ImageContent):
         return {"type": "image", "data": block.data, "mimeType": block.mime_type}
@@ -145,6 +147,16 @@ def _opt_str(obj: dict[str, Any], key: str, where: str) -> str | None:
     return value
 
 
+def _opt_ms(obj: dict[str, Any], key: str) -> int | None:
+    """A duration in milliseconds; anything but a non-negative number is
+    dropped (it only ever labels a block, so a bad one is not worth refusing
+    the whole history)."""
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        return None
+    return int(value)
+
+
 def _req(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     if key not in obj:
         raise MessageFormatError(f"{where}: missing {key!r}")
@@ -177,6 +189,7 @@ def content_from_dict(obj: Any, role: str, where: str) -> Any:
             _req(obj, "thinking", str, where),
             signature=_opt_str(obj, "thinkingSignature", where),
             redacted=bool(obj.get("redacted", False)),
+            duration_ms=_opt_ms(obj, "durationMs"),
         )
     if kind == "image":
         return ImageContent(_req(obj, "data", str, where), _req(obj, "mimeType", str, where))

@@ -95,17 +95,27 @@ class TextContent:
 class ThinkingContent:
     """Model reasoning. ``signature`` must be replayed verbatim to protocols that
     verify it (Anthropic); ``redacted`` blocks carry only an encrypted payload in
-    ``signature`` and no readable text."""
+    ``signature`` and no readable text.
 
-    __slots__ = ("_thinking", "redacted", "signature")
+    ``duration_ms``: how long the model spent on this block, when whoever
+    watched the stream measured it (the chat server does, for its page). It
+    describes the block rather than being part of it: no protocol sends it
+    upstream and equality ignores it."""
+
+    __slots__ = ("_thinking", "duration_ms", "redacted", "signature")
     type: Literal["thinking"] = "thinking"
 
     def __init__(
-        self, thinking: str = "", signature: str | None = None, redacted: bool = False
+        self,
+        thinking: str = "",
+        signature: str | None = None,
+        redacted: bool = False,
+        duration_ms: int | None = None,
     ) -> None:
         self._thinking = _GrowingText(thinking)
         self.signature = signature
         self.redacted = redacted
+        self.duration_ms = duration_ms
 
     @property
     def thinking(self) -> str:

@@ -22,6 +22,7 @@ import contextlib
 import functools
 import importlib
 import logging
+import mimetypes
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -146,6 +147,10 @@ def create_app(settings: Settings | None = None) -> PlumaApp:
     install_api_not_found(app, [route for module in modules for route in module.router.routes])
     if STATIC_DIR.is_dir() and any(STATIC_DIR.iterdir()):
         from fastapi.staticfiles import StaticFiles
+
+        # The page's vendored fonts: Python knows woff2 only from the system's
+        # mime.types, which not every machine has (then it would be text/plain).
+        mimetypes.add_type("font/woff2", ".woff2")
 
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     endpoints = hot_endpoints(route for module in modules for route in module.router.routes)

@@ -29,7 +29,9 @@ ends — finished, failed, or cut short by the client leaving (then with stop
 reason ``aborted`` and whatever had arrived). A turn refused before streaming
 (no model chosen, no key, an unknown connection: the 4xx above) is stored too,
 with a failed reply holding the error, as if it had failed midway; a body or
-conversation the server cannot read stores nothing.
+conversation the server cannot read stores nothing. Each reasoning block of the
+stored reply carries how long it streamed (``durationMs``, see
+:mod:`..chat.thinking_time`), which the page shows after a reload.
 
 A stored conversation is a tree (see :mod:`pluma.server.storage.tree`). The
 page names where its turn goes (``parent_id``, or ``regenerate`` for a new
@@ -65,6 +67,7 @@ from pluma.server.chat.codecs.openai_request import decode_chat_completions, dec
 from pluma.server.chat.codecs.openai_stream import OpenAIChunkEncoder
 from pluma.server.chat.codecs.page_request import PageTurn, decode_page_turn, is_page_turn
 from pluma.server.chat.routing import open_chat
+from pluma.server.chat.thinking_time import ThinkingClock
 from pluma.server.errors import as_error
 from pluma.server.generation import apply_generation
 from pluma.server.http.bodies import read_json
@@ -137,13 +140,28 @@ async def _start(request: Request, state: Services) -> Response:
             await to_thread.run_sync(_keep_failed_turn, store, conversation_id, new, parent, exc)
         raise
     on_end: Callable[[llm.AssistantMessage], None] | None = None
-    if conversation_id and store is not None:
-        answered = await to_thread.run_sync(_record_turn, store, conversation_id, new, parent)
-        on_end = _saver(store, conversation_id, answered)
     encoder = OpenAIChunkEncoder(
         requested or chat_request.model, include_usage=True, include_cost=True
     )
-    return RelayResponse(relay(stream, encoder.encode, defer=False, on_end=on_end), "openai")
+    encode: Callable[[llm.Event], list[str]] = encoder.encode
+    if conversation_id and store is not None:
+        answered = await to_thread.run_sync(_record_turn, store, conversation_id, new, parent)
+        clock = ThinkingClock()
+        encode = clock.watching(encode)
+        on_end = _timed(clock, _saver(store, conversation_id, answered))
+    return RelayResponse(relay(stream, encode, defer=False, on_end=on_end), "openai")
+
+
+def _timed(
+    clock: ThinkingClock, save: Callable[[llm.AssistantMessage], None]
+) -> Callable[[llm.AssistantMessage], None]:
+    """``save`` after the clock has timed the blocks the reply left open."""
+
+    def end(message: llm.AssistantMessage) -> None:
+        clock.finish(message)
+        save(message)
+
+    return end
 
 
 # The store helpers below are synchronous (SQLite, or the PostgreSQL

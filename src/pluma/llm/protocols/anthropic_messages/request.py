@@ -240,9 +240,7 @@ def build_body(
         if anthropic.thinking_display is not None:
             config["display"] = anthropic.thinking_display
         body["thinking"] = config
-    elif options.temperature is not None:
-        # With thinking the API accepts only its default temperature, so the
-        # option is dropped rather than sent to be refused.
+    if options.temperature is not None:  # with thinking only 1 passes the check below
         body["temperature"] = options.temperature
     _add_controls(body, options)
     body.update(anthropic.extra_body)
@@ -287,6 +285,13 @@ def _check(
             f"top_p {options.top_p:g}",
             "anthropic-messages with thinking enabled",
             "the API accepts only 0.95 to 1 while thinking",
+        )
+    if thinking and options.temperature is not None and options.temperature != 1:
+        raise UnsupportedControlError(
+            f"temperature {options.temperature:g}",
+            "anthropic-messages with thinking enabled",
+            "the API accepts only temperature 1 while thinking; set reasoning 'off' "
+            "to choose another temperature",
         )
     if thinking and options.top_k is not None:
         raise UnsupportedControlError(

@@ -7,6 +7,7 @@
 // | data: {chunk} delta.content        | appended to the answer text            |
 // | delta.reasoning_content/.reasoning | appended to the collapsed "Reasoning"  |
 // | delta.tool_calls[] (by index)      | shown as a tool call (name, arguments) |
+// | chunk.usage (choices: [])          | the usage and cost line under the answer |
 // | event: error + {"error": {...}}    | the turn fails inline, with next steps |
 // | data: [DONE]                       | the turn is complete                   |
 // | body ends without [DONE]           | reported as a cut stream               |
@@ -167,11 +168,16 @@ export class ChatView {
     }
   }
 
-  async open(id) {
+  /** Open a stored conversation; with ``through`` (a message id, e.g. a
+   * search hit in an older version) on the branch that holds that message. */
+  async open(id, { through = null } = {}) {
     if (this.streaming) this.stop();
     this.epoch += 1;
     const epoch = this.epoch;
-    const data = await api(`/api/conversations/${encodeURIComponent(id)}`);
+    const url = `/api/conversations/${encodeURIComponent(id)}`;
+    const data = through
+      ? await api(`${url}/branch`, { method: "POST", body: { message_id: through } })
+      : await api(url);
     if (epoch !== this.epoch) return; // another click came after this one
     const { messages, path, ...summary } = data;
     await this.app.adoptConversation(summary); // its connection's models, then its model
@@ -638,6 +644,7 @@ export class ChatView {
         for (const call of delta.tool_calls || []) live.toolCall(call);
         if (choice.finish_reason) finish = choice.finish_reason;
       }
+      if (chunk.usage) live.usage(chunk.usage);
     }
     return {
       stop: "error",

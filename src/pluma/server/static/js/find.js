@@ -127,7 +127,7 @@ export class ConversationSearch {
       onclick: async () => {
         this.app.show("chat");
         try {
-          await this.app.chat.open(c.id);
+          await this.app.chat.open(c.id, { through: result.message_id || null });
           this.markActive(c.id);
         } catch (err) {
           this.app.chat.showError(err.message, "The conversation may have been deleted; search again.");

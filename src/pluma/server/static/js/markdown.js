@@ -15,13 +15,36 @@
 // | > blockquotes                 | [text](url), <https://…>, bare URLs |
 // | - * + and 1. 1) lists, nested | \-escapes, hard line breaks          |
 // | | tables | with a --- row     | ![alt](url) → a link                 |
-// | --- rules, paragraphs         |                                     |
+// | --- rules, paragraphs         | $math$, \(math\), $$math$$, \[math\] |
+// | $$ / \[ display math lines    |                                     |
+//
+// Code blocks are highlighted by highlight.js (language from the fence);
+// formulas are typeset by math.js.
+//
+// Math: the rule for dollars (Pandoc's, plus one) keeps prices as text.
+// | delimiters    | kind    | rule                                            |
+// |---------------|---------|-------------------------------------------------|
+// | $…$           | inline  | the opening $ has a non-space after it, the     |
+// |               |         | closing $ a non-space before it and no digit    |
+// |               |         | after it; no newline and no other unescaped $   |
+// |               |         | between them ("$5 and $10" stays text)          |
+// | $$…$$         | display | anywhere in a paragraph, non-empty              |
+// | \(…\)         | inline  | non-empty                                       |
+// | \[…\]         | display | non-empty (so a Markdown \[ escape next to a    |
+// |               |         | later \] is read as math)                       |
+// | a line opening | display | block of its own when the closing $$ or \] ends |
+// | with $$ or \[ |         | a line before any blank line                    |
+// Code spans and code blocks are never searched for math; \$ is a literal $.
 //
 // Streaming: MarkdownStream renders finished blocks once and re-renders only
 // the last, still-growing block, so each update costs the size of that
-// block, not of the whole answer, and finished blocks never flicker.
+// block, not of the whole answer, and finished blocks never flicker. A code
+// block is highlighted once its closing fence has arrived (or the answer
+// ended), never while it grows.
 
 import { h, announce } from "./dom.js";
+import { highlightCode } from "./highlight.js";
+import { mathNode } from "./math.js";
 
 const SAFE_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
 
@@ -46,6 +69,8 @@ const RULE = /^ {0,3}([-*_])(?:\s*\1){2,}\s*$/;
 const QUOTE = /^ {0,3}> ?(.*)$/;
 const ITEM = /^( {0,3})([-*+]|\d{1,9}[.)])(\s+|$)(.*)$/;
 const TABLE_SEP = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
+const MATH_OPEN = /^ {0,3}(\$\$|\\\[)(.*)$/;
+const MATH_CLOSE = { "$$": "$$", "\\[": "\\]" };
 
 function isBlank(line) {
   return line.trim() === "";
@@ -56,14 +81,41 @@ function startsBlock(line) {
     ITEM.test(line);
 }
 
-/** Render markdown text into a DocumentFragment. */
-export function renderMarkdown(text) {
+/** Render markdown text into a DocumentFragment. `streaming`: the text is
+ * the growing end of an answer, so a code block without its closing fence
+ * is still arriving and is not highlighted yet. */
+export function renderMarkdown(text, { streaming = false } = {}) {
   const fragment = document.createDocumentFragment();
-  renderBlocks(String(text).split("\n"), fragment, 0);
+  renderBlocks(String(text).split("\n"), fragment, 0, { streaming });
   return fragment;
 }
 
-function renderBlocks(lines, parent, depth) {
+/** A display formula standing on its own lines from `start`: its TeX and
+ * the index after it, or null when no closing delimiter ends a line before
+ * a blank line (then the lines are ordinary text). */
+function mathBlock(lines, start) {
+  const m = MATH_OPEN.exec(lines[start]);
+  if (!m) return null;
+  const close = MATH_CLOSE[m[1]];
+  const body = [];
+  let rest = m[2];
+  for (let i = start; i < lines.length; i += 1) {
+    if (i > start) {
+      if (isBlank(lines[i])) return null;
+      rest = lines[i];
+    }
+    const trimmed = rest.trimEnd();
+    if (trimmed.endsWith(close)) {
+      body.push(trimmed.slice(0, trimmed.length - close.length));
+      const tex = body.join("\n").trim();
+      return tex ? { tex, end: i + 1 } : null;
+    }
+    body.push(rest);
+  }
+  return null;
+}
+
+function renderBlocks(lines, parent, depth, opts) {
   let i = 0;
   while (i < lines.length) {
     const line = lines[i];
@@ -75,17 +127,19 @@ function renderBlocks(lines, parent, depth) {
     if ((m = FENCE.exec(line))) {
       const fence = m[1];
       const body = [];
+      let closed = false;
       i += 1;
       while (i < lines.length) {
         const trimmed = lines[i].trim();
         if (trimmed.startsWith(fence[0].repeat(fence.length)) && /^[`~]+$/.test(trimmed)) {
+          closed = true;
           i += 1;
           break;
         }
         body.push(lines[i]);
         i += 1;
       }
-      parent.append(codeBlock(body.join("\n"), m[2]));
+      parent.append(codeBlock(body.join("\n"), m[2], closed || !opts.streaming));
       continue;
     }
     if ((m = HEADING.exec(line))) {
@@ -106,18 +160,24 @@ function renderBlocks(lines, parent, depth) {
         i += 1;
       }
       const quote = h("blockquote");
-      if (depth < 8) renderBlocks(inner, quote, depth + 1);
+      if (depth < 8) renderBlocks(inner, quote, depth + 1, opts);
       else quote.append(inline(inner.join("\n")));
       parent.append(quote);
       continue;
     }
     if ((m = ITEM.exec(line))) {
-      i = renderList(lines, i, parent, depth);
+      i = renderList(lines, i, parent, depth, opts);
       continue;
     }
     if (line.includes("|") && i + 1 < lines.length && TABLE_SEP.test(lines[i + 1]) &&
         lines[i + 1].includes("-")) {
       i = renderTable(lines, i, parent);
+      continue;
+    }
+    const math = mathBlock(lines, i);
+    if (math) {
+      parent.append(h("div", { class: "math-block" }, mathNode(math.tex, true)));
+      i = math.end;
       continue;
     }
     const para = [];
@@ -129,7 +189,7 @@ function renderBlocks(lines, parent, depth) {
   }
 }
 
-function renderList(lines, start, parent, depth) {
+function renderList(lines, start, parent, depth, opts) {
   const first = ITEM.exec(lines[start]);
   const ordered = /\d/.test(first[2]);
   const list = ordered ? h("ol") : h("ul");
@@ -156,7 +216,7 @@ function renderList(lines, start, parent, depth) {
       i += 1;
     }
     const item = h("li");
-    if (depth < 8 && body.length > 1) renderBlocks(body, item, depth + 1);
+    if (depth < 8 && body.length > 1) renderBlocks(body, item, depth + 1, opts);
     else item.append(inline(body.join("\n")));
     // A single paragraph in an item renders without the <p> wrapper.
     if (item.childNodes.length === 1 && item.firstChild.nodeName === "P") {
@@ -208,12 +268,13 @@ function renderTable(lines, start, parent) {
   return i;
 }
 
-function codeBlock(code, lang) {
+function codeBlock(code, lang, highlight) {
   const button = h("button", { type: "button", class: "copy", text: "Copy" });
   button.setAttribute("aria-label", lang ? `Copy ${lang} code` : "Copy code");
   button.addEventListener("click", () => copyText(code, button));
   const codeEl = h("code", { text: code });
   if (lang) codeEl.dataset.lang = lang;
+  if (highlight) highlightCode(codeEl, code, lang);
   return h("div", { class: "code-block" },
     h("div", { class: "code-head" }, h("span", { class: "lang", text: lang || "code" }), button),
     h("pre", { tabindex: "0" }, codeEl));
@@ -263,8 +324,16 @@ export function inline(text, depth = 0) {
   let i = 0;
   while (i < text.length) {
     const c = text[i];
+    if (c === "$" || (c === "\\" && (text[i + 1] === "(" || text[i + 1] === "["))) {
+      const math = findMath(text, i);
+      if (math) {
+        put(mathNode(math.tex, math.display));
+        i = math.end;
+        continue;
+      }
+    }
     const rest = text.slice(i);
-    if (c === "\\" && i + 1 < text.length && /[\\`*_{}[\]()#+\-.!|~<>]/.test(text[i + 1])) {
+    if (c === "\\" && i + 1 < text.length && /[\\`*_{}[\]()#+\-.!|~<>$]/.test(text[i + 1])) {
       buf += text[i + 1];
       i += 2;
       continue;
@@ -336,6 +405,36 @@ export function inline(text, depth = 0) {
   }
   flush();
   return out;
+}
+
+/** The formula starting at `i` (a $ or a backslash), or null; the rules are
+ * in the table at the top of this file. */
+export function findMath(text, i) {
+  if (text[i] === "\\") {
+    const close = text[i + 1] === "(" ? "\\)" : "\\]";
+    const end = text.indexOf(close, i + 2);
+    const tex = end < 0 ? "" : text.slice(i + 2, end).trim();
+    return tex ? { tex, display: close === "\\]", end: end + 2 } : null;
+  }
+  if (text[i + 1] === "$") {
+    const end = text.indexOf("$$", i + 2);
+    const tex = end < 0 ? "" : text.slice(i + 2, end).trim();
+    return tex ? { tex, display: true, end: end + 2 } : null;
+  }
+  if (!text[i + 1] || /\s/.test(text[i + 1])) return null;
+  for (let j = i + 1; j < text.length; j += 1) {
+    const c = text[j];
+    if (c === "\\") {
+      j += 1; // an escaped character, \$ included, is part of the formula
+    } else if (c === "\n") {
+      return null;
+    } else if (c === "$") {
+      // Any other $ ends the search: a closing one or none ("$5 and $10").
+      if (/\s/.test(text[j - 1]) || /\d/.test(text[j + 1] || "")) return null;
+      return { tex: text.slice(i + 1, j), display: false, end: j + 1 };
+    }
+  }
+  return null;
 }
 
 function parseLink(text, start) {
@@ -441,7 +540,13 @@ export class MarkdownStream {
       this.stable.append(renderMarkdown(this.pending.slice(0, boundary)));
       this.pending = this.pending.slice(boundary);
     }
-    this.tail.replaceChildren(renderMarkdown(this.pending));
+    this.tail.replaceChildren(renderMarkdown(this.pending, { streaming: true }));
+  }
+
+  /** The answer has ended: render the tail as final (a code block left
+   * without its closing fence is highlighted too). */
+  finish() {
+    if (this.pending) this.tail.replaceChildren(renderMarkdown(this.pending));
   }
 
   /** Show `text`, which extends what was shown before. */

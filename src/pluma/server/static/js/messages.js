@@ -8,10 +8,16 @@
 // text nodes. So a long answer costs the same per update at the end as at
 // the start, and finished blocks never flicker. The parts' full text is
 // joined once, when the message is built.
+//
+// Reasoning blocks (reasoning.js) show how long the model thought, tool
+// calls and results are collapsible blocks (tool_blocks.js), and a line
+// under each answer shows its usage and cost (usage.js), live and stored.
 
 import { h } from "./dom.js";
 import { MarkdownStream, renderMarkdown } from "./markdown.js";
-import { textOf } from "./history.js";
+import { prettyJson, toolCallBlock, toolResultBlock } from "./tool_blocks.js";
+import { reasoningBlock, thoughtFor } from "./reasoning.js";
+import { fromChunk, fromStored, toStored, usageLine } from "./usage.js";
 
 export class LiveReply {
   constructor(onPaint) {
@@ -23,17 +29,27 @@ export class LiveReply {
     this.toolCalls = new Map(); // index -> {id, name, chunks[], painted, el, argsEl, target}
     this.frame = 0;
     this.dirty = new Set();
+    this.usageData = null; // from the stream's last chunk
+    this.usageEl = null;
+  }
+
+  /** The reasoning before the part that starts now has ended: title it with
+   * how long it took. */
+  closeThinking() {
+    const last = this.parts[this.parts.length - 1];
+    if (!last || last.type !== "thinking" || last.ms !== undefined) return;
+    last.ms = Math.round(performance.now() - last.started);
+    last.summary.textContent = thoughtFor(last.ms);
   }
 
   part(type) {
     const last = this.parts[this.parts.length - 1];
     if (last && last.type === type) return last;
+    this.closeThinking();
     let part;
     if (type === "thinking") {
-      const target = document.createTextNode("");
-      const el = h("details", { class: "reasoning" },
-        h("summary", { text: "Reasoning" }), h("div", { class: "thinking-text" }, target));
-      part = { type, el, chunks: [], painted: 0, target };
+      const { el, summary, target } = reasoningBlock("", undefined, true);
+      part = { type, el, chunks: [], painted: 0, target, summary, started: performance.now() };
     } else {
       const el = h("div", { class: "md" });
       part = { type, el, chunks: [], painted: 0, stream: new MarkdownStream(el) };
@@ -54,12 +70,10 @@ export class LiveReply {
     const index = Number.isInteger(fragment.index) ? fragment.index : this.toolCalls.size;
     let call = this.toolCalls.get(index);
     if (!call) {
-      const nameEl = h("span", { class: "tool-name" });
+      this.closeThinking();
+      const { el, nameEl, argsEl } = toolCallBlock();
       const target = document.createTextNode("");
-      const argsEl = h("pre", { class: "tool-args" }, target);
-      const el = h("div", { class: "tool-call", role: "group", "aria-label": "Tool call" },
-        h("div", { class: "tool-head" }, h("span", { class: "badge", text: "Tool call" }), nameEl),
-        argsEl);
+      argsEl.append(target);
       call = { id: "", name: "", chunks: [], painted: 0, el, nameEl, argsEl, target };
       this.toolCalls.set(index, call);
       this.parts.push({ type: "toolCall", el, call });
@@ -74,6 +88,15 @@ export class LiveReply {
     if (fn.arguments) call.chunks.push(fn.arguments);
     this.dirty.add(call);
     this.schedule();
+  }
+
+  /** The stream's usage chunk (OpenAI `usage`, with the server's `cost`). */
+  usage(raw) {
+    this.usageData = fromChunk(raw);
+    const line = usageLine(this.usageData);
+    if (this.usageEl) this.usageEl.remove();
+    this.usageEl = line;
+    if (line) this.el.append(line);
   }
 
   schedule() {
@@ -98,7 +121,11 @@ export class LiveReply {
   message(stopReason, errorMessage) {
     const content = [];
     for (const part of this.parts) {
-      if (part.type === "thinking") content.push({ type: "thinking", thinking: part.chunks.join("") });
+      if (part.type === "thinking") {
+        const block = { type: "thinking", thinking: part.chunks.join("") };
+        if (part.ms !== undefined) block.durationMs = part.ms;
+        content.push(block);
+      }
       else if (part.type === "text") content.push({ type: "text", text: part.chunks.join("") });
       else {
         let args = {};
@@ -111,26 +138,21 @@ export class LiveReply {
       }
     }
     const msg = { role: "assistant", content, stopReason, timestamp: Date.now() };
+    if (this.usageData) msg.usage = toStored(this.usageData);
     if (errorMessage) msg.errorMessage = errorMessage;
     return msg;
   }
 
   end() {
     this.paint();
+    this.closeThinking();
+    for (const part of this.parts) part.stream?.finish();
     // Tool arguments stream in as raw JSON; once complete, show them laid out.
     for (const call of this.toolCalls.values()) {
-      call.argsEl.textContent = prettyArgs(call.chunks.join(""));
+      call.argsEl.textContent = prettyJson(call.chunks.join(""));
     }
     this.el.classList.remove("streaming");
     this.el.removeAttribute("aria-busy");
-  }
-}
-
-function prettyArgs(raw) {
-  try {
-    return JSON.stringify(JSON.parse(raw), null, 2);
-  } catch {
-    return raw; // still streaming, or not JSON
   }
 }
 
@@ -149,28 +171,21 @@ export function renderMessage(m) {
     }
     return h("article", { class: "msg user" }, h("div", { class: "role", text: "You" }), body);
   }
-  if (m.role === "toolResult") {
-    return h("article", { class: "msg tool" },
-      h("div", { class: "role", text: `Tool result · ${m.toolName || m.toolCallId}` }),
-      h("pre", { class: "tool-args", text: textOf(m) }));
-  }
+  if (m.role === "toolResult") return toolResultBlock(m);
   const body = h("div", { class: "msg-body" });
   for (const b of m.content || []) {
     if (b.type === "thinking") {
       if (b.redacted || !b.thinking) continue;
-      body.append(h("details", { class: "reasoning" }, h("summary", { text: "Reasoning" }),
-        h("div", { class: "thinking-text", text: b.thinking })));
+      body.append(reasoningBlock(b.thinking, b.durationMs).el);
     } else if (b.type === "text") {
       body.append(h("div", { class: "md" }, renderMarkdown(b.text)));
     } else if (b.type === "toolCall") {
-      body.append(h("div", { class: "tool-call", role: "group", "aria-label": "Tool call" },
-        h("div", { class: "tool-head" }, h("span", { class: "badge", text: "Tool call" }),
-          h("span", { class: "tool-name", text: b.name })),
-        h("pre", { class: "tool-args", text: JSON.stringify(b.arguments || {}, null, 2) })));
+      body.append(toolCallBlock(b.name, b.arguments || {}).el);
     }
   }
   const el = h("article", { class: "msg assistant" },
-    h("div", { class: "role", text: m.model ? `Assistant · ${m.model}` : "Assistant" }), body);
+    h("div", { class: "role", text: m.model ? `Assistant · ${m.model}` : "Assistant" }), body,
+    usageLine(fromStored(m.usage)));
   if (m.stopReason === "aborted") {
     el.append(h("p", { class: "note", text: "Stopped — the partial answer is kept." }));
   } else if (m.stopReason === "error") {
