@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.scripted_server import Reply
-from tests.web.conftest import ChatUpstream, Site, answer
+from tests.web.conftest import ChatUpstream, Site, answer, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("web-branches")]
 
@@ -26,10 +26,19 @@ def settle(page: Any, text: str) -> None:
     the stored ids adopted: version switches and Edit are drawn from them)."""
     page.locator("article.msg.assistant", has_text=text).wait_for()
     page.wait_for_selector("#send:visible")
-    page.wait_for_function(
+    holds(
+        page,
         "window.pluma.chat.path.length > 0"
-        " && window.pluma.chat.path.length === window.pluma.chat.messages.length"
+        " && window.pluma.chat.path.length === window.pluma.chat.messages.length",
     )
+
+
+def holds(page: Any, expression: str) -> None:
+    """Wait until ``expression`` is true in the page. Polled from here with
+    ``evaluate`` rather than ``wait_for_function``, whose in-page polling
+    evaluates a string and is refused by the page's CSP (``script-src
+    'self'``) whenever the first check finds it false."""
+    assert wait_until(lambda: page.evaluate(expression), bool), f"never true: {expression}"
 
 
 def shown(page: Any) -> list[str]:
@@ -41,7 +50,7 @@ def shown(page: Any) -> list[str]:
 def reload(page: Any) -> None:
     page.reload()
     page.wait_for_selector("body.ready")
-    page.wait_for_function("window.pluma.chat.path.length > 0")
+    holds(page, "window.pluma.chat.path.length > 0")
 
 
 def sent(upstream: ChatUpstream) -> list[tuple[str, str]]:

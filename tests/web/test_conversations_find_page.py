@@ -85,7 +85,7 @@ def test_search_finds_message_text_safely_by_keyboard_and_survives_reload(
     assert page.evaluate("document.activeElement.closest('li').dataset.id") == garden
     page.keyboard.press("Enter")
     page.locator("article.msg.assistant", has_text="Tomatoes need full sun").wait_for()
-    page.wait_for_function(f"location.hash === '#c={garden}'")
+    page.wait_for_function(f"() => location.hash === '#c={garden}'")  # a function: CSP refuses eval
     assert results.locator(f'li[data-id="{garden}"] [aria-current="true"]').count() == 1
 
     # reload mid-search: the same query, the same results, the same conversation open

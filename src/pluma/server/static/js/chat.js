@@ -657,8 +657,17 @@ export class ChatView {
   async syncFromServer() {
     if (!this.conversation) return;
     const epoch = this.epoch;
+    const id = this.conversation.id;
     try {
-      const data = await api(`/api/conversations/${encodeURIComponent(this.conversation.id)}`);
+      // The server saves the reply as its stream ends, which can be a moment
+      // after the page read the end: while the stored copy lacks it, ask again
+      // (briefly), so version switches and Edit appear without a reload.
+      let data = await api(`/api/conversations/${encodeURIComponent(id)}`);
+      for (let i = 0; i < 40 && epoch === this.epoch
+          && data.messages.length === this.messages.length - 1; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        data = await api(`/api/conversations/${encodeURIComponent(id)}`);
+      }
       if (epoch !== this.epoch) return; // another conversation is shown now
       const { messages, path, ...summary } = data;
       this.conversation = summary;
