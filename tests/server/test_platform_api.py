@@ -372,7 +372,8 @@ def test_presets_come_from_the_catalog_for_the_registered_compats(tmp_path: Path
     }
     assert presets["anthropic"]["compat"] == "anthropic"
     assert presets["anthropic"]["base_url"] == "https://api.anthropic.com/v1"
-    assert presets["openai"]["compat"] == "openai"
+    # most OpenAI models are on the Responses API in the catalog (reasoning kept)
+    assert presets["openai"]["compat"] == "openai-responses"
     assert len(presets) > 100
     assert {p["compat"] for p in presets.values()} <= set(kinds)
     # Gemini's preset appears once a provider handles its compat.

@@ -316,7 +316,8 @@ def _catalog() -> _Catalog:
             own[model.id] = _convert(provider, model, protocol, base_url)
         if not own:
             continue
-        # The protocol most of its models speak (OpenAI: Chat Completions).
+        # The protocol most of its models speak (OpenAI: Responses, since its
+        # reasoning models are routed there).
         protocol = Counter(m.protocol for m in own.values()).most_common(1)[0][0]
         base_url = _base_url_of(provider, protocol)
         if base_url is None:
