@@ -164,9 +164,9 @@ def _timed(
     return end
 
 
-# The store helpers below are synchronous (SQLite, or the PostgreSQL
-# conversation store's pooled connection) and run in a worker thread, so a slow
-# or restarting database holds up only the request that needs it, never the
+# The store helpers below are synchronous (SQLite, or the PostgreSQL store
+# waiting on its pool's own loop) and run in a worker thread, so a slow or
+# restarting database holds up only the request that needs it, never the
 # event loop that carries every other stream in the process.
 
 
