@@ -6,7 +6,6 @@ becoming one chain; ``pluma storage migrate`` carries every branch."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -27,16 +26,9 @@ from pluma.server.storage.postgres.conversations import PgConversationStore
 from pluma.server.storage.postgres.database import MIGRATIONS
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConversationStore]:
-    if request.param == "sqlite":
-        s = ConversationStore.open(tmp_path)
-        yield s
-        s.close()
-        return
-    database = Database.open(request.getfixturevalue("pg_cluster").database())
-    yield PgConversationStore(database)  # type: ignore[misc]
-    database.close()
+@pytest.fixture
+def store(conversation_store: ConversationStore) -> ConversationStore:
+    return conversation_store  # each backend in turn (tests/server/conftest.py)
 
 
 def _text(message: llm.Message) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +25,9 @@ from pluma.server.storage.conversations import (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConversationStore]:
-    if request.param == "sqlite":
-        s = ConversationStore.open(tmp_path)
-        yield s
-        s.close()
-        return
-    from pluma.server.storage.postgres import Database
-    from pluma.server.storage.postgres.conversations import PgConversationStore
-
-    database = Database.open(request.getfixturevalue("pg_cluster").database())
-    yield PgConversationStore(database)  # type: ignore[misc]
-    database.close()
+@pytest.fixture
+def store(conversation_store: ConversationStore) -> ConversationStore:
+    return conversation_store  # each backend in turn (tests/server/conftest.py)
 
 
 def _assistant(text: str, stop: llm.StopReason = "stop") -> llm.AssistantMessage:
