@@ -158,11 +158,13 @@ def test_sidebar_controls_are_visible_without_hovering(
     for title in ("First topic", "Second topic"):
         for action in ("Rename", "Delete"):
             button = page.get_by_role("button", name=f"{action} “{title}”")
+            # waits for the list to carry the new title; times out if hidden
+            button.wait_for(state="visible")
             assert button.is_visible(), f"{action} {title} is hidden"
     # Touch screens have no hover either.
     phone = new_page(site.url, viewport={"width": 390, "height": 800}, has_touch=True)
     phone.click("#sidebar-toggle")
-    assert phone.get_by_role("button", name="Rename “First topic”").is_visible()
+    phone.get_by_role("button", name="Rename “First topic”").wait_for(state="visible")
 
     # Rename from the visible control, then reload: the title stays.
     page.get_by_role("button", name="Rename “First topic”").click()
