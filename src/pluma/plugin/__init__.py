@@ -18,6 +18,7 @@ plugin may equally be written in Go with ``github.com/hashicorp/go-plugin``
 or in any language with gRPC. See docs/plugins.md.
 """
 
+from pluma.plugin import grpc_tuning as _grpc_tuning  # noqa: F401  (before grpc)
 from pluma.plugin.errors import PluginError
 from pluma.plugin.handshake import (
     APP_PROTOCOL_VERSION,

@@ -11,6 +11,7 @@ processes over HashiCorp go-plugin's gRPC protocol (see docs/plugins.md).
 | ``check``      | ``pluma plugins check PATH``: handshake and Describe, with a verdict  |
 """
 
+from pluma.plugin import grpc_tuning as _grpc_tuning  # noqa: F401  (before grpc)
 from pluma.server.plugins.host import Plugin, PluginHost
 
 __all__ = ["Plugin", "PluginHost"]
