@@ -9,6 +9,7 @@ import zlib
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.scripted_server import Gate, Reply
 from tests.web.conftest import (
@@ -80,7 +81,7 @@ def test_answer_streams_in_incrementally_and_survives_reload(
     assert "The user greets me." in details.inner_text()
     details.locator("summary").click()  # folded again: the README picture shows it collapsed
     assert details.get_attribute("open") is None
-    assert not details.locator(".thinking-text").is_visible()
+    expect(details.locator(".thinking-text")).to_be_hidden()
     assert page.is_visible("#send")
 
     # The page named its stored conversation and sent only the new turn; the
@@ -105,7 +106,7 @@ def test_answer_streams_in_incrementally_and_survives_reload(
     assert "First half of the answer, with bold text." in reply.inner_text()
     # A stored answer's reasoning is collapsed too.
     assert reply.locator("details.reasoning").get_attribute("open") is None
-    assert not reply.get_by_text("The user greets me.").is_visible()
+    expect(reply.get_by_text("The user greets me.")).to_be_hidden()
     assert page.locator("article.msg.user").inner_text().endswith("Hello, who are you?")
     assert not page.js_errors
 
@@ -636,7 +637,7 @@ def test_images_attached_from_the_composer_reach_the_model(
     chooser.value.set_files(files=[{"name": "dot.png", "mimeType": "image/png", "buffer": png}])
     tray = page.get_by_role("list", name="Attached images")
     tray.get_by_role("img", name="dot.png").wait_for()
-    assert not refusal.is_visible()
+    expect(refusal).to_be_hidden()
 
     # Dropped files are attached too; ✕ takes one out again.
     dropped = page.evaluate_handle(
@@ -653,7 +654,7 @@ def test_images_attached_from_the_composer_reach_the_model(
     send(page, "What is this?")
     page.locator("article.msg.assistant", has_text="A small orange picture.").wait_for()
     page.wait_for_selector("#send:visible")
-    assert not tray.is_visible()  # sent: the tray is empty again
+    expect(tray).to_be_hidden()  # sent: the tray is empty again
 
     expected = [
         {"type": "text", "text": "What is this?"},

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.scripted_server import Reply
 from tests.web.conftest import ChatUpstream, Site, answer, screenshot
@@ -67,7 +68,7 @@ def test_search_finds_message_text_safely_by_keyboard_and_survives_reload(
         garden,
         cooking,
     }
-    assert page.locator("#conversation-list").is_hidden()
+    expect(page.locator("#conversation-list")).to_be_hidden()
     dinner = results.locator("li", has_text="Dinner")
     assert dinner.locator("mark").all_inner_texts() == ["tomatoes"]
     # stored markup is shown as text, never built into elements
@@ -103,7 +104,7 @@ def test_search_finds_message_text_safely_by_keyboard_and_survives_reload(
     box.press("Escape")
     assert box.input_value() == ""
     page.locator("#conversation-list").wait_for()
-    assert results.is_hidden()
+    expect(results).to_be_hidden()
     # hostile input is just words: no error
     box.fill('"unclosed NEAR( OR *')
     page.get_by_role("status").filter(has_text=re.compile("No conversation matches")).wait_for()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.scripted_server import Reply
 from tests.web.conftest import ChatUpstream, Site, answer
@@ -120,7 +121,7 @@ def test_a_bad_value_is_refused_visibly_and_not_saved(
     box.get_by_label("Temperature").fill("1.5")
     box.get_by_label("Temperature").press("Tab")
     page.get_by_text("Generation settings saved for this conversation.").wait_for()
-    assert not alert.is_visible()
+    expect(alert).to_be_hidden()
     assert box.get_by_label("Temperature").get_attribute("aria-invalid") is None
 
     # Reload in the middle: the saved value is shown.

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.fake_a1111 import FakeA1111, png
 from tests.support.fake_comfyui import FakeComfyUI
@@ -102,7 +103,7 @@ def test_queue_with_a_second_client_survives_a_reload_and_cancel_spares_the_othe
     view.get_by_role("button", name="Generate").click()
     row = view.locator(".job-queue li", has_text="mine")
     row.get_by_text("Waiting: In queue: 1/1").wait_for()
-    assert view.locator(".preview").is_hidden()  # the other job's previews are not ours
+    expect(view.locator(".preview")).to_be_hidden()  # the other job's previews are not ours
     screenshot(page, "images-queue")
 
     # A reload in the middle: the job is still listed, followed, cancellable,
@@ -149,7 +150,7 @@ def test_inpainting_from_the_gallery_across_a_reload_then_send_to_chat(
     mask_file.write_bytes(MASK)
     view.get_by_label("Mask (inpainting)").set_input_files(str(mask_file))
     view.get_by_text("Mask: mask.png").wait_for()
-    assert view.get_by_label("Upscale in a second pass").is_hidden()  # txt2img only
+    expect(view.get_by_label("Upscale in a second pass")).to_be_hidden()  # txt2img only
 
     page.reload()  # in the middle: the init image, mask and denoise are kept
     page.wait_for_selector("body.ready")

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from pluma.llm import catalog
 from tests.support.scripted_server import Gate, Reply
@@ -111,7 +112,7 @@ def check_rendered(page: Any, reply: Any) -> dict[str, Any]:
     call = reply.locator("details.tool-call")
     assert call.get_attribute("open") is None
     assert call.locator(".tool-name").inner_text() == "get_weather"
-    assert not call.locator(".tool-args").is_visible()
+    expect(call.locator(".tool-args")).to_be_hidden()
     call.locator("summary").click()
     assert call.get_attribute("open") == ""
     assert call.locator(".tool-args").inner_text() == '{\n  "city": "Paris"\n}'
@@ -298,7 +299,7 @@ def test_tool_results_are_collapsible_and_errors_marked(
     assert "failed" in (failed.get_attribute("class") or "")
     for block, text in ((ok, "Tea: an infusion of leaves."), (failed, "no such city: X")):
         assert block.get_attribute("open") is None
-        assert not block.locator(".tool-output").is_visible()
+        expect(block.locator(".tool-output")).to_be_hidden()
         block.locator("summary").focus()
         page.keyboard.press("Enter")  # keyboard opens it like a click
         assert block.get_attribute("open") == ""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.scripted_server import Reply
 from tests.support.server_process import PlumaServer
@@ -96,7 +97,7 @@ def test_the_skip_link_keeps_the_conversation_in_the_address(
     assert "#c=" in address
 
     page.focus("a.skip")  # the first stop of the keyboard's tab order
-    assert page.locator("a.skip").is_visible()
+    expect(page.locator("a.skip")).to_be_visible()
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "composer-input"
     assert page.url == address
@@ -159,8 +160,7 @@ def test_sidebar_controls_are_visible_without_hovering(
         for action in ("Rename", "Delete"):
             button = page.get_by_role("button", name=f"{action} “{title}”")
             # waits for the list to carry the new title; times out if hidden
-            button.wait_for(state="visible")
-            assert button.is_visible(), f"{action} {title} is hidden"
+            expect(button).to_be_visible()
     # Touch screens have no hover either.
     phone = new_page(site.url, viewport={"width": 390, "height": 800}, has_touch=True)
     phone.click("#sidebar-toggle")
@@ -174,7 +174,7 @@ def test_sidebar_controls_are_visible_without_hovering(
     page.reload()
     page.wait_for_selector("body.ready")
     page.locator("#conversation-list .conv-title", has_text="Renamed topic").wait_for()
-    assert page.get_by_role("button", name="Delete “Renamed topic”").is_visible()
+    expect(page.get_by_role("button", name="Delete “Renamed topic”")).to_be_visible()
     assert not page.js_errors
 
 
@@ -264,7 +264,7 @@ def test_first_run_offers_what_discovery_found_in_settings_too(
             alert = page.locator(".error[role=alert]")
             alert.wait_for()
             assert "no connection" in alert.inner_text()
-            assert alert.get_by_role("button", name="Open Settings").is_visible()
+            expect(alert.get_by_role("button", name="Open Settings")).to_be_visible()
             alert.get_by_role("button", name="Open Settings").click()
             offer = page.locator("#view-settings").get_by_role("button", name="Use LM Studio")
             offer.wait_for()
