@@ -77,14 +77,20 @@ def test_regenerate_and_edit_make_siblings_and_switching_shows_each(
         store.add_message(c.id, llm.UserMessage("x"), "no-such-message")
 
 
-def test_showing_a_missing_message_or_conversation_says_which(store: ConversationStore) -> None:
+def test_showing_or_picking_a_missing_message_or_conversation_says_which(
+    store: ConversationStore,
+) -> None:
     c = store.create()
     q1 = store.add_message(c.id, llm.UserMessage("q1"))
     with pytest.raises(MessageNotFound):
         store.show(c.id, "no-such-message")
+    with pytest.raises(MessageNotFound):
+        store.select_branch(c.id, "no-such-message")
     store.delete(c.id)
     with pytest.raises(ConversationNotFound):
         store.show(c.id, q1)
+    with pytest.raises(ConversationNotFound):
+        store.select_branch(c.id, q1)
     assert store.list() == []  # the store still answers afterwards
 
 

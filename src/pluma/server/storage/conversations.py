@@ -74,7 +74,6 @@ from pluma.server.storage import search
 from pluma.server.storage.tree import (
     MessageNode,
     PathEntry,
-    newest_leaf_below,
     path_to,
     visible_path,
 )
@@ -166,6 +165,30 @@ class SearchUnavailable(PlumaError):
             "module lacks; install a Python built with a standard SQLite (or use PostgreSQL "
             "storage) to search"
         )
+
+
+SELECT_NEWEST_LEAF_BELOW = """
+UPDATE conversations SET current_leaf = (
+    WITH RECURSIVE below(id) AS (
+        SELECT id FROM messages WHERE id = :message AND conversation_id = :conversation
+        UNION ALL
+        SELECT m.id FROM messages m JOIN below b ON m.parent_id = b.id
+        WHERE m.conversation_id = :conversation
+    )
+    SELECT m.id FROM below b JOIN messages m ON m.id = b.id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM messages c WHERE c.parent_id = b.id AND c.conversation_id = :conversation
+    )
+    ORDER BY m.created_at DESC, m.id DESC LIMIT 1
+)
+WHERE id = :conversation
+  AND EXISTS (SELECT 1 FROM messages WHERE id = :message AND conversation_id = :conversation)
+"""
+"""``select_branch`` in one statement: the most recently created leaf below a
+message (itself when it has none; ties by id), read and written at once, so
+a message added meanwhile is not missed. No row changes when the
+conversation or the message is not there. Named parameters; the PostgreSQL
+store rewrites them to psycopg's form."""
 
 
 class ConversationStoreError(PlumaError):
@@ -848,14 +871,15 @@ class ConversationStore:
     def select_branch(self, conversation_id: str, message_id: str) -> Conversation:
         """Show the branch through ``message_id``: the current leaf becomes
         the newest leaf below it. The conversation as it now reads."""
-        conversation = self.get(conversation_id)
-        if not any(node.id == message_id for node in conversation.nodes):
-            raise MessageNotFound(conversation_id, message_id)
-        leaf = newest_leaf_below(conversation.nodes, message_id)
         with self._tx() as db:
-            db.execute(
-                "UPDATE conversations SET current_leaf = ? WHERE id = ?", (leaf, conversation_id)
+            cur = db.execute(
+                SELECT_NEWEST_LEAF_BELOW, {"conversation": conversation_id, "message": message_id}
             )
+            if cur.rowcount == 0:
+                found = db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
+                if found.fetchone() is None:
+                    raise ConversationNotFound(conversation_id)
+                raise MessageNotFound(conversation_id, message_id)
         return self.get(conversation_id)
 
     def show(self, conversation_id: str, message_id: str) -> None:

@@ -13,7 +13,7 @@ them to the functions here, so the branch rules exist once:
 |--------------------------------------|--------------------------------------------------|
 | visible path                         | parent links from the current leaf up to a root  |
 | siblings of a node                   | the nodes with the same parent, oldest first     |
-| the leaf shown after picking a node  | the newest leaf in that node's subtree           |
+| the leaf shown after picking a node  | the newest leaf in that node's subtree (one SQL statement, ``SELECT_NEWEST_LEAF_BELOW``) |
 """
 
 from __future__ import annotations
@@ -65,25 +65,6 @@ def path_to(nodes: Sequence[MessageNode], leaf: str | None) -> list[MessageNode]
         current = by_id.get(current.parent_id) if current.parent_id else None
     chain.reverse()
     return chain
-
-
-def newest_leaf_below(nodes: Sequence[MessageNode], node_id: str) -> str:
-    """The most recently created leaf in ``node_id``'s subtree (itself when it
-    has no children): what picking that version shows."""
-    children = children_of(nodes)
-    root = next(node for node in nodes if node.id == node_id)
-    leaves = [n for n in _subtree(children, root) if not children.get(n.id)]
-    return max(leaves, key=lambda n: (n.created_at, n.id)).id
-
-
-def _subtree(children: dict[str | None, list[MessageNode]], root: MessageNode) -> list[MessageNode]:
-    out: list[MessageNode] = []
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        out.append(node)
-        stack.extend(children.get(node.id, []))
-    return out
 
 
 def visible_path(nodes: Sequence[MessageNode], leaf: str | None) -> list[PathEntry]:

@@ -34,6 +34,7 @@ from pluma import llm
 from pluma.server.storage import search
 from pluma.server.storage.conversations import (
     LEAF,
+    SELECT_NEWEST_LEAF_BELOW,
     Conversation,
     ConversationNotFound,
     ConversationStore,
@@ -44,7 +45,11 @@ from pluma.server.storage.conversations import (
     title_from,
 )
 from pluma.server.storage.postgres.database import Database
-from pluma.server.storage.tree import MessageNode, newest_leaf_below
+from pluma.server.storage.tree import MessageNode
+
+_SELECT_NEWEST_LEAF_BELOW = SELECT_NEWEST_LEAF_BELOW.replace(
+    ":conversation", "%(conversation)s"
+).replace(":message", "%(message)s")
 
 _SUMMARY_SQL = """
     SELECT c.id, c.title, c.system_prompt, c.model, c.connection, c.created_at,
@@ -408,16 +413,14 @@ class PgConversationStore:
         return message_id
 
     def select_branch(self, conversation_id: str, message_id: str) -> Conversation:
-        conversation = self.get(conversation_id)
-        if not any(node.id == message_id for node in conversation.nodes):
-            raise MessageNotFound(conversation_id, message_id)
-        leaf = newest_leaf_below(conversation.nodes, message_id)
-
         async def work(conn: Conn) -> None:
-            await conn.execute(
-                "UPDATE conversations SET current_leaf = %s WHERE id = %s",
-                (leaf, conversation_id),
+            cur = await conn.execute(
+                _SELECT_NEWEST_LEAF_BELOW, {"conversation": conversation_id, "message": message_id}
             )
+            if cur.rowcount == 0:
+                if not await self._exists_in(conn, conversation_id):
+                    raise ConversationNotFound(conversation_id)
+                raise MessageNotFound(conversation_id, message_id)
 
         self.database.run_sync(work)
         return self.get(conversation_id)
