@@ -7,13 +7,15 @@ path is the chain from the root down to that leaf, and it is the only
 history the chat relay sends upstream.
 
 Both stores (SQLite and PostgreSQL) load a conversation's nodes and hand
-them to the functions here, so the branch rules exist once:
+them to the functions here, so the branch rules exist once (the last one as
+the one SQL statement both stores run, ``SELECT_NEWEST_LEAF_BELOW`` in
+``conversations.py``, so that it reads and writes at once):
 
 | question                             | answer                                           |
 |--------------------------------------|--------------------------------------------------|
 | visible path                         | parent links from the current leaf up to a root  |
 | siblings of a node                   | the nodes with the same parent, oldest first     |
-| the leaf shown after picking a node  | the newest leaf in that node's subtree (one SQL statement, ``SELECT_NEWEST_LEAF_BELOW``) |
+| the leaf shown after picking a node  | the newest leaf in that node's subtree           |
 """
 
 from __future__ import annotations
