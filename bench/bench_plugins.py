@@ -6,6 +6,10 @@ go-plugin's gRPC protocol with mutual TLS), side by side in one run.
 |------------|----------------------------------------------------------------------|
 | c=1        | one stream at a time, alternating: time to first text event and to   |
 |            | the end (neutral events, as the server's edges consume them)         |
+| bare gRPC  | in the same alternation, a bare ``grpc.aio`` server stream with      |
+|            | mutual TLS in another process (``probe_grpc_floor.py``): the floor   |
+|            | under the hop on this machine at this moment, so the hop's own share |
+|            | (added TTFB minus it) reads the same on a quiet or a busy machine    |
 | throughput | 20 concurrent 200-chunk streams for a few seconds: lines/s through   |
 |            | one plugin (raw lines as they cross, and parsed into events), CPU    |
 |            | per stream in Pluma's process and in the plugin's                    |
@@ -36,6 +40,7 @@ sys.path.insert(0, str(BENCH_DIR.parent / "src"))
 
 import httpx
 from plugin_provider import CountProvider
+from probe_grpc_floor import bare_grpc_stream
 
 from pluma import llm
 from pluma.server.chat.providers.base import ChatRequest, Provider, create_provider
@@ -51,6 +56,8 @@ LINES = CHUNKS + 2  # the finish chunk and [DONE]
 class Results:
     ttfb: dict[str, list[float]] = field(default_factory=lambda: {"in-process": [], "plugin": []})
     total: dict[str, list[float]] = field(default_factory=lambda: {"in-process": [], "plugin": []})
+    bare: list[float] = field(default_factory=list)
+    """Time to the first message of a bare gRPC-Python stream, same alternation."""
     rates: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     checks: list[tuple[str, float, str, bool | None]] = field(default_factory=list)
@@ -127,14 +134,18 @@ async def run(quick: bool) -> Results:
                 "in-process": CountProvider(profile, http),
                 "plugin": create_provider(profile, http),
             }
-            for provider in providers.values():  # warm both paths
+            async with bare_grpc_stream() as bare:
+                for provider in providers.values():  # warm every path
+                    for _ in range(20):
+                        await one_stream(provider)
                 for _ in range(20):
-                    await one_stream(provider)
-            for _ in range(60 if quick else 400):
-                for name, provider in providers.items():
-                    first, total = await one_stream(provider)
-                    results.ttfb[name].append(first)
-                    results.total[name].append(total)
+                    await bare()
+                for _ in range(60 if quick else 400):
+                    for name, provider in providers.items():
+                        first, total = await one_stream(provider)
+                        results.ttfb[name].append(first)
+                        results.total[name].append(total)
+                    results.bare.append(await bare())
             seconds = 1.0 if quick else 4.0
             pid = plugin.running.process.pid
             for name, provider in providers.items():
@@ -166,6 +177,11 @@ def _ms(values: list[float], q: float) -> float:
 def _checks(results: Results) -> None:
     added = _ms(results.ttfb["plugin"], 50) - _ms(results.ttfb["in-process"], 50)
     results.checks.append(("plugin hop: added TTFB p50 (ms)", added, "<= 1 ms", added <= 1.0))
+    floor = _ms(results.bare, 50)
+    results.checks.append(("bare gRPC-Python first message p50 (ms)", floor, "reported", None))
+    results.checks.append(
+        ("plugin hop: Pluma's share, added - bare (ms)", added - floor, "reported", None)
+    )
     rate = results.rates["plugin raw lines"]
     results.checks.append(("plugin: lines/s through one plugin", rate, ">= 50000", rate >= 50_000))
     parsed = results.rates["plugin events"]

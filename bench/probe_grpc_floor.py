@@ -11,8 +11,8 @@ no Pluma code on either side.
 |                   | to the first message, as the plugin host reads it                 |
 | grpc unix + mTLS  | the same with the mutual TLS the plugin host uses                 |
 
-The plugin hop (``bench_plugins.py``) is this floor plus Pluma's own work on
-both sides (building and reading the request and the first line), so its
+The plugin hop (``bench_plugins.py``, which also runs the mTLS row in its
+own alternation) is this floor plus Pluma's own work on both sides (building and reading the request and the first line), so its
 added time to first byte cannot be lower than the gRPC rows here.
 
 Run: ``.venv/bin/python bench/probe_grpc_floor.py`` (``--rounds N``).
@@ -22,17 +22,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from common import BENCH_DIR, machine, percentile, table
 
 sys.path.insert(0, str(BENCH_DIR.parent / "src"))
 
+# First, as in Pluma's own processes: the floor uses the gRPC transport the
+# plugin hop runs on (pluma.plugin.grpc_tuning).
+import pluma.plugin.grpc_tuning  # noqa: F401
+
+# isort: split
 import grpc
 
 from pluma.plugin.serve import SWITCH_INTERVAL
@@ -93,32 +101,36 @@ def _serve(kind: str, socket_path: str) -> None:
         asyncio.run(_grpc_server(socket_path, tls=kind == "grpc-tls"))
 
 
-async def _grpc_rounds(socket_path: str, tls: bool, rounds: int) -> list[float]:
+def _channel(socket_path: str, tls: bool) -> grpc.aio.Channel:
     target = f"unix:{socket_path}"
-    if tls:
-        folder = Path(socket_path).parent
-        cert, key = (folder / "cert.pem").read_bytes(), (folder / "key.pem").read_bytes()
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=cert, private_key=key, certificate_chain=cert
-        )
-        channel = grpc.aio.secure_channel(
-            target, credentials, options=[("grpc.ssl_target_name_override", SERVER_NAME)]
-        )
-    else:
-        channel = grpc.aio.insecure_channel(target)
+    if not tls:
+        return grpc.aio.insecure_channel(target)
+    folder = Path(socket_path).parent
+    cert, key = (folder / "cert.pem").read_bytes(), (folder / "key.pem").read_bytes()
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=cert, private_key=key, certificate_chain=cert
+    )
+    return grpc.aio.secure_channel(
+        target, credentials, options=[("grpc.ssl_target_name_override", SERVER_NAME)]
+    )
+
+
+async def first_message(call_method: Any) -> float:
+    """Seconds from one call to its first message (the stream is read to its end)."""
+    started = time.perf_counter()
+    first = 0.0
+    async for _ in call_method(b"go"):
+        if not first:
+            first = time.perf_counter() - started
+    return first
+
+
+async def _grpc_rounds(socket_path: str, tls: bool, rounds: int) -> list[float]:
+    channel = _channel(socket_path, tls)
     call_method = channel.unary_stream(METHOD)
-    firsts: list[float] = []
-    for i in range(WARM + rounds):
-        started = time.perf_counter()
-        call = call_method(b"go")
-        first = 0.0
-        async for _ in call:
-            if not first:
-                first = time.perf_counter() - started
-        if i >= WARM:
-            firsts.append(first)
+    firsts = [await first_message(call_method) for _ in range(WARM + rounds)]
     await channel.close()
-    return firsts
+    return firsts[WARM:]
 
 
 async def _raw_rounds(socket_path: str, rounds: int) -> list[float]:
@@ -134,7 +146,10 @@ async def _raw_rounds(socket_path: str, rounds: int) -> list[float]:
     return times
 
 
-def measure(kind: str, rounds: int) -> list[float]:
+@contextlib.contextmanager
+def probe_server(kind: str) -> Iterator[str]:
+    """A probe server of ``kind`` (raw, grpc, grpc-tls) in a subprocess, for
+    as long as the block runs; yields its socket path."""
     folder = Path(tempfile.mkdtemp(prefix="pluma-grpc-floor-"))
     socket_path = str(folder / "probe.sock")
     if kind == "grpc-tls":
@@ -149,9 +164,7 @@ def measure(kind: str, rounds: int) -> list[float]:
         assert server.stdout is not None
         if server.stdout.readline().strip() != "READY":
             raise RuntimeError(f"the {kind} probe server did not start")
-        if kind == "raw":
-            return asyncio.run(_raw_rounds(socket_path, rounds))
-        return asyncio.run(_grpc_rounds(socket_path, kind == "grpc-tls", rounds))
+        yield socket_path
     finally:
         assert server.stdin is not None
         server.stdin.close()
@@ -159,6 +172,27 @@ def measure(kind: str, rounds: int) -> list[float]:
         for name in ("probe.sock", "cert.pem", "key.pem"):
             (folder / name).unlink(missing_ok=True)
         os.rmdir(folder)
+
+
+@contextlib.asynccontextmanager
+async def bare_grpc_stream() -> AsyncIterator[Callable[[], Awaitable[float]]]:
+    """The floor as another benchmark can interleave it with its own calls:
+    a ``grpc.aio`` server stream with mutual TLS in a subprocess; yields a
+    function timing one call's first message."""
+    with probe_server("grpc-tls") as socket_path:
+        channel = _channel(socket_path, tls=True)
+        call_method = channel.unary_stream(METHOD)
+        try:
+            yield lambda: first_message(call_method)
+        finally:
+            await channel.close()
+
+
+def measure(kind: str, rounds: int) -> list[float]:
+    with probe_server(kind) as socket_path:
+        if kind == "raw":
+            return asyncio.run(_raw_rounds(socket_path, rounds))
+        return asyncio.run(_grpc_rounds(socket_path, kind == "grpc-tls", rounds))
 
 
 def main() -> None:
