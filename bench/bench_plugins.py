@@ -8,8 +8,8 @@ go-plugin's gRPC protocol with mutual TLS), side by side in one run.
 |            | the end (neutral events, as the server's edges consume them)         |
 | bare gRPC  | in the same alternation, a bare ``grpc.aio`` server stream with      |
 |            | mutual TLS in another process (``probe_grpc_floor.py``): the floor   |
-|            | under the hop on this machine at this moment, so the hop's own share |
-|            | (added TTFB minus it) reads the same on a quiet or a busy machine    |
+|            | under the hop on this machine at this moment, to tell the hop's own  |
+|            | share (added TTFB minus it) from what the machine adds               |
 | throughput | 20 concurrent 200-chunk streams for a few seconds: lines/s through   |
 |            | one plugin (raw lines as they cross, and parsed into events), CPU    |
 |            | per stream in Pluma's process and in the plugin's                    |

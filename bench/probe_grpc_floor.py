@@ -12,8 +12,9 @@ no Pluma code on either side.
 | grpc unix + mTLS  | the same with the mutual TLS the plugin host uses                 |
 
 The plugin hop (``bench_plugins.py``, which also runs the mTLS row in its
-own alternation) is this floor plus Pluma's own work on both sides (building and reading the request and the first line), so its
-added time to first byte cannot be lower than the gRPC rows here.
+own alternation) is this floor plus Pluma's own work on both sides (building
+and reading the request and the first line), so its added time to first
+byte cannot be lower than the gRPC rows here.
 
 Run: ``.venv/bin/python bench/probe_grpc_floor.py`` (``--rounds N``).
 """
