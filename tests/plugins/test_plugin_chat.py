@@ -16,6 +16,8 @@ from tests.support.server_process import PlumaServer
 
 pytestmark = pytest.mark.xdist_group("plugins")
 
+PLUGIN_KEY = "sk-plugin-key-0123456789abcdef"
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlumaServer]:
@@ -27,7 +29,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlumaServer]:
     with PlumaServer(
         tmp,
         data_dir=data,
-        args=["--base-url", "http://127.0.0.1:9", "--compat", "echo", "--model", "echo"],
+        args=[
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--compat",
+            "echo",
+            "--model",
+            "echo",
+            "--api-key",
+            PLUGIN_KEY,
+        ],
         env={"PLUMA_TEST_MARKS": str(marks)},
     ) as srv:
         yield srv
@@ -106,6 +117,26 @@ def test_plugin_error_reaches_the_client_with_partial_text(server: PlumaServer) 
                 parts.append(c.choices[0].delta.content or "")
     assert "".join(parts) == "partial "
     assert "the upstream refused the key" in str(caught.value)
+
+
+def test_a_key_the_plugin_quotes_never_reaches_the_client(server: PlumaServer) -> None:
+    """A plugin gets the connection's key; if its upstream quotes it in an
+    error, the host masks it as the built-in adapters do, on every edge."""
+    sdk = openai.OpenAI(base_url=server.url + "/v1", api_key=server.api_key or "x")
+    with pytest.raises(openai.APIError) as caught:
+        for _ in sdk.chat.completions.create(
+            model="quote-key", messages=[{"role": "user", "content": "x"}], stream=True
+        ):
+            pass
+    assert "Incorrect API key provided: sk-…***" in str(caught.value)
+    with server.client() as client:
+        page = client.post(
+            "/api/chat",
+            json={"model": "quote-key", "messages": [{"role": "user", "content": "x"}]},
+        )
+    assert "Incorrect API key provided: sk-…***" in page.text
+    for text in (str(caught.value), page.text, server.log_path.read_text()):
+        assert PLUGIN_KEY[:12] not in text
 
 
 def test_models_come_from_the_plugin(server: PlumaServer) -> None:

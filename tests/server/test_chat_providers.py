@@ -167,3 +167,25 @@ async def test_bridge_turns_a_plain_provider_failure_into_one_error_event() -> N
     assert message.text == "Hello"
     assert message.error_message is not None and "backend exploded" in message.error_message
     assert PlainProvider.closed
+
+
+class QuotingProvider(PlainProvider):
+    """Fails quoting the key, as upstreams do when they reject one."""
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
+        yield 'data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}'
+        raise RuntimeError("Incorrect API key provided: sk-plain-0123456789abcdef")
+
+
+async def test_bridge_masks_the_connection_secrets_a_plain_provider_quotes() -> None:
+    events = [
+        e
+        async for e in events_for(
+            QuotingProvider(), request(), secrets=("sk-plain-0123456789abcdef",)
+        )
+    ]
+    message = events[-1].message
+    assert events[-1].type == "error" and message is not None
+    assert message.error_message is not None
+    assert "sk-plain-0123" not in message.error_message
+    assert "Incorrect API key provided: sk-…***" in message.error_message

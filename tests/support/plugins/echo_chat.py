@@ -11,6 +11,8 @@ lifecycle tests:
 | ``hang-K``     | K chunks, then nothing, forever                                   |
 | ``slow``       | a chunk every 50 ms until cancelled; the cancel is recorded       |
 | ``fail``       | raises PluginError(code auth) after one chunk                     |
+| ``quote-key``  | after one chunk, fails quoting the connection's key (as some      |
+|                | upstreams do when they reject it)                                 |
 
 A cancelled stream writes ``cancelled <monotonic-free wall time>`` to
 ``$PLUMA_TEST_MARKS/cancelled`` so a test can see the plugin noticed.
@@ -88,6 +90,12 @@ class EchoProvider:
         elif model == "fail":
             yield chunk("partial ")
             raise PluginError("the upstream refused the key", code="auth", upstream_status=401)
+        elif model == "quote-key":
+            yield chunk("partial ")
+            key = self.profile.api_key or ""
+            raise PluginError(
+                f"Incorrect API key provided: {key}", code="auth", upstream_status=401
+            )
         else:
             text = ""
             for message in request.context.messages:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from pluma import llm
+from pluma.llm.redact import secrets_of
 from pluma.server.chat.providers.base import ChatRequest, ModelInfo, Provider
 from pluma.server.chat.providers.bridge import events_for
 from pluma.server.errors import HTTPError, PlumaError, UpstreamError
@@ -250,7 +251,8 @@ async def open_chat(
     """
     target = await resolve_target(connections, http, request.model, connection)
     request.model = target.model
-    return events_for(target.provider, request)
+    profile = target.profile
+    return events_for(target.provider, request, secrets_of(profile.api_key, profile.headers))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import grpc
 
 from pluma import llm
 from pluma.llm.errors import ProviderError
+from pluma.llm.redact import mask, secrets_of
 from pluma.plugin import convert
 from pluma.plugin.v1 import chat_pb2, common_pb2
 from pluma.server.chat.providers.base import ChatRequest, ModelInfo
@@ -94,6 +95,9 @@ class PluginChatProvider:
         self._plugin = plugin
         self._profile = profile
         self._id = plugin.key
+        # The plugin gets the key; whatever its upstream quotes back is masked
+        # here, by the same rule as the built-in adapters.
+        self._secrets = secrets_of(profile.api_key, profile.headers)
 
     @property
     def id(self) -> str:
@@ -122,7 +126,10 @@ class PluginChatProvider:
                 chat_pb2.ListModelsRequest(connection=self._connection()), timeout=UNARY_TIMEOUT
             )
         except grpc.aio.AioRpcError as exc:
-            raise self._plugin.rpc_error(exc) from None
+            error = self._plugin.rpc_error(exc)
+            error.message = mask(error.message, self._secrets)
+            error.args = (error.message,)
+            raise error from None
         return convert.models_from_pb(answer)
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
@@ -140,7 +147,7 @@ class PluginChatProvider:
         the ``events`` capability, else its lines through the same parser
         plain providers go through."""
         if "events" not in self._plugin.capabilities:
-            return events_for(_Lines(self), request)
+            return events_for(_Lines(self), request, self._secrets)
         model = llm.Model(
             id=request.model, provider=self.id, protocol="plugin", base_url=self.upstream
         )
@@ -150,8 +157,7 @@ class PluginChatProvider:
         self, request: ChatRequest, model: llm.Model
     ) -> AsyncIterator[llm.Event | None]:
         message = llm.AssistantMessage(protocol="plugin", provider=self.id, model=model.id)
-        secrets = (self._profile.api_key,) if self._profile.api_key else ()
-        writer = llm.StreamWriter(message, secrets=secrets)
+        writer = llm.StreamWriter(message, secrets=self._secrets)
         yield writer.start()
         blocks: dict[int, int] = {}  # the plugin's index -> ours
         open_index: int | None = None

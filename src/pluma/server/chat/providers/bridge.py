@@ -56,7 +56,14 @@ def _speaks_events(provider: Provider) -> TypeGuard[EventProvider]:
     return True
 
 
-def events_for(provider: Provider, request: ChatRequest) -> llm.EventStream:
+def events_for(
+    provider: Provider, request: ChatRequest, secrets: tuple[str, ...] = ()
+) -> llm.EventStream:
+    """Neutral events from ``provider``. ``secrets`` (the connection's key and
+    credential header values, :func:`pluma.llm.redact.secrets_of`) are masked out
+    of the error that ends a plain provider's stream, as the adapters do for
+    their own: a provider may quote what its upstream said about the key.
+    An event-speaking provider masks its own."""
     if _speaks_events(provider):
         return provider.stream_events(request)
     # A plain provider takes the neutral request only: unmodelled client
@@ -67,7 +74,7 @@ def events_for(provider: Provider, request: ChatRequest) -> llm.EventStream:
     model = llm.Model(
         id=request.model, provider=provider.id, protocol=LINE_PROTOCOL, base_url=provider.upstream
     )
-    return llm.EventStream(_from_lines(provider, request, model), model)
+    return llm.EventStream(_from_lines(provider, request, model, secrets), model)
 
 
 async def lines_for(stream: llm.EventStream, model: str) -> AsyncGenerator[str, None]:
@@ -109,12 +116,12 @@ def payloads(item: str) -> Iterator[str]:
 
 
 async def _from_lines(
-    provider: Provider, request: ChatRequest, model: llm.Model
+    provider: Provider, request: ChatRequest, model: llm.Model, secrets: tuple[str, ...]
 ) -> AsyncIterator[llm.Event | None]:
     from pluma.llm.protocols.openai_completions.stream import ChunkParser
 
     message = llm.AssistantMessage(protocol=LINE_PROTOCOL, provider=provider.id, model=model.id)
-    writer = llm.StreamWriter(message)
+    writer = llm.StreamWriter(message, secrets=secrets)
     parser = ChunkParser(writer, model)
     yield writer.start()
     lines = provider.stream_chat(request)
