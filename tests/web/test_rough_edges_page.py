@@ -178,6 +178,28 @@ def test_sidebar_controls_are_visible_without_hovering(
     assert not page.js_errors
 
 
+def test_a_rename_in_progress_survives_the_list_refreshing(
+    site: Site, upstream: ChatUpstream, new_page: Any
+) -> None:
+    """The list re-reads itself when a reply is saved (often just after the
+    answer shows); a rename begun meanwhile keeps its draft and its focus."""
+    upstream.replies = [Reply.sse(answer("Noted."))]
+    page = new_page(site.url)
+    send(page, "Draft topic")
+    page.locator("article.msg.assistant", has_text="Noted.").wait_for()
+    page.wait_for_selector("#send:visible")
+    page.get_by_role("button", name="Rename “Draft topic”").click()
+    title = page.get_by_label("New title")
+    title.fill("Half-typed new na")
+    page.evaluate("() => window.pluma.sidebar.refresh()")
+    expect(title).to_have_value("Half-typed new na")
+    expect(title).to_be_focused()
+    page.keyboard.type("me")
+    page.keyboard.press("Enter")
+    page.locator("#conversation-list .conv-title", has_text="Half-typed new name").wait_for()
+    assert not page.js_errors
+
+
 def test_your_data_names_the_secret_store_in_use(site: Site, new_page: Any) -> None:
     page = new_page(site.url + "/#settings")
     data = page.locator("#data-note")

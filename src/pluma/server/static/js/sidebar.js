@@ -1,6 +1,8 @@
 // The conversation list: open, rename, delete. Each row is a real button
 // (keyboard and screen readers get it for free); rename swaps the row for a
-// labelled input that saves on Enter and cancels on Escape.
+// labelled input that saves on Enter and cancels on Escape. The list re-reads
+// itself whenever a reply is saved, so a rename in progress is carried over
+// each re-render with its draft, caret and focus.
 
 import { h, clear, announce } from "./dom.js";
 import { api } from "./api.js";
@@ -12,6 +14,7 @@ export class Sidebar {
     this.error = document.getElementById("conversation-error");
     this.activeId = null;
     this.items = [];
+    this.renaming = null; // { id, input } while a rename form is open
     document.getElementById("new-chat").addEventListener("click", () => {
       this.app.show("chat");
       this.app.chat.newConversation();
@@ -47,12 +50,19 @@ export class Sidebar {
   }
 
   render() {
+    const editing = this.renaming;
+    const focused = editing !== null && document.activeElement === editing.input;
+    this.renaming = null;
     clear(this.list);
     if (this.items.length === 0) {
       this.list.append(h("li", { class: "muted", text: "No conversations yet." }));
       return;
     }
-    for (const c of this.items) this.list.append(this.row(c));
+    for (const c of this.items) {
+      const li = this.row(c);
+      this.list.append(li);
+      if (editing && c.id === editing.id) this.beginRename(li, c, editing.input, focused);
+    }
     this.markActive(this.activeId);
   }
 
@@ -76,10 +86,19 @@ export class Sidebar {
     return li;
   }
 
-  beginRename(li, c) {
-    const input = h("input", { type: "text", value: c.title || "", maxlength: "200",
-      "aria-label": "New title" });
+  // `previous`: the input of the same rename before a re-render, whose draft
+  // and caret carry over, and the focus when it had it (a refresh must not
+  // eat what is being typed).
+  beginRename(li, c, previous = null, focused = false) {
+    const input = h("input", { type: "text", value: previous ? previous.value : c.title || "",
+      maxlength: "200", "aria-label": "New title" });
+    this.renaming = { id: c.id, input };
+    const cancel = () => {
+      this.renaming = null;
+      this.render();
+    };
     const save = async () => {
+      this.renaming = null;
       const title = input.value.trim();
       try {
         await api(`/api/conversations/${encodeURIComponent(c.id)}`, { method: "PATCH", body: { title } });
@@ -94,16 +113,21 @@ export class Sidebar {
       e.preventDefault();
       save();
     } }, input, h("button", { type: "submit", text: "Save" }),
-    h("button", { type: "button", class: "secondary", text: "Cancel", onclick: () => this.render() }));
+    h("button", { type: "button", class: "secondary", text: "Cancel", onclick: cancel }));
     input.addEventListener("keydown", (e) => {
       if (e.key === "Escape") {
         e.preventDefault();
-        this.render();
+        cancel();
       }
     });
     li.replaceChildren(form);
-    input.focus();
-    input.select();
+    if (!previous) {
+      input.focus();
+      input.select();
+    } else if (focused) {
+      input.focus();
+      input.setSelectionRange(previous.selectionStart, previous.selectionEnd);
+    }
   }
 
   async remove(c) {
